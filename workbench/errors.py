@@ -1,0 +1,34 @@
+"""Exceptions raised by the workbench.
+
+Every error names what is wrong and how to fix it. They subclass the built-in exception a caller would
+expect (``ValueError``, ``KeyError``) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of all workbench errors."""
+
+
+class DataError(WorkbenchError, ValueError):
+    """Input data is missing, malformed or inconsistent (variables, columns, coordinates, NaNs)."""
+
+
+class GridError(WorkbenchError, ValueError):
+    """A grid specification makes no sense, or two grids do not match."""
+
+
+class UnitsError(WorkbenchError, ValueError):
+    """A variable carries units other than the canonical ones."""
+
+
+class CatalogError(WorkbenchError, KeyError):
+    """An unknown catalog entry, or a path the catalog does not name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly instead
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(WorkbenchError, ValueError):
+    """A weights file is corrupt, of the wrong format, or does not match the model."""
