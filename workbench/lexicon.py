@@ -1,0 +1,331 @@
+"""Canonical variable names and units, and the maps from other naming schemes onto them.
+
+Names follow Earth2Studio's style: single-level fields by short name (``t2m``, ``u10m``, ``msl``) and
+pressure-level fields as a letter plus the level in hPa (``z500``, ``t850``). Units are SI and are
+recorded in ``attrs["units"]`` of every DataArray the workbench produces.
+
+The maps translate
+
+* ERA5 / WeatherBench 2 long names (``2m_temperature``, ``geopotential`` on a ``level`` dimension),
+* HRRR GRIB2 short names as cfgrib reports them (``2t``, ``gh`` on ``isobaricInhPa``),
+* HRRR zarr archive paths (``2m_above_ground/TMP``),
+* CMIP6 variable ids (``tas``, ``zg``),
+
+into canonical names, together with the unit conversion each source needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import xarray as xr
+
+from workbench.errors import DataError, UnitsError
+
+#: Standard gravity (m s-2), used to turn geopotential height (gpm) into geopotential.
+GRAVITY = 9.80665
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """What a canonical variable is.
+
+    Attributes
+    ----------
+    name : str
+        Canonical short name, e.g. ``"t2m"``.
+    long_name : str
+        Human-readable description.
+    units : str
+        Canonical SI units.
+    level : int or None
+        Pressure level in hPa for upper-air fields, ``None`` for single-level fields.
+    """
+
+    name: str
+    long_name: str
+    units: str
+    level: int | None = None
+
+
+_SURFACE = [
+    VariableInfo("t2m", "2 m temperature", "K"),
+    VariableInfo("d2m", "2 m dewpoint temperature", "K"),
+    VariableInfo("u10m", "10 m eastward wind", "m s-1"),
+    VariableInfo("v10m", "10 m northward wind", "m s-1"),
+    VariableInfo("ws10m", "10 m wind speed", "m s-1"),
+    VariableInfo("msl", "mean sea level pressure", "Pa"),
+    VariableInfo("sp", "surface pressure", "Pa"),
+    VariableInfo("tp", "total precipitation accumulated over the preceding time step", "m"),
+    VariableInfo("refc", "composite radar reflectivity", "dBZ"),
+    VariableInfo("gust", "surface wind gust", "m s-1"),
+    VariableInfo("tcwv", "total column water vapour", "kg m-2"),
+]
+
+_LEVEL_FIELDS = {
+    "z": ("geopotential", "m2 s-2"),
+    "t": ("temperature", "K"),
+    "u": ("eastward wind", "m s-1"),
+    "v": ("northward wind", "m s-1"),
+    "q": ("specific humidity", "kg kg-1"),
+    "r": ("relative humidity", "%"),
+    "w": ("vertical velocity", "Pa s-1"),
+}
+
+#: Pressure levels (hPa) of ERA5 / WeatherBench 2 and of Pangu-Weather's upper-air input.
+PRESSURE_LEVELS = (1000, 925, 850, 700, 600, 500, 400, 300, 250, 200, 150, 100, 50)
+
+#: The variables of the embedded sample atmosphere, in a fixed order used for model channels.
+SAMPLE_VARIABLES = ("t2m", "u10m", "v10m", "msl", "tp", "refc", "gust", "z500", "t850", "u850", "v850")
+
+_LEVEL_NAME = re.compile(r"^([ztuvqrw])(\d{2,4})$")
+
+
+def level_name(field: str, level: int) -> str:
+    """Canonical name of an upper-air field on a pressure level, e.g. ``level_name("z", 500) == "z500"``."""
+    if field not in _LEVEL_FIELDS:
+        raise DataError(f"Unknown upper-air field {field!r}; known fields: {sorted(_LEVEL_FIELDS)}.")
+    return f"{field}{int(level)}"
+
+
+def info(name: str) -> VariableInfo:
+    """Describe a canonical variable.
+
+    Parameters
+    ----------
+    name : str
+        Canonical name, single-level (``"t2m"``) or pressure-level (``"z500"``).
+
+    Returns
+    -------
+    VariableInfo
+
+    Raises
+    ------
+    DataError
+        If the name is not canonical; the message lists the known names.
+    """
+    if name in VARIABLES:
+        return VARIABLES[name]
+    match = _LEVEL_NAME.match(name)
+    if match:
+        field, level = match.group(1), int(match.group(2))
+        long_name, units = _LEVEL_FIELDS[field]
+        return VariableInfo(name, f"{long_name} at {level} hPa", units, level)
+    raise DataError(
+        f"{name!r} is not a canonical variable name. Use one of {sorted(VARIABLES)} or a pressure-level "
+        f"name such as 'z500' (field letter {sorted(_LEVEL_FIELDS)} + level in hPa)."
+    )
+
+
+VARIABLES: dict[str, VariableInfo] = {v.name: v for v in _SURFACE}
+for _field, (_long, _units) in _LEVEL_FIELDS.items():
+    for _level in PRESSURE_LEVELS:
+        _name = level_name(_field, _level)
+        VARIABLES[_name] = VariableInfo(_name, f"{_long} at {_level} hPa", _units, _level)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Units
+# ---------------------------------------------------------------------------------------------------
+
+# Spellings that mean the same unit; the first of each group is canonical.
+_UNIT_ALIASES = [
+    ("K", "kelvin", "degK", "Kelvin"),
+    ("m s-1", "m/s", "m s**-1", "m.s-1", "m s^-1", "meter second-1", "metre s-1"),
+    ("Pa", "pascal", "Pascal"),
+    ("m", "metre", "meter", "metres", "meters"),
+    ("dBZ", "dBz", "dbz"),
+    ("m2 s-2", "m**2 s**-2", "m^2 s^-2", "m2/s2", "m2 s**-2"),
+    ("kg m-2", "kg m**-2", "kg/m2", "kg m^-2", "mm"),
+    ("kg kg-1", "kg kg**-1", "kg/kg"),
+    ("%", "percent"),
+    ("Pa s-1", "Pa s**-1", "Pa/s"),
+]
+_CANONICAL_UNIT = {alias: group[0] for group in _UNIT_ALIASES for alias in group}
+
+
+def normalize_units(units: str) -> str:
+    """Map a unit spelling onto its canonical spelling (unknown spellings are returned stripped)."""
+    units = units.strip()
+    return _CANONICAL_UNIT.get(units, units)
+
+
+# (from, to) -> converter; sources call these so data arrive in canonical units.
+_CONVERSIONS: dict[tuple[str, str], Callable] = {
+    ("gpm", "m2 s-2"): lambda x: x * GRAVITY,
+    ("m", "m2 s-2"): lambda x: x * GRAVITY,  # geopotential height in metres
+    ("kg m-2", "m"): lambda x: x / 1000.0,  # precipitation depth: 1 kg m-2 of water is 1 mm
+    ("mm", "m"): lambda x: x / 1000.0,
+    ("hPa", "Pa"): lambda x: x * 100.0,
+    ("degC", "K"): lambda x: x + 273.15,
+    ("C", "K"): lambda x: x + 273.15,
+    ("knots", "m s-1"): lambda x: x * 0.514444,
+    ("kt", "m s-1"): lambda x: x * 0.514444,
+}
+
+
+def convert_units(da: xr.DataArray, from_units: str, name: str) -> xr.DataArray:
+    """Convert ``da`` from ``from_units`` into the canonical units of variable ``name``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Values in ``from_units``.
+    from_units : str
+        Units of the input (source spelling, e.g. ``"gpm"``, ``"kg m-2"``, ``"hPa"``).
+    name : str
+        Canonical variable name whose units are wanted.
+
+    Returns
+    -------
+    xarray.DataArray
+        Converted values named ``name`` with ``attrs["units"]`` set to the canonical units.
+
+    Raises
+    ------
+    UnitsError
+        If no conversion between the two units is known.
+    """
+    target = info(name).units
+    source = from_units.strip()
+    if normalize_units(source) == target:
+        out = da
+    elif (source, target) in _CONVERSIONS:
+        out = _CONVERSIONS[(source, target)](da)
+    elif (normalize_units(source), target) in _CONVERSIONS:
+        out = _CONVERSIONS[(normalize_units(source), target)](da)
+    else:
+        raise UnitsError(
+            f"Cannot convert {name!r} from {from_units!r} to {target!r}: no conversion is known. "
+            f"Convert the data to {target!r} before passing it in."
+        )
+    out = out.rename(name)
+    out.attrs = {**da.attrs, "units": target, "long_name": info(name).long_name}
+    return out
+
+
+def check_units(da: xr.DataArray, name: str | None = None) -> None:
+    """Check that ``da`` carries the canonical units of its variable.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        A variable with ``attrs["units"]``.
+    name : str, optional
+        Canonical name; defaults to ``da.name``.
+
+    Raises
+    ------
+    UnitsError
+        If the units are missing or differ from the canonical ones; the message says which are expected.
+    """
+    name = name or str(da.name)
+    expected = info(name).units
+    units = da.attrs.get("units")
+    if units is None:
+        raise UnitsError(
+            f"Variable {name!r} has no 'units' attribute; expected {expected!r}. Set "
+            f"da.attrs['units'] = {expected!r} once you have checked the values are in those units."
+        )
+    if normalize_units(str(units)) != expected:
+        raise UnitsError(
+            f"Variable {name!r} is in {units!r} but the workbench expects {expected!r}. Convert it "
+            f"(workbench.lexicon.convert_units(da, {units!r}, {name!r})) before scoring."
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Maps from other naming schemes: source name -> (canonical field or name, level or None, source units)
+# ---------------------------------------------------------------------------------------------------
+
+#: ERA5 as served by WeatherBench 2 and ARCO-ERA5. Upper-air entries give the field letter; the level
+#: comes from the store's ``level`` dimension.
+ERA5_NAMES: dict[str, tuple[str, bool, str]] = {
+    "2m_temperature": ("t2m", False, "K"),
+    "2m_dewpoint_temperature": ("d2m", False, "K"),
+    "10m_u_component_of_wind": ("u10m", False, "m s-1"),
+    "10m_v_component_of_wind": ("v10m", False, "m s-1"),
+    "10m_wind_speed": ("ws10m", False, "m s-1"),
+    "mean_sea_level_pressure": ("msl", False, "Pa"),
+    "surface_pressure": ("sp", False, "Pa"),
+    "total_precipitation": ("tp", False, "m"),
+    "total_precipitation_1hr": ("tp", False, "m"),
+    "total_precipitation_6hr": ("tp", False, "m"),
+    "instantaneous_10m_wind_gust": ("gust", False, "m s-1"),
+    "10m_wind_gust_since_previous_post_processing": ("gust", False, "m s-1"),
+    "total_column_water_vapour": ("tcwv", False, "kg m-2"),
+    "geopotential": ("z", True, "m2 s-2"),
+    "temperature": ("t", True, "K"),
+    "u_component_of_wind": ("u", True, "m s-1"),
+    "v_component_of_wind": ("v", True, "m s-1"),
+    "specific_humidity": ("q", True, "kg kg-1"),
+    "relative_humidity": ("r", True, "%"),
+    "vertical_velocity": ("w", True, "Pa s-1"),
+}
+
+#: HRRR GRIB2 messages as cfgrib names them: (shortName, typeOfLevel) -> (field or name, upper-air?, units).
+HRRR_GRIB_NAMES: dict[tuple[str, str], tuple[str, bool, str]] = {
+    ("2t", "heightAboveGround"): ("t2m", False, "K"),
+    ("2d", "heightAboveGround"): ("d2m", False, "K"),
+    ("10u", "heightAboveGround"): ("u10m", False, "m s-1"),
+    ("10v", "heightAboveGround"): ("v10m", False, "m s-1"),
+    ("mslma", "meanSea"): ("msl", False, "Pa"),
+    ("sp", "surface"): ("sp", False, "Pa"),
+    ("tp", "surface"): ("tp", False, "kg m-2"),
+    ("refc", "atmosphere"): ("refc", False, "dBZ"),
+    ("gust", "surface"): ("gust", False, "m s-1"),
+    ("gh", "isobaricInhPa"): ("z", True, "gpm"),
+    ("t", "isobaricInhPa"): ("t", True, "K"),
+    ("u", "isobaricInhPa"): ("u", True, "m s-1"),
+    ("v", "isobaricInhPa"): ("v", True, "m s-1"),
+    ("q", "isobaricInhPa"): ("q", True, "kg kg-1"),
+}
+
+#: The public HRRR zarr archive (``s3://hrrrzarr``): group path -> (canonical name, source units).
+HRRR_ZARR_NAMES: dict[str, tuple[str, str]] = {
+    "2m_above_ground/TMP": ("t2m", "K"),
+    "2m_above_ground/DPT": ("d2m", "K"),
+    "10m_above_ground/UGRD": ("u10m", "m s-1"),
+    "10m_above_ground/VGRD": ("v10m", "m s-1"),
+    "mean_sea_level/MSLMA": ("msl", "Pa"),
+    "surface/PRES": ("sp", "Pa"),
+    "surface/APCP_1hr_acc_fcst": ("tp", "kg m-2"),
+    "entire_atmosphere/REFC": ("refc", "dBZ"),
+    "surface/GUST": ("gust", "m s-1"),
+    "500mb/HGT": ("z500", "gpm"),
+    "500mb/TMP": ("t500", "K"),
+    "500mb/UGRD": ("u500", "m s-1"),
+    "500mb/VGRD": ("v500", "m s-1"),
+    "850mb/HGT": ("z850", "gpm"),
+    "850mb/TMP": ("t850", "K"),
+    "850mb/UGRD": ("u850", "m s-1"),
+    "850mb/VGRD": ("v850", "m s-1"),
+    "700mb/TMP": ("t700", "K"),
+}
+
+#: CMIP6 variable ids -> (field or name, upper-air?, units). ``pr`` is a rate and needs the time step.
+CMIP6_NAMES: dict[str, tuple[str, bool, str]] = {
+    "tas": ("t2m", False, "K"),
+    "uas": ("u10m", False, "m s-1"),
+    "vas": ("v10m", False, "m s-1"),
+    "sfcWind": ("ws10m", False, "m s-1"),
+    "psl": ("msl", False, "Pa"),
+    "ps": ("sp", False, "Pa"),
+    "pr": ("tp", False, "kg m-2 s-1"),
+    "prw": ("tcwv", False, "kg m-2"),
+    "zg": ("z", True, "gpm"),
+    "ta": ("t", True, "K"),
+    "ua": ("u", True, "m s-1"),
+    "va": ("v", True, "m s-1"),
+    "hus": ("q", True, "kg kg-1"),
+}
+
+
+def precipitation_rate_to_depth(rate: xr.DataArray, step_seconds: float) -> xr.DataArray:
+    """Turn a precipitation rate (kg m-2 s-1, CMIP6 ``pr``) into ``tp``: metres over the time step."""
+    out = (rate * step_seconds / 1000.0).rename("tp")
+    out.attrs = {**rate.attrs, "units": "m", "long_name": info("tp").long_name}
+    return out
