@@ -1,0 +1,171 @@
+"""Ensemble layout: epistemic (weight) members crossed with aleatoric (noise) members.
+
+Epistemic members are draws of the weights. Two ways to get them:
+
+* a **deep ensemble**: several independently trained checkpoints, one per weight member (pass a list of
+  models to :func:`workbench.inference.run_forecast`);
+* **MC dropout**: one checkpoint whose dropout layers stay on at inference. Each weight member is one
+  fixed thinned network: its dropout masks are drawn once from ``(seed, member, layer)`` and reused at
+  every time step, for every initial time and every noise member, and shared across the batch. A mask that
+  changed between steps or between noise members would leak weight uncertainty into the aleatoric part
+  of the split.
+
+Aleatoric members are initial-condition perturbations (:mod:`workbench.inference.perturb`).
+The forecast carries both on two dims, ``weight_member`` x ``noise_member``, so that the scorer can split
+the predictive variance by the law of total variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.errors import WorkbenchError
+
+
+class EnsembleError(WorkbenchError, ValueError):
+    """An ensemble request the model cannot honour."""
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """How many members of each kind, and how to draw them.
+
+    Parameters
+    ----------
+    weight_members
+        Epistemic members. With one model this many MC-dropout draws (default 1: none); with a list of
+        models (a deep ensemble) one per model, and if given it must equal the number of models.
+    noise_members
+        Aleatoric members: perturbed initial conditions.
+    noise_scale
+        Perturbation amplitude in units of each variable's normalisation std (a float for all, or a
+        mapping variable -> amplitude; unlisted variables are not perturbed).
+    length_scale
+        Correlation length of the perturbations in grid cells.
+    dropout
+        Dropout probability for MC dropout; ``None`` keeps each layer's own rate.
+    seed
+        Seed for perturbations and dropout masks.
+    """
+
+    weight_members: int | None = None
+    noise_members: int = 1
+    noise_scale: float | Mapping[str, float] = 0.05
+    length_scale: float = 4.0
+    dropout: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.weight_members is not None and self.weight_members < 1) or self.noise_members < 1:
+            raise EnsembleError(
+                f"weight_members and noise_members must be at least 1, got {self.weight_members}, "
+                f"{self.noise_members}"
+            )
+
+    def signature(self) -> dict:
+        scale = dict(self.noise_scale) if isinstance(self.noise_scale, Mapping) else float(self.noise_scale)
+        return {
+            "weight_members": self.weight_members,
+            "noise_members": self.noise_members,
+            "noise_scale": scale,
+            "length_scale": float(self.length_scale),
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+def as_spec(members: None | int | tuple[int, int] | EnsembleSpec) -> tuple[EnsembleSpec | None, str]:
+    """Normalise the ``members`` argument of ``run_forecast``.
+
+    Returns
+    -------
+    (spec, layout)
+        ``layout`` is ``"none"`` (deterministic), ``"member"`` (an int: noise members on a plain
+        ``member`` dim) or ``"split"`` (``weight_member`` x ``noise_member``).
+    """
+    if members is None:
+        return None, "none"
+    if isinstance(members, EnsembleSpec):
+        return members, "split"
+    if isinstance(members, (int, np.integer)):
+        return EnsembleSpec(weight_members=1, noise_members=int(members)), "member"
+    if isinstance(members, tuple) and len(members) == 2:
+        return EnsembleSpec(weight_members=int(members[0]), noise_members=int(members[1])), "split"
+    raise EnsembleError(
+        f"members must be None, an int, a (weight_members, noise_members) tuple or an EnsembleSpec, "
+        f"got {members!r}"
+    )
+
+
+def dropout_layers(module: nn.Module) -> list[nn.Module]:
+    """The dropout layers of ``module`` in a fixed order."""
+    kinds = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+    return [m for m in module.modules() if isinstance(m, kinds)]
+
+
+def _mask_dim(layer: nn.Module, ndim: int) -> int:
+    # Channel dropout (Dropout1d/2d/3d) drops whole channels (dim 1); plain Dropout acts on features,
+    # which in the workbench's transformers are the last dim.
+    if isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)):
+        return 1
+    return ndim - 1
+
+
+@contextmanager
+def mc_dropout(module: nn.Module, member: int, *, seed: int, p: float | None = None) -> Iterator[None]:
+    """Run ``module`` as the ``member``-th thinned network of MC dropout.
+
+    Inside the context every dropout layer multiplies its input by a fixed mask (one per layer, drawn
+    from ``(seed, member, layer index)``, broadcast over the batch and over positions) scaled by
+    ``1 / (1 - p)``; the module itself stays in eval mode so nothing else (e.g. normalisation statistics)
+    changes.
+
+    Raises
+    ------
+    EnsembleError
+        If the module has no dropout layers.
+    """
+    layers = dropout_layers(module)
+    if not layers:
+        raise EnsembleError(
+            f"{type(module).__name__} has no dropout layers, so MC dropout cannot draw weight members; "
+            "pass a list of checkpoints (a deep ensemble) instead, or use weight_members=1"
+        )
+    masks: dict[int, torch.Tensor] = {}
+    handles = []
+
+    def make_hook(index: int, layer: nn.Module):
+        rate = float(layer.p if p is None else p)
+
+        def hook(_mod, inputs, _output):
+            x = inputs[0]
+            if rate <= 0:
+                return x
+            dim = _mask_dim(layer, x.ndim)
+            key = index
+            mask = masks.get(key)
+            if mask is None or mask.shape[0] != x.shape[dim] or mask.device != x.device:
+                gen = torch.Generator(device="cpu")
+                gen.manual_seed(int(np.random.SeedSequence([seed, member, index]).generate_state(1)[0]))
+                keep = (torch.rand(x.shape[dim], generator=gen) >= rate).to(torch.float32) / (1.0 - rate)
+                mask = keep.to(x.device)
+                masks[key] = mask
+            shape = [1] * x.ndim
+            shape[dim] = x.shape[dim]
+            return x * mask.to(x.dtype).view(shape)
+
+        return hook
+
+    for i, layer in enumerate(layers):
+        handles.append(layer.register_forward_hook(make_hook(i, layer)))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,327 @@
+"""Running one block of initial times through a model: torch networks on the device, baselines as is.
+
+The torch path keeps every state on the device from the first copy of the initial conditions to the last
+output: the plan (:mod:`workbench.inference.plan`) is replayed without host decisions, the clock that
+drives the models' time forcings is a device tensor, and each output lead is copied asynchronously into a
+page-locked host buffer. The host waits once per block, in the writer, on an event recorded after the
+last copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+
+from workbench.errors import DataError
+from workbench.inference.device import autocast, host_buffer, to_device
+from workbench.inference.ensemble import EnsembleError, EnsembleSpec, mc_dropout
+from workbench.inference.perturb import amplitudes, perturbations
+from workbench.inference.plan import Op, make_plan
+
+HOUR = pd.Timedelta(hours=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# What the engine needs from a model
+# --------------------------------------------------------------------------------------------------
+def is_torch_model(model) -> bool:
+    """A torch prognostic network (rolled out here) rather than a baseline (which forecasts itself)."""
+    return callable(getattr(model, "step", None)) or bool(step_models(model, strict=False))
+
+
+def step_models(model, *, strict: bool = True) -> dict[pd.Timedelta, object]:
+    """The model of each time step: several for an HTA family (Pangu-like), one otherwise."""
+    for attr in ("step_models", "models_by_step", "members"):
+        family = getattr(model, attr, None)
+        if isinstance(family, dict) and family:
+            return {pd.Timedelta(k): v for k, v in family.items()}
+    if callable(getattr(model, "step", None)) and getattr(model, "time_step", None) is not None:
+        return {pd.Timedelta(model.time_step): model}
+    if strict:
+        raise DataError(
+            f"{type(model).__name__} is neither a torch forecaster with step() and time_step nor a family of "
+            "them; baselines go through their forecast() method"
+        )
+    return {}
+
+
+def torch_module(model) -> nn.Module:
+    """The ``nn.Module`` that holds a model's parameters (the model itself or its ``net``)."""
+    if isinstance(model, nn.Module):
+        return model
+    for attr in ("net", "module", "network"):
+        m = getattr(model, attr, None)
+        if isinstance(m, nn.Module):
+            return m
+    raise DataError(f"cannot find the torch module of {type(model).__name__} (expected .net or an nn.Module)")
+
+
+def _takes_valid_time(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "valid_time" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+@dataclass
+class _Stepper:
+    """One step model prepared for the device: its step function and its normalisation tensors."""
+
+    model: object
+    step: object
+    takes_time: bool
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def _norm_tensors(model, variables: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    norm = getattr(model, "normalization", None)
+    if norm is not None and hasattr(norm, "tensors"):
+        mean, std = norm.tensors(list(variables), device=device)
+        return mean.float(), std.float()
+    # Fall back on the model's own maps: normalise 0 and 1 to read off mean and std.
+    c = len(variables)
+    zeros = torch.zeros((1, c, 1, 1), device=device)
+    mean = model.denormalize(zeros).float()
+    std = model.denormalize(torch.ones_like(zeros)).float() - mean
+    return mean, std
+
+
+# --------------------------------------------------------------------------------------------------
+# Torch runner
+# --------------------------------------------------------------------------------------------------
+class TorchRunner:
+    """Rolls a torch model (or an HTA family, or a deep ensemble of either) out for blocks of inits.
+
+    Parameters
+    ----------
+    models
+        One model (MC dropout draws the weight members) or several (a deep ensemble: one per weight
+        member). Each is a torch forecaster or an HTA family of them.
+    spec
+        Ensemble spec, or ``None`` for a deterministic forecast.
+    lead_times
+        Leads to produce.
+    device, dtype
+        Where and in what precision (``"bf16"`` autocast or ``"fp32"``).
+    compile
+        ``False``, ``True`` (default mode) or a ``torch.compile`` mode name.
+    hta
+        Hierarchical temporal aggregation (True) or a single-step rollout (False).
+    single_step
+        The step to repeat when ``hta`` is False.
+    """
+
+    def __init__(
+        self,
+        models: Sequence,
+        spec: EnsembleSpec | None,
+        lead_times: pd.TimedeltaIndex,
+        *,
+        device: torch.device,
+        dtype: str,
+        compile: bool | str = False,
+        hta: bool = True,
+        single_step=None,
+    ):
+        self.device = device
+        self.dtype = dtype
+        self.spec = spec
+        self.lead_times = lead_times
+        families = [step_models(m) for m in models]
+        first = families[0]
+        self.variables = tuple(_variables(next(iter(first.values()))))
+        for fam in families:
+            if set(fam) != set(first):
+                raise EnsembleError("every model of a deep ensemble must have the same time steps")
+            for m in fam.values():
+                if tuple(_variables(m)) != self.variables:
+                    raise DataError(
+                        f"models disagree on their variables: {tuple(_variables(m))} vs {self.variables}; an "
+                        "HTA family or ensemble must forecast the same variables in the same order"
+                    )
+        self.input_variables = tuple(getattr(next(iter(first.values())), "input_variables", self.variables))
+        missing = set(self.input_variables) - set(self.variables)
+        if missing:
+            raise DataError(
+                f"the model needs inputs {sorted(missing)} that it does not forecast, so it cannot be rolled out"
+            )
+        self.plan: list[Op] = make_plan(lead_times, list(first), hta=hta, single_step=single_step)
+        used = {op.dt for op in self.plan if op.kind == "step"}
+        self.n_weight = len(models) if len(models) > 1 else ((spec.weight_members or 1) if spec else 1)
+        if len(models) > 1 and spec is not None and spec.weight_members not in (None, len(models)):
+            raise EnsembleError(
+                f"a deep ensemble of {len(models)} models gives {len(models)} weight members, but "
+                f"weight_members={spec.weight_members} was asked for"
+            )
+        self.mc_dropout = len(models) == 1 and self.n_weight > 1
+        self.n_noise = spec.noise_members if spec else 1
+        self.families: list[dict[pd.Timedelta, _Stepper]] = []
+        for fam in families:
+            prepared = {}
+            for dt, m in fam.items():
+                if dt not in used:
+                    continue
+                module = torch_module(m)
+                module.to(device).eval()
+                step = m.step
+                if compile:
+                    mode = None if compile is True else str(compile)
+                    step = torch.compile(step, mode=mode, dynamic=False)
+                mean, std = _norm_tensors(m, self.variables, device)
+                prepared[dt] = _Stepper(m, step, _takes_valid_time(m.step), mean, std)
+            self.families.append(prepared)
+        ref = next(iter(self.families[0].values()))
+        self.mean, self.std = ref.mean, ref.std
+        self.model_calls = 0
+
+    # ------------------------------------------------------------------------------------------
+    def host_shape(self, b: int) -> tuple[int, ...]:
+        """Layout of the host buffer: ``(lead, weight, init, noise, channel, y, x)``.
+
+        Each (lead, weight) slab is contiguous, so every device-to-host copy is one contiguous copy.
+        """
+        return (len(self.lead_times), self.n_weight, b, self.n_noise, len(self.variables))
+
+    def run_block(
+        self, init_times: Sequence[np.datetime64], initial: np.ndarray, out: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, object]:
+        """Forecast one block.
+
+        Parameters
+        ----------
+        init_times
+            The block's initial times.
+        initial
+            ``(b, C, ny, nx)`` initial states in physical units, channels in :attr:`variables` order.
+        out
+            Host buffer to fill (allocated when None).
+
+        Returns
+        -------
+        (buffer, event)
+            The host buffer ``(L, W, b, N, C, ny, nx)`` and an object with ``synchronize()`` that returns
+            once every copy into it has landed.
+        """
+        b = len(init_times)
+        ny, nx = initial.shape[-2:]
+        shape = (*self.host_shape(b), ny, nx)
+        if out is None or tuple(out.shape) != shape:
+            out = host_buffer(shape, self.device)
+        c = len(self.variables)
+        n = self.n_noise
+        with torch.inference_mode():
+            x = to_device(initial, self.device)
+            xn = (x - self.mean) / self.std
+            amp = amplitudes(self.variables, self.spec.noise_scale) if self.spec is not None else None
+            if amp is not None and (amp != 0).any():
+                noise = perturbations(
+                    [np.datetime64(t) for t in init_times],
+                    n,
+                    (c, ny, nx),
+                    scale=amp,
+                    length_scale=self.spec.length_scale,
+                    seed=self.spec.seed,
+                    device=self.device,
+                )
+                xn = (xn[:, None] + noise).reshape(b * n, c, ny, nx)
+            elif n > 1:
+                xn = xn.repeat_interleave(n, dim=0)
+            seconds = np.asarray(pd.DatetimeIndex(init_times).values.astype("datetime64[s]"), dtype=np.int64)
+            hours0 = torch.as_tensor(seconds / 3600.0, device=self.device).repeat_interleave(n)
+            for w in range(self.n_weight):
+                family = self.families[w] if len(self.families) > 1 else self.families[0]
+                with contextlib.ExitStack() as stack:
+                    if self.mc_dropout:
+                        for stepper in family.values():
+                            stack.enter_context(
+                                mc_dropout(
+                                    torch_module(stepper.model), w, seed=self.spec.seed, p=self.spec.dropout
+                                )
+                            )
+                    self._replay(family, xn, hours0, out, w, b)
+        if self.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+        else:
+            event = _Done()
+        return out, event
+
+    def _replay(self, family, xn, hours0, out, w, b) -> None:
+        states: dict[tuple, torch.Tensor] = {(): xn}
+        c = len(self.variables)
+        for op in self.plan:
+            if op.kind == "step":
+                stepper = family[op.dt]
+                x = states[op.src]
+                same = stepper.mean is self.mean or (
+                    torch.equal(stepper.mean, self.mean) and torch.equal(stepper.std, self.std)
+                )
+                if not same:  # models of one family normalised differently: map between their spaces
+                    x = (x * self.std + self.mean - stepper.mean) / stepper.std
+                offset = sum(op.src, pd.Timedelta(0)) / HOUR
+                with autocast(self.device, self.dtype):
+                    kwargs = {"valid_time": hours0 + offset} if stepper.takes_time else {}
+                    y = stepper.step(x, **kwargs)
+                # The state between steps stays float32 whatever precision the step ran in.
+                y = y.float()
+                if not same:
+                    y = (y * stepper.std + stepper.mean - self.mean) / self.std
+                states[op.dst] = y
+                self.model_calls += 1
+            elif op.kind == "emit":
+                phys = states[op.src] * self.std + self.mean
+                out[op.lead, w].copy_(phys.view(b, self.n_noise, c, *phys.shape[-2:]), non_blocking=True)
+            else:
+                states.pop(op.src, None)
+
+
+class _Done:
+    def synchronize(self) -> None:
+        return None
+
+
+def _variables(model) -> tuple[str, ...]:
+    names = getattr(model, "variables", None)
+    if not names:
+        raise DataError(f"{type(model).__name__} does not declare its variables")
+    return tuple(names)
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline runner
+# --------------------------------------------------------------------------------------------------
+class BaselineRunner:
+    """Persistence, climatology, NWP and any other model with ``forecast(initial, inits, leads)``."""
+
+    def __init__(self, model, lead_times: pd.TimedeltaIndex):
+        if not callable(getattr(model, "forecast", None)):
+            raise DataError(f"{type(model).__name__} has neither step() nor forecast(); it is not a model")
+        self.model = model
+        self.lead_times = lead_times
+        self.variables = tuple(_variables(model))
+        self.input_variables = tuple(getattr(model, "input_variables", self.variables))
+        self.model_calls = 0
+
+    def run_block(self, init_times: Sequence[np.datetime64], initial: xr.Dataset) -> dict[str, np.ndarray]:
+        fc = self.model.forecast(initial, pd.DatetimeIndex(init_times), self.lead_times)
+        self.model_calls += 1
+        out = {}
+        for v in self.variables:
+            if v not in fc:
+                raise DataError(f"{type(self.model).__name__}.forecast did not return {v!r}")
+            da = fc[v].transpose("init_time", "lead_time", ...)
+            got = pd.TimedeltaIndex(da.lead_time.values)
+            if not got.equals(self.lead_times):
+                da = da.sel(lead_time=self.lead_times.values)
+            out[v] = np.asarray(da.values, dtype=np.float32)
+        return out

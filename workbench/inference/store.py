@@ -1,0 +1,306 @@
+"""The forecast store: a zarr store written chunk by chunk, atomically, and resumable.
+
+Layout. The store is an ordinary zarr group that xarray opens with ``xr.open_zarr``: one float32 array per
+variable with dims ``(init_time, lead_time[, member dims], y, x)`` plus the coordinates (``init_time``,
+``lead_time``, the 2-D ``valid_time``, ``y``, ``x``, and ``latitude``/``longitude`` when the source has
+them). The unit of work and of atomicity is a *block*: a run of consecutive initial times (one batch of
+the engine). Zarr chunks never straddle two blocks, so writing a block touches only that block's chunk
+files.
+
+Atomicity, at three levels:
+
+1. the store itself is created in a temporary directory beside the target (metadata, coordinates and the
+   run signature) and renamed into place, so a store either exists whole or not at all;
+2. every chunk file of a block is written through zarr's local-file store, which writes each file to a
+   temporary name and renames it (zarr 2's ``DirectoryStore`` and zarr 3's ``LocalStore`` both do), so no
+   reader ever sees a half-written chunk file;
+3. after all of a block's files are in place, a completion record ``_progress/<block>.json`` is written
+   (again temporary name, then rename). A block without its record is treated as not written: a rerun
+   recomputes it and overwrites whatever part of it a killed run had left. A block with its record is
+   skipped.
+
+The run signature (model, variables, times, members, precision, seed) is kept in the root attributes; a
+rerun with a different signature refuses to touch the store instead of mixing two runs in one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.errors import DataError
+
+PROGRESS_DIR = "_progress"
+SIGNATURE_ATTR = "workbench_run"
+COMPLETE_RECORD = "complete.json"
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """What a forecast store holds: coordinates, member dims and the block (batch) size.
+
+    Parameters
+    ----------
+    variables
+        Canonical names of the forecast variables.
+    init_times, lead_times
+        1-D arrays of ``datetime64[ns]`` and ``timedelta64[ns]``.
+    member_dims
+        Names and sizes of the member dims, in order (``{}`` for a deterministic forecast).
+    spatial
+        Coordinates of the grid as ``(dims, values)`` tuples: at least the two spatial dims (1-D) and
+        optionally 2-D ``latitude``/``longitude``.
+    block_size
+        Initial times per block (the unit of atomic writes).
+    attrs
+        Per-variable attributes (units, long names).
+    """
+
+    variables: tuple[str, ...]
+    init_times: np.ndarray
+    lead_times: np.ndarray
+    member_dims: dict[str, int]
+    spatial: dict[str, Any]
+    block_size: int
+    attrs: dict[str, dict[str, Any]]
+    spatial_dims: tuple[str, str] = ("y", "x")
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-len(self.init_times) // self.block_size)
+
+    def block_slice(self, block: int) -> slice:
+        start = block * self.block_size
+        return slice(start, min(start + self.block_size, len(self.init_times)))
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return ("init_time", "lead_time", *self.member_dims, *self.spatial_dims)
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return (_size(self.spatial[self.spatial_dims[0]]), _size(self.spatial[self.spatial_dims[1]]))
+
+    def block_shape(self, block: int) -> tuple[int, ...]:
+        sl = self.block_slice(block)
+        return (sl.stop - sl.start, len(self.lead_times), *self.member_dims.values(), *self.grid_shape)
+
+    def zarr_chunks(self, max_chunk_bytes: int = 64 * 2**20) -> tuple[int, ...]:
+        """Zarr chunk shape: whole blocks along ``init_time``, split along ``lead_time`` if too big."""
+        members = tuple(self.member_dims.values())
+        per_lead = self.block_size * int(np.prod(members, dtype=np.int64)) * int(np.prod(self.grid_shape)) * 4
+        n_lead = len(self.lead_times)
+        lead_chunk = max(1, min(n_lead, max_chunk_bytes // max(per_lead, 1)))
+        return (self.block_size, lead_chunk, *members, *self.grid_shape)
+
+
+def _size(coord: Any) -> int:
+    values = coord[1] if isinstance(coord, tuple) else coord
+    return len(np.asarray(values))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def layout_dataset(layout: StoreLayout, data: dict[str, Any], signature: dict[str, Any] | None = None) -> xr.Dataset:
+    """The forecast Dataset of ``layout`` holding ``data`` (numpy or dask arrays of the full shape)."""
+    coords: dict[str, Any] = {
+        "init_time": ("init_time", np.asarray(layout.init_times, dtype="datetime64[ns]")),
+        "lead_time": ("lead_time", np.asarray(layout.lead_times, dtype="timedelta64[ns]")),
+    }
+    for name, size in layout.member_dims.items():
+        coords[name] = (name, np.arange(size))
+    for name, value in layout.spatial.items():
+        coords[name] = value
+    valid = coords["init_time"][1][:, None] + coords["lead_time"][1][None, :]
+    coords["valid_time"] = (("init_time", "lead_time"), valid)
+    data_vars = {v: (layout.dims, data[v], dict(layout.attrs.get(v, {}))) for v in layout.variables}
+    ds = xr.Dataset(data_vars, coords=coords)
+    if signature is not None:
+        ds.attrs[SIGNATURE_ATTR] = json.dumps(signature, sort_keys=True)
+        ds.attrs["block_size"] = int(layout.block_size)
+    return ds
+
+
+def _template(layout: StoreLayout, signature: dict[str, Any]) -> xr.Dataset:
+    import dask.array as da  # dask only builds the lazy template; no data is computed
+
+    shape = (len(layout.init_times), len(layout.lead_times), *layout.member_dims.values(), *layout.grid_shape)
+    chunks = layout.zarr_chunks()
+    data = {v: da.full(shape, np.nan, dtype="float32", chunks=chunks) for v in layout.variables}
+    return layout_dataset(layout, data, signature)
+
+
+class ForecastStore:
+    """A forecast zarr store that knows which blocks are finished.
+
+    Use :meth:`open_or_create`; then :meth:`done_blocks`, :meth:`write_block` and :meth:`finish`.
+    """
+
+    def __init__(self, path: str | os.PathLike, layout: StoreLayout):
+        self.path = Path(path)
+        self.layout = layout
+        self._group = None
+
+    # -- creation and resumption -------------------------------------------------------------
+    @classmethod
+    def open_or_create(
+        cls,
+        path: str | os.PathLike,
+        layout: StoreLayout,
+        signature: dict[str, Any],
+        *,
+        overwrite: bool = False,
+    ) -> ForecastStore:
+        """Open the store at ``path`` to resume it, or create it (atomically) if it does not exist.
+
+        Raises
+        ------
+        DataError
+            If a store exists at ``path`` that another run (different signature) wrote, or the path
+            exists and is not a forecast store.
+        """
+        path = Path(path)
+        if path.exists() and overwrite:
+            shutil.rmtree(path)
+        if path.exists():
+            existing = _read_signature(path)
+            if existing != json.loads(json.dumps(signature, sort_keys=True)):
+                diff = sorted(k for k in set(existing) | set(signature) if existing.get(k) != signature.get(k))
+                raise DataError(
+                    f"{path} holds a forecast from a different run (differs in: {', '.join(diff)}); "
+                    "pass another store path, or overwrite=True (--overwrite) to replace it"
+                )
+            store = cls(path, layout)
+            store._clean_partials()
+            return store
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.creating")
+        try:
+            with warnings.catch_warnings():
+                # zarr 3 warns that consolidated metadata is outside its spec; xarray reads it fine.
+                warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+                _template(layout, signature).to_zarr(tmp, mode="w", compute=False)
+            (tmp / PROGRESS_DIR).mkdir()
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return cls(path, layout)
+
+    def _clean_partials(self) -> None:
+        # Temporary files of a killed writer: never read by zarr, but they waste space.
+        for p in self.path.rglob("*.partial"):
+            p.unlink(missing_ok=True)
+
+    # -- progress ----------------------------------------------------------------------------
+    def done_blocks(self) -> set[int]:
+        """Indices of the blocks whose completion record exists."""
+        progress = self.path / PROGRESS_DIR
+        if not progress.is_dir():
+            return set()
+        return {int(p.stem) for p in progress.glob("*.json") if p.stem.isdigit()}
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / PROGRESS_DIR / COMPLETE_RECORD).exists()
+
+    # -- writing -----------------------------------------------------------------------------
+    def _arrays(self):
+        if self._group is None:
+            import zarr
+
+            self._group = zarr.open_group(str(self.path), mode="r+")
+        return self._group
+
+    def write_block(self, block: int, data: dict[str, np.ndarray]) -> None:
+        """Write one block (all variables), then its completion record.
+
+        Parameters
+        ----------
+        block
+            Block index.
+        data
+            Variable name -> array of :meth:`StoreLayout.block_shape` (float32).
+        """
+        expected = self.layout.block_shape(block)
+        missing = set(self.layout.variables) - set(data)
+        if missing:
+            raise DataError(f"block {block} lacks variables {sorted(missing)}")
+        group = self._arrays()
+        sl = self.layout.block_slice(block)
+        for name in self.layout.variables:
+            arr = np.asarray(data[name], dtype=np.float32)
+            if arr.shape != expected:
+                raise DataError(f"block {block} of {name!r} has shape {arr.shape}, expected {expected}")
+            group[name][sl] = arr
+        record = {"block": block, "init_time_start": str(self.layout.init_times[sl.start])}
+        _atomic_write_text(self.path / PROGRESS_DIR / f"{block}.json", json.dumps(record))
+
+    def finish(self) -> None:
+        """Write the record that says every block is in place."""
+        done = self.done_blocks()
+        todo = set(range(self.layout.n_blocks)) - done
+        if todo:
+            raise DataError(f"cannot mark {self.path} complete: blocks {sorted(todo)} are not written")
+        _atomic_write_text(
+            self.path / PROGRESS_DIR / COMPLETE_RECORD,
+            json.dumps({"blocks": self.layout.n_blocks, "finished": pd.Timestamp.now("UTC").isoformat()}),
+        )
+
+    def open(self) -> xr.Dataset:
+        """Open the store lazily with xarray."""
+        return open_forecast(self.path)
+
+
+def _read_signature(path: Path) -> dict[str, Any]:
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception as err:  # zarr raises several kinds for a directory that is no store
+        raise DataError(
+            f"{path} exists but is not a forecast store ({err}); pass another path or remove it"
+        ) from err
+    if SIGNATURE_ATTR not in attrs:
+        raise DataError(f"{path} is a zarr store but not one written by workbench infer; pass another path")
+    return json.loads(attrs[SIGNATURE_ATTR])
+
+
+def open_forecast(path: str | os.PathLike, *, require_complete: bool = False) -> xr.Dataset:
+    """Open a forecast store written by :func:`workbench.inference.run_forecast`.
+
+    Parameters
+    ----------
+    path
+        The store.
+    require_complete
+        Raise if the run that wrote it has not finished (unfinished blocks read as NaN).
+    """
+    path = Path(path)
+    if require_complete and not (path / PROGRESS_DIR / COMPLETE_RECORD).exists():
+        raise DataError(f"{path} is not complete; rerun the same `workbench infer` command to resume it")
+    ds = xr.open_zarr(path)
+    return ds
+
+
+def signature_times(values: Sequence) -> list[str]:
+    """Times as ISO strings for the run signature."""
+    return [str(v) for v in np.asarray(values)]
