@@ -10,6 +10,7 @@ shared prefixes across lead times) is the inference engine's job.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch import nn
 from workbench.errors import CheckpointError, DataError
 from workbench.models.torch_model import TorchForecaster
 
-__all__ = ["HierarchicalModel", "hta_schedule"]
+__all__ = ["HierarchicalModel", "hta_schedule", "schedule"]
 
 
 def _as_hours(value: Any) -> int:
@@ -73,6 +74,45 @@ def hta_schedule(lead_hours: Any, steps: Sequence[int] = (24, 6, 3, 1)) -> list[
     if not clean or clean[-1] <= 0:
         raise DataError(f"Steps must be positive whole hours; got {list(steps)}.")
     return list(_schedule(lead, clean))
+
+
+def schedule(lead: Any, steps: Sequence[Any]) -> list[pd.Timedelta]:
+    """:func:`hta_schedule` on timedeltas: the fewest steps, longest first, that add up to ``lead``.
+
+    ``lead`` and ``steps`` are timedelta-likes (or numbers of hours); the steps need not be whole hours
+    (they are counted in units of their greatest common divisor).
+
+    Raises
+    ------
+    DataError
+        If ``lead`` is negative or not a sum of the steps.
+    """
+
+    def seconds(value: Any) -> int:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = pd.Timedelta(hours=value)
+        return int(round(pd.Timedelta(value).total_seconds()))
+
+    step_s = sorted({seconds(v) for v in steps}, reverse=True)
+    if not step_s or step_s[-1] <= 0:
+        raise DataError(f"Steps must be positive; got {list(steps)}.")
+    lead_s = seconds(lead)
+    if lead_s < 0:
+        raise DataError(f"Lead time must not be negative; got {pd.Timedelta(seconds=lead_s)}.")
+    unit = functools.reduce(math.gcd, step_s)
+    if lead_s % unit:
+        raise DataError(
+            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
+            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
+        )
+    try:
+        units = _schedule(lead_s // unit, tuple(s // unit for s in step_s))
+    except DataError as exc:
+        raise DataError(
+            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
+            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
+        ) from exc
+    return [pd.Timedelta(seconds=u * unit) for u in units]
 
 
 @functools.lru_cache(maxsize=4096)
