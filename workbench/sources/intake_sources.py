@@ -1,0 +1,351 @@
+"""Intake data sources behind the entries of ``catalogs/workbench.yaml``.
+
+Each class is an ``intake.source.base.DataSource`` (Intake 2 keeps the version-1 catalog machinery, so a
+YAML entry names its driver by import path and declares user ``parameters``). ``read()`` and
+``to_dask()`` return the same object: a lazy, dask-backed :class:`xarray.Dataset` for gridded data
+(nothing is loaded until computed) or a :class:`pandas.DataFrame` for storm reports. Every source also
+has a ``path`` property naming the file, store or URL it reads, used by
+:func:`workbench.catalog.resolve_path`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from intake.source.base import DataSource, Schema
+
+from workbench.errors import DataError
+from workbench.sources.remote import cache_root
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _time(value: Any) -> pd.Timestamp | None:
+    return None if _empty(value) else pd.Timestamp(value)
+
+
+def _variables(value: Any) -> list[str] | None:
+    if _empty(value):
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value) or None
+
+
+class WorkbenchSource(DataSource):
+    """Common behaviour: open once, lazily; ``read()`` and ``to_dask()`` return the same object."""
+
+    container = "xarray"
+    version = "1"
+    partition_access = False
+
+    def __init__(self, metadata: dict | None = None):
+        super().__init__(metadata=metadata)
+        self._data = None
+
+    def _get_schema(self) -> Schema:
+        return Schema(datashape=None, dtype=None, shape=None, npartitions=1, extra_metadata={})
+
+    def _open(self):
+        raise NotImplementedError
+
+    def read(self):
+        """The data: a lazy xarray Dataset, or a pandas DataFrame for reports."""
+        if self._data is None:
+            self._data = self._open()
+        return self._data
+
+    def to_dask(self):
+        """Same as :meth:`read`: Datasets are already dask-backed; report tables are small pandas frames."""
+        return self.read()
+
+    def _close(self) -> None:
+        self._data = None
+
+    @property
+    def path(self) -> Path | str:
+        """The file, directory, store or URL this source reads."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sample data
+# ---------------------------------------------------------------------------------------------------
+
+
+class SampleSource(WorkbenchSource):
+    """The embedded sample atmosphere, generated into the cache on first use.
+
+    Parameters
+    ----------
+    kind : {"hrrr", "era5", "nwp", "reports"}
+        Which part of the sample.
+    size : {"tiny", "default", "full"}
+        Sample size.
+    table : {"storm_events", "spc"}
+        For ``kind="reports"``: the NCEI-style Storm Events table or the SPC-style reports.
+    """
+
+    name = "workbench_sample"
+
+    def __init__(self, kind: str, size: str = "default", table: str = "storm_events", metadata=None):
+        super().__init__(metadata=metadata)
+        if kind not in ("hrrr", "era5", "nwp", "reports"):
+            raise DataError(f"Unknown sample kind {kind!r}; use hrrr, era5, nwp or reports.")
+        if kind == "reports" and table not in ("storm_events", "spc"):
+            raise DataError(f"table must be 'storm_events' or 'spc', got {table!r}.")
+        self.kind, self.size, self.table = kind, str(size), table
+        if kind == "reports":
+            self.container = "dataframe"
+
+    def _paths(self):
+        from workbench.sample import ensure_sample
+
+        return ensure_sample(self.size, progress=False)
+
+    @property
+    def path(self) -> Path:
+        paths = self._paths()
+        if self.kind != "reports":
+            return Path(getattr(paths, self.kind))
+        return Path(paths.storm_events if self.table == "storm_events" else paths.spc_dir)
+
+    def _open(self):
+        from workbench.sources.reports import read_spc_reports, read_storm_events
+
+        if self.kind == "reports":
+            path = self.path
+            return read_storm_events(path) if self.table == "storm_events" else read_spc_reports(path)
+        from workbench.sample import open_sample
+
+        return open_sample(self.kind, size=self.size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real data
+# ---------------------------------------------------------------------------------------------------
+
+
+class ERA5Source(WorkbenchSource):
+    """ERA5 from WeatherBench 2 / ARCO-ERA5 (see :func:`workbench.sources.era5.open_era5`)."""
+
+    name = "workbench_era5"
+
+    def __init__(
+        self,
+        resolution: str = "5.625",
+        start: Any = None,
+        end: Any = None,
+        variables: Any = None,
+        url: str = "",
+        step_hours: int = 0,
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        self.resolution, self.url, self.step_hours = str(resolution), url, int(step_hours or 0)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+
+    @property
+    def path(self) -> str:
+        from workbench.sources.era5 import era5_url
+
+        return self.url if not _empty(self.url) else era5_url(self.resolution)
+
+    def _open(self):
+        from workbench.sources.era5 import open_era5
+
+        return open_era5(
+            self.path,
+            variables=self.variables,
+            start=self.start,
+            end=self.end,
+            step_hours=self.step_hours or None,
+        )
+
+
+class HRRRSource(WorkbenchSource):
+    """HRRR analyses or forecasts from the zarr archive or from GRIB2 files.
+
+    Parameters
+    ----------
+    kind : {"anl", "fcst"}
+        Analyses ``(time, y, x)`` or forecasts ``(init_time, lead_time, y, x)``.
+    format : {"zarr", "grib"}
+        The zarr archive (``root``) or GRIB2 files (``files``: paths, a glob pattern or URLs).
+    """
+
+    name = "workbench_hrrr"
+
+    def __init__(
+        self,
+        kind: str = "anl",
+        format: str = "zarr",
+        start: Any = None,
+        end: Any = None,
+        variables: Any = None,
+        root: str = "",
+        files: Any = "",
+        init_step_hours: int = 6,
+        lead_hours: int = 48,
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        if format not in ("zarr", "grib"):
+            raise DataError(f"format must be 'zarr' or 'grib', got {format!r}.")
+        self.kind, self.format = kind, format
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+        self.root, self.files = root, files
+        self.init_step_hours, self.lead_hours = int(init_step_hours), int(lead_hours)
+
+    @property
+    def path(self) -> str | list[str]:
+        from workbench.sources.hrrr import HRRR_ZARR_ROOT
+
+        if self.format == "grib":
+            return self.files
+        return self.root if not _empty(self.root) else HRRR_ZARR_ROOT
+
+    def _open(self):
+        from workbench.sources.hrrr import open_hrrr_grib, open_hrrr_zarr
+
+        if self.format == "grib":
+            if _empty(self.files):
+                raise DataError("format='grib' needs files=: GRIB2 paths, a glob pattern or URLs.")
+            files = _variables(self.files) if isinstance(self.files, str) else self.files
+            return open_hrrr_grib(
+                files, variables=self.variables, kind="analysis" if self.kind == "anl" else "forecast"
+            )
+        if self.start is None:
+            raise DataError("The HRRR zarr archive needs a start time (start=...).")
+        return open_hrrr_zarr(
+            self.start,
+            self.end,
+            variables=self.variables,
+            kind=self.kind,
+            root=self.path,
+            init_step_hours=self.init_step_hours,
+            lead_hours=self.lead_hours if self.kind == "fcst" else None,
+        )
+
+
+class StormEventsSource(WorkbenchSource):
+    """NCEI Storm Events details for a year, from NCEI (downloaded once into the cache) or a local file."""
+
+    name = "workbench_storm_events"
+    container = "dataframe"
+
+    def __init__(self, year: int = 2020, path: str = "", metadata=None):
+        super().__init__(metadata=metadata)
+        self.year, self._path = int(year), path
+
+    @property
+    def path(self) -> str:
+        from workbench.sources.reports import storm_events_url
+
+        return self._path if not _empty(self._path) else storm_events_url(self.year)
+
+    def _open(self):
+        from workbench.sources.reports import read_storm_events
+
+        return read_storm_events(self.path)
+
+
+class SPCReportsSource(WorkbenchSource):
+    """SPC daily storm reports from a directory (or list) of ``YYMMDD_rpts_*.csv`` files."""
+
+    name = "workbench_spc_reports"
+    container = "dataframe"
+
+    def __init__(self, path: Any = "", metadata=None):
+        super().__init__(metadata=metadata)
+        self._path = path
+
+    @property
+    def path(self) -> str:
+        if _empty(self._path):
+            raise DataError(
+                "spc_reports needs path=: a directory of SPC YYMMDD_rpts_torn|hail|wind.csv files "
+                "(from https://www.spc.noaa.gov/climo/reports/)."
+            )
+        return self._path
+
+    def _open(self):
+        from workbench.sources.reports import read_spc_reports
+
+        return read_spc_reports(self.path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Forecast stores written by the workbench
+# ---------------------------------------------------------------------------------------------------
+
+
+def forecasts_dir() -> Path:
+    """Where the workbench keeps model forecasts: ``<cache>/forecasts``."""
+    return cache_root() / "forecasts"
+
+
+def forecast_store_path(model: str) -> Path:
+    """The store of ``model``'s forecasts, ``<cache>/forecasts/<model>.zarr``.
+
+    Raises
+    ------
+    DataError
+        If the name could escape the forecasts directory (only letters, digits, ``_``, ``.``, ``-``).
+    """
+    if not isinstance(model, str) or not _MODEL_NAME.match(model) or ".." in model:
+        raise DataError(
+            f"Invalid model name {model!r}: use letters, digits, '_', '.' and '-' only (e.g. 'pangu')."
+        )
+    return forecasts_dir() / f"{model}.zarr"
+
+
+def available_forecasts() -> list[str]:
+    """Models with a forecast store in the cache."""
+    folder = forecasts_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".zarr")] for p in folder.glob("*.zarr") if p.is_dir())
+
+
+class ForecastSource(WorkbenchSource):
+    """A model's forecasts as written by ``workbench infer`` (``<cache>/forecasts/<model>.zarr``)."""
+
+    name = "workbench_forecasts"
+
+    def __init__(self, model: str = "", require_complete: bool = False, metadata=None):
+        super().__init__(metadata=metadata)
+        self.model, self.require_complete = model, bool(require_complete)
+
+    @property
+    def path(self) -> Path:
+        if _empty(self.model):
+            raise DataError(
+                f"The forecasts entry needs model=...; forecasts in {forecasts_dir()}: {available_forecasts()}."
+            )
+        return forecast_store_path(self.model)
+
+    def _open(self):
+        from workbench.inference.store import COMPLETE_RECORD, PROGRESS_DIR, open_forecast
+
+        path = self.path
+        if not path.exists():
+            raise DataError(
+                f"No forecasts for model {self.model!r} at {path}. Available: {available_forecasts()}. "
+                "Write some with `workbench infer`."
+            )
+        if not self.require_complete and not (path / PROGRESS_DIR / COMPLETE_RECORD).exists():
+            warnings.warn(
+                f"The forecast store {path} is not complete (its run was interrupted or is still going); "
+                "missing blocks read as NaN.",
+                stacklevel=2,
+            )
+        return open_forecast(path, require_complete=self.require_complete)
