@@ -1,0 +1,303 @@
+"""Threshold events: extreme heat, cold, wind, gust, heavy rain and reflectivity in the fields themselves.
+
+A :class:`ThresholdRule` marks the cells where a variable passes a threshold, either a fixed physical
+value or a per-cell, per-hour-of-day climatological quantile (:func:`~workbench.events.climatology.
+climatology`). Marked cells are grouped into connected space-time objects
+(:mod:`workbench.events.objects`) and objects smaller than ``min_cells`` cells (at their largest time
+step) or shorter than ``min_duration`` time steps are removed, which clears single-pixel noise.
+
+Default rules (:data:`DEFAULT_RULES`), with their physical basis:
+
+=============  ==========  =========================================================================
+label          variable    threshold
+=============  ==========  =========================================================================
+heat           t2m         > 99th percentile (per cell and hour of day); without a climatology
+                           > 311.15 K (38 C, HR-Extreme's heat threshold)
+cold           t2m         < 1st percentile; without a climatology < 244.15 K (-29 C, HR-Extreme)
+wind           ws10m       >= 17.9 m s-1 (40 mph sustained, the NWS high-wind criterion)
+gust           gust        >= 25.7 m s-1 (50 kt, the NWS severe-thunderstorm gust criterion)
+heavy_rain     tp          >= 0.0254 m per hour (1 inch/h); scaled by the data's time step, so a
+                           6-hourly accumulation needs 0.1524 m
+reflectivity   refc        >= 50 dBZ (intense convective cores, large-hail potential)
+=============  ==========  =========================================================================
+
+:func:`percentile_rules` gives the all-percentile variant (99th, or 1st for cold, for every variable).
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.errors import DataError, UnitsError
+from workbench.events.climatology import quantile_field, with_wind_speed
+from workbench.events.grid import box_extent, grid_info
+from workbench.events.objects import label_objects
+from workbench.events.table import make_table
+from workbench.events.types import sort_families
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """One threshold event definition.
+
+    Attributes
+    ----------
+    label : str
+        The event type (mask layer), e.g. ``"heat"``.
+    variable : str
+        Canonical variable name (``ws10m`` is derived from ``u10m``/``v10m``).
+    comparison : {">", ">=", "<", "<="}
+        How the variable is compared with the threshold.
+    value : float, optional
+        Fixed threshold in the variable's canonical units.
+    quantile : float, optional
+        Climatological quantile used as the threshold when a climatology is given (it takes precedence
+        over ``value``, which is then the fallback without a climatology).
+    units : str, optional
+        Units of ``value``; the variable's ``attrs["units"]`` must match when ``value`` is used.
+    per_hour : bool
+        ``value`` is a rate per hour, multiplied by the data's time step (accumulated precipitation).
+    """
+
+    label: str
+    variable: str
+    comparison: str
+    value: float | None = None
+    quantile: float | None = None
+    units: str | None = None
+    per_hour: bool = False
+
+    def __post_init__(self) -> None:
+        if self.comparison not in _OPS:
+            raise DataError(f"comparison must be one of {list(_OPS)}, got {self.comparison!r}")
+        if self.value is None and self.quantile is None:
+            raise DataError(f"rule {self.label!r} needs a value, a quantile or both")
+        if self.quantile is not None and not 0 < self.quantile < 1:
+            raise DataError(f"rule {self.label!r}: quantile must be in (0, 1), got {self.quantile}")
+
+
+DEFAULT_RULES: tuple[ThresholdRule, ...] = (
+    ThresholdRule("heat", "t2m", ">", value=311.15, quantile=0.99, units="K"),
+    ThresholdRule("cold", "t2m", "<", value=244.15, quantile=0.01, units="K"),
+    ThresholdRule("wind", "ws10m", ">=", value=17.9, units="m s-1"),
+    ThresholdRule("gust", "gust", ">=", value=25.7, units="m s-1"),
+    ThresholdRule("heavy_rain", "tp", ">=", value=0.0254, units="m", per_hour=True),
+    ThresholdRule("reflectivity", "refc", ">=", value=50.0, units="dBZ"),
+)
+
+
+def percentile_rules(high: float = 0.99, low: float = 0.01) -> tuple[ThresholdRule, ...]:
+    """Every default event defined by climatological quantiles (``high``; ``low`` for cold)."""
+    return (
+        ThresholdRule("heat", "t2m", ">", quantile=high),
+        ThresholdRule("cold", "t2m", "<", quantile=low),
+        ThresholdRule("wind", "ws10m", ">", quantile=high),
+        ThresholdRule("gust", "gust", ">", quantile=high),
+        ThresholdRule("heavy_rain", "tp", ">", quantile=high),
+        ThresholdRule("reflectivity", "refc", ">", quantile=high),
+    )
+
+
+@dataclass
+class EventSet:
+    """Masks and the matching event table.
+
+    Attributes
+    ----------
+    masks : xarray.DataArray
+        Bool named ``mask`` with dims ``(event_type, time, <grid dims>)``.
+    table : pandas.DataFrame
+        The event table (:data:`~workbench.events.table.EVENT_COLUMNS`).
+    """
+
+    masks: xr.DataArray
+    table: pd.DataFrame
+
+    def at(self, valid_time) -> xr.DataArray:
+        """The masks at a forecast's valid times (see :func:`workbench.events.masks.masks_at`)."""
+        from workbench.events.masks import masks_at
+
+        return masks_at(self.masks, valid_time)
+
+    def write_index_csv(self, path) -> None:
+        """Write the table as an HR-Extreme-style index CSV."""
+        from workbench.events.table import write_index_csv
+
+        write_index_csv(self.table, path)
+
+
+def _norm_units(u: str) -> str:
+    u = u.replace("**", "").replace("^", "").replace(" ", "").replace(".", "")
+    return {"m/s": "ms-1"}.get(u, u)
+
+
+def _step_hours(times: np.ndarray) -> float:
+    if times.size < 2:
+        return 1.0
+    return float(np.median(np.diff(times.astype("datetime64[s]").astype(np.int64))) / 3600.0)
+
+
+def threshold_events(
+    truth: xr.Dataset,
+    clim: xr.Dataset | None = None,
+    rules: Sequence[ThresholdRule] | None = None,
+    *,
+    min_cells: int = 2,
+    min_duration: int = 1,
+    block: int = 24,
+    skip_missing: bool | None = None,
+) -> EventSet:
+    """Find threshold events as connected space-time objects.
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        Analysis fields with dims ``(time, y, x)`` (2-D latitude/longitude) or ``(time, latitude,
+        longitude)``, canonical names and units. Dask-backed input gives lazy masks.
+    clim : xarray.Dataset, optional
+        From :func:`~workbench.events.climatology.climatology`; needed by rules with a quantile and no
+        value, and used in preference to ``value`` where a rule has both.
+    rules : sequence of ThresholdRule, optional
+        Default :data:`DEFAULT_RULES`.
+    min_cells : int
+        Minimum object footprint, in cells at its largest time step (2 removes single-cell blips).
+    min_duration : int
+        Minimum object duration in time steps.
+    block : int
+        Time steps processed at once (memory: about 5 bytes per cell per step in a block).
+    skip_missing : bool, optional
+        Skip rules whose variable ``truth`` lacks, with a warning (default: True for the default rules,
+        False for rules you pass, which then raise).
+
+    Returns
+    -------
+    EventSet
+        ``masks`` (one layer per rule label; rules sharing a label are merged) and ``table`` (one row per
+        object: its time span, bounding box, and in ``details`` the rule, the peak value and the size).
+
+    Raises
+    ------
+    DataError, UnitsError
+        A missing variable or climatology, or a variable whose units differ from a fixed threshold's.
+    """
+    if not isinstance(truth, xr.Dataset):
+        raise DataError(f"threshold_events needs an xarray Dataset of fields, got {type(truth).__name__}")
+    if "time" not in truth.dims:
+        raise DataError(f"truth needs a 'time' dimension; it has {tuple(truth.dims)}")
+    if skip_missing is None:
+        skip_missing = rules is None
+    rules = tuple(DEFAULT_RULES if rules is None else rules)
+    info = grid_info(truth)
+    truth = with_wind_speed(truth)
+    times = truth["time"].values
+    if times.size > 1 and not (np.diff(times) > np.timedelta64(0)).all():
+        raise DataError("truth's time coordinate must be strictly increasing")
+    dims = ("time", info.y_dim, info.x_dim)
+
+    skipped, layers, rows = [], {}, []
+    for rule in rules:
+        if rule.variable not in truth.data_vars:
+            if skip_missing:
+                skipped.append(f"{rule.label} ({rule.variable})")
+                continue
+            raise DataError(
+                f"rule {rule.label!r} needs variable {rule.variable!r}, which truth lacks "
+                f"(it has {list(truth.data_vars)})"
+            )
+        da = truth[rule.variable].transpose(*dims)
+        threshold, desc = _threshold(rule, da, clim, times)
+        exceed = _OPS[rule.comparison](da, threshold)
+        score = da if rule.comparison in (">", ">=") else -da
+        found = label_objects(
+            exceed,
+            score,
+            min_cells=min_cells,
+            min_duration=min_duration,
+            block=block,
+            periodic_x=info.periodic_x,
+        )
+        mask = found.mask.drop_vars(
+            [c for c in found.mask.coords if c not in (*dims, "latitude", "longitude")]
+        )
+        layers[rule.label] = mask if rule.label not in layers else (layers[rule.label] | mask)
+        units = da.attrs.get("units", "")
+        for k, obj in enumerate(found.table.itertuples(index=False)):
+            peak = obj.peak if rule.comparison in (">", ">=") else -obj.peak
+            lat_min, lat_max, lon_min, lon_max = box_extent(info, obj.y_min, obj.y_max, obj.x_min, obj.x_max)
+            rows.append(
+                {
+                    "event_id": f"thr-{rule.label}-{k:04d}",
+                    "event_type": rule.label,
+                    "start": times[obj.t_first],
+                    "end": times[obj.t_last],
+                    "y_min": obj.y_min,
+                    "y_max": obj.y_max,
+                    "x_min": obj.x_min,
+                    "x_max": obj.x_max,
+                    "lat_min": lat_min,
+                    "lat_max": lat_max,
+                    "lon_min": lon_min,
+                    "lon_max": lon_max,
+                    "source": "threshold",
+                    "details": f"{rule.variable} {rule.comparison} {desc}; peak {peak:.4g} {units}; "
+                    f"{obj.n_cells} cell-steps, up to {obj.peak_area} cells",
+                }
+            )
+    if skipped:
+        warnings.warn(
+            f"threshold rules skipped, their variables are not in truth: {', '.join(skipped)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    labels = sort_families(layers)
+    if labels:
+        masks = xr.concat(
+            [layers[k] for k in labels], dim=xr.DataArray(labels, dims="event_type", name="event_type")
+        )
+    else:
+        masks = xr.zeros_like(truth[next(iter(truth.data_vars))].transpose(*dims), dtype=bool).expand_dims(
+            event_type=np.array([], dtype=object)
+        )
+        masks = masks.drop_vars(
+            [c for c in masks.coords if c not in (*dims, "event_type", "latitude", "longitude")]
+        )
+    masks = masks.rename("mask")
+    masks.attrs = {"description": "threshold events", "min_cells": min_cells, "min_duration": min_duration}
+    table = make_table(rows)
+    return EventSet(
+        masks=masks, table=table.sort_values(["start", "event_id"], kind="stable").reset_index(drop=True)
+    )
+
+
+def _threshold(rule: ThresholdRule, da: xr.DataArray, clim: xr.Dataset | None, times: np.ndarray):
+    """The threshold (a number or a (time, grid) field) of ``rule`` and its description."""
+    if rule.quantile is not None and clim is not None:
+        field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
+        pct = f"{100 * rule.quantile:g}th percentile"
+        ref = f"{clim.attrs.get('reference_start', '?')[:10]} to {clim.attrs.get('reference_end', '?')[:10]}"
+        return field, f"{pct} (climatology {ref})"
+    if rule.value is None:
+        raise DataError(
+            f"rule {rule.label!r} is defined by the {rule.quantile} quantile: pass a climatology "
+            "(workbench.events.climatology(truth, reference=...))"
+        )
+    have = da.attrs.get("units")
+    if rule.units is not None and have is not None and _norm_units(str(have)) != _norm_units(rule.units):
+        raise UnitsError(
+            f"{rule.variable} has units {have!r} but the {rule.label} threshold {rule.value} is in "
+            f"{rule.units!r}; convert the data to canonical units first"
+        )
+    value = rule.value * (_step_hours(times) if rule.per_hour else 1.0)
+    desc = f"{value:g} {rule.units or ''}".strip()
+    if rule.per_hour:
+        desc += f" ({rule.value:g} per hour over a {_step_hours(times):g} h step)"
+    return value, desc
