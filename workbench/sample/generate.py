@@ -1,0 +1,195 @@
+"""Run the sample atmosphere and write every product of one size into a directory.
+
+One truth run carries the large-scale flow on both grids: the HRRR-like Lambert grid (hourly, with
+explicit storms) and the global ERA5-like grid (6-hourly, parameterised convection). Both share the
+flow's random forcing, so their z500 and msl patterns agree; their tracers are their own. The truth's
+state is kept at every NWP initial time, and the NWP forecasts are run from those states after the
+truth is done, in two worker processes where the platform allows.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from workbench.grids import hrrr_grid, latlon_grid
+from workbench.sample.atmosphere import Atmosphere, Surface
+from workbench.sample.flow import initial_flow
+from workbench.sample.nwp import OUTPUT_VARIABLES, run_forecast
+from workbench.sample.params import NWP_PARAMS, SEED, START, TRUTH_PARAMS, VERSION, SizeSpec
+from workbench.sample.reports import ReportCollector, build_storm_events, write_spc
+from workbench.sample.tracers import ModelGrid
+from workbench.sample.zarrio import StoreWriter
+
+#: Hours the truth runs before the first analysis time, so tracers and storms are in balance.
+SPINUP_H = 48
+
+_ATTRS = {
+    "source": "workbench sample atmosphere (synthetic)",
+    "generator_version": VERSION,
+    "seed": SEED,
+}
+
+
+def stream(name: str, *keys: int) -> np.random.Generator:
+    """An independent random stream named ``name`` (plus integer keys), derived from :data:`SEED`."""
+    return np.random.default_rng(np.random.SeedSequence([SEED, zlib.crc32(name.encode()), *keys]))
+
+
+def _hrrr_coords(grid, times: np.ndarray, spec: SizeSpec) -> xr.Dataset:
+    ds = xr.Dataset(coords={"time": ("time", times), **grid.coords()})
+    ds.attrs.update(_ATTRS, kind="hrrr-like analysis", size=spec.name, grid_mapping=str(grid.attrs()))
+    return ds
+
+
+def _era5_coords(grid, times: np.ndarray, spec: SizeSpec) -> xr.Dataset:
+    ds = xr.Dataset(coords={"time": ("time", times), **grid.coords()})
+    ds.attrs.update(_ATTRS, kind="era5-like analysis", size=spec.name)
+    return ds
+
+
+def _nwp_coords(grid, inits: np.ndarray, leads: np.ndarray, spec: SizeSpec) -> xr.Dataset:
+    valid = inits[:, None] + leads[None, :]
+    ds = xr.Dataset(
+        coords={
+            "init_time": ("init_time", inits),
+            "lead_time": ("lead_time", leads),
+            "valid_time": (("init_time", "lead_time"), valid),
+            **grid.coords(),
+        }
+    )
+    ds.attrs.update(
+        _ATTRS,
+        kind="nwp forecast",
+        size=spec.name,
+        description="imperfect NWP forecast of the sample atmosphere (perturbed analysis, NWP_PARAMS)",
+        tp_note="tp is accumulated over the hour before valid_time, as in the analysis",
+    )
+    return ds
+
+
+def _forecast_job(args: tuple) -> tuple[int, dict[str, np.ndarray]]:
+    k, mg, surface, snap, leads = args
+    rngs = (stream("nwp-ic", k), stream("nwp-flow", k), stream("nwp-storms", k))
+    return k, run_forecast(mg, surface, snap, leads, NWP_PARAMS, rngs)
+
+
+def _workers() -> int:
+    try:
+        return max(1, min(2, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return 1
+
+
+def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, float]:
+    """Generate all products of ``spec`` into directory ``out`` (which must exist and be empty).
+
+    Returns
+    -------
+    dict
+        Counts for the record: number of storm systems, reports and so on.
+    """
+    hours = spec.hours
+    init_hours = [k * spec.nwp_init_every_h for k in range(spec.nwp_inits)]
+    total = SPINUP_H + hours + len(init_hours) + 2
+    bar = tqdm(total=total, desc=f"sample {spec.name}", unit="step", disable=not progress, leave=False)
+
+    grid = hrrr_grid(spec.spacing_km)
+    ggrid = latlon_grid(spec.era5_resolution)
+    mg, mgg = ModelGrid(grid), ModelGrid(ggrid)
+    surf, surfg = Surface(mg), Surface(mgg)
+    flow0 = initial_flow(stream("flow-init"), TRUTH_PARAMS)
+    flow0.time_h = -float(SPINUP_H)
+    atm = Atmosphere(mg, TRUTH_PARAMS, flow0.copy(), surf, True, stream("flow"), stream("storms"))
+    atmg = Atmosphere(mgg, TRUTH_PARAMS, flow0.copy(), surfg, False, stream("flow"), stream("storms-global"))
+
+    times = START + np.arange(hours) * np.timedelta64(1, "h")
+    gtimes = times[::6]
+    hrrr = StoreWriter(
+        out / "hrrr.zarr", _hrrr_coords(grid, times, spec), ("time", "y", "x"), OUTPUT_VARIABLES,
+        (spec.time_chunk,) + mg.shape,
+    )  # fmt: skip
+    era5 = StoreWriter(
+        out / "era5.zarr", _era5_coords(ggrid, gtimes, spec), ("time", "latitude", "longitude"),
+        OUTPUT_VARIABLES, (len(gtimes),) + mgg.shape,
+        extra_attrs={"tp": {"long_name": "total precipitation accumulated over the preceding 6 hours"}},
+    )  # fmt: skip
+    collector = ReportCollector(mg)
+    snapshots: dict[int, dict] = {}
+    buf = {v: np.empty((spec.time_chunk,) + mg.shape, np.float32) for v in OUTPUT_VARIABLES}
+    gbuf = {v: np.empty((len(gtimes),) + mgg.shape, np.float32) for v in OUTPUT_VARIABLES}
+    g_tp = np.zeros(mgg.shape)
+    while atm.time_h < hours - 1:
+        atm.step(1.0)
+        atmg.step(1.0)
+        g_tp += atmg.tp
+        t = int(round(atm.time_h))
+        bar.update(1)
+        if t < 0:
+            if t % 6 == 0:
+                g_tp[:] = 0.0
+            continue
+        fields = atm.diagnose()
+        k = t % spec.time_chunk
+        for v in OUTPUT_VARIABLES:
+            buf[v][k] = fields[v]
+        if k == spec.time_chunk - 1 or t == hours - 1:
+            a = t - k
+            hrrr.write((slice(a, t + 1),), {v: buf[v][: k + 1] for v in OUTPUT_VARIABLES})
+        collector.observe(t, fields, atm.storms, atm._rendered)
+        if t in init_hours:
+            snapshots[t] = atm.snapshot()
+        if t % 6 == 0:
+            gf = atmg.diagnose()
+            for v in OUTPUT_VARIABLES:
+                gbuf[v][t // 6] = g_tp if v == "tp" else gf[v]
+            g_tp[:] = 0.0
+    era5.write((slice(None),), gbuf)
+    hrrr.close()
+    era5.close()
+
+    # reports
+    events, spc = build_storm_events(collector, stream("reports"))
+    rep = out / "reports"
+    rep.mkdir()
+    events.to_csv(rep / "storm_events.csv", index=False)
+    first_day = (pd.Timestamp(START) - pd.Timedelta(hours=12)).floor("D")
+    last_day = (pd.Timestamp(times[-1]) - pd.Timedelta(hours=12)).floor("D")
+    write_spc(spc, rep / "spc", first_day, last_day)
+    bar.update(1)
+
+    # NWP forecasts from the saved analyses
+    leads = np.array(spec.nwp_leads, dtype="timedelta64[h]").astype("timedelta64[ns]")
+    inits = START + np.array(init_hours, dtype="timedelta64[h]")
+    nwp = StoreWriter(
+        out / "nwp.zarr", _nwp_coords(grid, inits.astype("datetime64[ns]"), leads, spec),
+        ("init_time", "lead_time", "y", "x"), OUTPUT_VARIABLES, (1, len(spec.nwp_leads)) + mg.shape,
+    )  # fmt: skip
+    jobs = [(k, mg, surf, snapshots[h], spec.nwp_leads) for k, h in enumerate(init_hours)]
+    n_workers = _workers() if len(jobs) > 2 and mg.lat.size < 5e5 else 1
+    if n_workers > 1:
+        with ProcessPoolExecutor(n_workers, mp_context=get_context("fork")) as pool:
+            for k, fc in pool.map(_forecast_job, jobs):
+                nwp.write((k,), fc)
+                bar.update(1)
+    else:
+        for job in jobs:
+            k, fc = _forecast_job(job)
+            nwp.write((k,), fc)
+            bar.update(1)
+    nwp.close()
+    bar.update(1)
+    bar.close()
+    return {
+        "storm_systems": int(atm.storms.next_system_id - 1),
+        "storm_events": len(events),
+        "spc_reports": len(spc),
+    }

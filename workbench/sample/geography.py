@@ -1,0 +1,260 @@
+"""Coarse geography for the sample: land masks, US states and counties, towns, time zones, WFOs.
+
+Everything comes from data installed with ``bokeh-sampledata`` (US state and county outlines, a world
+gazetteer), rasterised once per process onto a 0.05-degree lookup grid over CONUS. The lookups are
+coarse by design (one time zone and one NWS forecast office per state) and documented as such; they
+only have to make the sample's storm reports look and parse like real ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy.spatial import cKDTree
+
+# CONUS lookup raster: 0.05 degrees over 20..53 N, 135..60 W
+_RES = 0.05
+_LAT0, _LAT1 = 20.0, 53.0
+_LON0, _LON1 = -135.0, -60.0
+_NY = int(round((_LAT1 - _LAT0) / _RES))
+_NX = int(round((_LON1 - _LON0) / _RES))
+
+#: Standard-time zone of each state as NCEI writes it in CZ_TIMEZONE (one zone per state: coarse).
+STATE_TIMEZONE = {
+    **dict.fromkeys(
+        [
+            "ME",
+            "NH",
+            "VT",
+            "MA",
+            "RI",
+            "CT",
+            "NY",
+            "NJ",
+            "PA",
+            "DE",
+            "MD",
+            "DC",
+            "VA",
+            "WV",
+            "NC",
+            "SC",
+            "GA",
+            "FL",
+            "OH",
+            "MI",
+            "IN",
+            "KY",
+        ],
+        "EST-5",
+    ),
+    **dict.fromkeys(
+        ["AL", "MS", "TN", "LA", "AR", "MO", "IA", "MN", "WI", "IL", "OK", "KS", "NE", "SD", "ND", "TX"],
+        "CST-6",
+    ),
+    **dict.fromkeys(["MT", "WY", "CO", "NM", "AZ", "UT", "ID"], "MST-7"),
+    **dict.fromkeys(["CA", "NV", "OR", "WA"], "PST-8"),
+}
+
+#: One NWS forecast office per state (coarse: real states are split between several WFOs).
+STATE_WFO = {
+    "AL": "BMX", "AZ": "PSR", "AR": "LZK", "CA": "LOX", "CO": "BOU", "CT": "OKX", "DE": "PHI", "DC": "LWX",
+    "FL": "MLB", "GA": "FFC", "ID": "BOI", "IL": "LOT", "IN": "IND", "IA": "DMX", "KS": "TOP", "KY": "LMK",
+    "LA": "LIX", "ME": "GYX", "MD": "LWX", "MA": "BOX", "MI": "DTX", "MN": "MPX", "MS": "JAN", "MO": "SGF",
+    "MT": "TFX", "NE": "OAX", "NV": "REV", "NH": "GYX", "NJ": "PHI", "NM": "ABQ", "NY": "OKX", "NC": "RAH",
+    "ND": "BIS", "OH": "ILN", "OK": "OUN", "OR": "PQR", "PA": "CTP", "RI": "BOX", "SC": "CAE", "SD": "FSD",
+    "TN": "OHX", "TX": "FWD", "UT": "SLC", "VT": "BTV", "VA": "AKQ", "WA": "SEW", "WV": "RLX", "WI": "MKX",
+    "WY": "CYS",
+}  # fmt: skip
+
+#: FIPS codes of the CONUS states and DC.
+STATE_FIPS = {
+    "AL": 1, "AZ": 4, "AR": 5, "CA": 6, "CO": 8, "CT": 9, "DE": 10, "DC": 11, "FL": 12, "GA": 13, "ID": 16,
+    "IL": 17, "IN": 18, "IA": 19, "KS": 20, "KY": 21, "LA": 22, "ME": 23, "MD": 24, "MA": 25, "MI": 26,
+    "MN": 27, "MS": 28, "MO": 29, "MT": 30, "NE": 31, "NV": 32, "NH": 33, "NJ": 34, "NM": 35, "NY": 36,
+    "NC": 37, "ND": 38, "OH": 39, "OK": 40, "OR": 41, "PA": 42, "RI": 44, "SC": 45, "SD": 46, "TN": 47,
+    "TX": 48, "UT": 49, "VT": 50, "VA": 51, "WA": 53, "WV": 54, "WI": 55, "WY": 56,
+}  # fmt: skip
+
+_AZIMUTHS = [
+    "N",
+    "NNE",
+    "NE",
+    "ENE",
+    "E",
+    "ESE",
+    "SE",
+    "SSE",
+    "S",
+    "SSW",
+    "SW",
+    "WSW",
+    "W",
+    "WNW",
+    "NW",
+    "NNW",
+]
+
+
+def _to_pixels(lats: np.ndarray, lons: np.ndarray) -> list[tuple[float, float]]:
+    col = (np.asarray(lons) - _LON0) / _RES
+    row = (_LAT1 - np.asarray(lats)) / _RES
+    ok = np.isfinite(col) & np.isfinite(row)
+    return list(zip(col[ok].tolist(), row[ok].tolist(), strict=True))
+
+
+def _rasterise(polygons: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Paint polygons (value, lats, lons; NaN separates rings) into an int32 raster; 0 means none."""
+    img = Image.new("I", (_NX, _NY), 0)
+    draw = ImageDraw.Draw(img)
+    for value, lats, lons in polygons:
+        lats = np.asarray(lats, dtype=float)
+        lons = np.asarray(lons, dtype=float)
+        breaks = np.flatnonzero(~np.isfinite(lats))
+        for ring in np.split(np.arange(lats.size), breaks):
+            ring = ring[np.isfinite(lats[ring])]
+            if ring.size >= 3:
+                draw.polygon(_to_pixels(lats[ring], lons[ring]), fill=int(value))
+    return np.asarray(img, dtype=np.int32)[::-1]  # row 0 = southernmost
+
+
+@dataclass(frozen=True)
+class States:
+    """US states: raster of indices and per-index attributes (index 0 = not in a state)."""
+
+    raster: np.ndarray
+    abbrev: tuple[str, ...]
+    name: tuple[str, ...]
+    fips: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def states() -> States:
+    """The CONUS states (plus DC) rasterised on the lookup grid."""
+    from bokeh_sampledata.us_states import data as us_states
+
+    fips = STATE_FIPS
+    abbrevs = [a for a in sorted(us_states) if a in STATE_TIMEZONE]
+    polys = [(i + 1, us_states[a]["lats"], us_states[a]["lons"]) for i, a in enumerate(abbrevs)]
+    raster = _rasterise(polys)
+    return States(
+        raster=raster,
+        abbrev=("",) + tuple(abbrevs),
+        name=("",) + tuple(us_states[a]["name"].upper() for a in abbrevs),
+        fips=(0,) + tuple(fips.get(a, 0) for a in abbrevs),
+    )
+
+
+@dataclass(frozen=True)
+class Counties:
+    """US counties: raster of indices and per-index (name, state abbreviation, county FIPS)."""
+
+    raster: np.ndarray
+    name: tuple[str, ...]
+    state: tuple[str, ...]
+    fips: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def counties() -> Counties:
+    """US counties rasterised on the lookup grid."""
+    from bokeh_sampledata.us_counties import data as raw
+
+    keys = sorted(raw)
+    polys = [(i + 1, raw[k]["lats"], raw[k]["lons"]) for i, k in enumerate(keys)]
+    return Counties(
+        raster=_rasterise(polys),
+        name=("",) + tuple(raw[k]["name"].upper() for k in keys),
+        state=("",) + tuple(raw[k]["state"].upper() for k in keys),
+        fips=(0,) + tuple(int(k[1]) for k in keys),
+    )
+
+
+def _lookup(raster: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    lat = np.asarray(lat, dtype=float)
+    lon = (np.asarray(lon, dtype=float) + 180.0) % 360.0 - 180.0
+    row = np.floor((lat - _LAT0) / _RES).astype(np.int64)
+    col = np.floor((lon - _LON0) / _RES).astype(np.int64)
+    inside = (row >= 0) & (row < _NY) & (col >= 0) & (col < _NX)
+    out = np.zeros(lat.shape, dtype=np.int32)
+    out[inside] = raster[row[inside], col[inside]]
+    return out
+
+
+def state_index(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Index into :func:`states` of each point (0 outside CONUS)."""
+    return _lookup(states().raster, lat, lon)
+
+
+def county_index(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Index into :func:`counties` of each point (0 outside any county)."""
+    return _lookup(counties().raster, lat, lon)
+
+
+@lru_cache(maxsize=1)
+def _cities() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from bokeh_sampledata.world_cities import data as cities
+
+    return cities["lat"].to_numpy(float), cities["lng"].to_numpy(float), cities["name"].to_numpy(str)
+
+
+def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
+
+
+@lru_cache(maxsize=1)
+def _city_tree() -> cKDTree:
+    lat, lon, _ = _cities()
+    return cKDTree(_xyz(lat, lon))
+
+
+def land_fraction(lat: np.ndarray, lon: np.ndarray, radius_km: float = 120.0) -> np.ndarray:
+    """Coarse land mask (0 or 1): inside a US state, or within ``radius_km`` of a town, or Antarctica."""
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    dist, _ = _city_tree().query(_xyz(lat, lon).reshape(-1, 3), k=1, distance_upper_bound=radius_km / 6371.0)
+    near_town = np.isfinite(dist).reshape(lat.shape)
+    land = near_town | (state_index(lat, lon) > 0) | (lat < -68.0)
+    return land.astype(np.float32)
+
+
+def grid_land_fraction(lat2d: np.ndarray, lon2d: np.ndarray, subsample: int = 3) -> np.ndarray:
+    """Land fraction of grid cells, from ``subsample**2`` points per cell around each centre."""
+    if subsample <= 1 or lat2d.shape[0] < 2 or lat2d.shape[1] < 2:
+        return land_fraction(lat2d, lon2d)
+    dlat = np.gradient(lat2d, axis=0)
+    dlon = np.gradient(lon2d, axis=1)
+    dlon = (dlon + 180.0) % 360.0 - 180.0
+    acc = np.zeros(lat2d.shape, dtype=np.float64)
+    offs = (np.arange(subsample) + 0.5) / subsample - 0.5
+    for oy in offs:
+        for ox in offs:
+            acc += land_fraction(lat2d + oy * dlat, lon2d + ox * dlon)
+    return (acc / subsample**2).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _us_towns() -> tuple[cKDTree, np.ndarray, np.ndarray, np.ndarray]:
+    lat, lon, name = _cities()
+    keep = state_index(lat, lon) > 0
+    return cKDTree(_xyz(lat[keep], lon[keep])), lat[keep], lon[keep], name[keep]
+
+
+def nearest_town(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest US town to each point: (NAME in capitals, range in miles, 16-point azimuth from the town)."""
+    lat = np.atleast_1d(np.asarray(lat, dtype=float))
+    lon = np.atleast_1d(np.asarray(lon, dtype=float))
+    tree, tlat, tlon, tname = _us_towns()
+    _, idx = tree.query(_xyz(lat, lon), k=1)
+    t_lat, t_lon = tlat[idx], tlon[idx]
+    dy = (lat - t_lat) * 69.05
+    dx = (lon - t_lon) * 69.05 * np.cos(np.deg2rad(lat))
+    miles = np.hypot(dx, dy)
+    bearing = (np.rad2deg(np.arctan2(dx, dy)) + 360.0) % 360.0
+    az = np.array(_AZIMUTHS)[np.rint(bearing / 22.5).astype(int) % 16]
+    names = np.char.upper(tname[idx].astype(str))
+    return names, np.rint(miles).astype(int), az
