@@ -14,6 +14,7 @@ the initial data (``y, x`` on the HRRR-like grid, ``latitude, longitude`` on lat
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -102,20 +103,22 @@ def as_lead_times(lead_times: Any) -> pd.TimedeltaIndex:
     """
     if isinstance(lead_times, (str, int, float, np.integer, np.floating, np.timedelta64, pd.Timedelta)):
         lead_times = [lead_times]
-    values = (
-        list(np.asarray(lead_times, dtype=object).ravel())
-        if not isinstance(lead_times, pd.Index)
-        else list(lead_times)
-    )
+    if isinstance(lead_times, np.ndarray):
+        values = list(lead_times.ravel())
+    else:
+        values = list(lead_times)
     converted = []
     for value in values:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            converted.append(pd.Timedelta(hours=float(value)))
-        else:
+        # np.timedelta64 subclasses np.signedinteger: test for time deltas before plain numbers
+        if isinstance(value, (np.timedelta64, pd.Timedelta, datetime.timedelta, str)):
             try:
                 converted.append(pd.Timedelta(value))
             except (ValueError, TypeError) as exc:
                 raise DataError(f"Cannot read lead time {value!r}: {exc}") from exc
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            converted.append(pd.Timedelta(hours=float(value)))
+        else:
+            raise DataError(f"Cannot read lead time {value!r}; give timedeltas or numbers of hours.")
     if not converted:
         raise DataError("No lead times given; pass at least one (e.g. [1, 6, 24] hours).")
     index = pd.TimedeltaIndex(converted).unique().sort_values()

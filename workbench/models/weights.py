@@ -217,17 +217,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     return model.to(device).eval()
 
 
-# Lightning stores hyper-parameters in dict subclasses; weights_only unpickling may admit them under a
-# plain-dict stand-in, which keeps foreign checkpoints loadable without importing (or trusting) Lightning.
+# Lightning stores hyper-parameters in dict subclasses; the weights-only unpickler admits them as plain
+# dicts, which keeps foreign checkpoints loadable without importing (or trusting) Lightning.
 _DICT_STANDINS = (
     "pytorch_lightning.utilities.parsing.AttributeDict",
     "lightning_fabric.utilities.data.AttributeDict",
     "lightning.fabric.utilities.data.AttributeDict",
 )
-
-
-class _AttributeDict(dict):
-    """Plain-dict stand-in for Lightning's ``AttributeDict``."""
 
 
 def load_foreign_state_dict(path: str | os.PathLike) -> dict:
@@ -244,7 +240,7 @@ def load_foreign_state_dict(path: str | os.PathLike) -> dict:
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"{p}: the checkpoint file does not exist.")
-    standins = [(_AttributeDict, name) for name in _DICT_STANDINS]
+    standins = [(dict, name) for name in _DICT_STANDINS]
     try:
         with torch.serialization.safe_globals(standins):
             return torch.load(p, map_location="cpu", weights_only=True)
