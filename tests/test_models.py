@@ -23,8 +23,17 @@ def hourly_truth(days: int = 3) -> xr.Dataset:
     t2m = base[:, None, None] + grid[None]
     lat = np.array([[30.0, 30.0, 30.0], [31.0, 31.0, 31.0]])
     return xr.Dataset(
-        {"t2m": (("time", "y", "x"), t2m, {"units": "K"}), "u10m": (("time", "y", "x"), -t2m, {"units": "m s-1"})},
-        coords={"time": times, "y": y, "x": x, "latitude": (("y", "x"), lat), "longitude": (("y", "x"), -lat)},
+        {
+            "t2m": (("time", "y", "x"), t2m, {"units": "K"}),
+            "u10m": (("time", "y", "x"), -t2m, {"units": "m s-1"}),
+        },
+        coords={
+            "time": times,
+            "y": y,
+            "x": x,
+            "latitude": (("y", "x"), lat),
+            "longitude": (("y", "x"), -lat),
+        },
     )
 
 

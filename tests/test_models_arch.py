@@ -66,8 +66,10 @@ def test_forcing_channels_follow_the_hour_of_day():
 
 
 def test_normalize_denormalize_round_trip():
-    norm = models.Normalization({v: float(i) for i, v in enumerate(SAMPLE_VARIABLES)},
-                                {v: 2.0 + i for i, v in enumerate(SAMPLE_VARIABLES)})
+    norm = models.Normalization(
+        {v: float(i) for i, v in enumerate(SAMPLE_VARIABLES)},
+        {v: 2.0 + i for i, v in enumerate(SAMPLE_VARIABLES)},
+    )
     model = models.build("hrheim", normalization=norm)
     x = torch.randn(2, 11, 5, 6) * 10
     torch.testing.assert_close(model.denormalize(model.normalize(x)), x)
@@ -132,7 +134,15 @@ def test_pangu_upper_air_cube_holds_the_pressure_level_fields():
     names = list(SAMPLE_VARIABLES)
     upper = {names[i] for i in net.upper_chan.tolist()}
     assert upper == {"z500", "t850", "u850", "v850"}
-    assert {names[i] for i in net.surface_chan.tolist()} == {"t2m", "u10m", "v10m", "msl", "tp", "refc", "gust"}
+    assert {names[i] for i in net.surface_chan.tolist()} == {
+        "t2m",
+        "u10m",
+        "v10m",
+        "msl",
+        "tp",
+        "refc",
+        "gust",
+    }
 
 
 def test_pangu_bias_tables_scale_with_the_training_grid():

@@ -21,8 +21,10 @@ SMALL_HRHEIM = {"net": {"channels": [8, 16, 32], "bottleneck_depth": 2, "heads":
 
 def small(name: str = "hrheim", **kw) -> models.TorchForecaster:
     torch.manual_seed(1)
-    norm = models.Normalization({v: 1.0 + i for i, v in enumerate(SAMPLE_VARIABLES)},
-                                {v: 0.5 + i for i, v in enumerate(SAMPLE_VARIABLES)})
+    norm = models.Normalization(
+        {v: 1.0 + i for i, v in enumerate(SAMPLE_VARIABLES)},
+        {v: 0.5 + i for i, v in enumerate(SAMPLE_VARIABLES)},
+    )
     return models.build(name, SMALL_HRHEIM if name == "hrheim" else None, normalization=norm, **kw).eval()
 
 
@@ -88,7 +90,10 @@ def test_mismatched_weights_name_keys_and_shapes(tmp_path):
     doc = json.loads(config.read_text())
     doc["config"]["net"]["channels"] = [8, 16, 64]  # the bottleneck no longer matches the file
     config.write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match=r"m\.safetensors: weights do not match.*shape mismatches.*file \(32,\) vs model \(64,\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"m\.safetensors: weights do not match.*shape mismatches.*file \(32,\) vs model \(64,\)",
+    ):
         models.load_checkpoint(tmp_path / "m")
 
     weights, config = models.save_checkpoint(small(), tmp_path / "k")
@@ -96,7 +101,9 @@ def test_mismatched_weights_name_keys_and_shapes(tmp_path):
     del state["stem.weight"]
     state["extra.bias"] = torch.zeros(3)
     save_file(state, str(weights))
-    with pytest.raises(CheckpointError, match=r"missing keys \['stem\.weight'\]; unexpected keys \['extra\.bias'\]"):
+    with pytest.raises(
+        CheckpointError, match=r"missing keys \['stem\.weight'\]; unexpected keys \['extra\.bias'\]"
+    ):
         models.load_checkpoint(tmp_path / "k", verify=False)
 
 

@@ -103,10 +103,7 @@ def as_lead_times(lead_times: Any) -> pd.TimedeltaIndex:
     """
     if isinstance(lead_times, (str, int, float, np.integer, np.floating, np.timedelta64, pd.Timedelta)):
         lead_times = [lead_times]
-    if isinstance(lead_times, np.ndarray):
-        values = list(lead_times.ravel())
-    else:
-        values = list(lead_times)
+    values = list(lead_times.ravel()) if isinstance(lead_times, np.ndarray) else list(lead_times)
     converted = []
     for value in values:
         # np.timedelta64 subclasses np.signedinteger: test for time deltas before plain numbers
