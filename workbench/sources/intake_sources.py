@@ -10,18 +10,23 @@ has a ``path`` property naming the file, store or URL it reads, used by
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import xarray as xr
 from intake.source.base import DataSource, Schema
 
 from workbench.errors import DataError
 from workbench.sources.remote import cache_root
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Completion record of a forecast store (workbench.inference.store: PROGRESS_DIR / COMPLETE_RECORD).
+_PROGRESS_DIR, _COMPLETE_RECORD = "_progress", "complete.json"
 
 
 def _empty(value: Any) -> bool:
@@ -40,6 +45,14 @@ def _variables(value: Any) -> list[str] | None:
     return list(value) or None
 
 
+@contextlib.contextmanager
+def quiet_intake():
+    """Silence Intake's note that it did not run a ``shell()`` default: the catalog has none."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Shell command not executed due to getshell=False")
+        yield
+
+
 class WorkbenchSource(DataSource):
     """Common behaviour: open once, lazily; ``read()`` and ``to_dask()`` return the same object."""
 
@@ -50,6 +63,13 @@ class WorkbenchSource(DataSource):
     def __init__(self, metadata: dict | None = None):
         super().__init__(metadata=metadata)
         self._data = None
+
+    def configure_new(self, **kwargs):
+        """A new source from the same catalog entry with other parameters: ``cat.entry(**params)``."""
+        with quiet_intake():
+            return super().configure_new(**kwargs)
+
+    __call__ = get = configure_new
 
     def _get_schema(self) -> Schema:
         return Schema(datashape=None, dtype=None, shape=None, npartitions=1, extra_metadata={})
@@ -334,18 +354,24 @@ class ForecastSource(WorkbenchSource):
         return forecast_store_path(self.model)
 
     def _open(self):
-        from workbench.inference.store import COMPLETE_RECORD, PROGRESS_DIR, open_forecast
-
         path = self.path
         if not path.exists():
             raise DataError(
                 f"No forecasts for model {self.model!r} at {path}. Available: {available_forecasts()}. "
                 "Write some with `workbench infer`."
             )
-        if not self.require_complete and not (path / PROGRESS_DIR / COMPLETE_RECORD).exists():
+        # The store is a plain zarr group; opening it here, rather than through workbench.inference,
+        # keeps torch out of processes that only read forecasts (the dashboard, notebooks).
+        complete = (path / _PROGRESS_DIR / _COMPLETE_RECORD).exists()
+        if not complete:
+            if self.require_complete:
+                raise DataError(
+                    f"The forecast store {path} is not complete; rerun the same `workbench infer` command to "
+                    "resume it, or pass require_complete=False to read what is there."
+                )
             warnings.warn(
                 f"The forecast store {path} is not complete (its run was interrupted or is still going); "
                 "missing blocks read as NaN.",
                 stacklevel=2,
             )
-        return open_forecast(path, require_complete=self.require_complete)
+        return xr.open_zarr(path)
