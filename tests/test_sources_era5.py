@@ -171,6 +171,27 @@ def test_missing_variable_names_what_is_available(tmp_path):
     assert "t2m" in message and "z<level> for levels [500, 850]" in message
 
 
+def test_levels_without_canonical_names_are_left_out():
+    raw = xr.Dataset(
+        {
+            "temperature": (
+                ("time", "level", "latitude", "longitude"),
+                np.zeros((1, 3, 1, 2), "f4"),
+                {"units": "K"},
+            )
+        },
+        coords={
+            "time": [np.datetime64("2020-06-01")],
+            "level": [1, 50, 850],
+            "latitude": [0.0],
+            "longitude": [0.0, 180.0],
+        },
+    )
+    with pytest.raises(DataError, match=r"t<level> for levels \[50, 850\]"):
+        open_era5(raw, variables=["t1"])
+    assert list(open_era5(raw, variables=["t50"]).data_vars) == ["t50"]
+
+
 def test_empty_time_range_and_bad_step_are_errors(tmp_path):
     wb2_store(tmp_path / "era5.zarr")
     with pytest.raises(DataError, match="No ERA5 times"):

@@ -144,7 +144,8 @@ def available_variables(raw: xr.Dataset) -> list[str]:
         if source_name not in raw.data_vars:
             continue
         if upper and "level" in raw[source_name].dims:
-            names += [lexicon.level_name(target, lev) for lev in levels]
+            # Levels above 10 hPa (ARCO-ERA5 has 1-7 hPa) have no canonical names and are left out.
+            names += [lexicon.level_name(target, lev) for lev in levels if lev >= 10]
         elif not upper and target not in names:
             names.append(target)
     return names

@@ -219,8 +219,8 @@ def open_hrrr_zarr(
     if kind not in ("anl", "fcst"):
         raise DataError(f"kind must be 'anl' (analysis) or 'fcst' (forecast), got {kind!r}.")
     root = os.fspath(root)
-    available = [n for n in ZARR_PATHS if kind == "fcst" or n != "tp"] + (["tp"] if kind == "anl" else [])
-    wanted, _explicit = _wanted(variables, available, f"the HRRR zarr archive ({kind})")
+    # Every field, tp included, is available for both kinds: analysis tp comes from the previous run.
+    wanted, _explicit = _wanted(variables, list(ZARR_PATHS), f"the HRRR zarr archive ({kind})")
     names = _with_partners(wanted)
     if is_remote(root):
         check_remote(root)
