@@ -129,7 +129,7 @@ class SampleSource(WorkbenchSource):
     def _paths(self):
         from workbench.sample import ensure_sample
 
-        return ensure_sample(self.size, progress=False)
+        return ensure_sample(self.size)
 
     @property
     def path(self) -> Path:
