@@ -137,7 +137,7 @@ _UNIT_ALIASES = [
     ("m s-1", "m/s", "m s**-1", "m.s-1", "m s^-1", "meter second-1", "metre s-1"),
     ("Pa", "pascal", "Pascal"),
     ("m", "metre", "meter", "metres", "meters"),
-    ("dBZ", "dBz", "dbz"),
+    ("dBZ", "dBz", "dbz", "dB"),  # cfgrib labels HRRR REFC "dB"
     ("m2 s-2", "m**2 s**-2", "m^2 s^-2", "m2/s2", "m2 s**-2"),
     ("kg m-2", "kg m**-2", "kg/m2", "kg m^-2", "mm"),
     ("kg kg-1", "kg kg**-1", "kg/kg"),
