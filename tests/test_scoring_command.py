@@ -1,0 +1,117 @@
+"""``workbench score`` end to end, the atomic scores writer, and the HR-Extreme result on the sample."""
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from workbench.errors import CatalogError, DataError
+from workbench.scoring import decompose, open_scores, write_scores
+from workbench.scoring.command import register
+
+
+def _files(tmp_path):
+    rng = np.random.default_rng(0)
+    y, x = np.arange(4) * 3000.0, np.arange(5) * 3000.0
+    times = pd.date_range("2020-06-01", periods=8, freq="h")
+    truth = xr.Dataset(
+        {"t2m": (("time", "y", "x"), 280 + rng.normal(size=(8, 4, 5)), {"units": "K"})},
+        coords={"time": times, "y": y, "x": x},
+    )
+    fc = xr.Dataset(
+        {"t2m": (("init_time", "lead_time", "y", "x"), 280 + rng.normal(size=(2, 3, 4, 5)), {"units": "K"})},
+        coords={"init_time": times[:2], "lead_time": pd.to_timedelta([0, 1, 2], "h").values, "y": y, "x": x},
+    )
+    masks = xr.DataArray(
+        rng.random((2, 8, 4, 5)) < 0.3,
+        dims=("event_type", "time", "y", "x"),
+        coords={"event_type": ["hail", "wind"], "time": times, "y": y, "x": x},
+        name="mask",
+    )
+    paths = {"forecast": tmp_path / "fc.zarr", "truth": tmp_path / "truth.nc", "masks": tmp_path / "masks.nc"}
+    fc.to_zarr(paths["forecast"], mode="w", zarr_format=2)
+    truth.to_netcdf(paths["truth"])
+    masks.to_netcdf(paths["masks"])
+    return fc, truth, masks, paths
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser(prog="workbench")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_score_command_writes_the_decomposition(tmp_path, suffix, capsys):
+    fc, truth, masks, paths = _files(tmp_path)
+    out = tmp_path / f"scores{suffix}"
+    argv = ["score", str(paths["forecast"]), "--truth", str(paths["truth"]), "--masks", str(paths["masks"])]
+    argv += ["-o", str(out), "--model", "nwp"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # equal weights: the test grid has no latitude
+        assert _cli(argv) == 0
+    assert "rmse extreme" in capsys.readouterr().out
+    written = open_scores(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = decompose({"nwp": fc}, truth, masks)
+    np.testing.assert_allclose(written["rmse"].values, expected["rmse"].values, rtol=1e-12)
+    assert written["region"].values.tolist() == ["all", "extreme", "non_extreme", "hail", "wind"]
+    assert np.issubdtype(written["lead_time"].dtype, np.timedelta64)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    with pytest.raises(DataError, match="--overwrite"):
+        _cli(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _cli([*argv, "--overwrite", "--quiet"]) == 0
+
+
+def test_score_command_refuses_bad_arguments(tmp_path):
+    _, _, _, paths = _files(tmp_path)
+    base = ["score", str(paths["forecast"]), "--truth", str(paths["truth"])]
+    with pytest.raises(DataError, match=r"\.nc or \.zarr"):
+        _cli([*base, "-o", str(tmp_path / "scores.csv")])
+    with pytest.raises(CatalogError, match="neither an existing file nor a catalog entry"):
+        _cli(["score", "no_such_entry", "--truth", str(paths["truth"]), "-o", str(tmp_path / "s.nc")])
+    with pytest.raises(DataError, match="KEY=VALUE"):
+        _cli([*base, "-o", str(tmp_path / "s.nc"), "--param", "size"])
+    with pytest.raises(DataError, match="No masks file"):
+        _cli([*base, "-o", str(tmp_path / "s.nc"), "--masks", str(tmp_path / "missing.nc")])
+
+
+def test_write_scores_replaces_atomically(tmp_path):
+    ds = xr.Dataset({"rmse": ("region", [1.0, 2.0])}, coords={"region": ["all", "extreme"]})
+    for name in ("a.nc", "a.zarr"):
+        path = write_scores(ds, tmp_path / name)
+        write_scores(ds * 2, path, overwrite=True)
+        np.testing.assert_allclose(open_scores(path)["rmse"].values, [2.0, 4.0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nc", "a.zarr"]
+    with pytest.raises(DataError, match="exists"):
+        write_scores(ds, tmp_path / "a.nc")
+    with pytest.raises(DataError, match=r"\*\.nc"):
+        write_scores(ds, tmp_path / "a.txt")
+
+
+def test_sample_nwp_errs_more_inside_report_cases(tiny_sample):
+    """The HR-Extreme finding on the sample: storm cells are a small area carrying a large share of error."""
+    from workbench.events import build_masks
+    from workbench.sample import open_sample
+
+    truth = open_sample("hrrr", size="tiny")
+    nwp = open_sample("nwp", size="tiny")
+    reports = open_sample("reports", size="tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        events = build_masks(truth, reports=reports, thresholds=None)
+        scores = decompose(nwp, truth, events.masks, variables=["refc", "gust", "tp"])
+    mean = scores.mean("lead_time")
+    for var in ("refc", "gust", "tp"):
+        row = mean.sel(variable=var)
+        assert float(row["rmse"].sel(region="extreme")) > 1.3 * float(row["rmse"].sel(region="all")), var
+        area = float(row["area_fraction"].sel(region="extreme"))
+        share = float(row["error_share"].sel(region="extreme"))
+        assert area < 0.1 and share > 3 * area, (var, area, share)

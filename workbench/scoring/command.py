@@ -1,0 +1,176 @@
+"""``workbench score``: score a forecast against the truth, overall and on extreme events, into a file.
+
+Examples::
+
+    workbench score sample_nwp --truth sample_hrrr --param size=tiny --masks thresholds -o scores.nc
+    workbench score forecasts --param model=pangu --truth sample_hrrr --masks masks.nc -o pangu.zarr
+    workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler tcp://host:8786 -o s.nc
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import CatalogError, DataError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``score`` sub-command."""
+    parser = subparsers.add_parser(
+        "score",
+        help="score a forecast overall and on extreme-event regions (writes netCDF or zarr)",
+        description="Score a forecast against the truth for every variable, lead time and region (all, "
+        "extreme, non_extreme, each event type) in one pass, and write the scores data set atomically.",
+    )
+    parser.add_argument(
+        "forecast", help="forecast store (zarr or netCDF path) or catalog entry (sample_nwp, forecasts)"
+    )
+    parser.add_argument(
+        "--truth", required=True, help="truth catalog entry (sample_hrrr, hrrr, era5) or path"
+    )
+    parser.add_argument(
+        "--masks",
+        default=None,
+        help="event masks: a netCDF/zarr file with the bool variable 'mask' (event_type, time, y, x), or "
+        "'thresholds' to build threshold-event masks from the truth (workbench.events); default: none",
+    )
+    parser.add_argument("--climatology", default=None, help="netCDF/zarr climatological mean, for ACC")
+    parser.add_argument(
+        "--variables", nargs="+", default=None, help="variables to score (default: all shared)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="output file, *.nc or *.zarr")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a catalog parameter (e.g. size=tiny, model=pangu), given to every entry that declares it",
+    )
+    parser.add_argument("--catalog", default=None, help="catalog YAML instead of the built-in one")
+    parser.add_argument("--model", default=None, help="name for a 'model' coordinate in the output")
+    parser.add_argument("--chunk-init", type=int, default=None, help="initial times per block")
+    parser.add_argument("--device", default=None, help="torch device for the statistics (e.g. cuda)")
+    parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=_run)
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DataError(f"--param takes KEY=VALUE, not {item!r}.")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _open_path(path: Path):
+    import xarray as xr
+
+    is_zarr_dir = path.is_dir() and ((path / ".zgroup").exists() or (path / "zarr.json").exists())
+    if path.suffix == ".zarr" or is_zarr_dir:
+        return xr.open_zarr(path)
+    return xr.open_dataset(path, chunks={})
+
+
+def open_source(spec: str, params: dict[str, Any], catalog_path: str | None = None):
+    """A Dataset from a path, or from a catalog entry given the parameters it declares."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _open_path(path)
+    from workbench.catalog import open_catalog
+
+    cat = open_catalog(catalog_path)
+    if spec not in cat:
+        raise CatalogError(
+            f"{spec!r} is neither an existing file nor a catalog entry; entries: {', '.join(cat)}."
+        )
+    declared = {p["name"] for p in cat[spec].describe().get("user_parameters", [])}
+    entry = cat[spec](**{k: v for k, v in params.items() if k in declared})
+    return entry.to_dask()
+
+
+def _masks(spec: str | None, truth, fc):
+    if spec is None:
+        return None
+    if spec == "thresholds":
+        from workbench.events import build_masks
+
+        times = fc["valid_time"].values
+        window = truth.sel(time=slice(times.min(), times.max()))
+        return build_masks(window, thresholds="default", allow_empty=True).masks
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"No masks file at {spec!r}; give a netCDF/zarr file with a 'mask' variable or 'thresholds'."
+        )
+    return _open_path(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workbench.scoring.decompose import decompose
+    from workbench.scoring.io import SUFFIXES, write_scores
+
+    output = Path(args.output)
+    if output.suffix.lower() not in SUFFIXES:
+        raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
+    if output.exists() and not args.overwrite:
+        raise DataError(f"{args.output!r} exists; pass --overwrite to replace it.")
+    params = _parse_params(args.param)
+    forecast = open_source(args.forecast, params, args.catalog)
+    truth = open_source(args.truth, params, args.catalog)
+    from workbench.scoring.inputs import prepare_forecast
+
+    forecast = prepare_forecast(forecast)
+    masks = _masks(args.masks, truth, forecast)
+    climatology = None if args.climatology is None else _open_path(Path(args.climatology))
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    try:
+        scores = decompose(
+            forecast if args.model is None else {args.model: forecast},
+            truth,
+            masks,
+            climatology=climatology,
+            chunk=None if args.chunk_init is None else {"init_time": args.chunk_init},
+            client=client,
+            device=args.device,
+            variables=args.variables,
+            progress=not args.quiet,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    scores.attrs["forecast"] = args.forecast
+    scores.attrs["truth"] = args.truth
+    scores.attrs["masks"] = args.masks or "none"
+    write_scores(scores, output, overwrite=args.overwrite)
+    if not args.quiet:
+        _print_summary(scores)
+        print(f"wrote {os.fspath(output)}")
+    return 0
+
+
+def _print_summary(scores) -> None:
+    """Per variable, the mean over lead times of RMSE overall and in extremes, and the error budget."""
+    if "extreme" not in scores["region"].values:
+        return
+    sel = scores.isel(model=0) if "model" in scores.dims else scores
+    print("mean over lead times:")
+    print(f"{'variable':10s} {'rmse all':>10s} {'rmse extreme':>13s} {'area %':>8s} {'error %':>8s}")
+    for var in sel["variable"].values:
+        row = sel.sel(variable=var).mean("lead_time", skipna=True)
+        print(
+            f"{var!s:10s} {float(row['rmse'].sel(region='all')):10.4g} "
+            f"{float(row['rmse'].sel(region='extreme')):13.4g} "
+            f"{100 * float(row['area_fraction'].sel(region='extreme')):8.2f} "
+            f"{100 * float(row['error_share'].sel(region='extreme')):8.2f}"
+        )

@@ -1,0 +1,654 @@
+"""The error decomposition: every region, every lead time, in one pass over forecast and truth.
+
+:func:`decompose` walks the forecast block by block (``init_time`` x ``lead_time``), reads each field
+once, and adds its sufficient statistics (:mod:`workbench.scoring.stats`) for all regions at once to
+per-lead-time accumulators. Memory holds one block, the truth fields at its valid times and a small
+cache of the event cells per valid time. With a ``dask.distributed.Client`` the blocks become tasks
+whose small results are summed; with ``device="cuda"`` the block statistics are computed by torch on
+the GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.scoring import kernels
+from workbench.scoring.inputs import (
+    ScoringWarning,
+    as_model_dict,
+    check_grid,
+    check_units,
+    climatology_positions,
+    prepare_masks,
+    prepare_truth,
+    resolve_members,
+    resolve_variables,
+    resolve_weights,
+    select_variable,
+    spatial_dims,
+    time_positions,
+)
+from workbench.scoring.kernels import RegionIndex
+from workbench.scoring.stats import StatLayout
+from workbench.scoring.summary import summarise
+
+__all__ = ["decompose"]
+
+ENGINES = ("auto", "numba", "numpy", "torch")
+# bound on the elements of one torch batch's statistics array (S * K * P), so big blocks fit a GPU
+_TORCH_BATCH_ELEMENTS = 1 << 28
+
+
+def decompose(
+    forecast: xr.Dataset | xr.DataArray | Mapping[Hashable, xr.Dataset],
+    truth: xr.Dataset | xr.DataArray,
+    masks: xr.DataArray | xr.Dataset | None = None,
+    weights: xr.DataArray | None = None,
+    climatology: xr.Dataset | xr.DataArray | None = None,
+    member_dims: str | Sequence[str] | None = None,
+    chunk: int | Mapping[str, int] | None = None,
+    client=None,
+    device: str | None = None,
+    *,
+    variables: Sequence[str] | None = None,
+    engine: str = "auto",
+    num_threads: int | None = None,
+    progress: bool = False,
+) -> xr.Dataset:
+    """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
+
+    For every variable, lead time and region :math:`R`, with area weights :math:`w_i`, the error of the
+    (ensemble-mean) forecast :math:`e_i = \\bar{f}_i - o_i` and the sums running over the valid
+    cell-times :math:`i \\in R` of all initial times:
+
+    - ``rmse`` :math:`= \\sqrt{\\sum w e^2 / \\sum w}`, ``mae`` :math:`= \\sum w|e| / \\sum w`,
+      ``bias`` :math:`= \\sum w e / \\sum w`;
+    - ``area_fraction`` :math:`= \\sum_R w / \\sum_{all} w` (the region's share of weighted cell-times),
+      ``error_share`` :math:`= \\sum_R w e^2 / \\sum_{all} w e^2` (its share of the squared error),
+      ``error_ratio`` = error_share / area_fraction = MSE(R) / MSE(all). ``extreme`` and ``non_extreme``
+      partition the domain, so their ``area_fraction`` and ``error_share`` each sum to 1;
+    - ``acc`` (with a climatology :math:`c`): :math:`\\sum w f'o' / \\sqrt{\\sum w f'^2 \\sum w o'^2}`
+      with :math:`f' = \\bar f - c`, :math:`o' = o - c`;
+    - ensembles of :math:`M` members: ``crps`` (fair estimator, see
+      :func:`workbench.scoring.metrics.crps_ensemble`), ``spread`` (unbiased ensemble standard
+      deviation, :math:`\\sqrt{\\frac{M}{M-1}\\sum w\\,\\mathrm{Var}_{pop} / \\sum w}`) and
+      ``spread_skill_ratio`` :math:`= \\sqrt{(M+1)/M}\\,` spread / rmse;
+    - two member dimensions (``weight_member`` epistemic, ``noise_member`` aleatoric): the law of total
+      variance per point, :math:`\\mathrm{Var}_{a,n} = \\mathrm{E}_a[\\mathrm{Var}_n] +
+      \\mathrm{Var}_a[\\mathrm{E}_n]`, averaged with the weights: ``spread_total``,
+      ``spread_aleatoric``, ``spread_epistemic`` are **variances** (units squared; population
+      variances, so total = aleatoric + epistemic exactly), and ``spread_skill_total/_aleatoric/
+      _epistemic`` :math:`= \\sqrt{\\frac{M+1}{M-1}\\,\\mathrm{part}} / \\mathrm{rmse}` (the total's
+      equals ``spread_skill_ratio``; the squares of the parts add up to the square of the total's);
+    - ``n_valid`` and ``n_nan``: cell-times scored, and skipped because forecast or truth is NaN.
+      NaNs are never averaged as zeros; a warning gives their number.
+
+    Parameters
+    ----------
+    forecast : xarray.Dataset, DataArray, or dict of them
+        Dims ``(init_time, lead_time[, member dims], *grid)`` with coordinate ``valid_time``
+        (``init_time + lead_time`` when absent). A dict ``{model: forecast}``, or a Dataset with a
+        ``model`` dimension, adds a ``model`` dimension to the result.
+    truth : xarray.Dataset or DataArray
+        Dims ``(time, *grid)``, with the forecast's variables. Forecast fields whose valid time is not
+        in the truth are left out, with a warning.
+    masks : xarray.DataArray (bool) or Dataset with ``mask``, optional
+        Dims ``(event_type, time, *grid)``, True inside an event; they must cover every scored valid
+        time. Without masks only the ``all`` region is scored.
+    weights : xarray.DataArray, optional
+        Non-negative weights over (some of) the grid dims; default
+        :func:`workbench.grids.area_weights` of the truth.
+    climatology : xarray.Dataset or DataArray, optional
+        Climatological mean for ACC: per variable, dims ``(time, *grid)``, ``(dayofyear, hour, *grid)``,
+        ``(hour, *grid)``, ``(month, *grid)`` or the grid alone.
+    member_dims : str or sequence of str, optional
+        Member dimension(s); by default every forecast dim that is neither ``init_time``, ``lead_time``
+        nor the grid. With two, the first is epistemic and the second aleatoric; ``weight_member`` and
+        ``noise_member`` are recognised by name.
+    chunk : int or dict, optional
+        Block size: the number of initial times, or ``{"init_time": n, "lead_time": m}``. Default: the
+        forecast's Dask chunks, else one initial time with all its lead times.
+    client : dask.distributed.Client, optional
+        Run the blocks as tasks on this cluster and sum their statistics.
+    device : str, optional
+        A torch device (``"cuda"``, ``"cpu"``): compute the statistics with torch there. When CUDA is
+        asked for but torch sees no GPU, the CPU is used, with a warning.
+    variables : sequence of str, optional
+        Score only these variables (default: every forecast variable; each must be in the truth).
+    engine : {"auto", "numba", "numpy", "torch"}
+        Kernel implementation; "auto" is torch when ``device`` is given, else numba when installed,
+        else NumPy. All give the same numbers.
+    num_threads : int, optional
+        Threads scoring the fields of a block in parallel (default: the CPUs).
+    progress : bool
+        Show a progress bar over the blocks.
+
+    Returns
+    -------
+    xarray.Dataset
+        Data variables above over dims ``(variable, lead_time, region[, model])``; ``region`` holds
+        ``all``, ``extreme``, ``non_extreme`` and each event type.
+
+    Raises
+    ------
+    GridError
+        Forecast, truth, masks, weights or climatology on different grids.
+    UnitsError
+        Forecast and truth in different (or non-canonical) units.
+    DataError
+        Missing variables, masks or climatology not covering the scored valid times, bad layouts.
+    """
+    if engine not in ENGINES:
+        raise DataError(f"engine must be one of {ENGINES}, not {engine!r}.")
+    truth = prepare_truth(truth)
+    spatial = spatial_dims(truth)
+    models = as_model_dict(forecast)
+    masks = prepare_masks(masks, truth, spatial)
+    w, weights_how = resolve_weights(weights, truth, spatial)
+    engine, device = _resolve_engine(engine, device)
+    runner = _Runner(
+        truth=truth,
+        masks=masks,
+        weights=w,
+        spatial=spatial,
+        engine=engine,
+        device=device,
+        client=client,
+        num_threads=num_threads or os.cpu_count() or 1,
+        progress=progress,
+    )
+    results = [
+        runner.score(fc, climatology, member_dims, chunk, variables, model=name)
+        for name, fc in models.items()
+    ]
+    if list(models) == [None]:
+        out = results[0]
+    else:
+        out = _concat_filled(results, "model", [str(name) for name in models])
+    order = [d for d in ("variable", "lead_time", "region", "model") if d in out.dims]
+    out = out.transpose(*order)
+    out.attrs.update(
+        {
+            "title": "Error decomposition: overall versus extreme-event regions",
+            "weights": weights_how,
+            "engine": engine,
+            "regions": "all; extreme = union of the event masks; non_extreme = all minus extreme; each type",
+        }
+    )
+    return out
+
+
+def _resolve_engine(engine: str, device: str | None) -> tuple[str, str | None]:
+    if device is not None and engine in ("auto", "torch"):
+        import torch
+
+        dev = str(device)
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            warnings.warn(
+                f"device={dev!r} was asked for but torch sees no GPU; scoring on the CPU with torch.",
+                ScoringWarning,
+                stacklevel=3,
+            )
+            dev = "cpu"
+        return "torch", dev
+    if engine == "torch":
+        return "torch", "cpu"
+    if engine == "auto":
+        return ("numba" if kernels.HAVE_NUMBA else "numpy"), None
+    if engine == "numba" and not kernels.HAVE_NUMBA:
+        raise DataError("engine='numba' needs the numba package; install it or use engine='numpy'.")
+    return engine, None
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading fields
+
+
+def _in_memory(da: xr.DataArray) -> bool:
+    # xarray keeps loaded data as a plain ndarray; lazily read files and Dask arrays are wrapped
+    return isinstance(da.variable._data, np.ndarray)
+
+
+class _FieldReader:
+    """Fields along the first dimension of ``da``, flattened over the grid; no copy when in memory."""
+
+    def __init__(self, da: xr.DataArray):
+        self.da = da
+        self.dim = da.dims[0]
+        self.values = da.values if _in_memory(da) else None
+
+    def read(self, positions: Sequence[int]) -> dict[int, np.ndarray]:
+        positions = sorted({int(p) for p in positions})
+        if not positions:
+            return {}
+        if self.values is not None:
+            return {p: self.values[p] for p in positions}
+        block = self.da.isel({self.dim: positions}).values
+        return {p: block[k] for k, p in enumerate(positions)}
+
+
+class _RegionCache:
+    """Event cells per mask time, built once and kept (LRU, bounded in bytes) for later blocks."""
+
+    def __init__(self, masks: xr.DataArray, max_bytes: int = 128 * 2**20):
+        self.reader = _FieldReader(masks.transpose("time", ...))
+        self.n_events = masks.sizes["event_type"]
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, RegionIndex] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, positions: Sequence[int]) -> dict[int, RegionIndex]:
+        wanted = sorted({int(p) for p in positions})
+        with self._lock:
+            have = {p: self._items[p] for p in wanted if p in self._items}
+            for p in have:
+                self._items.move_to_end(p)
+        missing = [p for p in wanted if p not in have]
+        for p, field in self.reader.read(missing).items():
+            have[p] = RegionIndex.from_masks(np.reshape(field, (self.n_events, -1)))
+        with self._lock:
+            for p in missing:
+                if p not in self._items:
+                    self._items[p] = have[p]
+                    self._bytes += have[p].nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
+        return have
+
+
+# ---------------------------------------------------------------------------------------------------
+# per-variable plan
+
+
+@dataclass
+class _VariablePlan:
+    name: str
+    forecast: xr.DataArray  # (init_time, lead_time, *members, *grid)
+    truth: xr.DataArray  # (time, *grid)
+    clim: xr.DataArray | None  # (_key, *grid)
+    clim_pos: np.ndarray | None  # (n_init, n_lead)
+    layout: StatLayout
+    members: tuple[str, ...]
+
+
+@dataclass
+class _Item:
+    """One forecast field to score."""
+
+    lead: int  # index into the block's lead times
+    f: np.ndarray  # (M, P)
+    o: np.ndarray  # (P,)
+    c: np.ndarray | None
+    region: RegionIndex | None
+
+
+class _Runner:
+    def __init__(self, *, truth, masks, weights, spatial, engine, device, client, num_threads, progress):
+        self.truth = truth
+        self.masks = masks
+        self.weights = weights
+        self.spatial = spatial
+        self.engine = engine
+        self.device = device
+        self.client = client
+        self.num_threads = max(1, int(num_threads))
+        self.progress = progress
+        self.n_points = int(weights.size)
+        self.region_cache = _RegionCache(masks) if masks is not None else None
+        self._weights_by_dtype: dict[np.dtype, np.ndarray] = {}
+
+    def weights_for(self, dtype: np.dtype) -> np.ndarray:
+        # the kernels read the weights once per field: match the data's precision to halve the bytes
+        dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+        if dtype not in self._weights_by_dtype:
+            self._weights_by_dtype[dtype] = self.weights.astype(dtype)
+        return self._weights_by_dtype[dtype]
+
+    # -- planning ------------------------------------------------------------------------------------
+
+    def _plan(self, fc, climatology, member_dims, variables, vt):
+        names = resolve_variables(fc, self.truth, variables)
+        plans = []
+        for name in names:
+            da = fc[name]
+            check_grid(f"forecast variable {name!r}", da, self.truth, self.spatial)
+            check_units(name, da, self.truth[name])
+            members = resolve_members(da, member_dims, self.spatial)
+            if len(members) == 2:
+                layout_members = (da.sizes[members[0]], da.sizes[members[1]])
+            elif len(members) == 1:
+                layout_members = (1, da.sizes[members[0]])
+            else:
+                layout_members = (1, 1)
+            clim = clim_pos = None
+            if climatology is not None:
+                cda = select_variable(climatology, name, "climatology")
+                check_grid("climatology", cda, self.truth, self.spatial)
+                clim, clim_pos = climatology_positions(cda, vt, self.spatial)
+            plans.append(
+                _VariablePlan(
+                    name=name,
+                    forecast=da.transpose("init_time", "lead_time", *members, *self.spatial),
+                    truth=self.truth[name].transpose("time", *self.spatial),
+                    clim=clim,
+                    clim_pos=clim_pos,
+                    layout=StatLayout(climatology is not None, *layout_members),
+                    members=members,
+                )
+            )
+        return plans
+
+    def _positions(self, fc: xr.Dataset, model):
+        vt = fc["valid_time"].values
+        tpos = time_positions(self.truth.indexes["time"], vt)
+        label = "" if model is None else f" of model {model!r}"
+        n_missing = int((tpos < 0).sum())
+        if n_missing == tpos.size:
+            raise DataError(
+                f"None of the forecast{label}'s valid times ({vt.min()} .. {vt.max()}) is in the truth "
+                f"({self.truth['time'].values.min()} .. {self.truth['time'].values.max()})."
+            )
+        if n_missing:
+            warnings.warn(
+                f"{n_missing} of {tpos.size} forecast fields{label} have valid times outside the truth; "
+                "they are not scored.",
+                ScoringWarning,
+                stacklevel=4,
+            )
+        mpos = None
+        if self.masks is not None:
+            mpos = time_positions(self.masks.indexes["time"], vt)
+            uncovered = (tpos >= 0) & (mpos < 0)
+            if uncovered.any():
+                times = np.unique(vt[uncovered])
+                raise DataError(
+                    f"The masks do not cover {times.size} forecast valid time(s){label} (first: {times[0]}, "
+                    f"last: {times[-1]}); build the masks over the whole forecast period "
+                    f"(masks cover {self.masks['time'].values.min()} .. {self.masks['time'].values.max()})."
+                )
+        return vt, tpos, mpos, n_missing
+
+    @staticmethod
+    def _blocks(fda: xr.DataArray, chunk) -> list[tuple[slice, slice]]:
+        n_init, n_lead = fda.sizes["init_time"], fda.sizes["lead_time"]
+        if chunk is None:
+            if fda.chunks is not None:
+                init_sizes, lead_sizes = fda.chunks[0], fda.chunks[1]
+            else:
+                init_sizes, lead_sizes = (1,) * n_init, (n_lead,)
+        else:
+            spec = {"init_time": chunk} if isinstance(chunk, int) else dict(chunk)
+            unknown = set(spec) - {"init_time", "lead_time"}
+            if unknown:
+                raise DataError(f"chunk keys must be 'init_time' and/or 'lead_time', not {sorted(unknown)}.")
+            bi = int(spec.get("init_time") or n_init)
+            bl = int(spec.get("lead_time") or n_lead)
+            if bi < 1 or bl < 1:
+                raise DataError("chunk sizes must be positive.")
+            init_sizes = [min(bi, n_init - i) for i in range(0, n_init, bi)]
+            lead_sizes = [min(bl, n_lead - i) for i in range(0, n_lead, bl)]
+        blocks = []
+        i0 = 0
+        for ni in init_sizes:
+            l0 = 0
+            for nl in lead_sizes:
+                blocks.append((slice(i0, i0 + ni), slice(l0, l0 + nl)))
+                l0 += nl
+            i0 += ni
+        return blocks
+
+    # -- scoring -------------------------------------------------------------------------------------
+
+    def score(self, fc, climatology, member_dims, chunk, variables, model) -> xr.Dataset:
+        vt, tpos, mpos, n_missing = self._positions(fc, model)
+        plans = self._plan(fc, climatology, member_dims, variables, vt)
+        n_lead = fc.sizes["lead_time"]
+        n_events = None if self.masks is None else self.masks.sizes["event_type"]
+        rows = kernels.n_region_rows(n_events)
+        sums = {p.name: np.zeros((n_lead, rows, p.layout.n_columns)) for p in plans}
+        blocks = self._blocks(plans[0].forecast, chunk)
+        if self.client is not None:
+            self._run_distributed(plans, blocks, tpos, mpos, sums, chunk)
+        else:
+            self._run_local(plans, blocks, tpos, mpos, sums)
+        event_types = None if self.masks is None else [str(t) for t in self.masks["event_type"].values]
+        per_var = []
+        for plan in plans:
+            ds = summarise(sums[plan.name], plan.layout, fc["lead_time"].values, event_types)
+            n_nan = int(ds["n_nan"].sel(region="all").sum())
+            if n_nan:
+                warnings.warn(
+                    f"{n_nan} cell-times of {plan.name!r} have NaN in the forecast or the truth; they were "
+                    "skipped (not counted as zero error) and are counted in 'n_nan'.",
+                    ScoringWarning,
+                    stacklevel=4,
+                )
+            per_var.append(ds)
+        out = _concat_filled(per_var, "variable", [p.name for p in plans])
+        out.attrs["fields_without_truth"] = n_missing
+        return out
+
+    def _items_for_block(self, plan: _VariablePlan, fblock: np.ndarray, bi: slice, bl: slice, tpos, mpos):
+        """The fields of one block with their truth, climatology and event cells."""
+        pairs = [
+            (i, j)
+            for i in range(fblock.shape[0])
+            for j in range(fblock.shape[1])
+            if tpos[bi.start + i, bl.start + j] >= 0
+        ]
+        if not pairs:
+            return []
+        t_at = {pair: int(tpos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
+        truth = _FieldReader(plan.truth).read(t_at.values())
+        clim = None
+        if plan.clim is not None:
+            c_at = {pair: int(plan.clim_pos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
+            clim = _FieldReader(plan.clim).read(c_at.values())
+        regions = None
+        if self.region_cache is not None:
+            m_at = {pair: int(mpos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
+            regions = self.region_cache.get_many(m_at.values())
+        n_members = plan.layout.n_members
+        items = []
+        for i, j in pairs:
+            items.append(
+                _Item(
+                    lead=j,
+                    f=np.ascontiguousarray(fblock[i, j].reshape(n_members, self.n_points)),
+                    o=np.ascontiguousarray(truth[t_at[(i, j)]].reshape(self.n_points)),
+                    c=None
+                    if clim is None
+                    else np.ascontiguousarray(clim[c_at[(i, j)]].reshape(self.n_points)),
+                    region=None if regions is None else regions[m_at[(i, j)]],
+                )
+            )
+        return items
+
+    def _run_local(self, plans, blocks, tpos, mpos, sums):
+        pool = (
+            ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 and self.engine != "torch" else None
+        )
+        try:
+            iterator = blocks
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                iterator = tqdm(blocks, desc="scoring", unit="block")
+            for bi, bl in iterator:
+                for plan in plans:
+                    fblock = _load_block(plan.forecast, bi, bl)
+                    items = self._items_for_block(plan, fblock, bi, bl, tpos, mpos)
+                    stats = field_stats(items, plan.layout, self.engine, self.device, self.weights_for, pool)
+                    for item, value in zip(items, stats, strict=True):
+                        sums[plan.name][bl.start + item.lead] += value
+                    del fblock, items
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    def _run_distributed(self, plans, blocks, tpos, mpos, sums, chunk):
+        import dask
+
+        weights = self.client.scatter(self.weights, broadcast=True)
+        masks = self.masks
+        tasks, targets = [], []
+        for plan in plans:
+            fda = plan.forecast
+            if fda.chunks is None:
+                spec = {"init_time": blocks[0][0].stop - blocks[0][0].start}
+                spec["lead_time"] = blocks[0][1].stop - blocks[0][1].start
+                fda = fda.chunk(spec)
+            truth = plan.truth
+            for bi, bl in blocks:
+                t_blk = tpos[bi, bl]
+                ok = t_blk >= 0
+                if not ok.any():
+                    continue
+                t_unique, t_local = np.unique(t_blk[ok], return_inverse=True)
+                spec = {"lead": np.nonzero(ok)[1], "init": np.nonzero(ok)[0], "truth": t_local}
+                m_data = c_data = None
+                if masks is not None:
+                    m_unique, spec["masks"] = np.unique(mpos[bi, bl][ok], return_inverse=True)
+                    m_data = masks.isel(time=m_unique).data
+                if plan.clim is not None:
+                    c_unique, spec["clim"] = np.unique(plan.clim_pos[bi, bl][ok], return_inverse=True)
+                    c_data = plan.clim.isel(_key=c_unique).data
+                task = dask.delayed(_block_task, pure=True)(
+                    fda.isel(init_time=bi, lead_time=bl).data,
+                    truth.isel(time=t_unique).data,
+                    m_data,
+                    c_data,
+                    weights,
+                    spec,
+                    plan.layout,
+                    self.engine,
+                    self.device,
+                )
+                tasks.append(task)
+                targets.append((plan.name, bl))
+        futures = self.client.compute(tasks)
+        for (name, bl), result in zip(targets, self.client.gather(futures), strict=True):
+            sums[name][bl] += result
+
+
+def _load_block(fda: xr.DataArray, bi: slice, bl: slice) -> np.ndarray:
+    if _in_memory(fda):
+        return fda.values[bi, bl]  # a view: nothing is copied
+    return fda.isel(init_time=bi, lead_time=bl).values
+
+
+def _block_task(f, truth, masks, clim, weights, spec, layout, engine, device) -> np.ndarray:
+    """Statistics of one block on a Dask worker, summed over its initial times: ``(n_lead, R, K)``."""
+    f = np.asarray(f)
+    n_lead = f.shape[1]
+    n_members = layout.n_members
+    n_points = weights.size
+    regions = None
+    if masks is not None:
+        masks = np.asarray(masks)
+        regions = [
+            RegionIndex.from_masks(masks[:, k].reshape(masks.shape[0], -1)) for k in range(masks.shape[1])
+        ]
+    items = []
+    for k, (i, j) in enumerate(zip(spec["init"], spec["lead"], strict=True)):
+        items.append(
+            _Item(
+                lead=int(j),
+                f=np.ascontiguousarray(f[i, j].reshape(n_members, n_points)),
+                o=np.ascontiguousarray(np.asarray(truth[spec["truth"][k]]).reshape(n_points)),
+                c=None
+                if clim is None
+                else np.ascontiguousarray(np.asarray(clim[spec["clim"][k]]).reshape(n_points)),
+                region=None if regions is None else regions[spec["masks"][k]],
+            )
+        )
+    cache: dict = {}
+
+    def weights_for(dtype):
+        dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+        if dtype not in cache:
+            cache[dtype] = np.asarray(weights, dtype=dtype)
+        return cache[dtype]
+
+    stats = field_stats(items, layout, engine, device, weights_for, None)
+    out = np.zeros((n_lead, *stats[0].shape)) if stats else np.zeros((n_lead, 1, layout.n_columns))
+    for item, value in zip(items, stats, strict=True):
+        out[item.lead] += value
+    return out
+
+
+def field_stats(
+    items: list[_Item], layout: StatLayout, engine: str, device, weights_for, pool
+) -> list[np.ndarray]:
+    """Kernel statistics ``(R, K)`` of each item, with the chosen engine."""
+    if not items:
+        return []
+    if engine == "torch":
+        return _torch_stats(items, layout, device, weights_for)
+
+    def one(item: _Item) -> np.ndarray:
+        w = weights_for(item.f.dtype)
+        if engine == "numba":
+            return kernels.numba_field_stats(item.f, item.o, w, item.c, layout, item.region)
+        regions = None if item.region is None else [item.region]
+        c = None if item.c is None else item.c[None]
+        return kernels.vector_field_stats(
+            item.f[None], item.o[None], w, c, layout, regions, kernels.NUMPY_OPS
+        )[0]
+
+    if pool is None:
+        return [one(item) for item in items]
+    return list(pool.map(one, items))
+
+
+def _torch_stats(items: list[_Item], layout: StatLayout, device, weights_for) -> list[np.ndarray]:
+    import torch
+
+    ops = kernels.torch_ops()
+    dtype = np.result_type(items[0].f.dtype, items[0].o.dtype)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    w = torch.as_tensor(weights_for(dtype), device=device)
+    per_field = (layout.n_columns + layout.n_members) * items[0].o.size
+    batch = max(1, _TORCH_BATCH_ELEMENTS // max(per_field, 1))
+    out: list[np.ndarray] = []
+    for start in range(0, len(items), batch):
+        part = items[start : start + batch]
+        f = torch.as_tensor(np.stack([it.f for it in part]).astype(dtype, copy=False), device=device)
+        o = torch.as_tensor(np.stack([it.o for it in part]).astype(dtype, copy=False), device=device)
+        c = None
+        if layout.acc:
+            c = torch.as_tensor(np.stack([it.c for it in part]).astype(dtype, copy=False), device=device)
+        regions = None if part[0].region is None else [it.region for it in part]
+        out.extend(kernels.vector_field_stats(f, o, w, c, layout, regions, ops))
+    return out
+
+
+def _concat_filled(datasets: list[xr.Dataset], dim: str, labels: list[str]) -> xr.Dataset:
+    """Stack results on a new dimension; metrics that one of them lacks (e.g. CRPS) are NaN there."""
+    all_vars: list[str] = []
+    for ds in datasets:
+        all_vars += [v for v in ds.data_vars if v not in all_vars]
+    filled = []
+    for ds in datasets:
+        ds = ds.copy()
+        for v in all_vars:
+            if v not in ds:
+                template = next(d[v] for d in datasets if v in d)
+                ds[v] = xr.full_like(ds["rmse"], np.nan).assign_attrs(template.attrs)
+        filled.append(ds[all_vars])
+    return xr.concat(
+        filled, dim=xr.DataArray(labels, dims=dim, name=dim), join="outer", combine_attrs="override"
+    )
