@@ -178,7 +178,9 @@ def build(name: str, config: dict | None = None, normalization=None, **overrides
     normalization : Normalization, optional
         Statistics of the variables (identity when omitted; see ``Normalization.from_dataset``).
     **overrides
-        Top-level config keys, e.g. ``time_step_hours=6``, ``variables=[...]``.
+        Top-level config keys, e.g. ``time_step_hours=6``, ``variables=[...]``, ``forcings=[]``, or
+        ``lead_hours=[1, 6, 24]`` (the leads a lead-time conditioned network is trained for; see
+        :attr:`TorchForecaster.steps`).
 
     Returns
     -------

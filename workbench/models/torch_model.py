@@ -96,6 +96,14 @@ class TorchForecaster(nn.Module):
         return self.time_step / pd.Timedelta(hours=1)
 
     @property
+    def steps(self) -> tuple[float, ...]:
+        """Lead times (hours, longest first) the network was trained for: the ``lead_hours`` of a
+        lead-time conditioned network (ClimaX-like), else just its time step. An engine may chain them
+        by hierarchical temporal aggregation."""
+        leads = self._config.get("lead_hours") or [self.step_hours]
+        return tuple(sorted({float(h) for h in leads}, reverse=True))
+
+    @property
     def needs_valid_time(self) -> bool:
         """Whether ``step`` needs ``valid_time`` (the model takes time-of-day forcings)."""
         return bool(self.forcings)
