@@ -451,3 +451,51 @@ def test_build_masks_combines_reports_and_thresholds():
     assert int(masks.sel(event_type="heat").sum()) == 9
     assert int(masks.sel(event_type="cold").sum()) == 0
     assert int(masks.sel(event_type="hail").sum()) == 16 * 8 * 9
+
+
+def test_spc_matching_agrees_with_brute_force():
+    from workbench.events.cases import _spc_matches
+
+    rng = np.random.default_rng(5)
+    n, m = 300, 400
+    begin = pd.Timestamp("2020-06-01") + pd.to_timedelta(rng.integers(0, 72, n), unit="h")
+    events = pd.DataFrame(
+        {
+            "begin": begin,
+            "end": begin + pd.to_timedelta(rng.integers(0, 6, n), unit="h"),
+            "lat": rng.uniform(30, 40, n),
+            "lon": rng.uniform(-100, -90, n),
+        }
+    )
+    pool = pd.DataFrame(
+        {
+            "time": pd.Timestamp("2020-06-01") + pd.to_timedelta(rng.integers(0, 78, m), unit="h"),
+            "lat": rng.uniform(30, 40, m),
+            "lon": rng.uniform(-100, -90, m) + 360.0 * rng.integers(0, 2, m),  # either convention
+        }
+    )
+    ev, sp = _spc_matches(events, pool, 1.0)
+    got = set(zip(ev.tolist(), sp.tolist(), strict=True))
+    # every pair, by broadcasting
+    t = pool.time.to_numpy()[None, :]
+    dlon = np.abs((pool.lon.to_numpy()[None, :] - events.lon.to_numpy()[:, None] + 180) % 360 - 180)
+    ok = (
+        (events.begin.to_numpy()[:, None] <= t)
+        & (t <= events.end.to_numpy()[:, None])
+        & (np.abs(pool.lat.to_numpy()[None, :] - events.lat.to_numpy()[:, None]) <= 1)
+        & (dlon <= 1)
+    )
+    rows, cols = np.nonzero(ok)
+    expected = set(zip(rows.tolist(), cols.tolist(), strict=True))
+    assert got == expected and len(expected) > 20
+
+
+def test_vectorised_box_extents():
+    from workbench.events.grid import box_extent, box_extents
+
+    loc = GridLocator(rotated_grid())
+    boxes = [(0, 11, 0, 14), (3, 3, 5, 5), (2, 7, 9, 14)]
+    many = box_extents(loc.info, *np.array(boxes).T)
+    np.testing.assert_array_equal(many, [box_extent(loc.info, *b) for b in boxes])
+    # the whole grid: corners of the skewed grid
+    assert many[0].tolist() == pytest.approx([30.0, 30.0 + 5.5 + 1.4, -100.0 - 1.1, -100.0 + 7.0])

@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from workbench.errors import DataError
-from workbench.events.grid import EARTH_RADIUS_KM, GridLocator, unit_vectors
+from workbench.events.grid import EARTH_RADIUS_KM, GridLocator, box_extents, unit_vectors
 from workbench.events.reports import prepare_spc, prepare_storm_events, warn_dropped
 from workbench.events.table import make_table
 from workbench.events.types import DEFAULT_EVENT_TYPES, join_types
@@ -174,16 +174,17 @@ def cases_from_reports(
         counts["spc_outside"] = int((~inside).sum())
         pool = pool.assign(iy=iy, ix=ix).loc[inside].reset_index(drop=True)
 
-    rows: list[dict] = []
+    raw: list[pd.DataFrame] = []
     used = np.zeros(len(pool), dtype=bool)
     if len(events):
-        episode_rows, used = _episode_cases(events, pool, loc, rules)
-        rows.extend(episode_rows)
-    if len(pool):
-        rows.extend(_spc_cases(pool.loc[~used].reset_index(drop=True), loc, rules))
+        episodes, used = _episode_cases(events, pool, loc, rules)
+        raw.append(episodes)
+    if len(pool) and not used.all():
+        raw.append(_spc_cases(pool.loc[~used].reset_index(drop=True), rules))
+    raw = [r for r in raw if len(r)]
 
     warn_dropped(counts)
-    table = make_table(rows)
+    table = make_table(_finish(pd.concat(raw, ignore_index=True), loc, rules) if raw else [])
     if not len(table) and not allow_empty:
         raise DataError(
             "no extreme-event cases: "
@@ -206,8 +207,8 @@ def _empty_events() -> pd.DataFrame:
 
 def _episode_cases(
     events: pd.DataFrame, pool: pd.DataFrame, loc: GridLocator, rules: CaseRules
-) -> tuple[list[dict], np.ndarray]:
-    """Step 1: one case per episode; returns the rows and which SPC reports they absorbed."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Step 1: one case per episode (unpadded boxes); also returns which SPC reports they absorbed."""
     pts_case: list[np.ndarray] = [events.episode.to_numpy()]
     pts_iy: list[np.ndarray] = [events.iy.to_numpy()]
     pts_ix: list[np.ndarray] = [events.ix.to_numpy()]
@@ -232,17 +233,7 @@ def _episode_cases(
     used = np.zeros(len(pool), dtype=bool)
     with_spc: set[str] = set()
     if len(pool):
-        tree = cKDTree(np.column_stack([pool.lat.to_numpy(), _wrap180(pool.lon.to_numpy())]))
-        near = tree.query_ball_point(
-            np.column_stack([events.lat.to_numpy(), _wrap180(events.lon.to_numpy())]),
-            r=rules.spc_match_deg,
-            p=np.inf,
-        )
-        ev_idx = np.repeat(np.arange(len(events)), [len(n) for n in near])
-        sp_idx = np.concatenate([np.asarray(n, dtype=np.int64) for n in near]) if len(ev_idx) else ev_idx
-        t = pool.time.to_numpy()[sp_idx]
-        in_time = (t >= events.begin.to_numpy()[ev_idx]) & (t <= events.end.to_numpy()[ev_idx])
-        ev_idx, sp_idx = ev_idx[in_time], sp_idx[in_time]
+        ev_idx, sp_idx = _spc_matches(events, pool, rules.spc_match_deg)
         if len(sp_idx):
             # A report near several episodes joins each of them, as in HR-Extreme.
             ep = events.episode.to_numpy()[ev_idx]
@@ -256,33 +247,59 @@ def _episode_cases(
     points = pd.DataFrame(
         {"case": np.concatenate(pts_case), "iy": np.concatenate(pts_iy), "ix": np.concatenate(pts_ix)}
     )
-    box = points.groupby("case").agg(
+    raw = points.groupby("case").agg(
         y_min=("iy", "min"), y_max=("iy", "max"), x_min=("ix", "min"), x_max=("ix", "max")
     )
-    spans = events.groupby("episode").agg(start=("begin", "min"), end=("end", "max"))
-    families = events.groupby("episode").family.agg(lambda s: join_types(s))
-    details = events.groupby("episode").detail.agg(lambda s: "+".join(sorted(set(s))))
-    rows = []
-    for case, b in box.iterrows():
-        rows.append(
-            _case_row(
-                loc,
-                rules,
-                event_id=str(case),
-                event_type=families[case],
-                start=spans.start[case],
-                end=spans.end[case],
-                box=(int(b.y_min), int(b.y_max), int(b.x_min), int(b.x_max)),
-                source="ncei+spc" if case in with_spc else "ncei",
-                details=details[case],
-            )
-        )
-    return rows, used
+    by_episode = events.groupby("episode")
+    raw["start"] = by_episode.begin.min()
+    raw["end"] = by_episode.end.max()
+    raw["event_type"] = pd.Series(_joined_sets(events.episode, events.family, join_types))
+    raw["details"] = pd.Series(_joined_sets(events.episode, events.detail, lambda s: "+".join(sorted(s))))
+    raw["source"] = np.where(raw.index.isin(list(with_spc)), "ncei+spc", "ncei")
+    raw = raw.rename_axis("event_id").reset_index()
+    return raw, used
 
 
-def _spc_cases(pool: pd.DataFrame, loc: GridLocator, rules: CaseRules) -> list[dict]:
-    """Step 2: group leftover SPC reports of each family by proximity in space and time."""
-    rows: list[dict] = []
+def _joined_sets(keys: pd.Series, values: pd.Series, join) -> dict:
+    """``{key: join(set of values)}`` (a plain loop: far faster than a pandas groupby-apply per episode)."""
+    sets: dict = {}
+    for k, v in zip(keys.to_numpy(), values.to_numpy(), strict=True):
+        sets.setdefault(k, set()).add(v)
+    return {k: join(v) for k, v in sets.items()}
+
+
+def _spc_matches(events: pd.DataFrame, pool: pd.DataFrame, deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """(event, SPC report) index pairs: the report inside the event's hours and within ``deg`` of it."""
+    order = np.argsort(pool.time.to_numpy(), kind="stable")
+    t_sorted = pool.time.to_numpy()[order]
+    lo = np.searchsorted(t_sorted, events.begin.to_numpy(), side="left")
+    hi = np.searchsorted(t_sorted, events.end.to_numpy(), side="right")
+    count = np.maximum(hi - lo, 0)
+    ev_lat, ev_lon = events.lat.to_numpy(), _wrap180(events.lon.to_numpy())
+    sp_lat, sp_lon = pool.lat.to_numpy(), _wrap180(pool.lon.to_numpy())
+    out_ev, out_sp = [], []
+    # Candidates come from the time window (sorted search), then the +-deg test; in slices of events so
+    # that a year of reports never expands into more than a few million candidate pairs at once.
+    bounds = np.searchsorted(np.cumsum(count), np.arange(0, count.sum() + 1, 4_000_000)[1:], side="right")
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(events)], strict=True):
+        c = count[a:b]
+        if b <= a or c.sum() == 0:
+            continue
+        ev = np.repeat(np.arange(a, b), c)
+        offset = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+        sp = order[np.repeat(lo[a:b], c) + offset]
+        dlon = np.abs(_wrap180(sp_lon[sp] - ev_lon[ev]))
+        near = (np.abs(sp_lat[sp] - ev_lat[ev]) <= deg) & (dlon <= deg)
+        out_ev.append(ev[near])
+        out_sp.append(sp[near])
+    if not out_ev:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(out_ev), np.concatenate(out_sp)
+
+
+def _spc_cases(pool: pd.DataFrame, rules: CaseRules) -> pd.DataFrame:
+    """Step 2: group leftover SPC reports of each family by proximity in space and time (unpadded boxes)."""
+    frames = []
     chord = 2.0 * EARTH_RADIUS_KM * np.sin(min(rules.spc_group_km / (2.0 * EARTH_RADIUS_KM), np.pi / 2))
     max_gap = np.timedelta64(int(round(rules.spc_group_hours * 3600)), "s")
     for family, part in pool.groupby("family", sort=True):
@@ -295,60 +312,61 @@ def _spc_cases(pool: pd.DataFrame, loc: GridLocator, rules: CaseRules) -> list[d
             pairs = pairs[np.abs(t[pairs[:, 0]] - t[pairs[:, 1]]) <= max_gap]
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
         _, label = connected_components(graph, directed=False)
-        groups = part.assign(group=label).groupby("group")
-        summary = groups.agg(
-            start=("time", "min"),
-            end=("time", "max"),
-            y_min=("iy", "min"),
-            y_max=("iy", "max"),
-            x_min=("ix", "min"),
-            x_max=("ix", "max"),
-            size=("time", "size"),
-            lat=("lat", "mean"),
+        summary = (
+            part.assign(group=label)
+            .groupby("group")
+            .agg(
+                start=("time", "min"),
+                end=("time", "max"),
+                y_min=("iy", "min"),
+                y_max=("iy", "max"),
+                x_min=("ix", "min"),
+                x_max=("ix", "max"),
+                size=("time", "size"),
+                lat=("lat", "mean"),
+            )
         )
         summary = summary[summary["size"] >= rules.min_spc_reports].sort_values(["start", "lat"])
-        for k, (_, g) in enumerate(summary.iterrows()):
-            rows.append(
-                _case_row(
-                    loc,
-                    rules,
-                    event_id=f"spc-{family}-{k:04d}",
-                    event_type=str(family),
-                    start=g.start,
-                    end=g.end,
-                    box=(int(g.y_min), int(g.y_max), int(g.x_min), int(g.x_max)),
-                    source="spc",
-                    details=part.detail.iloc[0],
-                )
-            )
-    return rows
+        summary["event_id"] = [f"spc-{family}-{k:04d}" for k in range(len(summary))]
+        summary["event_type"] = str(family)
+        summary["details"] = part.detail.iloc[0]
+        summary["source"] = "spc"
+        frames.append(summary.drop(columns=["size", "lat"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _case_row(loc: GridLocator, rules: CaseRules, *, event_id, event_type, start, end, box, source, details):
-    y0, y1, x0, x1 = box
+def _finish(raw: pd.DataFrame, loc: GridLocator, rules: CaseRules) -> pd.DataFrame:
+    """Pad and clip the boxes, cap and extend the spans, and add the boxes' lat/lon extents."""
+    y0, y1 = raw.y_min.to_numpy(np.int64), raw.y_max.to_numpy(np.int64)
+    x0, x1 = raw.x_min.to_numpy(np.int64), raw.x_max.to_numpy(np.int64)
     if rules.pad_cells is not None:
-        pad_y = pad_x = int(rules.pad_cells)
+        pad_y = pad_x = np.full(len(raw), int(rules.pad_cells))
     else:
-        pad_y, pad_x = loc.pad_cells(rules.pad_km, (y0 + y1) // 2, (x0 + x1) // 2)
+        pad_y, pad_x = loc.pad_cells_at(rules.pad_km, (y0 + y1) // 2, (x0 + x1) // 2)
     ny, nx = loc.shape
-    y0, y1 = max(y0 - pad_y, 0), min(y1 + pad_y, ny - 1)
-    x0, x1 = max(x0 - pad_x, 0), min(x1 + pad_x, nx - 1)
-    start = pd.Timestamp(start)
-    end = min(pd.Timestamp(end), start + pd.Timedelta(rules.max_span)) + pd.Timedelta(rules.extend)
-    lat_min, lat_max, lon_min, lon_max = loc.box_extent(y0, y1, x0, x1)
-    return {
-        "event_id": event_id,
-        "event_type": event_type,
-        "start": start,
-        "end": end,
-        "y_min": y0,
-        "y_max": y1,
-        "x_min": x0,
-        "x_max": x1,
-        "lat_min": lat_min,
-        "lat_max": lat_max,
-        "lon_min": lon_min,
-        "lon_max": lon_max,
-        "source": source,
-        "details": details,
-    }
+    y0, y1 = np.maximum(y0 - pad_y, 0), np.minimum(y1 + pad_y, ny - 1)
+    x0, x1 = np.maximum(x0 - pad_x, 0), np.minimum(x1 + pad_x, nx - 1)
+    start = pd.to_datetime(raw.start).to_numpy()
+    end = np.minimum(
+        pd.to_datetime(raw.end).to_numpy(), start + pd.Timedelta(rules.max_span).to_timedelta64()
+    )
+    end = end + pd.Timedelta(rules.extend).to_timedelta64()
+    extent = box_extents(loc.info, y0, y1, x0, x1)
+    return pd.DataFrame(
+        {
+            "event_id": raw.event_id.astype(str).to_numpy(),
+            "event_type": raw.event_type.to_numpy(),
+            "start": start,
+            "end": end,
+            "y_min": y0,
+            "y_max": y1,
+            "x_min": x0,
+            "x_max": x1,
+            "lat_min": extent[:, 0],
+            "lat_max": extent[:, 1],
+            "lon_min": extent[:, 2],
+            "lon_max": extent[:, 3],
+            "source": raw.source.to_numpy(),
+            "details": raw.details.to_numpy(),
+        }
+    )

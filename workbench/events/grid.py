@@ -256,12 +256,20 @@ class GridLocator:
 
         On the 3-km HRRR grid 60 km gives the 20 cells of HR-Extreme; on coarser grids fewer cells.
         """
+        pad_y, pad_x = self.pad_cells_at(pad_km, np.array([iy]), np.array([ix]))
+        return int(pad_y[0]), int(pad_x[0])
+
+    def pad_cells_at(self, pad_km: float, iy: np.ndarray, ix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`pad_cells` for arrays of cells."""
+        iy, ix = np.asarray(iy, dtype=np.int64), np.asarray(ix, dtype=np.int64)
         if pad_km <= 0:
-            return 0, 0
-        dy, dx = self.spacing_km(iy, ix)
-        pad_y = int(np.floor(pad_km / dy + 0.5)) if np.isfinite(dy) and dy > 0 else 0
-        pad_x = int(np.floor(pad_km / dx + 0.5)) if np.isfinite(dx) and dx > 0 else 0
-        return pad_y, pad_x
+            return np.zeros(iy.shape, np.int64), np.zeros(iy.shape, np.int64)
+        out = []
+        for spacing in (self._dy_km[iy, ix], self._dx_km[iy, ix]):
+            ok = np.isfinite(spacing) & (spacing > 0)
+            cells = np.floor(pad_km / np.where(ok, spacing, 1.0) + 0.5)
+            out.append(np.where(ok, cells, 0).astype(np.int64))
+        return out[0], out[1]
 
     def box_extent(self, y_min: int, y_max: int, x_min: int, x_max: int) -> tuple[float, float, float, float]:
         """(lat_min, lat_max, lon_min, lon_max) of the cell centres in an inclusive index box."""
@@ -276,8 +284,55 @@ def box_extent(
     Latitude and longitude have no interior extrema on these grids, so the box's perimeter suffices.
     """
     lat, lon = info.latitude, info.longitude
-    rows = np.r_[y_min, y_max]
-    cols = np.r_[x_min, x_max]
-    edge_lat = np.concatenate([lat[rows, x_min : x_max + 1].ravel(), lat[y_min : y_max + 1, cols].ravel()])
-    edge_lon = np.concatenate([lon[rows, x_min : x_max + 1].ravel(), lon[y_min : y_max + 1, cols].ravel()])
-    return float(edge_lat.min()), float(edge_lat.max()), float(edge_lon.min()), float(edge_lon.max())
+    y_min, y_max, x_min, x_max = int(y_min), int(y_max), int(x_min), int(x_max)
+    edges = (
+        (y_min, slice(x_min, x_max + 1)),
+        (y_max, slice(x_min, x_max + 1)),
+        (slice(y_min, y_max + 1), x_min),
+        (slice(y_min, y_max + 1), x_max),
+    )
+    lat_min = min(lat[e].min() for e in edges)
+    lat_max = max(lat[e].max() for e in edges)
+    lon_min = min(lon[e].min() for e in edges)
+    lon_max = max(lon[e].max() for e in edges)
+    return float(lat_min), float(lat_max), float(lon_min), float(lon_max)
+
+
+def _concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])`` without the loop."""
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offsets
+
+
+def box_extents(info: GridInfo, y_min, y_max, x_min, x_max) -> np.ndarray:
+    """:func:`box_extent` of many boxes at once: an (n, 4) array of lat_min, lat_max, lon_min, lon_max."""
+    y0, y1 = np.asarray(y_min, np.int64), np.asarray(y_max, np.int64)
+    x0, x1 = np.asarray(x_min, np.int64), np.asarray(x_max, np.int64)
+    out = np.empty((y0.size, 4))
+    if y0.size == 0:
+        return out
+    lat, lon = info.latitude, info.longitude
+    perimeter = 2 * (y1 - y0 + 1) + 2 * (x1 - x0 + 1)
+    # a few million perimeter cells at a time keep the index arrays small
+    bounds = np.searchsorted(
+        np.cumsum(perimeter), np.arange(0, perimeter.sum() + 1, 4_000_000)[1:], side="right"
+    )
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, y0.size], strict=True):
+        if b <= a:
+            continue
+        w, h = x1[a:b] - x0[a:b] + 1, y1[a:b] - y0[a:b] + 1
+        cols, rows = _concat_ranges(x0[a:b], w), _concat_ranges(y0[a:b], h)
+        seg_w = np.r_[0, np.cumsum(w)[:-1]]
+        seg_h = np.r_[0, np.cumsum(h)[:-1]]
+        edges = (
+            ((np.repeat(y0[a:b], w), cols), seg_w),
+            ((np.repeat(y1[a:b], w), cols), seg_w),
+            ((rows, np.repeat(x0[a:b], h)), seg_h),
+            ((rows, np.repeat(x1[a:b], h)), seg_h),
+        )
+        for k, (values, reduce) in enumerate(
+            ((lat, np.minimum), (lat, np.maximum), (lon, np.minimum), (lon, np.maximum))
+        ):
+            parts = [reduce.reduceat(values[idx], seg) for idx, seg in edges]
+            out[a:b, k] = reduce.reduce(np.stack(parts), axis=0)
+    return out

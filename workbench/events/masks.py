@@ -186,11 +186,12 @@ def masks_at(masks: xr.DataArray, valid_time) -> xr.DataArray:
     have = masks["time"].values.astype("datetime64[ns]")
     missing = np.unique(values[~np.isin(values, have)])
     if missing.size:
-        span = f"{have.min()} to {have.max()} ({have.size} times)" if have.size else "no times"
+        ts = pd.Timestamp
+        span = f"{ts(have.min())} to {ts(have.max())} ({have.size} times)" if have.size else "no times"
         raise DataError(
-            f"the masks do not cover {missing.size} of the forecast's valid times (first {missing[0]}, "
-            f"last {missing[-1]}); the masks cover {span}. Build the masks on truth that spans the "
-            "forecast's valid times"
+            f"the masks do not cover {missing.size} of the forecast's valid times (first "
+            f"{ts(missing[0])}, last {ts(missing[-1])}); the masks cover {span}. Build the masks on truth "
+            "that spans the forecast's valid times"
         )
     out = masks.sel(time=valid_time.astype("datetime64[ns]"))
     out = out.drop_vars("time")

@@ -260,7 +260,7 @@ def prepare_spc(spc: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     file_match = spc[file_c].astype(str).str.extract(_FILE_RE) if file_c else None
 
     # --- type
-    type_c = _column(spc, "event_type", "type")
+    type_c = _column(spc, "event_type", "type", "kind")
     if type_c is not None:
         raw_type = spc[type_c].astype(str)
     elif file_match is not None and file_match[1].notna().all():
