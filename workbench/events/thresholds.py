@@ -37,7 +37,7 @@ import xarray as xr
 
 from workbench.errors import DataError, UnitsError
 from workbench.events.climatology import quantile_field, with_wind_speed
-from workbench.events.grid import box_extent, grid_info
+from workbench.events.grid import box_extents, grid_info
 from workbench.events.objects import label_objects
 from workbench.events.table import make_table
 from workbench.events.types import sort_families
@@ -230,28 +230,33 @@ def threshold_events(
         )
         layers[rule.label] = mask if rule.label not in layers else (layers[rule.label] | mask)
         units = da.attrs.get("units", "")
-        for k, obj in enumerate(found.table.itertuples(index=False)):
-            peak = obj.peak if rule.comparison in (">", ">=") else -obj.peak
-            lat_min, lat_max, lon_min, lon_max = box_extent(info, obj.y_min, obj.y_max, obj.x_min, obj.x_max)
-            rows.append(
+        objs = found.table
+        extent = box_extents(info, objs.y_min, objs.y_max, objs.x_min, objs.x_max)
+        peak = objs.peak.to_numpy() if rule.comparison in (">", ">=") else -objs.peak.to_numpy()
+        rows.append(
+            pd.DataFrame(
                 {
-                    "event_id": f"thr-{rule.label}-{k:04d}",
+                    "event_id": [f"thr-{rule.label}-{k:04d}" for k in range(len(objs))],
                     "event_type": rule.label,
-                    "start": times[obj.t_first],
-                    "end": times[obj.t_last],
-                    "y_min": obj.y_min,
-                    "y_max": obj.y_max,
-                    "x_min": obj.x_min,
-                    "x_max": obj.x_max,
-                    "lat_min": lat_min,
-                    "lat_max": lat_max,
-                    "lon_min": lon_min,
-                    "lon_max": lon_max,
+                    "start": times[objs.t_first.to_numpy()],
+                    "end": times[objs.t_last.to_numpy()],
+                    "y_min": objs.y_min.to_numpy(),
+                    "y_max": objs.y_max.to_numpy(),
+                    "x_min": objs.x_min.to_numpy(),
+                    "x_max": objs.x_max.to_numpy(),
+                    "lat_min": extent[:, 0],
+                    "lat_max": extent[:, 1],
+                    "lon_min": extent[:, 2],
+                    "lon_max": extent[:, 3],
                     "source": "threshold",
-                    "details": f"{rule.variable} {rule.comparison} {desc}; peak {peak:.4g} {units}; "
-                    f"{obj.n_cells} cell-steps, up to {obj.peak_area} cells",
+                    "details": [
+                        f"{rule.variable} {rule.comparison} {desc}; peak {p:.4g} {units}; {c} cell-steps, "
+                        f"up to {a} cells"
+                        for p, c, a in zip(peak, objs.n_cells, objs.peak_area, strict=True)
+                    ],
                 }
             )
+        )
     if skipped:
         warnings.warn(
             f"threshold rules skipped, their variables are not in truth: {', '.join(skipped)}",
@@ -272,7 +277,7 @@ def threshold_events(
         )
     masks = masks.rename("mask")
     masks.attrs = {"description": "threshold events", "min_cells": min_cells, "min_duration": min_duration}
-    table = make_table(rows)
+    table = make_table(pd.concat(rows, ignore_index=True) if rows else [])
     return EventSet(
         masks=masks, table=table.sort_values(["start", "event_id"], kind="stable").reset_index(drop=True)
     )
