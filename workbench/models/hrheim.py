@@ -111,17 +111,29 @@ class WindowAttentionV2(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """``x``: ``(B, n_windows, N, C)``; ``mask``: ``(n_windows, N, N)`` or None."""
         b, n_win, n, c = x.shape
+        hd = c // self.heads
         bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
-        qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n_win, n, 3, self.heads, c // self.heads)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5)
+        qkv = (
+            F.linear(x, self.qkv.weight, bias)
+            .reshape(b, n_win, n, 3, self.heads, hd)
+            .permute(3, 0, 1, 4, 2, 5)
+        )
         scale = torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
-        q = F.normalize(q, dim=-1) * scale
-        k = F.normalize(k, dim=-1)
+        q = F.normalize(qkv[0], dim=-1) * scale
+        k = F.normalize(qkv[1], dim=-1)
+        v = qkv[2]
         cpb = self.cpb_mlp(self.coords_table)[self.position_index].reshape(n, n, self.heads).permute(2, 0, 1)
-        attn_bias = (16 * torch.sigmoid(cpb))[None]  # (1, heads, N, N)
-        if mask is not None:
-            attn_bias = attn_bias + mask[:, None]
+        attn_bias = 16 * torch.sigmoid(cpb)  # (heads, N, N)
+        # 4-D attention for the fused kernels: without a mask windows join the batch, with the shift
+        # mask they join the heads so the per-window mask broadcasts over the batch without a copy
+        if mask is None:
+            q, k, v = (t.reshape(b * n_win, self.heads, n, hd) for t in (q, k, v))
+            attn_bias = attn_bias[None]
+        else:
+            q, k, v = (t.reshape(b, n_win * self.heads, n, hd) for t in (q, k, v))
+            attn_bias = (attn_bias[None] + mask[:, None]).reshape(1, n_win * self.heads, n, n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias.to(q.dtype), scale=1.0)
+        out = out.reshape(b, n_win, self.heads, n, hd)
         return self.proj(out.transpose(2, 3).reshape(b, n_win, n, c))
 
 

@@ -116,15 +116,18 @@ class EarthAttention3D(nn.Module):
         """``x``: ``(B, n_windows, N, C)``; ``window_type``: ``(n_windows,)``; ``mask``: ``(n_windows, N, N)``."""
         b, n_win, n, c = x.shape
         hd = c // self.heads
+        # windows x heads share one axis so the attention is 4-D, which the fused (memory-efficient)
+        # kernels require; the bias then broadcasts over the batch without being copied
         qkv = self.qkv(x).reshape(b, n_win, n, 3, self.heads, hd).permute(3, 0, 1, 4, 2, 5)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        q, k, v = (t.reshape(b, n_win * self.heads, n, hd) for t in qkv.unbind(0))
         n_types = self.earth_specific_bias.shape[1]
         bias = self.earth_specific_bias[self.position_index].reshape(n, n, n_types, self.heads)
         bias = bias.permute(2, 3, 0, 1)[window_type]  # (n_windows, heads, N, N)
         if mask is not None:
             bias = bias + mask[:, None]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        out = out.transpose(2, 3).reshape(b, n_win, n, c)
+        bias = bias.reshape(1, n_win * self.heads, n, n).to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        out = out.reshape(b, n_win, self.heads, n, hd).transpose(2, 3).reshape(b, n_win, n, c)
         return self.proj(out)
 
 
