@@ -90,11 +90,11 @@ class PanguWeatherONNX:
         threads: int | None = None,
     ) -> None:
         files = self._files(path, step_hours)
-        self.sessions: dict[int, Any] = {}
+        self.runtimes: dict[int, Any] = {}
         self.grid_shape: tuple[int, int] | None = None
         for hours, file in sorted(files.items()):
-            self.sessions[hours] = self._open(file, providers, threads)
-        self.steps = tuple(sorted(self.sessions, reverse=True))
+            self.runtimes[hours] = self._open(file, providers, threads)
+        self.steps = tuple(sorted(self.runtimes, reverse=True))
         self.time_step = pd.Timedelta(hours=min(self.steps))
         self.grid = {"kind": "latlon", "shape": list(self.grid_shape) if self.grid_shape else None}
         self.model_calls = 0
@@ -133,11 +133,11 @@ class PanguWeatherONNX:
             available = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         try:
-            session = ort.InferenceSession(str(file), sess_options=options, providers=providers)
+            runtime = ort.InferenceSession(str(file), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own classes for corrupt or invalid graphs
             raise CheckpointError(f"{file}: not a loadable ONNX model ({str(exc).splitlines()[0]}).") from exc
-        inputs = {i.name: _static_dims(i.shape) for i in session.get_inputs()}
-        outputs = {o.name for o in session.get_outputs()}
+        inputs = {i.name: _static_dims(i.shape) for i in runtime.get_inputs()}
+        outputs = {o.name for o in runtime.get_outputs()}
         if set(inputs) != {"input", "input_surface"} or not {"output", "output_surface"} <= outputs:
             raise CheckpointError(
                 f"{file}: not a Pangu-Weather network: inputs {sorted(inputs)} and outputs {sorted(outputs)}, "
@@ -161,13 +161,13 @@ class PanguWeatherONNX:
             if self.grid_shape is not None and self.grid_shape != grid:
                 raise CheckpointError(f"{file}: grid {grid} differs from the other files' {self.grid_shape}.")
             self.grid_shape = (int(grid[0]), int(grid[1]))
-        return session
+        return runtime
 
     def step(self, upper: np.ndarray, surface: np.ndarray, hours: int) -> tuple[np.ndarray, np.ndarray]:
         """One call of the ``hours`` network on Pangu-ordered arrays ``(5, 13, lat, lon)``, ``(4, lat, lon)``."""
-        if hours not in self.sessions:
+        if hours not in self.runtimes:
             raise DataError(f"No Pangu-Weather network with a {hours} h step; have {list(self.steps)} h.")
-        out, out_surface = self.sessions[hours].run(
+        out, out_surface = self.runtimes[hours].run(
             ["output", "output_surface"],
             {
                 "input": np.ascontiguousarray(upper, np.float32),
