@@ -16,6 +16,9 @@ Step 2 (leftover SPC reports). Reports of the same family are linked when they l
 reports with DBSCAN in coordinates scaled to that hour's spread; a fixed distance and time gap is used
 here so that a case does not depend on what else happened that hour.
 
+An event whose begin point lies off the grid is dropped, as is an SPC report off the grid (one warning
+counts them); end points and range corners off the grid are clipped to the nearest edge cell.
+
 Step 3 (heat and cold from the temperature fields) is :func:`workbench.events.thresholds.threshold_events`.
 
 Where this differs from HR-Extreme, deliberately: times are converted to UTC from ``CZ_TIMEZONE``; SPC

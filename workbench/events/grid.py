@@ -102,8 +102,9 @@ def grid_info(grid_like) -> GridInfo:
         lat = grid_like["latitude"].transpose("y", "x").values.astype(float)
         lon = grid_like["longitude"].transpose("y", "x").values.astype(float)
         coords = {name: grid_like.coords[name].variable for name in ("y", "x") if name in grid_like.coords}
-        coords["latitude"] = (("y", "x"), lat)
-        coords["longitude"] = (("y", "x"), lon)
+        # keep the caller's coordinate variables (dtype, attrs) so masks align exactly with its data
+        coords["latitude"] = grid_like["latitude"].transpose("y", "x").variable.compute()
+        coords["longitude"] = grid_like["longitude"].transpose("y", "x").variable.compute()
         return GridInfo("y", "x", lat, lon, coords, periodic_x=False)
     if {"latitude", "longitude"} <= dims:
         lat1 = np.asarray(grid_like["latitude"].values, dtype=float)

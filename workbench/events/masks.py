@@ -242,7 +242,9 @@ def build_masks(
     Returns
     -------
     EventSet
-        ``masks`` on ``truth``'s times and grid, ``table`` of the cases overlapping them.
+        ``masks`` on ``truth``'s times and grid, ``table`` of the cases overlapping them. When ``truth``
+        is dask-backed the masks are lazy (threshold objects are relabelled per time block on each
+        compute); call ``.load()`` on them when they fit in memory (one byte per cell, time and type).
     """
     if not isinstance(truth, xr.Dataset) or "time" not in truth.dims:
         raise DataError("build_masks needs truth as an xarray Dataset with a 'time' dimension")

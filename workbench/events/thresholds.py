@@ -275,7 +275,7 @@ def threshold_events(
         masks = masks.drop_vars(
             [c for c in masks.coords if c not in (*dims, "event_type", "latitude", "longitude")]
         )
-    masks = masks.rename("mask")
+    masks = masks.assign_coords(info.coords).rename("mask")
     masks.attrs = {"description": "threshold events", "min_cells": min_cells, "min_duration": min_duration}
     table = make_table(pd.concat(rows, ignore_index=True) if rows else [])
     return EventSet(
