@@ -127,6 +127,23 @@ def test_cases_match_hand_computed_boxes_and_spans():
     assert (row.lat_min, row.lat_max, row.lon_min, row.lon_max) == (34.0, 37.5, -96.5, -92.5)
 
 
+def test_report_files_by_path(tmp_path):
+    path = tmp_path / "StormEvents_details-ftp_v1.0_d2020_c20240101.csv"
+    path.write_text(NCEI_HEADER + "\n" + NCEI_ROWS)
+    spc_dir = tmp_path / "spc"
+    spc_dir.mkdir()
+    (spc_dir / "200601_rpts_hail.csv").write_text(
+        "Time,Size,Location,County,State,Lat,Lon,Comments\n2040,100,AUGUSTA,BUTLER,KS,35.4,-95.3,\n"
+    )
+    (spc_dir / "200602_rpts_torn.csv").write_text(
+        "Time,F_Scale,Location,County,State,Lat,Lon,Comments\n2310,EF1,SALEM,DENT,MO,38.0,-91.0,\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = cases_from_reports(path, latlon_truth(), spc_dir, pad_cells=2)
+    pd.testing.assert_frame_equal(table[list(EXPECTED.columns)], EXPECTED, check_dtype=False)
+
+
 def test_dropped_reports_are_counted_in_a_warning():
     with pytest.warns(UserWarning) as record:
         cases_from_reports(ncei_frame(), latlon_truth(), spc_frame(), pad_cells=2)

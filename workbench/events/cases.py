@@ -32,6 +32,7 @@ them, set 2 to do the same).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,13 +128,15 @@ def cases_from_reports(
 
     Parameters
     ----------
-    reports : pandas.DataFrame or None
+    reports : pandas.DataFrame, path or None
         NCEI Storm Events "details" rows with their raw columns (at least those in
-        :data:`~workbench.events.reports.NCEI_REQUIRED`).
+        :data:`~workbench.events.reports.NCEI_REQUIRED`), or a CSV path read with
+        ``workbench.sources.reports.read_storm_events``.
     grid_like : xarray.Dataset, xarray.DataArray, workbench.grids grid or GridLocator
         The target grid: ``(y, x)`` with 2-D latitude/longitude or ``(latitude, longitude)``.
-    spc : pandas.DataFrame, optional
-        SPC local storm reports, normalised or raw (see :func:`~workbench.events.reports.prepare_spc`).
+    spc : pandas.DataFrame or path, optional
+        SPC local storm reports, normalised or raw (see :func:`~workbench.events.reports.prepare_spc`),
+        or a directory / file of SPC CSVs read with ``workbench.sources.reports.read_spc_reports``.
     rules : CaseRules, optional
         Parameters; see :class:`CaseRules` for the defaults.
     allow_empty : bool
@@ -157,6 +160,7 @@ def cases_from_reports(
         Counting reports dropped for lying outside the grid or lacking coordinates.
     """
     rules = dataclasses.replace(rules or CaseRules(), **overrides)
+    reports, spc = _read_if_path(reports, spc)
     if reports is None and spc is None:
         raise DataError("give Storm Events reports, SPC reports or both")
     loc = GridLocator.for_grid(grid_like)
@@ -202,6 +206,18 @@ def cases_from_reports(
             "reports' period and area against the grid, or pass allow_empty=True"
         )
     return table.sort_values(["start", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def _read_if_path(reports, spc):
+    """Read report files given as paths with the workbench's readers."""
+    if isinstance(reports, str | os.PathLike) or isinstance(spc, str | os.PathLike):
+        from workbench.sources.reports import read_spc_reports, read_storm_events
+
+        if isinstance(reports, str | os.PathLike):
+            reports = read_storm_events(reports)
+        if isinstance(spc, str | os.PathLike):
+            spc = read_spc_reports(spc)
+    return reports, spc
 
 
 def _empty_events() -> pd.DataFrame:

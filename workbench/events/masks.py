@@ -220,9 +220,9 @@ def build_masks(
     ----------
     truth : xarray.Dataset
         Analysis with dims ``(time, y, x)`` (2-D latitude/longitude) or ``(time, latitude, longitude)``.
-    reports : pandas.DataFrame, optional
+    reports : pandas.DataFrame or path, optional
         NCEI Storm Events details rows (step 1 of the HR-Extreme method).
-    spc : pandas.DataFrame, optional
+    spc : pandas.DataFrame or path, optional
         SPC reports (steps 1 and 2).
     thresholds : "default", "percentile", sequence of ThresholdRule or None
         Threshold events (step 3 and more): :data:`DEFAULT_RULES`, :func:`percentile_rules` or your own;
