@@ -29,7 +29,7 @@ from workbench.events.thresholds import (
 from workbench.events.types import sort_families, split_types
 
 
-def _paint(table: pd.DataFrame, types: list[str], times: np.ndarray, shape, t_offset: int = 0) -> np.ndarray:
+def _paint(table: pd.DataFrame, types: list[str], times: np.ndarray, shape) -> np.ndarray:
     """Bool (event_type, time, y, x) with each case's box set over its hours, for ``times``."""
     out = np.zeros((len(types), times.size, *shape), dtype=bool)
     layer = {t: i for i, t in enumerate(types)}
