@@ -188,7 +188,9 @@ def test_climatology_hand_values():
     every = climatology(truth, quantiles=(0.5,), by=None)
     assert float(every["t2m"].sel(quantile=0.5)[0, 0]) == pytest.approx(np.median(values))
     with pytest.warns(UserWarning, match="only 1 samples"):
-        sub = climatology(truth, reference=slice("2020-06-01T00", "2020-06-01T23"), quantiles=(0.5,), window=0)
+        sub = climatology(
+            truth, reference=slice("2020-06-01T00", "2020-06-01T23"), quantiles=(0.5,), window=0
+        )
     assert float(sub["t2m"].sel(hour=5, quantile=0.5)[0, 0]) == 5.0
 
 
