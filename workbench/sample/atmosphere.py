@@ -38,6 +38,20 @@ def qsat(t_k: np.ndarray) -> np.ndarray:
     return 0.622 * es / 1000.0
 
 
+class _FlowFields(dict):
+    """Fields on the coarse points, upsampled to the full grid on first access."""
+
+    def __init__(self, coarse: dict[str, np.ndarray], upsample, ready: dict[str, np.ndarray]) -> None:
+        super().__init__(ready)
+        self._coarse = coarse
+        self._upsample = upsample
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = self._upsample(self._coarse[key])
+        self[key] = value
+        return value
+
+
 class Surface:
     """Static surface properties of a grid: land fraction and continentality (0 coast .. 1 interior)."""
 
@@ -91,10 +105,10 @@ class Atmosphere:
         self.explicit_storms = explicit_storms
         self.rng_flow = rng_flow
         self.rng_storms = rng_storms
-        # the large-scale flow is smooth: evaluate it every ~75 km and interpolate
-        factor = max(1, int(round(75e3 / mg.spacing_m))) if not mg.periodic else 1
+        # the large-scale flow is smooth: evaluate it every ~100 km and interpolate
+        factor = max(1, int(round(100e3 / mg.spacing_m))) if not mg.periodic else 1
         self.coarse = Coarsened(mg, factor)
-        self.ev = Evaluator(self.coarse.lat, self.coarse.lon, window=self.coarse.window(mg))
+        self.ev = Evaluator(self.coarse.lat, self.coarse.lon)
         self._ff_key: tuple | None = None
         self.storms = st.StormSet() if explicit_storms else None
         self.tp = np.zeros(mg.shape)  # rain over the last step (m)
@@ -145,18 +159,24 @@ class Atmosphere:
         self._diag = None
         self.ev.clear()
 
-    def flow_fields(self) -> dict[str, np.ndarray]:
-        """Heights (m) and geostrophic winds of the large-scale flow on the grid, at the current time."""
+    def flow_fields(self) -> _FlowFields:
+        """Heights (m) and geostrophic winds of the large-scale flow on the grid, at the current time.
+
+        A mapping whose values are interpolated from the coarse evaluation points when first asked for.
+        """
         key = (id(self.flow), self.time_h)
         if key != self._ff_key:
-            ev, p, up = self.ev, self.params, self.coarse.upsample
-            out = {}
+            ev, p = self.ev, self.params
+            coarse = {}
             for level in ("z500", "z850", "sfc"):
                 z, u, v = ev.wind(self.flow, level, p)
-                out[level], out["u_" + level], out["v_" + level] = up(z), up(u), up(v)
-            out["z500_base"] = up(ev.base(self.flow, "z500", p))
-            out["shield"] = up(ev.cyclone_shield(self.flow))
-            self._ff, self._ff_key = out, key
+                coarse[level], coarse["u_" + level], coarse["v_" + level] = z, u, v
+            coarse["shield"] = ev.cyclone_shield(self.flow)
+            day = float(round(day_of_year(self.time_h)))
+            if getattr(self, "_base_day", None) != day:
+                self._base500, self._base_day = self.coarse.upsample(ev.base(self.flow, "z500", p)), day
+            self._ff = _FlowFields(coarse, self.coarse.upsample, {"z500_base": self._base500})
+            self._ff_key = key
         return self._ff
 
     def _z500_anomaly(self) -> np.ndarray:
@@ -169,11 +189,14 @@ class Atmosphere:
         return np.sign(self.mg.lat) * np.cos(2 * np.pi * (doy - 196.0) / 365.25)
 
     def _t850_eq(self, z500_anom: np.ndarray) -> np.ndarray:
-        doy = day_of_year(self.time_h)
-        lat_s = 8.0 * np.sin(2 * np.pi * (doy - 80.0) / 365.25)
-        t_rad = 258.0 + 34.0 * np.cos(np.deg2rad(self.mg.lat - lat_s)) ** 2
-        heat = 5.0 * self.surface.continentality * np.maximum(self._season(), -0.5)
-        return t_rad + heat + z500_anom / self.params.thickness_m_per_k
+        day = float(round(day_of_year(self.time_h)))
+        if getattr(self, "_teq_day", None) != day:
+            # radiative equilibrium follows the sun's latitude; continents heat up in summer
+            lat_s = 8.0 * np.sin(2 * np.pi * (day - 80.0) / 365.25)
+            t_rad = 258.0 + 34.0 * np.cos(np.deg2rad(self.mg.lat - lat_s)) ** 2
+            heat = 5.0 * self.surface.continentality * np.maximum(self._season(), -0.5)
+            self._teq_static, self._teq_day = t_rad + heat, day
+        return self._teq_static + z500_anom / self.params.thickness_m_per_k
 
     def _q_eq(self, t2m: np.ndarray) -> np.ndarray:
         rh = 0.82 - 0.12 * self.surface.land - 0.38 * self.surface.continentality
@@ -181,7 +204,9 @@ class Atmosphere:
 
     # ---- diagnostics ---------------------------------------------------------------------------
     def _local_hour(self) -> np.ndarray:
-        return (self.time_h + self.mg.lon / 15.0) % 24.0
+        if getattr(self, "_lh_time", None) != self.time_h:
+            self._lh, self._lh_time = (self.time_h + self.mg.lon / 15.0) % 24.0, self.time_h
+        return self._lh
 
     def _t2m(self, t850: np.ndarray, tbl: np.ndarray, cloud: np.ndarray) -> np.ndarray:
         p = self.params
@@ -194,7 +219,10 @@ class Atmosphere:
             insol = np.clip(0.6 + 0.4 * self._season(), 0.2, 1.0) * np.cos(np.deg2rad(self.mg.lat)) ** 0.5
             self._amp, self._amp_day = amp * insol, day
             self._offset = p.surface_offset_k + 1.5 * land
-        diurnal = self._amp * (1 - 0.6 * cloud) * np.cos(2 * np.pi * (self._local_hour() - 15.0) / 24.0)
+        if getattr(self, "_cos_time", None) != self.time_h:
+            self._cos_diurnal = np.cos(2 * np.pi * (self._local_hour() - 15.0) / 24.0)
+            self._cos_time = self.time_h
+        diurnal = self._amp * (1 - 0.6 * cloud) * self._cos_diurnal
         return t850 + self._offset + diurnal + tbl
 
     def instability(self, t2m: np.ndarray, z500_anom: np.ndarray) -> np.ndarray:
@@ -204,11 +232,15 @@ class Atmosphere:
     def _surface_wind(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ff = self.flow_fields()
         z, u, v = ff["sfc"], ff["u_sfc"], ff["v_sfc"]
-        land = self.surface.land
-        fac = 0.8 - 0.2 * land
-        ang = np.deg2rad(15.0 + 12.0 * land) * np.sign(self.mg.lat + 1e-9)
-        u10 = fac * (u * np.cos(ang) - v * np.sin(ang))
-        v10 = fac * (u * np.sin(ang) + v * np.cos(ang))
+        if not hasattr(self, "_fric"):
+            # friction: slower over land, and turned toward low pressure (anticlockwise in the north)
+            land = self.surface.land
+            fac = 0.8 - 0.2 * land
+            ang = np.deg2rad(15.0 + 12.0 * land) * np.sign(self.mg.lat + 1e-9)
+            self._fric = (fac * np.cos(ang), fac * np.sin(ang))
+        fc, fs = self._fric
+        u10 = fc * u - fs * v
+        v10 = fs * u + fc * v
         return P_REF + RHO_AIR * GRAVITY * z, u10, v10
 
     def diagnose(self) -> dict[str, np.ndarray]:
@@ -257,15 +289,21 @@ class Atmosphere:
     _strat_z: np.ndarray | float = 0.0
 
     # ---- time step -----------------------------------------------------------------------------
-    def step(self, dt_h: float = 1.0) -> None:
-        """Advance the atmosphere by ``dt_h`` hours."""
+    def step(self, dt_h: float = 1.0, old_flow: dict[str, np.ndarray] | None = None) -> None:
+        """Advance the atmosphere by ``dt_h`` hours.
+
+        ``old_flow`` is for an atmosphere that shares its flow with another one that has already
+        advanced it: pass this atmosphere's :meth:`flow_fields` from the start of the step, and the
+        flow is not advanced again.
+        """
         p = self.params
         mg = self.mg
-        old = self.diagnose()
-        u850, v850 = old["u850"], old["v850"]
-        steer_u = 0.5 * (old["u850"] + old["u500"])
-        steer_v = 0.5 * (old["v850"] + old["v500"])
-        step_flow(self.flow, dt_h, p, self.rng_flow)
+        if old_flow is None:
+            old_flow = self.flow_fields()
+            step_flow(self.flow, dt_h, p, self.rng_flow)
+        u850, v850 = old_flow["u_z850"], old_flow["v_z850"]
+        steer_u = 0.5 * (old_flow["u_z850"] + old_flow["u_z500"])
+        steer_v = 0.5 * (old_flow["v_z850"] + old_flow["v_z500"])
         self._diag = None
         t850, q, tbl = advect(mg, [self.t850, self.q, self.tbl], u850, v850, dt_h * 3600.0)
         z500_anom = self._z500_anomaly()
@@ -284,22 +322,24 @@ class Atmosphere:
             st.update_systems(storms, mg, s, steer_u, steer_v, t_now, dt_h, p, self.rng_storms)
             st.spawn_systems(storms, mg, s, self.surface.land, t_now, dt_h, p, self.rng_storms)
             conv = np.zeros(mg.shape)
-            n_sub = 2 if mg.spacing_m >= 15e3 else 4
+            n_sub = int(np.ceil((2 if mg.spacing_m >= 15e3 else 4) * dt_h))
             for k in range(n_sub):
                 t_sub = t_now - dt_h * (n_sub - 1 - k) / n_sub
                 zr = st.render(storms, mg, t_sub, with_windows=False).z_rain if k < n_sub - 1 else None
                 if zr is None:
                     self._rendered = st.render(storms, mg, t_sub)
                     zr = self._rendered.z_rain
-                conv += st.rain_rate_from_z(zr) / n_sub
+                conv_k = st.rain_rate_from_z(zr)
+                conv += conv_k / n_sub
             self._strat_z = 200.0 * strat_rate**1.6
-            rate_now = st.rain_rate_from_z(self._rendered.z_rain) + strat_rate
+            rate_now = conv_k + strat_rate
             mean_rate = conv + strat_rate
         else:
             diurnal = st.diurnal_initiation(mg.lon, t_now)
             conv = 0.25 * np.maximum(s, 0.0) ** 1.3 * diurnal * np.clip(q / 0.014, 0, 2)
             rate_now = conv + strat_rate
-            mean_rate = rate_now
+            # trapezoidal mean over the (long) step of the global run
+            mean_rate = 0.5 * (self.rain_rate + rate_now)
         self.rain_rate = rate_now
         rain_mm = mean_rate * dt_h
         self.tp = rain_mm / 1000.0

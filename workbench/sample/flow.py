@@ -58,6 +58,8 @@ class FlowState:
     amp: np.ndarray  # geopotential height amplitude (m)
     amp_mean: np.ndarray
     phase: np.ndarray  # radians; the pattern is cos(m * lambda - phase)
+    amp_rate: np.ndarray  # random amplitude tendency (m/h)
+    phase_rate: np.ndarray  # random phase tendency (rad/h) on top of the dispersion relation
     cyc_lat: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cyc_lon: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cyc_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -96,6 +98,8 @@ def initial_flow(rng: np.random.Generator, params: AtmosphereParams) -> FlowStat
         amp=amp,
         amp_mean=amp_mean,
         phase=rng.uniform(0, 2 * np.pi, m.size),
+        amp_rate=params.wave_amp_rate_std * rng.standard_normal(m.size),
+        phase_rate=params.wave_phase_rate_std * rng.standard_normal(m.size),
     )
     # seed the storm tracks with cyclones of random ages
     for _ in range(int(2 * params.cyclone_rate_per_day * 2)):
@@ -146,12 +150,18 @@ def step_flow(
     forecast's own stream.
     """
     omega = phase_speed(state, params)
+    # amplitudes and phases change smoothly: their random part enters through tendencies with a
+    # memory of a day or two, so the near future follows from the present state and errors grow
     decay = np.exp(-dt_h / params.wave_amp_tau_h)
-    state.amp = state.amp_mean + (state.amp - state.amp_mean) * decay
-    state.phase = state.phase + omega * dt_h
+    state.amp = state.amp_mean + (state.amp - state.amp_mean) * decay + state.amp_rate * dt_h
+    state.phase = state.phase + (omega + state.phase_rate) * dt_h
+    decay_r = np.exp(-dt_h / params.wave_rate_tau_h)
+    state.amp_rate = state.amp_rate * decay_r
+    state.phase_rate = state.phase_rate * decay_r
     if params.stochastic and rng is not None:
-        state.amp += params.wave_amp_std_m * np.sqrt(1 - decay**2) * rng.standard_normal(state.amp.size)
-        state.phase += params.wave_phase_noise * np.sqrt(dt_h / 24.0) * rng.standard_normal(state.phase.size)
+        kick = np.sqrt(1 - decay_r**2)
+        state.amp_rate += params.wave_amp_rate_std * kick * rng.standard_normal(state.amp.size)
+        state.phase_rate += params.wave_phase_rate_std * kick * rng.standard_normal(state.phase.size)
     # cyclones drift with the 500 hPa flow at their centre (plus a poleward drift)
     if state.cyc_lat.size:
         u, v = geostrophic_wind(state, state.cyc_lat, state.cyc_lon, "z500", params, include_cyclones=False)
@@ -167,7 +177,9 @@ def step_flow(
         for hemi in (1, -1):
             n_new = rng.poisson(params.cyclone_rate_per_day * dt_h / 24.0)
             for _ in range(n_new):
-                _spawn_cyclone(state, rng, params, hemi)
+                # born as an invisible precursor (an upper-level disturbance) that deepens into a
+                # surface low 12-36 h later, so an analysis of the flow already holds it
+                _spawn_cyclone(state, rng, params, hemi, age=-rng.uniform(12.0, 36.0))
     state.time_h += dt_h
 
 
@@ -217,13 +229,9 @@ class Evaluator:
     ----------
     lat, lon : ndarray
         Points in degrees (any shape).
-    window : callable, optional
-        ``window(lat, lon, radius_m) -> (rows, cols) slices or None`` for 2-D grids: cyclones are then
-        evaluated only on the grid cells near them.
     """
 
-    def __init__(self, lat: np.ndarray, lon: np.ndarray, window=None) -> None:
-        self.window = window
+    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
         self.lat = np.asarray(lat, dtype=float)
         self.lon = np.asarray(lon, dtype=float)
         self.phi = np.deg2rad(self.lat)
@@ -244,6 +252,7 @@ class Evaluator:
         """Forget cached evaluations (call after changing a flow state in place at the same time)."""
         self._cache_key = None
         self._cache = {}
+        self._off_key = None
 
     def _exp_m(self, m: int) -> np.ndarray:
         if m not in self._em:
@@ -323,51 +332,47 @@ class Evaluator:
         self._cache[level] = (z, dz_lam, dz_phi)
         return z, dz_lam, dz_phi
 
-    def _near(self, lat_c: float, lon_c: float, span: float) -> bool:
-        if lat_c + span < self._lat_range[0] or lat_c - span > self._lat_range[1]:
-            return False
+    def _near(self, lat_c: np.ndarray, lon_c: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Which centres lie within ``span`` degrees of the points' bounding box."""
+        ok = (lat_c + span >= self._lat_range[0]) & (lat_c - span <= self._lat_range[1])
         if self._lon_range[1] - self._lon_range[0] > 300:
-            return True
-        lon_span = span / max(np.cos(np.deg2rad(min(abs(lat_c) + span, 85.0))), 0.05)
+            return ok
+        lon_span = span / np.maximum(np.cos(np.deg2rad(np.minimum(np.abs(lat_c) + span, 85.0))), 0.05)
         lon_c = (lon_c + 180.0) % 360.0 - 180.0
-        return not (lon_c + lon_span < self._lon_range[0] or lon_c - lon_span > self._lon_range[1])
+        return ok & (lon_c + lon_span >= self._lon_range[0]) & (lon_c - lon_span <= self._lon_range[1])
 
-    def _region(self, lat_c: float, lon_c: float, radius_m: float):
-        """Index (slices or Ellipsis) of the points within ``radius_m`` of a centre, or None if none are."""
-        if not self._near(lat_c, lon_c, np.rad2deg(radius_m / EARTH_RADIUS)):
-            return None
-        if self.window is None:
-            return ...
-        return self.window(lat_c, lon_c, radius_m)
+    def _offsets(self, state: FlowState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Indices of the cyclones near the points and east/north offsets (m) of the points from them.
+
+        Arrays are ``(n_cyclones, n_points)``, computed once per flow time for all levels: a level's
+        tilt shifts its centre west, which adds the tilt to the eastward offset.
+        """
+        key = (id(state), state.time_h)
+        if getattr(self, "_off_key", None) != key:
+            span = np.rad2deg(3.5 * state.cyc_radius / EARTH_RADIUS) + 4.0
+            keep = np.flatnonzero(self._near(state.cyc_lat, state.cyc_lon, span))
+            lat_c = state.cyc_lat[keep]
+            cos_c = np.maximum(np.cos(np.deg2rad(lat_c)), 0.05)[:, None]
+            dlon = (self.lon.ravel()[None, :] - state.cyc_lon[keep][:, None] + 180.0) % 360.0 - 180.0
+            dx = EARTH_RADIUS * cos_c * np.deg2rad(dlon)
+            dy = EARTH_RADIUS * (self.phi.ravel()[None, :] - np.deg2rad(lat_c)[:, None])
+            self._off, self._off_key = (keep, dx, dy), key
+        return self._off
 
     def _add_cyclones(self, z, dz_lam, dz_phi, state: FlowState, level: str) -> None:
         _, _, cyc_coef, tilt_km = _LEVELS[level]
-        depth = state.cyclone_depth_now() * cyc_coef
-        if id(state) != getattr(self, "_region_key", None) or state.time_h != getattr(
-            self, "_region_time", None
-        ):
-            # one window per cyclone and time, wide enough for every level's tilted centre
-            self._region_key, self._region_time = id(state), state.time_h
-            self._regions = [
-                self._region(
-                    float(state.cyc_lat[i]), float(state.cyc_lon[i]), 3.5 * state.cyc_radius[i] + 4e5
-                )
-                for i in range(state.cyc_lat.size)
-            ]
-        for i, sl in enumerate(self._regions):
-            if sl is None or depth[i] <= 0:
-                continue
-            r_c = state.cyc_radius[i]
-            lat_c = state.cyc_lat[i]
-            cos_c = max(np.cos(np.deg2rad(lat_c)), 0.05)
-            lon_c = state.cyc_lon[i] - np.rad2deg(tilt_km * 1e3 / (EARTH_RADIUS * cos_c))
-            dlon = (self.lon[sl] - lon_c + 180.0) % 360.0 - 180.0
-            dx = EARTH_RADIUS * cos_c * np.deg2rad(dlon)
-            dy = EARTH_RADIUS * (self.phi[sl] - np.deg2rad(lat_c))
-            val = -depth[i] * np.exp(-0.5 * (dx**2 + dy**2) / r_c**2)
-            z[sl] += val
-            dz_lam[sl] += val * (-dx / r_c**2) * EARTH_RADIUS * cos_c
-            dz_phi[sl] += val * (-dy / r_c**2) * EARTH_RADIUS
+        keep, dx, dy = self._offsets(state)
+        if not keep.size:
+            return
+        depth = (state.cyclone_depth_now() * cyc_coef)[keep]
+        r_c = state.cyc_radius[keep][:, None]
+        cos_c = np.maximum(np.cos(np.deg2rad(state.cyc_lat[keep])), 0.05)[:, None]
+        dxt = dx + tilt_km * 1e3
+        val = -depth[:, None] * np.exp(-0.5 * (dxt**2 + dy**2) / r_c**2)
+        shape = z.shape
+        z += val.sum(axis=0).reshape(shape)
+        dz_lam -= (val * dxt * (EARTH_RADIUS / r_c**2) * cos_c).sum(axis=0).reshape(shape)
+        dz_phi -= (val * dy * (EARTH_RADIUS / r_c**2)).sum(axis=0).reshape(shape)
 
     def wind(
         self, state: FlowState, level: str, params: AtmosphereParams
@@ -384,24 +389,14 @@ class Evaluator:
 
     def cyclone_shield(self, state: FlowState) -> np.ndarray:
         """Strength (0..~1) of the frontal precipitation shields north-east of the cyclones."""
-        out = np.zeros_like(self.lat)
-        if not state.cyc_lat.size:
-            return out
-        depth = state.cyclone_depth_now()
-        for i in range(state.cyc_lat.size):
-            r_c = state.cyc_radius[i]
-            lat_c, lon_c = displace(
-                state.cyc_lat[i], state.cyc_lon[i], 0.5 * r_c, 0.35 * r_c * np.sign(state.cyc_lat[i])
-            )
-            sl = self._region(float(lat_c), float(lon_c), 2.5 * r_c)
-            if sl is None:
-                continue
-            cos_c = max(np.cos(np.deg2rad(lat_c)), 0.05)
-            dlon = (self.lon[sl] - lon_c + 180.0) % 360.0 - 180.0
-            dx = EARTH_RADIUS * cos_c * np.deg2rad(dlon)
-            dy = EARTH_RADIUS * (self.phi[sl] - np.deg2rad(lat_c))
-            out[sl] += (depth[i] / 3000.0) * np.exp(-0.5 * (dx**2 + dy**2) / (0.55 * r_c) ** 2)
-        return out
+        keep, dx, dy = self._offsets(state)
+        if not keep.size:
+            return np.zeros_like(self.lat)
+        r_c = state.cyc_radius[keep][:, None]
+        north = np.sign(state.cyc_lat[keep])[:, None]
+        d2 = (dx - 0.5 * r_c) ** 2 + (dy - 0.35 * r_c * north) ** 2
+        weight = (state.cyclone_depth_now()[keep] / 3000.0)[:, None]
+        return (weight * np.exp(-0.5 * d2 / (0.55 * r_c) ** 2)).sum(axis=0).reshape(self.lat.shape)
 
 
 def geostrophic_wind(

@@ -21,6 +21,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from workbench.grids import hrrr_grid, latlon_grid
+from workbench.sample import geography as geo
 from workbench.sample.atmosphere import Atmosphere, Surface
 from workbench.sample.flow import initial_flow
 from workbench.sample.nwp import OUTPUT_VARIABLES, run_forecast
@@ -28,6 +29,10 @@ from workbench.sample.params import NWP_PARAMS, SEED, START, TRUTH_PARAMS, VERSI
 from workbench.sample.reports import ReportCollector, build_storm_events, write_spc
 from workbench.sample.tracers import ModelGrid
 from workbench.sample.zarrio import StoreWriter
+
+#: Time step of the global run (hours): its cells are ~600 km wide, so 6-hour semi-Lagrangian steps
+#: move air by about a cell; its output is 6-hourly.
+GLOBAL_STEP_H = 6
 
 #: Hours the truth runs before the first analysis time, so tracers and storms are in balance.
 SPINUP_H = 48
@@ -83,6 +88,10 @@ def _forecast_job(args: tuple) -> tuple[int, dict[str, np.ndarray]]:
 
 
 def _workers() -> int:
+    """Processes for the NWP forecasts: ``$WORKBENCH_SAMPLE_WORKERS``, else up to 2 of the usable CPUs."""
+    env = os.environ.get("WORKBENCH_SAMPLE_WORKERS")
+    if env:
+        return max(1, int(env))
     try:
         return max(1, min(2, len(os.sched_getaffinity(0))))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -102,6 +111,7 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     total = SPINUP_H + hours + len(init_hours) + 2
     bar = tqdm(total=total, desc=f"sample {spec.name}", unit="step", disable=not progress, leave=False)
 
+    geo.use_cache_dir(out.parent)
     grid = hrrr_grid(spec.spacing_km)
     ggrid = latlon_grid(spec.era5_resolution)
     mg, mgg = ModelGrid(grid), ModelGrid(ggrid)
@@ -109,7 +119,10 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     flow0 = initial_flow(stream("flow-init"), TRUTH_PARAMS)
     flow0.time_h = -float(SPINUP_H)
     atm = Atmosphere(mg, TRUTH_PARAMS, flow0.copy(), surf, True, stream("flow"), stream("storms"))
-    atmg = Atmosphere(mgg, TRUTH_PARAMS, flow0.copy(), surfg, False, stream("flow"), stream("storms-global"))
+    # the global run shares the flow object: the HRRR-like run advances it, the global run follows
+    atmg = Atmosphere(mgg, TRUTH_PARAMS, atm.flow, surfg, False, None, stream("storms-global"))
+    g_old = atmg.flow_fields()
+    g_last = atm.time_h
 
     times = START + np.arange(hours) * np.timedelta64(1, "h")
     gtimes = times[::6]
@@ -126,16 +139,14 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     snapshots: dict[int, dict] = {}
     buf = {v: np.empty((spec.time_chunk,) + mg.shape, np.float32) for v in OUTPUT_VARIABLES}
     gbuf = {v: np.empty((len(gtimes),) + mgg.shape, np.float32) for v in OUTPUT_VARIABLES}
-    g_tp = np.zeros(mgg.shape)
     while atm.time_h < hours - 1:
         atm.step(1.0)
-        atmg.step(1.0)
-        g_tp += atmg.tp
         t = int(round(atm.time_h))
+        if t % GLOBAL_STEP_H == 0:
+            atmg.step(atm.time_h - g_last, old_flow=g_old)
+            g_old, g_last = atmg.flow_fields(), atm.time_h
         bar.update(1)
         if t < 0:
-            if t % 6 == 0:
-                g_tp[:] = 0.0
             continue
         fields = atm.diagnose()
         k = t % spec.time_chunk
@@ -150,8 +161,7 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
         if t % 6 == 0:
             gf = atmg.diagnose()
             for v in OUTPUT_VARIABLES:
-                gbuf[v][t // 6] = g_tp if v == "tp" else gf[v]
-            g_tp[:] = 0.0
+                gbuf[v][t // 6] = gf[v]
     era5.write((slice(None),), gbuf)
     hrrr.close()
     era5.close()

@@ -8,8 +8,10 @@ only have to make the sample's storm reports look and parse like real ones.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -158,19 +160,60 @@ class Counties:
     fips: tuple[int, ...]
 
 
-@lru_cache(maxsize=1)
+_COUNTY_CACHE_VERSION = 1
+_county_cache_dir: Path | None = None
+
+
+def use_cache_dir(path: Path | None) -> None:
+    """Keep the rasterised counties in ``path`` (reading county outlines takes seconds; this is once)."""
+    global _county_cache_dir
+    _county_cache_dir = None if path is None else Path(path)
+
+
 def counties() -> Counties:
-    """US counties rasterised on the lookup grid."""
+    """US counties rasterised on the lookup grid (read from the cache directory when it holds them)."""
+    return _counties(_county_cache_dir)
+
+
+@lru_cache(maxsize=4)
+def _counties(cache_dir: Path | None) -> Counties:
+    cached = None if cache_dir is None else cache_dir / f"counties-v{_COUNTY_CACHE_VERSION}.npz"
+    if cached is not None and cached.is_file():
+        try:
+            with np.load(cached) as z:
+                return Counties(
+                    raster=z["raster"].astype(np.int32),
+                    name=tuple(z["name"].tolist()),
+                    state=tuple(z["state"].tolist()),
+                    fips=tuple(int(f) for f in z["fips"]),
+                )
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: rebuild it below
     from bokeh_sampledata.us_counties import data as raw
 
     keys = sorted(raw)
     polys = [(i + 1, raw[k]["lats"], raw[k]["lons"]) for i, k in enumerate(keys)]
-    return Counties(
+    result = Counties(
         raster=_rasterise(polys),
         name=("",) + tuple(raw[k]["name"].upper() for k in keys),
         state=("",) + tuple(raw[k]["state"].upper() for k in keys),
         fips=(0,) + tuple(int(k[1]) for k in keys),
     )
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npz")
+            np.savez_compressed(
+                tmp,
+                raster=result.raster.astype(np.int16),
+                name=np.array(result.name),
+                state=np.array(result.state),
+                fips=np.array(result.fips),
+            )
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a read-only cache only costs the rebuild next time
+    return result
 
 
 def _lookup(raster: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -29,15 +29,37 @@ def perturb_analysis(atm: Atmosphere, params: AtmosphereParams, rng: np.random.G
     flow = atm.flow
     flow.amp = flow.amp + params.ic_wave_amp_noise_m * rng.standard_normal(flow.amp.size)
     flow.phase = flow.phase + params.ic_wave_phase_noise * rng.standard_normal(flow.phase.size)
+    noise = params.ic_wave_rate_noise
+    flow.amp_rate = flow.amp_rate + noise * params.wave_amp_rate_std * rng.standard_normal(flow.amp.size)
+    flow.phase_rate = flow.phase_rate + noise * params.wave_phase_rate_std * rng.standard_normal(
+        flow.phase.size
+    )
     n = flow.cyc_lat.size
     if n:
         d = params.ic_cyclone_pos_noise_km * 1e3 * rng.standard_normal((2, n))
         flow.cyc_lat, flow.cyc_lon = displace(flow.cyc_lat, flow.cyc_lon, d[0], d[1])
-        flow.cyc_depth = flow.cyc_depth * np.exp(0.1 * rng.standard_normal(n))
+        flow.cyc_depth = flow.cyc_depth * np.exp(params.ic_cyclone_depth_noise * rng.standard_normal(n))
     scale = params.ic_noise_scale_km * 1e3 / atm.mg.spacing_m
     atm.t850 = atm.t850 + params.ic_temperature_noise_k * correlated_noise(rng, atm.mg.shape, scale)
     atm.q = atm.q * (1 + params.ic_moisture_noise * correlated_noise(rng, atm.mg.shape, scale))
     atm.invalidate()
+
+
+def step_schedule(gap_h: int, max_step_h: int = 3) -> list[int]:
+    """Time steps (hours) covering ``gap_h`` between two stored leads: long steps, then a 1-hour step.
+
+    The model takes steps of up to ``max_step_h`` hours (the semi-Lagrangian scheme is stable for any
+    step; the longer step is one more way the model differs from the hourly truth) but always ends
+    with a 1-hour step, so the stored ``tp`` is the last hour's accumulation, as in the analysis.
+    """
+    if gap_h <= 0:
+        return []
+    steps = []
+    rest = gap_h - 1
+    while rest > 0:
+        steps.append(min(max_step_h, rest))
+        rest -= steps[-1]
+    return steps + [1]
 
 
 def run_forecast(
@@ -74,9 +96,12 @@ def run_forecast(
     perturb_analysis(atm, params, rng_ic)
     out = {v: np.empty((len(leads_h),) + mg.shape, dtype=np.float32) for v in OUTPUT_VARIABLES}
     t0 = atm.time_h
+    done = 0
     for k, lead in enumerate(leads_h):
-        while atm.time_h < t0 + lead - 1e-9:
-            atm.step(1.0)
+        for dt in step_schedule(lead - done):
+            atm.step(dt)
+        done = lead
+        assert abs(atm.time_h - (t0 + lead)) < 1e-6
         fields = atm.diagnose()
         for v in OUTPUT_VARIABLES:
             out[v][k] = fields[v]

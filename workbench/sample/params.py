@@ -105,22 +105,24 @@ class AtmosphereParams:
     # large-scale flow
     wave_numbers: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
     wave_amp_mean_m: float = 65.0  # geopotential height amplitude (m) of a wave, summer hemisphere
-    wave_amp_std_m: float = 45.0
-    wave_amp_tau_h: float = 96.0
+    wave_amp_std_m: float = 45.0  # initial spread of amplitudes
+    wave_amp_tau_h: float = 200.0  # relaxation of amplitudes toward their means
+    wave_rate_tau_h: float = 36.0  # memory of the random amplitude and phase tendencies
+    wave_amp_rate_std: float = 0.5  # m/h, random amplitude tendency (growth and decay of waves)
+    wave_phase_rate_std: float = 0.004  # rad/h, random departure from the dispersion relation
     wave_width_deg: float = 14.0
-    wave_phase_noise: float = 0.25  # rad of the wave's own phase per sqrt(day)
     jet_speed_ms: float = 20.0  # annual-mean 500 hPa jet; the seasonal cycle adds +-8 m/s
     phase_speed_factor: float = 1.0
     cyclone_rate_per_day: float = 2.5  # per hemisphere
     cyclone_depth_pa: float = 2600.0  # mean peak depth
     cyclone_steering: float = 0.7
     # tracers
-    relax_tau_h: float = 30.0
-    thickness_m_per_k: float = 14.0  # Z500 anomaly that makes 1 K of 850 hPa temperature anomaly
+    relax_tau_h: float = 24.0
+    thickness_m_per_k: float = 11.0  # Z500 anomaly that makes 1 K of 850 hPa temperature anomaly
     moisture_tau_h: float = 36.0
     bl_tau_h: float = 8.0
     surface_offset_k: float = 10.5  # t2m minus t850 in a well-mixed boundary layer
-    diurnal_amp_land_k: float = 3.6
+    diurnal_amp_land_k: float = 2.6
     diurnal_amp_ocean_k: float = 0.6
     # convection
     storm_rate: float = 2.2e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
@@ -132,8 +134,10 @@ class AtmosphereParams:
     ic_noise_scale_km: float = 250.0
     ic_wave_amp_noise_m: float = 0.0
     ic_wave_phase_noise: float = 0.0
+    ic_wave_rate_noise: float = 0.0  # fraction of the tendencies' spread
     ic_cyclone_pos_noise_km: float = 0.0
     stochastic: bool = True  # whether the flow carries its random forcing (the truth does, a forecast not)
+    ic_cyclone_depth_noise: float = 0.0  # relative
 
 
 #: The atmosphere itself.
@@ -145,14 +149,16 @@ NWP_PARAMS = dataclasses.replace(
     phase_speed_factor=1.05,
     cyclone_steering=0.64,
     storm_steering=0.78,
-    relax_tau_h=34.0,
-    thickness_m_per_k=15.0,
-    diurnal_amp_land_k=3.3,
+    relax_tau_h=28.0,
+    thickness_m_per_k=12.0,
+    diurnal_amp_land_k=2.4,
     storm_rate=2.0e-3,
     ic_temperature_noise_k=0.5,
     ic_moisture_noise=0.06,
-    ic_wave_amp_noise_m=6.0,
-    ic_wave_phase_noise=0.04,
-    ic_cyclone_pos_noise_km=60.0,
+    ic_wave_amp_noise_m=1.5,
+    ic_wave_phase_noise=0.01,
+    ic_wave_rate_noise=0.5,
+    ic_cyclone_pos_noise_km=25.0,
+    ic_cyclone_depth_noise=0.04,
     stochastic=False,
 )

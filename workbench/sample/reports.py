@@ -151,20 +151,21 @@ def _fmt_date_time(ts: pd.Timestamp) -> str:
     return f"{ts.day:02d}-{_MONTHS[ts.month - 1]}-{ts.year % 100:02d} {ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}"
 
 
+_DAMAGE_STEPS = (0.0, 0.0, 0.0, 1.0, 2.0, 5.0, 10.0, 25.0)
+
+
 def _damage(rng: np.random.Generator, scale: float) -> str:
-    v = float(rng.choice([0.0, 0.0, 0.0, 1.0, 2.0, 5.0, 10.0, 25.0])) * scale
+    v = _DAMAGE_STEPS[int(rng.integers(len(_DAMAGE_STEPS)))] * scale
     return f"{v / 1000:.2f}M" if v >= 1000 else f"{v:.2f}K"
 
 
 class _Builder:
+    """Collects candidate reports, then locates them all at once (state, county, town, WFO)."""
+
     def __init__(self, mg: ModelGrid, rng: np.random.Generator) -> None:
         self.mg = mg
         self.rng = rng
-        self.st = geo.states()
-        self.co = geo.counties()
-        self.rows: list[dict] = []
-        self.spc: list[dict] = []
-        self.next_event = _EVENT_BASE
+        self.candidates: list[dict] = []
         self.episodes: dict[tuple, int] = {}
         self.tornado_cells: set[int] = set()
 
@@ -193,71 +194,119 @@ class _Builder:
         zone: bool = False,
         end_lat: float | None = None,
         end_lon: float | None = None,
+        spc: tuple[str, str, str] | None = None,
+        narrative: str = "",
         **extra,
-    ) -> dict | None:
-        s = int(geo.state_index(np.array([lat]), np.array([lon]))[0])
-        if s == 0:
-            return None
-        abbrev = self.st.abbrev[s]
-        c = int(geo.county_index(np.array([lat]), np.array([lon]))[0])
-        county = self.co.name[c] if c else self.st.name[s]
-        cz_fips = self.co.fips[c] if c else 0
-        tz = geo.STATE_TIMEZONE[abbrev]
-        offset = pd.Timedelta(hours=int(tz.split("-")[1]))
-        b, e = begin_utc - offset, end_utc - offset
-        end_lat = lat if end_lat is None else end_lat
-        end_lon = lon if end_lon is None else end_lon
-        town, rng_mi, az = geo.nearest_town(np.array([lat, end_lat]), np.array([lon, end_lon]))
-        row = dict.fromkeys(NCEI_COLUMNS, "")
-        row.update(
-            BEGIN_YEARMONTH=b.year * 100 + b.month,
-            BEGIN_DAY=b.day,
-            BEGIN_TIME=b.hour * 100 + b.minute,
-            END_YEARMONTH=e.year * 100 + e.month,
-            END_DAY=e.day,
-            END_TIME=e.hour * 100 + e.minute,
-            EPISODE_ID=episode,
-            EVENT_ID=self.next_event,
-            STATE=self.st.name[s],
-            STATE_FIPS=self.st.fips[s],
-            YEAR=b.year,
-            MONTH_NAME=_MONTH_NAMES[b.month - 1],
-            EVENT_TYPE=event_type,
-            CZ_TYPE="Z" if zone else "C",
-            CZ_FIPS=cz_fips,
-            CZ_NAME=county,
-            WFO=geo.STATE_WFO[abbrev],
-            BEGIN_DATE_TIME=_fmt_date_time(b),
-            CZ_TIMEZONE=tz,
-            END_DATE_TIME=_fmt_date_time(e),
-            INJURIES_DIRECT=0,
-            INJURIES_INDIRECT=0,
-            DEATHS_DIRECT=0,
-            DEATHS_INDIRECT=0,
-            DAMAGE_PROPERTY="0.00K",
-            DAMAGE_CROPS="0.00K",
-            DATA_SOURCE="CSV",
+    ) -> None:
+        """Queue a report; ``spc`` is ``(kind, magnitude, comment)`` for the SPC files."""
+        self.candidates.append(
+            {
+                "type": event_type,
+                "begin": begin_utc,
+                "end": end_utc,
+                "episode": episode,
+                "lat": lat,
+                "lon": lon,
+                "end_lat": lat if end_lat is None else end_lat,
+                "end_lon": lon if end_lon is None else end_lon,
+                "zone": zone,
+                "spc": spc,
+                "narrative": narrative,
+                "extra": extra,
+            }
         )
-        if not zone:
+
+    def finalize(self) -> tuple[list[dict], list[dict]]:
+        """Rows of the storm events table (US reports only) and of the SPC files."""
+        if not self.candidates:
+            return [], []
+        lat = np.array([c["lat"] for c in self.candidates])
+        lon = np.array([c["lon"] for c in self.candidates])
+        elat = np.array([c["end_lat"] for c in self.candidates])
+        elon = np.array([c["end_lon"] for c in self.candidates])
+        state = geo.state_index(lat, lon)
+        keep = np.flatnonzero(state > 0)
+        if not keep.size:
+            return [], []
+        st, co = geo.states(), geo.counties()
+        county = geo.county_index(lat[keep], lon[keep])
+        town, miles, az = geo.nearest_town(np.r_[lat[keep], elat[keep]], np.r_[lon[keep], elon[keep]])
+        n = keep.size
+        rows, spc_rows = [], []
+        event_id = _EVENT_BASE
+        for j, i in enumerate(keep):
+            c = self.candidates[i]
+            s = int(state[i])
+            abbrev = st.abbrev[s]
+            k = int(county[j])
+            tz = geo.STATE_TIMEZONE[abbrev]
+            offset = pd.Timedelta(hours=int(tz.split("-")[1]))
+            b, e = c["begin"] - offset, c["end"] - offset
+            row = dict.fromkeys(NCEI_COLUMNS, "")
             row.update(
-                BEGIN_RANGE=int(rng_mi[0]),
-                BEGIN_AZIMUTH=az[0],
-                BEGIN_LOCATION=town[0],
-                END_RANGE=int(rng_mi[1]),
-                END_AZIMUTH=az[1],
-                END_LOCATION=town[1],
-                BEGIN_LAT=round(lat, 4),
-                BEGIN_LON=round(lon, 4),
-                END_LAT=round(end_lat, 4),
-                END_LON=round(end_lon, 4),
+                BEGIN_YEARMONTH=b.year * 100 + b.month,
+                BEGIN_DAY=b.day,
+                BEGIN_TIME=b.hour * 100 + b.minute,
+                END_YEARMONTH=e.year * 100 + e.month,
+                END_DAY=e.day,
+                END_TIME=e.hour * 100 + e.minute,
+                EPISODE_ID=c["episode"],
+                EVENT_ID=event_id,
+                STATE=st.name[s],
+                STATE_FIPS=st.fips[s],
+                YEAR=b.year,
+                MONTH_NAME=_MONTH_NAMES[b.month - 1],
+                EVENT_TYPE=c["type"],
+                CZ_TYPE="Z" if c["zone"] else "C",
+                CZ_FIPS=co.fips[k] if k else 0,
+                CZ_NAME=co.name[k] if k else st.name[s],
+                WFO=geo.STATE_WFO[abbrev],
+                BEGIN_DATE_TIME=_fmt_date_time(b),
+                CZ_TIMEZONE=tz,
+                END_DATE_TIME=_fmt_date_time(e),
+                INJURIES_DIRECT=0,
+                INJURIES_INDIRECT=0,
+                DEATHS_DIRECT=0,
+                DEATHS_INDIRECT=0,
+                DAMAGE_PROPERTY="0.00K",
+                DAMAGE_CROPS="0.00K",
+                EPISODE_NARRATIVE=c["narrative"],
+                DATA_SOURCE="CSV",
             )
-        row.update(extra)
-        row["_utc"] = begin_utc
-        row["_abbrev"] = abbrev
-        row["_town"] = (town[0], int(rng_mi[0]), az[0])
-        self.next_event += 1
-        self.rows.append(row)
-        return row
+            if not c["zone"]:
+                row.update(
+                    BEGIN_RANGE=int(miles[j]),
+                    BEGIN_AZIMUTH=az[j],
+                    BEGIN_LOCATION=town[j],
+                    END_RANGE=int(miles[n + j]),
+                    END_AZIMUTH=az[n + j],
+                    END_LOCATION=town[n + j],
+                    BEGIN_LAT=round(c["lat"], 4),
+                    BEGIN_LON=round(c["lon"], 4),
+                    END_LAT=round(c["end_lat"], 4),
+                    END_LON=round(c["end_lon"], 4),
+                )
+            row.update(c["extra"])
+            row["_utc"] = c["begin"]
+            rows.append(row)
+            event_id += 1
+            if c["spc"] is not None:
+                kind, magnitude, comment = c["spc"]
+                loc = f"{miles[j]} {az[j]} {town[j].title()}" if miles[j] > 0 else town[j].title()
+                spc_rows.append(
+                    {
+                        "kind": kind,
+                        "time": c["begin"],
+                        "magnitude": magnitude,
+                        "Location": loc,
+                        "County": str(row["CZ_NAME"]).title(),
+                        "State": abbrev,
+                        "Lat": round(c["lat"], 2),
+                        "Lon": round(c["lon"], 2),
+                        "Comments": f"{comment} ({row['WFO']})",
+                    }
+                )
+        return rows, spc_rows
 
 
 def build_storm_events(
@@ -287,17 +336,19 @@ def build_storm_events(
     zones = pd.DataFrame(collector.zone_rows, columns=["t", "kind", "state", "value", "count", "cell"])
     if len(zones):
         _zones(b, zones, start)
-    events = pd.DataFrame(b.rows)
-    if events.empty:
-        events = pd.DataFrame(columns=list(NCEI_COLUMNS) + ["_utc"])
+    rows, spc_rows = b.finalize()
+    events = pd.DataFrame(rows, columns=list(NCEI_COLUMNS) + ["_utc"])
     events = events.sort_values(["_utc", "EVENT_ID"], kind="stable")
-    spc = pd.DataFrame(
-        b.spc, columns=["kind", "time", "magnitude", "Location", "County", "State", "Lat", "Lon", "Comments"]
-    )
+    spc_cols = ["kind", "time", "magnitude", "Location", "County", "State", "Lat", "Lon", "Comments"]
+    spc = pd.DataFrame(spc_rows, columns=spc_cols)
     return events[list(NCEI_COLUMNS)].reset_index(drop=True), spc
 
 
 _SOURCES = ("Trained Spotter", "Public", "Law Enforcement", "Emergency Manager", "Mesonet", "Social Media")
+_STORM_NARRATIVE = (
+    "Thunderstorms developed in a warm, moist and unstable air mass and moved with the steering flow."
+)
+_HAIL_SIZES = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 2.75)
 
 
 def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, population: np.ndarray) -> None:
@@ -306,75 +357,58 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, populatio
     for rec in cells.itertuples(index=False):
         t = start + pd.Timedelta(hours=int(rec.t))
         episode = b.episode(("storm", rec.system))
+        common = {"narrative": _STORM_NARRATIVE}
         # thunderstorm wind
         if rec.gust >= WIND_GUST_MS:
             p = min(0.95, (0.35 + 0.06 * (rec.gust - WIND_GUST_MS)) * population[rec.gy, rec.gx])
             if rng.random() < p:
                 lat, lon = b.point(rec.gy, rec.gx)
                 when = t + int(rng.integers(0, 60)) * minute
-                kt = round(rec.gust * 1.943844 + rng.normal(0, 2))
-                kt = max(kt, 50)
+                kt = max(round(rec.gust * 1.943844 + rng.normal(0, 2)), 50)
                 measured = rng.random() < 0.2
-                row = b.add(
+                mph = "UNK" if rng.random() < 0.3 else str(int(round(kt * 1.15078)))
+                b.add(
                     "Thunderstorm Wind", when, when + int(rng.integers(0, 6)) * minute, episode, lat, lon,
                     MAGNITUDE=f"{kt:.2f}", MAGNITUDE_TYPE="MG" if measured else "EG",
-                    SOURCE="Mesonet" if measured else str(rng.choice(_SOURCES)),
+                    SOURCE="Mesonet" if measured else _SOURCES[int(rng.integers(len(_SOURCES)))],
                     DAMAGE_PROPERTY=_damage(rng, 1.0),
                     EVENT_NARRATIVE=f"Thunderstorm winds estimated at {kt} knots downed trees and power lines.",
+                    spc=("wind", mph, "Trees and power lines down."), **common,
                 )  # fmt: skip
-                if row is not None:
-                    mph = "UNK" if rng.random() < 0.3 else str(int(round(kt * 1.15078)))
-                    _spc(b, row, "wind", mph, f"Trees and power lines down. ({row['WFO']})")
         # hail
         if rec.refc >= HAIL_DBZ:
             p = min(0.95, (0.3 + 0.08 * (rec.refc - HAIL_DBZ)) * population[rec.ry, rec.rx])
             if rng.random() < p:
                 lat, lon = b.point(rec.ry, rec.rx)
                 when = t + int(rng.integers(0, 60)) * minute
-                sizes = np.array([0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 2.75])
-                k = int(np.clip((rec.refc - HAIL_DBZ) / 1.2 + rng.normal(0, 1), 0, sizes.size - 1))
-                size = float(sizes[k])
-                row = b.add(
+                k = int(np.clip((rec.refc - HAIL_DBZ) / 1.2 + rng.normal(0, 1), 0, len(_HAIL_SIZES) - 1))
+                size = _HAIL_SIZES[k]
+                b.add(
                     "Hail", when, when, episode, lat, lon,
-                    MAGNITUDE=f"{size:.2f}", SOURCE=str(rng.choice(_SOURCES)),
+                    MAGNITUDE=f"{size:.2f}", SOURCE=_SOURCES[int(rng.integers(len(_SOURCES)))],
                     DAMAGE_PROPERTY=_damage(rng, 2.0 * size),
                     EVENT_NARRATIVE=f"Hail of {size:.2f} inches in diameter was reported.",
+                    spc=("hail", str(int(round(size * 100))), f"Hail up to {size:.2f} inches."), **common,
                 )  # fmt: skip
-                if row is not None:
-                    _spc(
-                        b,
-                        row,
-                        "hail",
-                        str(int(round(size * 100))),
-                        f"Hail up to {size:.2f} inches. ({row['WFO']})",
-                    )
         # tornado: once per tornadic cell, near its peak, where the storm is intense
-        if rec.tornado and rec.inten > 0.9 and rec.refc >= 55.0 and (rec.cell not in b.tornado_cells):
+        if rec.tornado and rec.inten > 0.9 and rec.refc >= 55.0 and rec.cell not in b.tornado_cells:
             b.tornado_cells.add(rec.cell)
             if rng.random() < 0.8:
                 lat, lon = b.point(rec.ry, rec.rx)
                 when = t + int(rng.integers(0, 60)) * minute
                 dur = int(rng.integers(3, 25))
-                speed = np.hypot(rec.u, rec.v)
-                path_m = speed * dur * 60.0
+                path_m = np.hypot(rec.u, rec.v) * dur * 60.0
                 ef = int(np.clip((rec.gust - 25.0) / 6.0 + rng.normal(0, 0.7), 0, 3))
                 dlat = rec.v * dur * 60.0 / 111e3
                 dlon = rec.u * dur * 60.0 / (111e3 * max(np.cos(np.deg2rad(lat)), 0.2))
-                row = b.add(
+                b.add(
                     "Tornado", when, when + dur * minute, episode, lat, lon,
                     end_lat=lat + dlat, end_lon=lon + dlon,
                     SOURCE="NWS Storm Survey", TOR_F_SCALE=f"EF{ef}", TOR_LENGTH=f"{path_m / 1609.34:.2f}",
                     TOR_WIDTH=int(rng.integers(25, 60) * (ef + 1) * 5), DAMAGE_PROPERTY=_damage(rng, 20.0 * (ef + 1)),
                     EVENT_NARRATIVE=f"An EF{ef} tornado tracked {path_m / 1609.34:.1f} miles.",
+                    spc=("torn", "UNK" if rng.random() < 0.6 else str(ef), "Tornado reported."), **common,
                 )  # fmt: skip
-                if row is not None:
-                    _spc(
-                        b,
-                        row,
-                        "torn",
-                        "UNK" if rng.random() < 0.6 else str(ef),
-                        f"Tornado reported. ({row['WFO']})",
-                    )
         # flash flood and heavy rain from the hour's accumulation
         if rec.tp >= HEAVY_RAIN_M:
             flash = rec.tp >= FLASH_FLOOD_M
@@ -383,36 +417,15 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, populatio
                 lat, lon = b.point(rec.py, rec.px)
                 begin = t - int(rng.integers(0, 50)) * minute
                 end = begin + int(rng.integers(60, 240)) * minute
-                mm = rec.tp * 1000.0
+                inches = rec.tp * 1000.0 / 25.4
                 b.add(
                     "Flash Flood" if flash else "Heavy Rain", begin, end, episode, lat, lon,
-                    FLOOD_CAUSE="Heavy Rain" if flash else "", SOURCE=str(rng.choice(_SOURCES)),
+                    FLOOD_CAUSE="Heavy Rain" if flash else "", SOURCE=_SOURCES[int(rng.integers(len(_SOURCES)))],
                     DAMAGE_PROPERTY=_damage(rng, 3.0 if flash else 0.5),
-                    EVENT_NARRATIVE=f"Rainfall of {mm / 25.4:.2f} inches in an hour "
+                    EVENT_NARRATIVE=f"Rainfall of {inches:.2f} inches in an hour "
                     + ("flooded roads and low-lying areas." if flash else "was measured."),
+                    **common,
                 )  # fmt: skip
-    for row in b.rows:
-        row["EPISODE_NARRATIVE"] = (
-            "Thunderstorms developed in a warm, moist and unstable air mass and moved with the steering flow."
-        )
-
-
-def _spc(b: _Builder, row: dict, kind: str, magnitude: str, comment: str) -> None:
-    town, miles, az = row["_town"]
-    loc = f"{miles} {az} {town.title()}" if miles > 0 else town.title()
-    b.spc.append(
-        {
-            "kind": kind,
-            "time": row["_utc"],
-            "magnitude": magnitude,
-            "Location": loc,
-            "County": str(row["CZ_NAME"]).title(),
-            "State": row["_abbrev"],
-            "Lat": round(float(row["BEGIN_LAT"]), 2),
-            "Lon": round(float(row["BEGIN_LON"]), 2),
-            "Comments": comment,
-        }
-    )
 
 
 def _zones(b: _Builder, zones: pd.DataFrame, start: pd.Timestamp) -> None:
@@ -455,9 +468,17 @@ def _zones(b: _Builder, zones: pd.DataFrame, start: pd.Timestamp) -> None:
         begin = start + pd.Timedelta(hours=int(hours.min()))
         end = start + pd.Timedelta(hours=int(hours.max())) + pd.Timedelta(minutes=59)
         extra.setdefault("SOURCE", "ASOS")
-        row = b.add(etype, begin, end, b.episode((kind, day)), lat, lon, zone=True, **extra)
-        if row is not None:
-            row["EPISODE_NARRATIVE"] = narratives[kind]
+        b.add(
+            etype,
+            begin,
+            end,
+            b.episode((kind, day)),
+            lat,
+            lon,
+            zone=True,
+            narrative=narratives[kind],
+            **extra,
+        )
 
 
 def write_spc(

@@ -75,21 +75,24 @@ def spawn_systems(
     rng: np.random.Generator,
 ) -> None:
     """Start new systems with a Poisson rate ~ instability**1.5, afternoon peak, mostly over land."""
-    s = np.maximum(instability, 0.0)
+    unstable = np.flatnonzero(instability.ravel() > 0)
+    if not unstable.size:
+        return
+    s = instability.ravel()[unstable]
     rate = (
         params.storm_rate
         * s**1.5
-        * diurnal_initiation(mg.lon, t_h)
-        * (0.15 + 0.85 * land)
-        * (mg.cell_area_km2 / 1e4)
+        * diurnal_initiation(mg.lon.ravel()[unstable], t_h)
+        * (0.15 + 0.85 * land.ravel()[unstable])
+        * (mg.cell_area_km2.ravel()[unstable] / 1e4)
         * dt_h
     )
     total = float(rate.sum())
     n = rng.poisson(total) if total > 0 else 0
     if n == 0:
         return
-    flat = rng.choice(rate.size, size=n, p=(rate / total).ravel())
-    iy, ix = np.unravel_index(flat, rate.shape)
+    flat = unstable[rng.choice(rate.size, size=n, p=rate / total)]
+    iy, ix = np.unravel_index(flat, instability.shape)
     jitter = mg.spacing_m * 0.5
     lat, lon = displace(
         mg.lat[iy, ix], mg.lon[iy, ix], rng.uniform(-jitter, jitter, n), rng.uniform(-jitter, jitter, n)
@@ -131,10 +134,15 @@ def update_systems(
         lat, lon = displace(sysd["lat"], sysd["lon"], u * dt_h * 3600, v * dt_h * 3600)
         sysd["lat"], sysd["lon"] = lat, lon
         sysd["end"] = np.where(s < -4.0, np.minimum(sysd["end"], t_h), sysd["end"])
+        new = []
         for i in range(sysd["id"].size):
             while sysd["next_cell"][i] <= min(t_h, sysd["end"][i]):
-                _spawn_cell(storms, i, u[i], v[i], max(sysd["next_cell"][i], t_h - dt_h), rng)
+                new.append(_new_cell(storms, i, u[i], v[i], max(sysd["next_cell"][i], t_h - dt_h), rng))
                 sysd["next_cell"][i] += params.cell_interval_h * rng.uniform(0.6, 1.4)
+        if new:
+            c = storms.cells
+            for k in _CELL_FIELDS:
+                c[k] = np.concatenate([c[k], np.array([cell[k] for cell in new], dtype=float)])
     # forget systems that stopped spawning and whose last cell has died
     c = storms.cells
     cell_alive = t_h <= c["t0"] + c["life"]
@@ -146,7 +154,8 @@ def update_systems(
         sysd[k] = sysd[k][keep]
 
 
-def _spawn_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np.random.Generator) -> None:
+def _new_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np.random.Generator) -> dict:
+    """A new cell of system ``i`` (attributes by name), born at ``t0`` near the system's centre."""
     sysd = storms.systems
     p = float(sysd["power"][i])
     off = rng.normal(0.0, 25e3, 2)
@@ -155,7 +164,6 @@ def _spawn_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np
     if supercell:  # right-movers: 30 degrees right of the mean wind, 25% slower
         a = np.deg2rad(-30.0)
         u, v = 0.75 * (u * np.cos(a) - v * np.sin(a)), 0.75 * (u * np.sin(a) + v * np.cos(a))
-    c = storms.cells
     new = {
         "id": storms.next_cell_id,
         "system": sysd["id"][i],
@@ -171,8 +179,7 @@ def _spawn_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np
         "tornado": float(bool(sysd["tor_prone"][i]) and rng.random() < 0.5),
     }
     storms.next_cell_id += 1
-    for k in _CELL_FIELDS:
-        c[k] = np.append(c[k], new[k])
+    return new
 
 
 @dataclass
@@ -238,6 +245,7 @@ def render(storms: StormSet, mg: ModelGrid, t_h: float, with_windows: bool = Tru
 
 def rain_rate_from_z(z_linear: np.ndarray) -> np.ndarray:
     """Marshall-Palmer rain rate (mm/h) from linear reflectivity, capped at 53 dBZ as radar QPE does."""
-    z = np.minimum(z_linear, 10.0**5.3)
-    rate = (z / 200.0) ** (1 / 1.6)
-    return np.where(z_linear >= 10.0, rate, 0.0)
+    rate = np.zeros(z_linear.shape)
+    echo = z_linear >= 10.0
+    rate[echo] = (np.minimum(z_linear[echo], 10.0**5.3) / 200.0) ** (1 / 1.6)
+    return rate

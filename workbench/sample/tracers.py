@@ -153,23 +153,6 @@ class Coarsened:
             wy[:, None] * wx[None, :],
         ]
 
-    def window(self, mg: ModelGrid):
-        """A window function for :class:`flow.Evaluator` on the coarse points."""
-        rows, cols = self.rows, self.cols
-
-        def win(lat: float, lon: float, radius_m: float):
-            if mg.periodic:
-                return (slice(None), slice(None))
-            full = mg.window(lat, lon, radius_m)
-            if full is None:
-                return None
-            r0, r1 = np.searchsorted(rows, [full[0].start, full[0].stop])
-            c0, c1 = np.searchsorted(cols, [full[1].start, full[1].stop])
-            r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
-            return (slice(int(r0), int(r1) + 1), slice(int(c0), int(c1) + 1))
-
-        return win
-
     def upsample(self, coarse: np.ndarray) -> np.ndarray:
         """Interpolate a field on the coarse points to the full grid."""
         if self.factor == 1:
