@@ -378,3 +378,20 @@ def test_other_bad_inputs():
     three = fc.expand_dims(a=2, b=2, c=2).transpose("init_time", "lead_time", ...)
     with pytest.raises(DataError, match="at most two member"):
         decompose(three, truth, masks, weights=weights)
+
+
+def test_many_event_types_and_overlaps():
+    """Ten event types (wider bit codes) with heavy overlap: numba equals the NumPy reference."""
+    fc, truth, masks, weights = make_case(seed=7)
+    rng = np.random.default_rng(8)
+    types = [f"type{k}" for k in range(10)]
+    many = xr.DataArray(
+        rng.random((10, *masks.shape[1:])) < 0.4,
+        dims=masks.dims,
+        coords={**{k: v for k, v in masks.coords.items() if k != "event_type"}, "event_type": types},
+    )
+    ref = decompose(fc, truth, many, weights=weights, engine="numpy")
+    got = decompose(fc, truth, many, weights=weights, engine="numba")
+    assert got["region"].values.tolist()[3:] == types
+    for name in ref.data_vars:
+        np.testing.assert_allclose(got[name].values, ref[name].values, rtol=1e-10, err_msg=name)

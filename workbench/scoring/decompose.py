@@ -2,8 +2,10 @@
 
 :func:`decompose` walks the forecast block by block (``init_time`` x ``lead_time``), reads each field
 once, and adds its sufficient statistics (:mod:`workbench.scoring.stats`) for all regions at once to
-per-lead-time accumulators. Memory holds one block, the truth fields at its valid times and a small
-cache of the event cells per valid time. With a ``dask.distributed.Client`` the blocks become tasks
+per-lead-time accumulators. Within a block the fields that share a valid time are scored together, so
+the truth, the climatology and the event cells of that time are read once for all of them (a forecast
+already in memory is one block: every valid time is visited once). Memory holds one block, the truth
+fields of a few valid times and a small cache of the event cells per valid time. With a ``dask.distributed.Client`` the blocks become tasks
 whose small results are summed; with ``device="cuda"`` the block statistics are computed by torch on
 the GPU.
 """
@@ -220,14 +222,18 @@ def _in_memory(da: xr.DataArray) -> bool:
 
 
 class _FieldReader:
-    """Fields along the first dimension of ``da``, flattened over the grid; no copy when in memory."""
+    """Fields along the first dimension of ``da``; no copy when the data are in memory."""
 
     def __init__(self, da: xr.DataArray):
         self.da = da
         self.dim = da.dims[0]
         self.values = da.values if _in_memory(da) else None
 
-    def read(self, positions: Sequence[int]) -> dict[int, np.ndarray]:
+    @property
+    def in_memory(self) -> bool:
+        return self.values is not None
+
+    def read(self, positions) -> dict[int, np.ndarray]:
         positions = sorted({int(p) for p in positions})
         if not positions:
             return {}
@@ -237,39 +243,52 @@ class _FieldReader:
         return {p: block[k] for k, p in enumerate(positions)}
 
 
-class _RegionCache:
-    """Event cells per mask time, built once and kept (LRU, bounded in bytes) for later blocks."""
+class _MaskSource:
+    """Event masks per mask time: the bool fields for the compiled kernels, and the event cells
+    (:class:`RegionIndex`, built once and kept in a small LRU cache) for the vectorised ones."""
 
-    def __init__(self, masks: xr.DataArray, max_bytes: int = 128 * 2**20):
+    def __init__(self, masks: xr.DataArray, max_bytes: int = 64 * 2**20):
         self.reader = _FieldReader(masks.transpose("time", ...))
         self.n_events = masks.sizes["event_type"]
         self.max_bytes = max_bytes
-        self._items: OrderedDict[int, RegionIndex] = OrderedDict()
+        self._loaded: dict[int, np.ndarray] = {}
+        self._regions: OrderedDict[int, RegionIndex] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get_many(self, positions: Sequence[int]) -> dict[int, RegionIndex]:
-        wanted = sorted({int(p) for p in positions})
+    def prefetch(self, positions) -> None:
+        """Read the masks of the coming batch in one go (a no-op when they are in memory)."""
+        if not self.reader.in_memory:
+            self._loaded = self.reader.read(positions)
+
+    def field(self, pos: int) -> np.ndarray:
+        """Bool ``(n_events, P)`` masks at mask time ``pos``."""
+        if self.reader.in_memory:
+            return self.reader.values[pos].reshape(self.n_events, -1)
+        if pos not in self._loaded:
+            self._loaded.update(self.reader.read([pos]))
+        return np.reshape(self._loaded[pos], (self.n_events, -1))
+
+    def region(self, pos: int) -> RegionIndex:
+        """The event cells at mask time ``pos`` (built on first use; thread-safe)."""
         with self._lock:
-            have = {p: self._items[p] for p in wanted if p in self._items}
-            for p in have:
-                self._items.move_to_end(p)
-        missing = [p for p in wanted if p not in have]
-        for p, field in self.reader.read(missing).items():
-            have[p] = RegionIndex.from_masks(np.reshape(field, (self.n_events, -1)))
+            region = self._regions.get(pos)
+            if region is not None:
+                self._regions.move_to_end(pos)
+                return region
+        region = RegionIndex.from_masks(self.field(pos))
         with self._lock:
-            for p in missing:
-                if p not in self._items:
-                    self._items[p] = have[p]
-                    self._bytes += have[p].nbytes
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, old = self._items.popitem(last=False)
+            if pos not in self._regions:
+                self._regions[pos] = region
+                self._bytes += region.nbytes
+            while self._bytes > self.max_bytes and len(self._regions) > 1:
+                _, old = self._regions.popitem(last=False)
                 self._bytes -= old.nbytes
-        return have
+        return region
 
 
 # ---------------------------------------------------------------------------------------------------
-# per-variable plan
+# blocks and groups
 
 
 @dataclass
@@ -284,14 +303,53 @@ class _VariablePlan:
 
 
 @dataclass
-class _Item:
-    """One forecast field to score."""
+class _Group:
+    """The fields of one block valid at the same time: they share truth, climatology and event cells."""
 
-    lead: int  # index into the block's lead times
-    f: np.ndarray  # (M, P)
-    o: np.ndarray  # (P,)
-    c: np.ndarray | None
-    region: RegionIndex | None
+    ii: np.ndarray  # init index of each field within the block
+    jj: np.ndarray  # lead index of each field within the block
+    tpos: int  # truth position
+    mpos: int  # mask position, -1 without masks
+    cpos: int  # climatology position, -1 without climatology
+
+
+def _make_groups(tpos: np.ndarray, mpos: np.ndarray | None, cpos: np.ndarray | None) -> list[_Group]:
+    """Group the fields of a block (positions ``(n_init, n_lead)``, -1 = no truth) by valid time."""
+    ii, jj = np.nonzero(tpos >= 0)
+    if not ii.size:
+        return []
+    t = tpos[ii, jj]
+    order = np.argsort(t, kind="stable")
+    ii, jj, t = ii[order], jj[order], t[order]
+    bounds = [0, *(np.flatnonzero(np.diff(t)) + 1).tolist(), len(t)]
+    groups = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        i0, j0 = ii[a], jj[a]
+        groups.append(
+            _Group(
+                ii=ii[a:b].astype(np.int64),
+                jj=jj[a:b].astype(np.int64),
+                tpos=int(t[a]),
+                mpos=-1 if mpos is None else int(mpos[i0, j0]),
+                cpos=-1 if cpos is None else int(cpos[i0, j0]),
+            )
+        )
+    return groups
+
+
+def _as_fields(values: np.ndarray, n_members: int, n_points: int, allow_copy: bool) -> np.ndarray | None:
+    """``(n_init, n_lead, *members, *grid)`` as ``(n_init, n_lead, M, P)``, without copying unless allowed."""
+    shape = (values.shape[0], values.shape[1], n_members, n_points)
+    try:
+        return values.reshape(shape, copy=False)
+    except ValueError:
+        return np.ascontiguousarray(values).reshape(shape) if allow_copy else None
+
+
+def _load_block(fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_points: int) -> np.ndarray:
+    if _in_memory(fda):
+        return _as_fields(fda.values[bi, bl], n_members, n_points, allow_copy=True)  # a view when possible
+    return _as_fields(fda.isel(init_time=bi, lead_time=bl).values, n_members, n_points, allow_copy=True)
 
 
 class _Runner:
@@ -306,11 +364,13 @@ class _Runner:
         self.num_threads = max(1, int(num_threads))
         self.progress = progress
         self.n_points = int(weights.size)
-        self.region_cache = _RegionCache(masks) if masks is not None else None
+        self.mask_source = _MaskSource(masks) if masks is not None else None
         self._weights_by_dtype: dict[np.dtype, np.ndarray] = {}
+        # valid times scored together: enough to keep every thread busy, few enough to bound memory
+        self.group_batch = 4 * self.num_threads
 
     def weights_for(self, dtype: np.dtype) -> np.ndarray:
-        # the kernels read the weights once per field: match the data's precision to halve the bytes
+        # the kernels read the weights once per group: match the data's precision to halve the bytes
         dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
         if dtype not in self._weights_by_dtype:
             self._weights_by_dtype[dtype] = self.weights.astype(dtype)
@@ -356,9 +416,10 @@ class _Runner:
         label = "" if model is None else f" of model {model!r}"
         n_missing = int((tpos < 0).sum())
         if n_missing == tpos.size:
+            t = self.truth["time"].values
             raise DataError(
                 f"None of the forecast{label}'s valid times ({vt.min()} .. {vt.max()}) is in the truth "
-                f"({self.truth['time'].values.min()} .. {self.truth['time'].values.max()})."
+                f"({t.min()} .. {t.max()})."
             )
         if n_missing:
             warnings.warn(
@@ -380,12 +441,15 @@ class _Runner:
                 )
         return vt, tpos, mpos, n_missing
 
-    @staticmethod
-    def _blocks(fda: xr.DataArray, chunk) -> list[tuple[slice, slice]]:
+    def _blocks(self, plans: list[_VariablePlan], chunk) -> list[tuple[slice, slice]]:
+        fda = plans[0].forecast
         n_init, n_lead = fda.sizes["init_time"], fda.sizes["lead_time"]
         if chunk is None:
             if fda.chunks is not None:
                 init_sizes, lead_sizes = fda.chunks[0], fda.chunks[1]
+            elif all(self._whole_in_memory(p) for p in plans):
+                # nothing to load: one block, so fields sharing a valid time are scored together
+                init_sizes, lead_sizes = (n_init,), (n_lead,)
             else:
                 init_sizes, lead_sizes = (1,) * n_init, (n_lead,)
         else:
@@ -409,6 +473,14 @@ class _Runner:
             i0 += ni
         return blocks
 
+    def _whole_in_memory(self, plan: _VariablePlan) -> bool:
+        if not _in_memory(plan.forecast):
+            return False
+        return (
+            _as_fields(plan.forecast.values, plan.layout.n_members, self.n_points, allow_copy=False)
+            is not None
+        )
+
     # -- scoring -------------------------------------------------------------------------------------
 
     def score(self, fc, climatology, member_dims, chunk, variables, model) -> xr.Dataset:
@@ -418,11 +490,11 @@ class _Runner:
         n_events = None if self.masks is None else self.masks.sizes["event_type"]
         rows = kernels.n_region_rows(n_events)
         sums = {p.name: np.zeros((n_lead, rows, p.layout.n_columns)) for p in plans}
-        blocks = self._blocks(plans[0].forecast, chunk)
+        blocks = self._blocks(plans, chunk)
         if self.client is not None:
-            self._run_distributed(plans, blocks, tpos, mpos, sums, chunk)
+            self._run_distributed(plans, blocks, tpos, mpos, sums)
         else:
-            self._run_local(plans, blocks, tpos, mpos, sums)
+            self._run_local(plans, blocks, tpos, mpos, sums, n_fields=int((tpos >= 0).sum()) * len(plans))
         event_types = None if self.masks is None else [str(t) for t in self.masks["event_type"].values]
         per_var = []
         for plan in plans:
@@ -440,65 +512,61 @@ class _Runner:
         out.attrs["fields_without_truth"] = n_missing
         return out
 
-    def _items_for_block(self, plan: _VariablePlan, fblock: np.ndarray, bi: slice, bl: slice, tpos, mpos):
-        """The fields of one block with their truth, climatology and event cells."""
-        pairs = [
-            (i, j)
-            for i in range(fblock.shape[0])
-            for j in range(fblock.shape[1])
-            if tpos[bi.start + i, bl.start + j] >= 0
-        ]
-        if not pairs:
-            return []
-        t_at = {pair: int(tpos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
-        truth = _FieldReader(plan.truth).read(t_at.values())
-        clim = None
-        if plan.clim is not None:
-            c_at = {pair: int(plan.clim_pos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
-            clim = _FieldReader(plan.clim).read(c_at.values())
-        regions = None
-        if self.region_cache is not None:
-            m_at = {pair: int(mpos[bi.start + pair[0], bl.start + pair[1]]) for pair in pairs}
-            regions = self.region_cache.get_many(m_at.values())
-        n_members = plan.layout.n_members
-        items = []
-        for i, j in pairs:
-            items.append(
-                _Item(
-                    lead=j,
-                    f=np.ascontiguousarray(fblock[i, j].reshape(n_members, self.n_points)),
-                    o=np.ascontiguousarray(truth[t_at[(i, j)]].reshape(self.n_points)),
-                    c=None
-                    if clim is None
-                    else np.ascontiguousarray(clim[c_at[(i, j)]].reshape(self.n_points)),
-                    region=None if regions is None else regions[m_at[(i, j)]],
-                )
-            )
-        return items
-
-    def _run_local(self, plans, blocks, tpos, mpos, sums):
+    def _run_local(self, plans, blocks, tpos, mpos, sums, n_fields):
         pool = (
             ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 and self.engine != "torch" else None
         )
-        try:
-            iterator = blocks
-            if self.progress:
-                from tqdm.auto import tqdm
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
 
-                iterator = tqdm(blocks, desc="scoring", unit="block")
-            for bi, bl in iterator:
+            bar = tqdm(total=n_fields, desc="scoring", unit="field")
+        readers = {
+            p.name: (_FieldReader(p.truth), None if p.clim is None else _FieldReader(p.clim)) for p in plans
+        }
+        try:
+            for bi, bl in blocks:
                 for plan in plans:
-                    fblock = _load_block(plan.forecast, bi, bl)
-                    items = self._items_for_block(plan, fblock, bi, bl, tpos, mpos)
-                    stats = field_stats(items, plan.layout, self.engine, self.device, self.weights_for, pool)
-                    for item, value in zip(items, stats, strict=True):
-                        sums[plan.name][bl.start + item.lead] += value
-                    del fblock, items
+                    cpos = None if plan.clim_pos is None else plan.clim_pos[bi, bl]
+                    groups = _make_groups(tpos[bi, bl], None if mpos is None else mpos[bi, bl], cpos)
+                    if not groups:
+                        continue
+                    fields = _load_block(plan.forecast, bi, bl, plan.layout.n_members, self.n_points)
+                    truth_reader, clim_reader = readers[plan.name]
+                    for start in range(0, len(groups), self.group_batch):
+                        batch = groups[start : start + self.group_batch]
+                        truth = truth_reader.read(g.tpos for g in batch)
+                        clim = {} if clim_reader is None else clim_reader.read(g.cpos for g in batch)
+                        if self.mask_source is not None:
+                            self.mask_source.prefetch(g.mpos for g in batch)
+                        results = self._compute(fields, batch, truth, clim, plan.layout, pool)
+                        for group, value in zip(batch, results, strict=True):
+                            sums[plan.name][bl.start + group.jj] += value
+                        if bar is not None:
+                            bar.update(sum(len(g.ii) for g in batch))
+                    del fields
         finally:
             if pool is not None:
                 pool.shutdown()
+            if bar is not None:
+                bar.close()
 
-    def _run_distributed(self, plans, blocks, tpos, mpos, sums, chunk):
+    def _compute(self, fields, groups, truth, clim, layout, pool) -> list[np.ndarray]:
+        return compute_groups(
+            fields,
+            groups,
+            truth,
+            clim,
+            self.mask_source,
+            layout,
+            self.engine,
+            self.device,
+            self.weights_for,
+            pool,
+            self.n_points,
+        )
+
+    def _run_distributed(self, plans, blocks, tpos, mpos, sums):
         import dask
 
         weights = self.client.scatter(self.weights, broadcast=True)
@@ -510,28 +578,27 @@ class _Runner:
                 spec = {"init_time": blocks[0][0].stop - blocks[0][0].start}
                 spec["lead_time"] = blocks[0][1].stop - blocks[0][1].start
                 fda = fda.chunk(spec)
-            truth = plan.truth
             for bi, bl in blocks:
                 t_blk = tpos[bi, bl]
                 ok = t_blk >= 0
                 if not ok.any():
                     continue
-                t_unique, t_local = np.unique(t_blk[ok], return_inverse=True)
-                spec = {"lead": np.nonzero(ok)[1], "init": np.nonzero(ok)[0], "truth": t_local}
+                local = {}
+                t_unique, local["truth"] = _local_positions(t_blk)
                 m_data = c_data = None
                 if masks is not None:
-                    m_unique, spec["masks"] = np.unique(mpos[bi, bl][ok], return_inverse=True)
+                    m_unique, local["masks"] = _local_positions(np.where(ok, mpos[bi, bl], -1))
                     m_data = masks.isel(time=m_unique).data
                 if plan.clim is not None:
-                    c_unique, spec["clim"] = np.unique(plan.clim_pos[bi, bl][ok], return_inverse=True)
+                    c_unique, local["clim"] = _local_positions(np.where(ok, plan.clim_pos[bi, bl], -1))
                     c_data = plan.clim.isel(_key=c_unique).data
                 task = dask.delayed(_block_task, pure=True)(
                     fda.isel(init_time=bi, lead_time=bl).data,
-                    truth.isel(time=t_unique).data,
+                    plan.truth.isel(time=t_unique).data,
                     m_data,
                     c_data,
                     weights,
-                    spec,
+                    local,
                     plan.layout,
                     self.engine,
                     self.device,
@@ -543,96 +610,134 @@ class _Runner:
             sums[name][bl] += result
 
 
-def _load_block(fda: xr.DataArray, bi: slice, bl: slice) -> np.ndarray:
-    if _in_memory(fda):
-        return fda.values[bi, bl]  # a view: nothing is copied
-    return fda.isel(init_time=bi, lead_time=bl).values
+def _local_positions(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique valid positions and, per entry, the index into them (-1 stays -1)."""
+    ok = pos >= 0
+    unique, inverse = np.unique(pos[ok], return_inverse=True)
+    local = np.full(pos.shape, -1, dtype=np.int64)
+    local[ok] = inverse
+    return unique, local
 
 
-def _block_task(f, truth, masks, clim, weights, spec, layout, engine, device) -> np.ndarray:
+def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -> np.ndarray:
     """Statistics of one block on a Dask worker, summed over its initial times: ``(n_lead, R, K)``."""
-    f = np.asarray(f)
-    n_lead = f.shape[1]
-    n_members = layout.n_members
+    weights = np.asarray(weights)
     n_points = weights.size
-    regions = None
+    f = np.asarray(f)
+    fields = _as_fields(f, layout.n_members, n_points, allow_copy=True)
+    truth = np.asarray(truth).reshape(-1, n_points)
+    groups = _make_groups(local["truth"], local.get("masks"), local.get("clim"))
+    mask_source = None
     if masks is not None:
         masks = np.asarray(masks)
-        regions = [
-            RegionIndex.from_masks(masks[:, k].reshape(masks.shape[0], -1)) for k in range(masks.shape[1])
-        ]
-    items = []
-    for k, (i, j) in enumerate(zip(spec["init"], spec["lead"], strict=True)):
-        items.append(
-            _Item(
-                lead=int(j),
-                f=np.ascontiguousarray(f[i, j].reshape(n_members, n_points)),
-                o=np.ascontiguousarray(np.asarray(truth[spec["truth"][k]]).reshape(n_points)),
-                c=None
-                if clim is None
-                else np.ascontiguousarray(np.asarray(clim[spec["clim"][k]]).reshape(n_points)),
-                region=None if regions is None else regions[spec["masks"][k]],
-            )
-        )
-    cache: dict = {}
+        mask_source = _LoadedMasks(masks.reshape(masks.shape[0], masks.shape[1], n_points))
+    clim_fields = {} if clim is None else dict(enumerate(np.asarray(clim).reshape(-1, n_points)))
+    by_dtype: dict = {}
 
     def weights_for(dtype):
         dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
-        if dtype not in cache:
-            cache[dtype] = np.asarray(weights, dtype=dtype)
-        return cache[dtype]
+        if dtype not in by_dtype:
+            by_dtype[dtype] = weights.astype(dtype)
+        return by_dtype[dtype]
 
-    stats = field_stats(items, layout, engine, device, weights_for, None)
-    out = np.zeros((n_lead, *stats[0].shape)) if stats else np.zeros((n_lead, 1, layout.n_columns))
-    for item, value in zip(items, stats, strict=True):
-        out[item.lead] += value
+    results = compute_groups(
+        fields,
+        groups,
+        dict(enumerate(truth)),
+        clim_fields,
+        mask_source,
+        layout,
+        engine,
+        device,
+        weights_for,
+        None,
+        n_points,
+    )
+    n_rows = kernels.n_region_rows(None if masks is None else masks.shape[0])
+    out = np.zeros((f.shape[1], n_rows, layout.n_columns))
+    for group, value in zip(groups, results, strict=True):
+        out[group.jj] += value
     return out
 
 
-def field_stats(
-    items: list[_Item], layout: StatLayout, engine: str, device, weights_for, pool
+class _LoadedMasks:
+    """Masks already read, ``(n_events, n_times, P)``: the mask source of a Dask task."""
+
+    def __init__(self, masks: np.ndarray):
+        self.masks = masks
+        self._regions: dict[int, RegionIndex] = {}
+
+    def field(self, pos: int) -> np.ndarray:
+        return self.masks[:, pos]
+
+    def region(self, pos: int) -> RegionIndex:
+        if pos not in self._regions:
+            self._regions[pos] = RegionIndex.from_masks(self.masks[:, pos])
+        return self._regions[pos]
+
+
+def compute_groups(
+    fields, groups, truth, clim, mask_source, layout, engine, device, weights_for, pool, n_points
 ) -> list[np.ndarray]:
-    """Kernel statistics ``(R, K)`` of each item, with the chosen engine."""
-    if not items:
+    """Kernel statistics ``(k, R, K)`` of each group of same-valid-time fields, with the chosen engine.
+
+    ``truth`` and ``clim`` map positions to fields; ``mask_source`` gives the masks of a mask position
+    (``field``) or its event cells (``region``), or is None without masks.
+    """
+    if not groups:
         return []
     if engine == "torch":
-        return _torch_stats(items, layout, device, weights_for)
+        region_of = None if mask_source is None else mask_source.region
+        return _torch_groups(fields, groups, truth, clim, region_of, layout, device, weights_for, n_points)
 
-    def one(item: _Item) -> np.ndarray:
-        w = weights_for(item.f.dtype)
+    def one(group: _Group) -> np.ndarray:
+        o = np.ascontiguousarray(truth[group.tpos]).reshape(n_points)
+        c = None if group.cpos < 0 else np.ascontiguousarray(clim[group.cpos]).reshape(n_points)
+        w = weights_for(fields.dtype)
         if engine == "numba":
-            return kernels.numba_field_stats(item.f, item.o, w, item.c, layout, item.region)
-        regions = None if item.region is None else [item.region]
-        c = None if item.c is None else item.c[None]
+            masks = None if mask_source is None else mask_source.field(group.mpos)
+            return kernels.numba_group_stats(fields, group.ii, group.jj, o, w, c, layout, masks)
+        region = None if mask_source is None else mask_source.region(group.mpos)
+        f = fields[group.ii, group.jj]
+        regions = None if region is None else [region] * len(group.ii)
         return kernels.vector_field_stats(
-            item.f[None], item.o[None], w, c, layout, regions, kernels.NUMPY_OPS
-        )[0]
+            f, o[None], w, None if c is None else c[None], layout, regions, kernels.NUMPY_OPS
+        )
 
     if pool is None:
-        return [one(item) for item in items]
-    return list(pool.map(one, items))
+        return [one(g) for g in groups]
+    return list(pool.map(one, groups))
 
 
-def _torch_stats(items: list[_Item], layout: StatLayout, device, weights_for) -> list[np.ndarray]:
+def _torch_groups(
+    fields, groups, truth, clim, region_of, layout, device, weights_for, n_points
+) -> list[np.ndarray]:
+    """All groups' fields in batches on the torch device (one host-to-device copy per batch)."""
     import torch
 
     ops = kernels.torch_ops()
-    dtype = np.result_type(items[0].f.dtype, items[0].o.dtype)
-    if dtype.kind != "f":
-        dtype = np.dtype(np.float64)
+    dtype = np.result_type(fields.dtype, next(iter(truth.values())).dtype)
+    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     w = torch.as_tensor(weights_for(dtype), device=device)
-    per_field = (layout.n_columns + layout.n_members) * items[0].o.size
+    per_field = (layout.n_columns + layout.n_members) * n_points
     batch = max(1, _TORCH_BATCH_ELEMENTS // max(per_field, 1))
-    out: list[np.ndarray] = []
-    for start in range(0, len(items), batch):
-        part = items[start : start + batch]
-        f = torch.as_tensor(np.stack([it.f for it in part]).astype(dtype, copy=False), device=device)
-        o = torch.as_tensor(np.stack([it.o for it in part]).astype(dtype, copy=False), device=device)
-        c = None
-        if layout.acc:
-            c = torch.as_tensor(np.stack([it.c for it in part]).astype(dtype, copy=False), device=device)
-        regions = None if part[0].region is None else [it.region for it in part]
-        out.extend(kernels.vector_field_stats(f, o, w, c, layout, regions, ops))
+    flat = [(g, k) for g in groups for k in range(len(g.ii))]
+    values: list[np.ndarray] = []
+    for start in range(0, len(flat), batch):
+        part = flat[start : start + batch]
+
+        def stack(arrays):
+            return torch.as_tensor(np.stack(arrays).astype(dtype, copy=False), device=device)
+
+        f = stack([fields[g.ii[k], g.jj[k]] for g, k in part])
+        o = stack([np.reshape(truth[g.tpos], n_points) for g, _ in part])
+        c = stack([np.reshape(clim[g.cpos], n_points) for g, _ in part]) if layout.acc else None
+        regions = None if region_of is None else [region_of(g.mpos) for g, _ in part]
+        values.extend(kernels.vector_field_stats(f, o, w, c, layout, regions, ops))
+    out, k0 = [], 0
+    for g in groups:
+        out.append(np.stack(values[k0 : k0 + len(g.ii)]))
+        k0 += len(g.ii)
     return out
 
 

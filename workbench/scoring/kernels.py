@@ -1,20 +1,21 @@
-"""Per-field kernels of the one-pass scorer: sufficient statistics of one forecast field per region.
+"""Kernels of the one-pass scorer: sufficient statistics of forecast fields, for every region at once.
 
-A kernel takes one or more fields (the members of one ``(init_time, lead_time)`` forecast, flattened
-over the grid to ``P`` points), the truth at the valid time, the area weights, optionally the
-climatology, and a :class:`RegionIndex` built from the event masks at that valid time. It returns the
-sums of :mod:`workbench.scoring.stats` for every region at once, shape ``(R, K)``: row 0 is ``all``,
-row 1 ``extreme`` (the union of the event masks), rows ``2..`` the event types.
+A kernel takes forecast fields (members flattened over the grid to ``P`` points) valid at one time,
+the truth at that time, the area weights, optionally the climatology, and the event masks at that time
+(for the vectorised kernels as a :class:`RegionIndex`, the cells in any mask with their event bits). It returns the sums of :mod:`workbench.scoring.stats` for every
+region, shape ``(R, K)`` per field: row 0 is ``all``, row 1 ``extreme`` (the union of the event
+masks), rows ``2..`` the event types.
 
-The error of each point is computed once. The ``all`` sums run over the whole field; the extreme and
-event sums run over the (usually small) set of points inside any mask, gathered once and contracted
-against the stacked event-membership matrix with one matrix product. ``non_extreme`` is ``all`` minus
-``extreme``, so it costs nothing.
+The ``all`` sums run over the whole field; the extreme and event sums run over the (usually few)
+cells inside any mask: the compiled kernels add each such cell's statistics to the extreme row and to
+the rows of the event types whose bit its code sets; the vectorised kernels gather those cells once and
+contract them against the event-membership matrix with one matrix product.
+``non_extreme`` is ``all`` minus ``extreme``, so it costs nothing.
 
 Three implementations give the same sums:
 
-* ``numba``: a fused compiled loop that reads each value once (the default on CPUs; it runs at the speed
-  of memory);
+* ``numba``: fused compiled loops that read each value once (the default on CPUs; they run at the
+  speed of memory);
 * ``numpy``: vectorised NumPy, the readable reference;
 * ``torch``: the same vectorised code on torch tensors, batched over fields, on any device (GPUs).
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.errors import DataError
 from workbench.scoring.stats import StatLayout
 
 try:  # numba ships with datashader, a dependency; the NumPy kernels stand in when it is missing
@@ -36,6 +38,9 @@ except ImportError:  # pragma: no cover - exercised only without numba
     HAVE_NUMBA = False
 
 
+MAX_EVENT_TYPES = 63  # event membership is a bit code in an int64
+
+
 @dataclass(frozen=True)
 class RegionIndex:
     """The cells of one valid time that lie in any event mask.
@@ -44,27 +49,38 @@ class RegionIndex:
     ----------
     idx : numpy.ndarray
         Flat grid positions (int64, ascending) of cells inside the union of the event masks.
-    member : numpy.ndarray
-        Bool ``(n_event_types, len(idx))``: which event types cover each of those cells.
+    codes : numpy.ndarray
+        int64 per cell of ``idx``: bit ``e`` is set when event type ``e`` covers the cell.
+    n_events : int
+        Number of event types.
     """
 
     idx: np.ndarray
-    member: np.ndarray
+    codes: np.ndarray
+    n_events: int
 
     @classmethod
     def from_masks(cls, masks: np.ndarray) -> RegionIndex:
         """Build from bool masks ``(n_event_types, P)``."""
         masks = np.asarray(masks, dtype=bool)
-        idx = np.flatnonzero(masks.any(axis=0))
-        return cls(idx=idx, member=np.ascontiguousarray(masks[:, idx]))
+        n_events = masks.shape[0]
+        if n_events > MAX_EVENT_TYPES:
+            raise DataError(f"At most {MAX_EVENT_TYPES} event types can be scored at once, got {n_events}.")
+        idx = np.flatnonzero(np.logical_or.reduce(masks, axis=0))
+        codes = np.zeros(idx.size, dtype=np.int64)
+        for e in range(n_events):
+            codes |= masks[e, idx].astype(np.int64) << e
+        return cls(idx=idx, codes=codes, n_events=n_events)
 
     @property
-    def n_events(self) -> int:
-        return int(self.member.shape[0])
+    def member(self) -> np.ndarray:
+        """Bool ``(n_events, len(idx))``: which event types cover each cell of ``idx``."""
+        bits = np.arange(self.n_events, dtype=np.int64)[:, None]
+        return ((self.codes[None, :] >> bits) & 1).astype(bool)
 
     @property
     def nbytes(self) -> int:
-        return int(self.idx.nbytes + self.member.nbytes)
+        return int(self.idx.nbytes + self.codes.nbytes)
 
 
 def n_region_rows(region_count: int | None) -> int:
@@ -74,85 +90,173 @@ def n_region_rows(region_count: int | None) -> int:
 
 # ---------------------------------------------------------------------------------------------------
 # numba kernels
+#
+# They work on a *group*: the forecast fields of one block that share a valid time (hence the same
+# truth, climatology and event masks), given as a 4-D array ``F (n_init, n_lead, M, P)`` and the
+# (init, lead) index of each field. The event masks of the group are first folded into one bit code per
+# cell (bit ``e`` for event type ``e``, :func:`event_codes`). The grid is then walked in tiles that fit
+# the cache, and every field of the group is read tile by tile: a vectorised loop adds all cells to the
+# ``all`` sums; when the tile has event cells, a second loop over the (cached) tile sums runs of cells
+# with the same code and adds each run to the extreme row and to the rows of the code's bits. Truth,
+# weights and masks come from memory once per group, each forecast field once.
+
+_TILE = 2048
 
 if HAVE_NUMBA:
     # Reassociation lets LLVM vectorise the sums; "nnan"/"ninf" are left out on purpose, since the
     # NaN test ``x == x`` must survive optimisation.
     _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
-    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_det_dense(f, o, w):  # pragma: no cover - compiled
-        sw = 0.0
-        swe = 0.0
-        swae = 0.0
-        swe2 = 0.0
-        nv = 0.0
-        for i in range(o.shape[0]):
-            e = np.float64(f[i]) - np.float64(o[i])
-            ok = e == e
-            wi = np.float64(w[i]) if ok else 0.0
-            e = e if ok else 0.0
-            we = wi * e
-            sw += wi
-            swe += we
-            swae += abs(we)
-            swe2 += we * e
-            nv += 1.0 if ok else 0.0
-        out = np.empty(6)
-        out[0] = sw
-        out[1] = swe
-        out[2] = swae
-        out[3] = swe2
-        out[4] = nv
-        out[5] = o.shape[0] - nv
-        return out
+    @numba.njit(nogil=True, cache=True, inline="always")
+    def _nb_flush(acc, g, code, r):  # pragma: no cover - compiled
+        """Add a run's sums ``r`` to the extreme row and to the row of each event bit of ``code``."""
+        rows = (np.int64(code) << 1) | 1
+        row = 1
+        while rows != 0:
+            if rows & 1:
+                for k in range(r.shape[0]):
+                    acc[g, row, k] += r[k]
+            rows >>= 1
+            row += 1
 
     @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_det_acc_dense(f, o, w, c):  # pragma: no cover - compiled
-        sw = 0.0
-        swe = 0.0
-        swae = 0.0
-        swe2 = 0.0
-        nv = 0.0
-        sfa2 = 0.0
-        soa2 = 0.0
-        sfo = 0.0
-        for i in range(o.shape[0]):
-            fi = np.float64(f[i])
-            oi = np.float64(o[i])
-            ci = np.float64(c[i])
-            e = fi - oi
-            ok = e == e
-            wi = np.float64(w[i]) if ok else 0.0
-            e = e if ok else 0.0
-            we = wi * e
-            sw += wi
-            swe += we
-            swae += abs(we)
-            swe2 += we * e
-            nv += 1.0 if ok else 0.0
-            fa = fi - ci
-            oa = oi - ci
-            okc = ok and ci == ci
-            wa = wi if okc else 0.0
-            fa = fa if okc else 0.0
-            oa = oa if okc else 0.0
-            sfa2 += wa * fa * fa
-            soa2 += wa * oa * oa
-            sfo += wa * fa * oa
-        out = np.empty(9)
-        out[0] = sw
-        out[1] = swe
-        out[2] = swae
-        out[3] = swe2
-        out[4] = nv
-        out[5] = o.shape[0] - nv
-        out[6] = sfa2
-        out[7] = soa2
-        out[8] = sfo
-        return out
+    def _nb_det_group(F, ii, jj, o, w, c, has_c, code, out):  # pragma: no cover - compiled
+        """Deterministic fields: ``out (k, R, K)`` with K = 6 (9 with the climatology ``c``).
 
-    @numba.njit(nogil=True, cache=True)
+        ``code`` holds each cell's event bits (all zero without masks).
+        """
+        n_points = o.shape[0]
+        k_fields = ii.shape[0]
+        k_cols = out.shape[2]
+        acc = np.zeros((k_fields, out.shape[1], 9))
+        run = np.zeros(9)
+        for t0 in range(0, n_points, _TILE):
+            t1 = min(n_points, t0 + _TILE)
+            present = 0
+            for i in range(t0, t1):
+                present |= code[i]
+            for g in range(k_fields):
+                f = F[ii[g], jj[g], 0]
+                sw = 0.0
+                swe = 0.0
+                swae = 0.0
+                swe2 = 0.0
+                nv = 0.0
+                sfa2 = 0.0
+                soa2 = 0.0
+                sfo = 0.0
+                if has_c:
+                    for i in range(t0, t1):
+                        fi = np.float64(f[i])
+                        oi = np.float64(o[i])
+                        ci = np.float64(c[i])
+                        e = fi - oi
+                        ok = e == e
+                        # multiplying by the flag (not branching) keeps the loop vectorised
+                        wi = np.float64(w[i]) * ok
+                        e = e if ok else 0.0
+                        we = wi * e
+                        sw += wi
+                        swe += we
+                        swae += abs(we)
+                        swe2 += we * e
+                        nv += ok
+                        okc = ok & (ci == ci)
+                        wa = wi * okc
+                        fa = fi - ci if okc else 0.0
+                        oa = oi - ci if okc else 0.0
+                        sfa2 += wa * fa * fa
+                        soa2 += wa * oa * oa
+                        sfo += wa * fa * oa
+                else:
+                    for i in range(t0, t1):
+                        e = np.float64(f[i]) - np.float64(o[i])
+                        ok = e == e
+                        wi = np.float64(w[i]) * ok
+                        e = e if ok else 0.0
+                        we = wi * e
+                        sw += wi
+                        swe += we
+                        swae += abs(we)
+                        swe2 += we * e
+                        nv += ok
+                acc[g, 0, 0] += sw
+                acc[g, 0, 1] += swe
+                acc[g, 0, 2] += swae
+                acc[g, 0, 3] += swe2
+                acc[g, 0, 4] += nv
+                acc[g, 0, 5] += (t1 - t0) - nv
+                acc[g, 0, 6] += sfa2
+                acc[g, 0, 7] += soa2
+                acc[g, 0, 8] += sfo
+                if present == 0:
+                    continue
+                # event cells: masks come in blobs, so consecutive cells mostly share their code; sum a
+                # run of equal codes in registers and add it to the rows of its bits when the code changes
+                current = 0
+                r0 = 0.0
+                r1 = 0.0
+                r2 = 0.0
+                r3 = 0.0
+                r4 = 0.0
+                r5 = 0.0
+                r6 = 0.0
+                r7 = 0.0
+                r8 = 0.0
+                for i in range(t0, t1 + 1):
+                    bits = code[i] if i < t1 else 0
+                    if bits != current:
+                        if current != 0:
+                            run[0] = r0
+                            run[1] = r1
+                            run[2] = r2
+                            run[3] = r3
+                            run[4] = r4
+                            run[5] = r5
+                            run[6] = r6
+                            run[7] = r7
+                            run[8] = r8
+                            _nb_flush(acc, g, current, run)
+                        current = bits
+                        r0 = 0.0
+                        r1 = 0.0
+                        r2 = 0.0
+                        r3 = 0.0
+                        r4 = 0.0
+                        r5 = 0.0
+                        r6 = 0.0
+                        r7 = 0.0
+                        r8 = 0.0
+                    if bits == 0:
+                        continue
+                    fi = np.float64(f[i])
+                    oi = np.float64(o[i])
+                    e = fi - oi
+                    ok = e == e
+                    wi = np.float64(w[i]) * ok
+                    e = e if ok else 0.0
+                    we = wi * e
+                    r0 += wi
+                    r1 += we
+                    r2 += abs(we)
+                    r3 += we * e
+                    r4 += ok
+                    r5 += 1.0 - ok
+                    if has_c:
+                        ci = np.float64(c[i])
+                        okc = ok & (ci == ci)
+                        fa = fi - ci if okc else 0.0
+                        oa = oi - ci if okc else 0.0
+                        r6 += wi * fa * fa
+                        r7 += wi * oa * oa
+                        r8 += wi * fa * oa
+        for g in range(k_fields):
+            for r in range(out.shape[1]):
+                for k in range(k_cols):
+                    out[g, r, k] += acc[g, r, k]
+
+    # inlined: a call that passes arrays costs reference counting per grid point
+    @numba.njit(nogil=True, cache=True, inline="always")
     def _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf):  # pragma: no cover
         """Weighted statistics of grid point ``i`` into ``q`` (members of ``f`` on axis 0, weight-major)."""
         m_all = n_weight * n_noise
@@ -222,75 +326,100 @@ if HAVE_NUMBA:
             q[kens + 1] = wi * var
 
     @numba.njit(nogil=True, cache=True)
-    def _nb_generic_dense(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, k_cols):  # pragma: no cover
-        acc = np.zeros(k_cols)
+    def _nb_generic_group(
+        F, ii, jj, o, w, c, n_weight, n_noise, kacc, kens, ksplit, code, out
+    ):  # pragma: no cover
+        """Ensembles (any statistics): ``out (k, R, K)``, one point at a time."""
+        n_points = o.shape[0]
+        k_cols = out.shape[2]
         q = np.empty(k_cols)
         buf = np.empty(n_weight * n_noise)
-        for i in range(o.shape[0]):
-            _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
-            for k in range(k_cols):
-                acc[k] += q[k]
-        return acc
+        for t0 in range(0, n_points, _TILE):
+            n = min(_TILE, n_points - t0)
+            for g in range(ii.shape[0]):
+                f = F[ii[g], jj[g]]
+                for i in range(t0, t0 + n):
+                    _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
+                    for k in range(k_cols):
+                        out[g, 0, k] += q[k]
+                    if code[i] == 0:
+                        continue
+                    # row 1 (extreme) for every event cell, then the row of each event bit
+                    rows = (np.int64(code[i]) << 1) | 1
+                    row = 1
+                    while rows != 0:
+                        if rows & 1:
+                            for k in range(k_cols):
+                                out[g, row, k] += q[k]
+                        rows >>= 1
+                        row += 1
 
-    @numba.njit(nogil=True, cache=True)
-    def _nb_points(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, k_cols, idx):  # pragma: no cover
-        out = np.empty((idx.shape[0], k_cols))
-        buf = np.empty(n_weight * n_noise)
-        for j in range(idx.shape[0]):
-            _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, idx[j], out[j], buf)
-        return out
+
+def event_codes(masks: np.ndarray) -> np.ndarray:
+    """Per cell, the bits of the event types covering it: ``masks (E, P)`` bool to ``(P,)`` unsigned ints.
+
+    Done with NumPy's vectorised multiply and add (the bits are disjoint, so adding is or-ing), in the
+    narrowest integer type that holds ``E`` bits.
+    """
+    n_events = masks.shape[0]
+    if n_events > MAX_EVENT_TYPES:
+        raise DataError(f"At most {MAX_EVENT_TYPES} event types can be scored at once, got {n_events}.")
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(t).bits >= n_events)
+    code = np.zeros(masks.shape[1], dtype=dtype)
+    tmp = np.empty_like(code)
+    for e in range(n_events):
+        np.multiply(masks[e].view(np.uint8), dtype(1 << e), out=tmp)
+        np.add(code, tmp, out=code)
+    return code
 
 
-def numba_field_stats(
-    f: np.ndarray,
+def numba_group_stats(
+    fields: np.ndarray,
+    ii: np.ndarray,
+    jj: np.ndarray,
     o: np.ndarray,
     w: np.ndarray,
     c: np.ndarray | None,
     layout: StatLayout,
-    region: RegionIndex | None,
+    masks: np.ndarray | None,
 ) -> np.ndarray:
-    """Statistics of one forecast field with the compiled kernels.
+    """Statistics of the forecast fields of one valid time with the compiled kernels.
 
     Parameters
     ----------
-    f : numpy.ndarray
-        Members ``(M, P)``, weight-member major when there are two member dimensions.
+    fields : numpy.ndarray
+        A block of forecasts ``(n_init, n_lead, M, P)`` (members weight-major for two member dims).
+    ii, jj : numpy.ndarray
+        int64 (init, lead) indices into ``fields`` of the fields to score, all valid at the same time.
     o : numpy.ndarray
-        Truth ``(P,)``.
+        Truth ``(P,)`` at that time.
     w : numpy.ndarray
         Weights ``(P,)``.
     c : numpy.ndarray or None
         Climatology ``(P,)`` when ``layout.acc``.
     layout : StatLayout
         Which statistics to accumulate.
-    region : RegionIndex or None
-        The event cells at this valid time, or None to score ``all`` only.
+    masks : numpy.ndarray or None
+        Bool event masks ``(n_event_types, P)`` at that time, or None to score ``all`` only.
 
     Returns
     -------
     numpy.ndarray
-        ``(R, K)`` float64 sums.
+        ``(len(ii), R, K)`` float64 sums.
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed; use engine='numpy'.")
     k_cols = layout.n_columns
-    kacc, kens, ksplit = layout.index("swfa2"), layout.index("swcrps"), layout.index("swalea")
+    n_events = 0 if masks is None else masks.shape[0]
+    out = np.zeros((len(ii), n_region_rows(None if masks is None else n_events), k_cols))
+    code = event_codes(masks) if masks is not None else np.zeros(o.shape[0], dtype=np.uint8)
     c_arr = c if c is not None else o[:1]
-    out = np.zeros((n_region_rows(None if region is None else region.n_events), k_cols))
-    if layout.n_members == 1 and not layout.acc:
-        out[0] = _nb_det_dense(f[0], o, w)
-    elif layout.n_members == 1:
-        out[0] = _nb_det_acc_dense(f[0], o, w, c_arr)
+    if layout.n_members == 1:
+        _nb_det_group(fields, ii, jj, o, w, c_arr, layout.acc, code, out)
     else:
-        out[0] = _nb_generic_dense(
-            f, o, w, c_arr, layout.n_weight, layout.n_noise, kacc, kens, ksplit, k_cols
-        )
-    if region is not None and region.idx.size:
-        pts = _nb_points(
-            f, o, w, c_arr, layout.n_weight, layout.n_noise, kacc, kens, ksplit, k_cols, region.idx
-        )
-        out[1] = pts.sum(axis=0)
-        out[2:] = region.member.astype(np.float64) @ pts
+        kacc, kens, ksplit = layout.index("swfa2"), layout.index("swcrps"), layout.index("swalea")
+        args = (layout.n_weight, layout.n_noise, kacc, kens, ksplit)
+        _nb_generic_group(fields, ii, jj, o, w, c_arr, *args, code, out)
     return out
 
 
@@ -448,12 +577,16 @@ def vector_field_stats(
     out = xp.zeros64((n_fields, n_region_rows(n_events), len(cols)), f)
     out[:, 0] = xp.sum64(q, -1)
     if regions is not None:
+        members: dict[int, object] = {}
         for s, region in enumerate(regions):
             if region is None or not region.idx.size:
                 continue
-            sub = xp.to64(q[s][:, xp.from_numpy(region.idx, f)])  # (K, n): gathered once
+            if id(region) not in members:
+                members[id(region)] = (xp.from_numpy(region.idx, f), xp.to64(xp.from_numpy(region.member, f)))
+            idx, member = members[id(region)]
+            sub = xp.to64(q[s][:, idx])  # (K, n): gathered once
             out[s, 1] = sub.sum(-1)
-            out[s, 2:] = xp.to64(xp.from_numpy(region.member, f)) @ sub.T
+            out[s, 2:] = member @ sub.T
     return xp.to_numpy(out)
 
 
