@@ -47,8 +47,9 @@ from workbench.scoring.summary import summarise
 __all__ = ["decompose"]
 
 ENGINES = ("auto", "numba", "numpy", "torch")
-# bound on the elements of one torch batch's statistics array (S * K * P), so big blocks fit a GPU
-_TORCH_BATCH_ELEMENTS = 1 << 28
+# bound on the elements of one torch batch's statistics array (S * K * P): big batches keep a GPU busy,
+# small ones keep a CPU's temporaries in bounds
+_TORCH_BATCH_ELEMENTS = {"cpu": 1 << 24, "cuda": 1 << 28}
 
 
 def decompose(
@@ -720,7 +721,8 @@ def _torch_groups(
     dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     w = torch.as_tensor(weights_for(dtype), device=device)
     per_field = (layout.n_columns + layout.n_members) * n_points
-    batch = max(1, _TORCH_BATCH_ELEMENTS // max(per_field, 1))
+    limit = _TORCH_BATCH_ELEMENTS["cuda" if str(device).startswith("cuda") else "cpu"]
+    batch = max(1, limit // max(per_field, 1))
     flat = [(g, k) for g in groups for k in range(len(g.ii))]
     values: list[np.ndarray] = []
     for start in range(0, len(flat), batch):
