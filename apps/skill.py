@@ -1,0 +1,16 @@
+"""The skill dashboard: where each model fails, overall and on extreme events.
+
+Serve it with ``panel serve apps/skill.py`` (or ``workbench serve``). It shows the embedded sample of the
+size named by ``$WORKBENCH_SAMPLE_SIZE`` (``tiny``, ``default`` - the default - or ``full``); the first
+start for a size builds its forecasts, masks and scores into the cache (``$WORKBENCH_CACHE``), later
+starts read them. ``?scores=<file or catalog entry>`` shows other scores, if the catalog names them.
+The selection lives in the page's URL, so a view can be shared.
+"""
+
+import panel as pn
+
+from workbench.viz.dashboard import create_app
+
+pn.extension("tabulator", notifications=False)
+
+create_app().servable(title="Extreme Weather Workbench — skill")

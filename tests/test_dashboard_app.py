@@ -1,0 +1,164 @@
+"""The dashboard on the server side: linked state, view updates, event zoom, URL values, refused paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.models import GlyphRenderer, Plot
+
+from workbench.errors import CatalogError
+from workbench.viz import dashboard as dash
+from workbench.viz.results import load_results, open_scores
+from workbench.viz.synthetic import synthetic_results
+
+
+@pytest.fixture(scope="module")
+def results():
+    return synthetic_results(spacing_km=150.0, days=2.0, lead_hours=(0, 6, 12), n_storms=5)
+
+
+def rendered(viewable):
+    """The bokeh model of a Panel object, as a server session would build it."""
+    doc = Document()
+    root = viewable.get_root(doc)
+    doc.add_root(root)
+    return root
+
+
+def map_images(root) -> dict[str, np.ndarray]:
+    """Image data of every map under a bokeh model, by the map's title."""
+    out = {}
+    for plot in root.select({"type": Plot}):
+        images = [
+            r for r in plot.renderers if isinstance(r, GlyphRenderer) and type(r.glyph).__name__ == "Image"
+        ]
+        if images and plot.title is not None:
+            # an update replaces the data of the one image glyph (a new glyph per update would leak)
+            assert len(images) == 1, f"{plot.title.text}: {len(images)} image glyphs"
+            out[plot.title.text] = np.array(images[0].data_source.data["image"][0])
+    return out
+
+
+def test_state_defaults_and_options(results):
+    state = dash.SkillState(results)
+    assert state.model == "pangu"  # a learned model first
+    assert state.reference == "nwp" and state.variable == "t2m" and state.region == "extreme"
+    assert state.param.event_type.objects == ["all", "hail", "wind"]
+    assert state.lead_time == 12 and state.param.lead_time.objects == [0, 6, 12]
+    assert state.init_time in state.param.init_time.objects
+    assert state.valid_time == pd.Timestamp(state.init_time) + pd.Timedelta(hours=12)
+
+
+def test_url_values_are_checked_one_by_one(results):
+    state = dash.SkillState(results)
+    problems = state.apply_url_values({"lead_time": "6", "variable": "nonsense", "model": "nwp"})
+    assert state.lead_time == 6 and state.model == "nwp" and state.variable == "t2m"
+    assert len(problems) == 1 and "variable='nonsense'" in problems[0]
+
+
+def test_lead_time_change_updates_the_maps(results):
+    board = dash.SkillDashboard(results)
+    maps = board.maps(("truth", "forecast", "error"))
+    root = rendered(maps)
+    before = map_images(root)
+    assert len(before) == 3 and all(np.isfinite(v).any() for v in before.values())
+    board.state.lead_time = 0
+    after = map_images(root)
+    titles = sorted(after)
+    assert all(t.endswith(board.state.valid_time.strftime("%Y-%m-%dT%H:%M")) for t in titles)
+    error = next(v for t, v in after.items() if t.startswith("error"))
+    forecast = next(v for t, v in after.items() if t.startswith("forecast"))
+    truth = next(v for t, v in after.items() if t.startswith("truth"))
+    np.testing.assert_allclose(error, forecast - truth, atol=1e-4)
+    assert not np.allclose(next(v for t, v in before.items() if t.startswith("truth")), truth)
+    board.state.param.update(variable="refc", lead_time=6)
+    board.state.model = "nwp"
+    after = map_images(root)
+    forecast = next(v for t, v in after.items() if t.startswith("forecast · nwp · refc"))
+    expected = results.field("forecast", "nwp", "refc", board.state.init_time, 6).values
+    np.testing.assert_allclose(forecast, expected, atol=1e-4)
+
+
+def test_skill_and_scorecard_follow_the_state(results):
+    board = dash.SkillDashboard(results)
+    views = board.views()
+    root = rendered(pn.Column(views["skill"], views["scorecard"]))
+    titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
+    assert {"RMSE of t2m — all", "RMSE of t2m — extreme", "RMSE: % better than nwp — all"} <= titles
+    board.state.param.update(variable="refc", region="hail", metric="acc")
+    titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
+    assert {"ACC of refc — all", "ACC of refc — hail", "ACC: % better than nwp — hail"} <= titles
+
+
+def test_event_click_moves_time_and_zooms(results):
+    board = dash.SkillDashboard(results)
+    rendered(board.maps(("truth", "forecast", "error")))
+    table = board.events_table.value
+    verifiable = table[table["pangu"].notna()]
+    assert len(verifiable), "the synthetic storms must have forecasts inside them"
+    row = verifiable.iloc[0]
+    board.select_event(row)
+    valid = board.state.valid_time
+    assert row["start_time"] <= valid <= row["end_time"]
+    grid = results.grid
+    x_range, y_range = board._x_ranges[0], board._y_ranges[0]
+    assert x_range.start <= grid.x[row["x_min"]] and grid.x[row["x_max"]] <= x_range.end
+    assert y_range.start <= grid.y[row["y_min"]] and grid.y[row["y_max"]] <= y_range.end
+    assert x_range.end - x_range.start < (grid.x[-1] - grid.x[0]) / 2
+    assert board._range_streams and board._range_streams[0].x_range == (x_range.start, x_range.end)
+
+
+def test_event_table_sorted_by_the_models_error(results):
+    board = dash.SkillDashboard(results)
+    rows = board.events_table.value
+    errors = rows["pangu"].to_numpy()
+    finite = errors[np.isfinite(errors)]
+    assert list(finite) == sorted(finite, reverse=True)
+    board.state.event_type = "hail"
+    assert set(board.events_table.value["type"]) <= {"hail"}
+
+
+def test_zoom_box_keeps_the_aspect():
+    from workbench.grids import hrrr_grid
+
+    g = hrrr_grid(24.0)
+    xlim, ylim = dash.zoom_box({"x_min": 10, "x_max": 12, "y_min": 50, "y_max": 80}, g, aspect=1.5)
+    assert (xlim[1] - xlim[0]) / (ylim[1] - ylim[0]) == pytest.approx(1.5)
+    assert xlim[0] < g.x[10] and g.x[12] < xlim[1] and ylim[0] < g.y[50] and g.y[80] < ylim[1]
+
+
+def test_best_forecast_for_an_event():
+    inits = ["2020-06-01T00:00", "2020-06-01T12:00", "2020-06-02T00:00"]
+    event = {"start_time": pd.Timestamp("2020-06-02T06:00"), "end_time": pd.Timestamp("2020-06-02T08:00")}
+    assert dash.best_forecast_for(event, inits, [0, 6, 12], 6) == ("2020-06-02T00:00", 6)
+    # no init verifies inside at 12 h: the shortest lead that does is taken
+    assert dash.best_forecast_for(event, inits, [0, 6, 12], 12) == ("2020-06-02T00:00", 6)
+    late = {"start_time": pd.Timestamp("2020-06-05"), "end_time": pd.Timestamp("2020-06-05T01:00")}
+    assert dash.best_forecast_for(late, inits, [0, 6, 12], 6) is None
+
+
+def test_a_path_outside_the_catalog_is_refused(tmp_path):
+    secret = tmp_path / "secret.nc"
+    secret.write_text("not for the dashboard")
+    with pytest.raises(CatalogError, match="Refusing"):
+        open_scores(str(secret))
+    with pytest.raises(CatalogError, match="Refusing"):
+        open_scores("/etc/passwd")
+    # refused before the sample pipeline runs (which would take seconds)
+    with pytest.raises(CatalogError):
+        load_results(size="tiny", scores="../../etc/passwd")
+
+
+def test_the_page_shows_the_refusal(results):
+    def loader(size, scores):
+        if scores:
+            open_scores(scores)
+        return results
+
+    page = dash.create_app(loader=loader, size="tiny", scores="/etc/passwd")
+    alerts = [obj for obj in page.main[0].objects if isinstance(obj, pn.pane.Alert)]
+    assert alerts and alerts[0].alert_type == "danger"
+    assert "Refusing '/etc/passwd'" in alerts[0].object

@@ -1,0 +1,83 @@
+"""``workbench serve``: the skill dashboard (the same page as ``panel serve apps/skill.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+SIZES = ("tiny", "default", "full")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` sub-command."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the skill dashboard (skill curves, scorecard, maps, event browser)",
+        description="Serve the skill dashboard on the embedded sample. The first start for a sample size "
+        "builds its forecasts, event masks and scores into the cache ($WORKBENCH_CACHE); later starts "
+        "read them. Open http://ADDRESS:PORT/skill in a browser.",
+    )
+    parser.add_argument(
+        "--size",
+        default=os.environ.get("WORKBENCH_SAMPLE_SIZE", "default"),
+        choices=SIZES,
+        help="sample size (default: $WORKBENCH_SAMPLE_SIZE or 'default')",
+    )
+    parser.add_argument(
+        "--scores",
+        default=None,
+        help="a scores file (or catalog entry) to show instead of the sample's; it must lie in a "
+        "location the catalog names",
+    )
+    parser.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+    )
+    parser.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=None,
+        metavar="HOST[:PORT]",
+        help="extra origins allowed to connect (when served behind a proxy or on another address)",
+    )
+    parser.add_argument("--show", action="store_true", help="open the page in a browser")
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only build (or check) the cached results for --size, then exit",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workbench.viz.results import load_results, open_scores
+
+    if args.scores:
+        open_scores(args.scores)  # refuse a path outside the catalog before starting anything
+    if args.prepare:
+        results = load_results(size=args.size, scores=args.scores)
+        print(f"ready: {results.label}")
+        for note in results.notes:
+            print(f"  {note}")
+        return 0
+
+    import panel as pn
+
+    from workbench.viz.dashboard import cached_results, create_app
+
+    def app():
+        return create_app(loader=cached_results, size=args.size, scores=args.scores)
+
+    origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", *(args.allow_websocket_origin or [])]
+    print(f"building or opening the {args.size} sample results (the first start takes a while) ...")
+    cached_results(size=args.size, scores=args.scores)
+    print(f"serving the skill dashboard at http://{args.address}:{args.port}/skill (Ctrl-C to stop)")
+    pn.serve(
+        {"skill": app},
+        port=args.port,
+        address=args.address,
+        websocket_origin=origins,
+        show=args.show,
+        title="Extreme Weather Workbench — skill",
+    )
+    return 0

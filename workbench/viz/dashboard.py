@@ -1,0 +1,538 @@
+"""The skill dashboard: linked widgets over skill curves, a scorecard, maps and an event browser.
+
+:class:`SkillState` holds the selection (model, variable, metric, region, event type, initial time,
+lead time, reference); :class:`SkillDashboard` binds the :mod:`workbench.viz` builders to it and lays
+them out in a Panel template. ``apps/skill.py`` and ``workbench serve`` call :func:`create_app`; a
+notebook can show ``SkillDashboard(results).layout()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+from holoviews.core.spaces import get_nested_streams
+
+from workbench.errors import WorkbenchError
+from workbench.viz import maps as vmaps
+from workbench.viz.events import event_errors, event_frame
+from workbench.viz.results import Results
+from workbench.viz.scorecard import scorecard
+from workbench.viz.skill import skill_curves
+from workbench.viz.style import CURVE_METRICS
+
+log = logging.getLogger(__name__)
+
+#: Parameters kept in the page's URL (query parameter names are the same).
+URL_PARAMETERS = (
+    "model",
+    "variable",
+    "metric",
+    "region",
+    "event_type",
+    "init_time",
+    "lead_time",
+    "reference",
+)
+
+#: Width in pixels of each map.
+MAP_WIDTH = 400
+
+
+def _time_label(t) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M")
+
+
+class SkillState(param.Parameterized):
+    """The selection shared by every view of the dashboard."""
+
+    model = param.Selector(doc="Model shown on the maps and highlighted in the curves.")
+    variable = param.Selector(doc="Canonical variable.")
+    metric = param.Selector(doc="Score shown by the curves and the scorecard.")
+    region = param.Selector(
+        doc="Region compared with 'all': the extreme union, non-extreme or an event type."
+    )
+    event_type = param.Selector(doc="Event type outlined on the maps and listed in the event browser.")
+    init_time = param.Selector(doc="Initial time of the mapped forecast (ISO, UTC).")
+    lead_time = param.Selector(doc="Lead time of the mapped forecast (hours).")
+    reference = param.Selector(doc="Model the scorecard measures the others against.")
+
+    def __init__(self, results: Results, **params) -> None:
+        super().__init__(**params)
+        self.results = results
+        models = results.models
+        metrics = [m for m in CURVE_METRICS if m in results.scores.data_vars] or sorted(
+            results.scores.data_vars
+        )
+        regions = [r for r in results.regions if r != "all"] or ["all"]
+        self.param.model.objects = results.map_models
+        self.param.variable.objects = results.variables
+        self.param.metric.objects = metrics
+        self.param.region.objects = regions
+        self.param.event_type.objects = ["all", *results.event_types]
+        self.param.reference.objects = models
+        defaults = {
+            "model": self._preferred_model(results.map_models),
+            "variable": "t2m" if "t2m" in results.variables else results.variables[0],
+            "metric": metrics[0],
+            "region": "extreme" if "extreme" in regions else regions[0],
+            "event_type": "all",
+            "reference": "nwp" if "nwp" in models else models[0],
+        }
+        with param.parameterized.discard_events(self):
+            self.param.update(**defaults)
+        self._update_times()
+
+    @staticmethod
+    def _preferred_model(models: list[str]) -> str:
+        """A learned model if there is one (they are what the page is about), else the NWP baseline."""
+        learned = [m for m in models if m not in ("nwp", "persistence", "climatology")]
+        return (learned or [m for m in models if m == "nwp"] or models)[0]
+
+    @param.depends("model", watch=True)
+    def _update_times(self) -> None:
+        """Keep the initial and lead times valid for the model: the same if it has them, else the nearest."""
+        inits = [_time_label(t) for t in self.results.init_times(self.model)]
+        leads = self.results.lead_hours(self.model)
+        init = self.init_time if self.init_time in inits else None
+        if init is None:
+            # Default: an initial time in the middle of the period, where most events have forecasts.
+            init = inits[len(inits) // 2] if self.init_time is None else _nearest_time(inits, self.init_time)
+        lead = self.lead_time if self.lead_time in leads else None
+        if lead is None:
+            wanted = 12 if self.lead_time is None else int(self.lead_time)
+            lead = min(leads, key=lambda h: (abs(h - wanted), h))
+        self.param.init_time.objects = inits
+        self.param.lead_time.objects = leads
+        self.param.update(init_time=init, lead_time=lead)
+
+    @property
+    def valid_time(self) -> pd.Timestamp:
+        """``init_time + lead_time``."""
+        return pd.Timestamp(self.init_time) + pd.Timedelta(hours=int(self.lead_time))
+
+    def apply_url_values(self, values: dict) -> list[str]:
+        """Apply query-parameter values one by one; returns a message per value that was not valid."""
+        problems = []
+        for name, value in values.items():
+            if name == "lead_time":
+                with contextlib.suppress(TypeError, ValueError):
+                    value = int(float(value))
+            objects = self.param[name].objects
+            if value not in objects:
+                shown = objects if len(objects) <= 12 else [*objects[:5], "...", *objects[-3:]]
+                problems.append(
+                    f"URL parameter {name}={value!r} is not one of {shown}; kept {getattr(self, name)!r}."
+                )
+                continue
+            setattr(self, name, value)
+        return problems
+
+
+def _nearest_time(options: list[str], wanted: str) -> str:
+    target = pd.Timestamp(wanted)
+    return min(options, key=lambda t: abs(pd.Timestamp(t) - target))
+
+
+def zoom_box(
+    event: pd.Series | dict, grid, aspect: float, pad_cells: float = 3.0
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(xlim, ylim)`` in projection metres framing an event's box with the map's aspect (width/height).
+
+    Parameters
+    ----------
+    event : mapping
+        With inclusive cell indices ``y_min, y_max, x_min, x_max``.
+    grid : LambertConformalGrid
+        The maps' grid.
+    aspect : float
+        Width over height of the map's frame; the box grows along one axis to keep it.
+    pad_cells : float
+        Margin around the box, in cells (at least 150 km in all).
+    """
+    pad = max(pad_cells * grid.dx, 150e3)
+    x0 = grid.x[int(event["x_min"])] - pad
+    x1 = grid.x[int(event["x_max"])] + pad
+    y0 = grid.y[int(event["y_min"])] - pad
+    y1 = grid.y[int(event["y_max"])] + pad
+    w, h = x1 - x0, y1 - y0
+    if w / h < aspect:
+        grow = (h * aspect - w) / 2
+        x0, x1 = x0 - grow, x1 + grow
+    else:
+        grow = (w / aspect - h) / 2
+        y0, y1 = y0 - grow, y1 + grow
+    return (float(x0), float(x1)), (float(y0), float(y1))
+
+
+def best_forecast_for(
+    event: pd.Series | dict, inits: list[str], leads: list[int], lead_now: int
+) -> tuple[str, int] | None:
+    """The (initial time, lead) whose valid time is nearest the middle of an event, inside it.
+
+    The current lead time is kept when some initial time verifies inside the event; otherwise the
+    shortest lead that does is taken. ``None`` when no forecast verifies inside the event.
+    """
+    start, end = pd.Timestamp(event["start_time"]), pd.Timestamp(event["end_time"])
+    middle = start + (end - start) / 2
+    for lead in [lead_now, *sorted(h for h in leads if h != lead_now)]:
+        inside = [t for t in inits if start <= pd.Timestamp(t) + pd.Timedelta(hours=lead) <= end]
+        if inside:
+            return min(inside, key=lambda t: abs(pd.Timestamp(t) + pd.Timedelta(hours=lead) - middle)), lead
+    return None
+
+
+class SkillDashboard:
+    """The dashboard's views over one :class:`Results`.
+
+    Parameters
+    ----------
+    results : Results
+        What to show.
+    state : SkillState, optional
+        A selection to share with other views (a new one by default).
+    messages : list of (str, str), optional
+        ``(alert_type, text)`` shown above the views (refused paths, dropped URL values).
+    """
+
+    def __init__(self, results: Results, state: SkillState | None = None, messages=None) -> None:
+        self.results = results
+        self.state = state or SkillState(results)
+        self.messages = pn.Column(sizing_mode="stretch_width")
+        for kind, text in messages or []:
+            self.add_message(text, kind)
+        # The maps' bokeh ranges, kept by a render hook so the event browser can zoom them.
+        self._x_ranges: list = []
+        self._y_ranges: list = []
+        self._range_streams: list = []
+        self._outline_cache: dict = {}
+        self._frame_aspect = 1.0
+        self.events_table = self._events_table()
+
+    # -- messages -----------------------------------------------------------------------------------
+    def add_message(self, text: str, kind: str = "warning") -> None:
+        """Show an alert above the views."""
+        self.messages.append(
+            pn.pane.Alert(text, alert_type=kind, sizing_mode="stretch_width", margin=(5, 10))
+        )
+
+    # -- skill curves and scorecard -----------------------------------------------------------------
+    def skill_view(self, metric: str, variable: str, region: str, model: str) -> hv.Layout:
+        """Skill curves: ``all`` beside the selected region."""
+        return skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model)
+
+    def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
+        """Scorecard for ``all`` and the selected region."""
+        return scorecard(self.results.scores, metric, reference, ("all", region))
+
+    # -- maps ---------------------------------------------------------------------------------------
+    def field_view(self, kind: str, model: str, variable: str, init_time: str, lead_time: int) -> hv.Image:
+        """One field of the maps as an Image (rasterized by the caller)."""
+        r = self.results
+        da = r.field(kind, model, variable, init_time, lead_time)
+        if kind in ("truth", "forecast"):
+            clim = r.clim(variable)
+        elif kind == "error":
+            clim = r.error_clim(model, variable)
+        else:
+            clim = None
+        valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
+        who = "analysis" if kind == "truth" else model
+        title = f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
+        # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
+        # would add a new glyph on every update instead of replacing the data of the old one.
+        image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
+        return image.opts(title=title)
+
+    def outline_view(self, event_type: str, init_time: str, lead_time: int) -> hv.Contours:
+        """Outline of the selected event type's mask at the valid time (cached per time and type)."""
+        valid = pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time))
+        key = (event_type, valid)
+        if key not in self._outline_cache:
+            mask = self.results.mask_at(valid, event_type)
+            outline = vmaps.mask_outline(mask) if mask is not None else hv.Contours([], kdims=["x", "y"])
+            if len(self._outline_cache) > 64:
+                self._outline_cache.clear()
+            self._outline_cache[key] = outline
+        return self._outline_cache[key]
+
+    def _map(self, kind: str) -> hv.DynamicMap:
+        s = self.state
+        image = hv.DynamicMap(
+            pn.bind(
+                self.field_view,
+                kind,
+                model=s.param.model,
+                variable=s.param.variable,
+                init_time=s.param.init_time,
+                lead_time=s.param.lead_time,
+            )
+        )
+        outline = hv.DynamicMap(
+            pn.bind(
+                self.outline_view,
+                event_type=s.param.event_type,
+                init_time=s.param.init_time,
+                lead_time=s.param.lead_time,
+            )
+        )
+        overlay = vmaps.field_map(image, self.results.grid, outline=outline, width=MAP_WIDTH)
+        # rasterize() listens to the plot's range through RangeXY streams; a zoom made here on the server
+        # must tell them too, or the zoomed map would show the coarse pixels of the whole domain.
+        self._range_streams += [s for s in get_nested_streams(overlay) if isinstance(s, hv.streams.RangeXY)]
+        return overlay.opts(hv.opts.Image(hooks=[self._remember_ranges]))
+
+    def _remember_ranges(self, plot, element) -> None:
+        # Hooks run on every render; keep the (shared) ranges so a click in the event browser can zoom.
+        fig = plot.state
+        for rng, kept in ((fig.x_range, self._x_ranges), (fig.y_range, self._y_ranges)):
+            if all(rng is not r for r in kept):
+                kept.append(rng)
+        if fig.frame_width and fig.frame_height:
+            self._frame_aspect = fig.frame_width / fig.frame_height
+        elif fig.width and fig.height:
+            self._frame_aspect = fig.width / max(fig.height - 40, 1)
+
+    def maps(self, kinds: tuple[str, ...]) -> pn.pane.HoloViews:
+        """A row of linked maps of the given kinds."""
+        layout = hv.Layout([self._map(k) for k in kinds]).cols(len(kinds))
+        return pn.pane.HoloViews(layout, linked_axes=True)
+
+    def zoom_to(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+        """Pan and zoom every map to ``xlim``, ``ylim`` (projection metres)."""
+        for rng in self._x_ranges:
+            rng.update(start=xlim[0], end=xlim[1])
+        for rng in self._y_ranges:
+            rng.update(start=ylim[0], end=ylim[1])
+        for stream in self._range_streams:
+            stream.event(x_range=tuple(xlim), y_range=tuple(ylim))
+
+    # -- event browser ------------------------------------------------------------------------------
+    def event_rows(
+        self, variable: str, lead_time: int, event_type: str, model: str | None = None
+    ) -> pd.DataFrame:
+        """The event browser's rows for the selection, the model's worst events first.
+
+        Errors are cached per variable and lead time; events with no verifying forecast come last.
+        """
+        r = self.results
+        if r.events is None or not len(r.events):
+            return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
+        key = ("event_errors", variable, int(lead_time))
+        if key not in r._cache:
+            r._cache[key] = event_errors(r.events, r.truth, r.forecasts, variable, int(lead_time), r.masks)
+        frame = event_frame(r.events, r._cache[key], r.grid, event_type, models=r.map_models)
+        if model in frame.columns:
+            frame = frame.sort_values(model, ascending=False, na_position="last", kind="stable")
+        return frame.reset_index(drop=True)
+
+    def _events_table(self) -> pn.widgets.Tabulator:
+        s = self.state
+        frame = self.event_rows(s.variable, s.lead_time, s.event_type, s.model)
+        hidden = [c for c in ("y_min", "y_max", "x_min", "x_max", "start_time", "end_time") if c in frame]
+        table = pn.widgets.Tabulator(
+            frame,
+            hidden_columns=hidden,
+            show_index=False,
+            disabled=True,
+            selectable=1,
+            pagination="local",
+            page_size=12,
+            sizing_mode="stretch_width",
+        )
+        table.on_click(self._on_event_click)
+
+        def refresh(*_):
+            table.value = self.event_rows(s.variable, s.lead_time, s.event_type, s.model)
+
+        s.param.watch(refresh, ["variable", "lead_time", "event_type", "model"])
+        return table
+
+    def _on_event_click(self, event) -> None:
+        row = self.events_table.value.iloc[event.row]
+        self.select_event(row)
+
+    def select_event(self, row: pd.Series) -> None:
+        """Zoom the maps to an event and move the forecast time into it."""
+        s = self.state
+        choice = best_forecast_for(
+            row, s.param.init_time.objects, s.param.lead_time.objects, int(s.lead_time)
+        )
+        if choice is None:
+            self.add_message(
+                f"No forecast of {s.model} verifies during event {row['event_id']} "
+                f"({row['start']}, {row['hours']} h); showing its place only.",
+                "info",
+            )
+        else:
+            s.param.update(init_time=choice[0], lead_time=choice[1])
+        xlim, ylim = zoom_box(row, self.results.grid, self._frame_aspect)
+        self.zoom_to(xlim, ylim)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def widgets(self) -> pn.Column:
+        """The selection widgets."""
+        s = self.state
+        lead = pn.widgets.DiscreteSlider.from_param(s.param.lead_time, name="Lead time (h)")
+        return pn.Column(
+            pn.widgets.Select.from_param(s.param.model, name="Model"),
+            pn.widgets.Select.from_param(s.param.variable, name="Variable"),
+            pn.widgets.Select.from_param(s.param.metric, name="Metric"),
+            pn.widgets.Select.from_param(s.param.region, name="Region (vs all)"),
+            pn.widgets.Select.from_param(s.param.event_type, name="Event type (maps, events)"),
+            pn.widgets.Select.from_param(s.param.init_time, name="Initial time (UTC)"),
+            lead,
+            pn.widgets.Select.from_param(s.param.reference, name="Scorecard reference"),
+            sizing_mode="stretch_width",
+        )
+
+    def views(self) -> dict[str, pn.viewable.Viewable]:
+        """The four views, bound to the state."""
+        s = self.state
+        skill = pn.pane.HoloViews(
+            pn.bind(self.skill_view, s.param.metric, s.param.variable, s.param.region, s.param.model),
+            name="skill",
+        )
+        card = pn.pane.HoloViews(
+            pn.bind(self.scorecard_view, s.param.metric, s.param.reference, s.param.region)
+        )
+        field_tabs = pn.Tabs(
+            ("Truth · forecast · error", self.maps(("truth", "forecast", "error"))), dynamic=True
+        )
+        ensemble_models = list(self.results.ensembles)
+        if ensemble_models:
+            field_tabs.append(("Uncertainty", self._uncertainty_view()))
+        return {"skill": skill, "scorecard": card, "maps": field_tabs, "events": self.events_table}
+
+    def _uncertainty_view(self) -> pn.viewable.Viewable:
+        s = self.state
+        maps = self.maps(("spread_epistemic", "spread_aleatoric"))
+
+        def note(model: str) -> str:
+            if model in self.results.ensembles:
+                return f"Ensemble spread of **{model}**: epistemic (weights) and aleatoric (noise) parts."
+            return (
+                f"**{model}** has no ensemble; spread maps exist for {', '.join(self.results.ensembles)}. "
+                "Pick that model."
+            )
+
+        return pn.Column(
+            pn.pane.Markdown(pn.bind(note, s.param.model)),
+            pn.panel(
+                pn.bind(
+                    lambda m: maps if m in self.results.ensembles else pn.pane.Markdown(""), s.param.model
+                )
+            ),
+        )
+
+    def layout(self) -> pn.Column:
+        """Everything in one column (for notebooks)."""
+        v = self.views()
+        return pn.Row(self.widgets(), pn.Column(self.messages, *v.values()))
+
+    def template(self, title: str = "Extreme Weather Workbench — skill") -> pn.template.BaseTemplate:
+        """The page: widgets in the sidebar, views in the main area."""
+        v = self.views()
+        header = pn.pane.Markdown(
+            f"**Data:** {self.results.label}" + "".join(f"<br>{n}" for n in self.results.notes),
+            sizing_mode="stretch_width",
+        )
+        valid = pn.pane.Markdown(
+            pn.bind(
+                lambda i, h: f"**Valid time:** {_time_label(self.state.valid_time)} UTC",
+                self.state.param.init_time,
+                self.state.param.lead_time,
+            )
+        )
+        template = pn.template.BootstrapTemplate(
+            title=title,
+            sidebar=[self.widgets(), valid, header],
+            main=[
+                self.messages,
+                pn.Card(
+                    v["skill"],
+                    title="Skill against lead time: overall vs extreme",
+                    collapsible=False,
+                    sizing_mode="stretch_width",
+                ),
+                pn.Card(v["scorecard"], title="Scorecard", collapsible=False, sizing_mode="stretch_width"),
+                pn.Card(v["maps"], title="Maps", collapsible=False, sizing_mode="stretch_width"),
+                pn.Card(
+                    pn.pane.Markdown("Click an event to zoom the maps and move the forecast time into it."),
+                    v["events"],
+                    title="Event browser",
+                    collapsible=False,
+                    sizing_mode="stretch_width",
+                ),
+            ],
+            sidebar_width=300,
+        )
+        return template
+
+
+def sync_url(dashboard: SkillDashboard) -> None:
+    """Keep the selection in the page's URL; values that do not fit are reported on the page."""
+    state = dashboard.state
+
+    def on_error(values: dict) -> None:
+        for problem in state.apply_url_values(values):
+            dashboard.add_message(problem, "warning")
+
+    if pn.state.location is not None:
+        pn.state.location.sync(state, {p: p for p in URL_PARAMETERS}, on_error=on_error)
+
+
+@pn.cache(max_items=4)
+def cached_results(size: str = "default", scores: str | None = None) -> Results:
+    """:func:`workbench.viz.results.load_results`, kept in memory across the sessions of a server."""
+    from workbench.viz.results import load_results
+
+    return load_results(size=size, scores=scores)
+
+
+def create_app(
+    loader: Callable[..., Results] | None = None,
+    size: str | None = None,
+    scores: str | None = None,
+) -> pn.template.BaseTemplate:
+    """Build the page for the current session.
+
+    Parameters
+    ----------
+    loader : callable, optional
+        ``loader(size=..., scores=...) -> Results``; :func:`cached_results` by default.
+    size : str, optional
+        Sample size (``tiny``, ``default``, ``full``); defaults to ``$WORKBENCH_SAMPLE_SIZE`` or ``default``.
+    scores : str, optional
+        A scores file or catalog entry to show instead of the sample's scores; the page's ``?scores=``
+        URL parameter (or ``$WORKBENCH_SCORES``) sets it too. Only what the catalog names is read.
+
+    Returns
+    -------
+    panel.template.BaseTemplate
+        Call ``.servable()`` on it in an app script.
+    """
+    loader = loader or cached_results
+    size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
+    messages = []
+    args = pn.state.session_args or {}
+    requested = scores or os.environ.get("WORKBENCH_SCORES") or None
+    if "scores" in args and args["scores"]:
+        raw = args["scores"][0]
+        requested = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        results = loader(size=size, scores=requested)
+    except WorkbenchError as exc:
+        # A refused or broken source: say so, and show the sample instead so the page stays usable.
+        log.warning("refused data source %r: %s", requested, exc)
+        messages.append(("danger", f"**Refused:** {exc}"))
+        results = loader(size=size, scores=None)
+    dashboard = SkillDashboard(results, messages=messages)
+    sync_url(dashboard)
+    return dashboard.template()

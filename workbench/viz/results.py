@@ -1,0 +1,295 @@
+"""What the dashboard shows: truth, forecasts, masks, events and scores, bundled, with field look-ups.
+
+:class:`Results` only holds objects in the workbench's layouts; :func:`load_results` fills one from the
+embedded sample (see :mod:`workbench.viz.pipeline`), and a scores file the catalog names can replace its
+scores.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.grids import LambertConformalGrid
+from workbench.viz.maps import grid_from_coords, spread_split
+from workbench.viz.skill import with_model_dim
+
+
+@dataclass(eq=False)
+class Results:
+    """Everything the dashboard plots, for one data set.
+
+    Attributes
+    ----------
+    truth : xarray.Dataset
+        Analysis ``(time, y, x)``.
+    forecasts : dict of str to xarray.Dataset
+        Per model, ``(init_time, lead_time, y, x)``.
+    scores : xarray.Dataset
+        ``(model, variable, lead_time, region)``.
+    masks : xarray.DataArray or None
+        Boolean ``(event_type, time, y, x)``.
+    events : pandas.DataFrame
+        Event table (``event_id, event_type, start, end, y_min, ...``).
+    ensembles : dict of str to xarray.Dataset
+        Per model, ``(init_time, lead_time, weight_member, noise_member, y, x)``, for the spread maps.
+    label : str
+        Shown in the page header.
+    notes : list of str
+        What was left out and why (shown on the page).
+    """
+
+    truth: xr.Dataset
+    forecasts: dict[str, xr.Dataset]
+    scores: xr.Dataset
+    masks: xr.DataArray | None = None
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ensembles: dict[str, xr.Dataset] = field(default_factory=dict)
+    label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.scores = with_model_dim(self.scores)
+        if not self.forecasts:
+            raise DataError("Results need at least one model's forecast.")
+        self._cache: dict = {}
+
+    # -- what there is ------------------------------------------------------------------------------
+    @functools.cached_property
+    def grid(self) -> LambertConformalGrid:
+        """The truth's Lambert grid."""
+        return grid_from_coords(self.truth)
+
+    @property
+    def models(self) -> list[str]:
+        """Models with scores, in the scores' order (those with forecasts first)."""
+        scored = [str(m) for m in self.scores["model"].values]
+        return [m for m in scored if m in self.forecasts] + [m for m in scored if m not in self.forecasts]
+
+    @property
+    def map_models(self) -> list[str]:
+        """Models whose fields can be mapped."""
+        return [m for m in self.models if m in self.forecasts] or list(self.forecasts)
+
+    @property
+    def variables(self) -> list[str]:
+        """Scored variables that the truth also has, in the scores' order."""
+        return [str(v) for v in self.scores["variable"].values if str(v) in self.truth.data_vars]
+
+    @property
+    def regions(self) -> list[str]:
+        """Score regions (``all``, ``extreme``, ``non_extreme`` and event types)."""
+        return [str(r) for r in self.scores["region"].values]
+
+    @property
+    def event_types(self) -> list[str]:
+        """Event types of the masks."""
+        if self.masks is None or "event_type" not in self.masks.dims:
+            return []
+        return [str(t) for t in self.masks["event_type"].values]
+
+    def init_times(self, model: str) -> list[pd.Timestamp]:
+        """Initial times of a model's forecast."""
+        return [pd.Timestamp(t) for t in self._forecast(model)["init_time"].values]
+
+    def lead_hours(self, model: str) -> list[int]:
+        """Lead times of a model's forecast, whole hours."""
+        lead = self._forecast(model)["lead_time"].values
+        return [int(h) for h in (lead.astype("timedelta64[s]").astype(np.int64) // 3600)]
+
+    def _forecast(self, model: str) -> xr.Dataset:
+        try:
+            return self.forecasts[model]
+        except KeyError:
+            raise DataError(
+                f"No forecast fields for model {model!r}; models with fields: {list(self.forecasts)}."
+            ) from None
+
+    # -- fields -------------------------------------------------------------------------------------
+    def field(self, kind: str, model: str, variable: str, init_time, lead_hours: int) -> xr.DataArray:
+        """A 2-D ``(y, x)`` field for the maps.
+
+        Parameters
+        ----------
+        kind : str
+            ``truth``, ``forecast``, ``error``, ``spread_epistemic`` or ``spread_aleatoric``.
+        model, variable : str
+            Model and canonical variable.
+        init_time : datetime-like
+            Initial time.
+        lead_hours : int
+            Lead time in hours.
+
+        Returns
+        -------
+        xarray.DataArray
+            All NaN when the truth lacks the valid time (a forecast past the end of the analysis).
+        """
+        init = np.datetime64(pd.Timestamp(init_time).to_datetime64(), "ns")
+        lead = np.timedelta64(int(lead_hours), "h").astype("timedelta64[ns]")
+        valid = init + lead
+        if kind == "truth":
+            return self._truth_at(variable, valid)
+        if kind.startswith("spread"):
+            if model not in self.ensembles:
+                raise DataError(
+                    f"No ensemble for model {model!r}; spread maps exist for {list(self.ensembles)}."
+                )
+            key = ("spread", model, variable, init, lead)
+            if key not in self._cache:
+                members = self.ensembles[model][variable].sel(init_time=init, lead_time=lead)
+                self._cache[key] = spread_split(members.load())
+            epistemic, aleatoric = self._cache[key]
+            return epistemic if kind == "spread_epistemic" else aleatoric
+        fc = self._forecast(model)
+        if variable not in fc.data_vars:
+            raise DataError(f"Model {model!r} does not forecast {variable!r}; it has {sorted(fc.data_vars)}.")
+        try:
+            forecast = fc[variable].sel(init_time=init, lead_time=lead)
+        except KeyError:
+            raise DataError(
+                f"Model {model!r} has no forecast from {pd.Timestamp(init)} at +{lead_hours} h."
+            ) from None
+        if "member" in forecast.dims:
+            forecast = forecast.mean("member")
+        forecast = forecast.load()
+        if kind == "forecast":
+            return forecast
+        if kind == "error":
+            truth = self._truth_at(variable, valid)
+            return (forecast - truth.values).assign_attrs(units=forecast.attrs.get("units", ""))
+        raise DataError(
+            f"Unknown map kind {kind!r}; use truth, forecast, error, spread_epistemic or spread_aleatoric."
+        )
+
+    def _truth_at(self, variable: str, valid: np.datetime64) -> xr.DataArray:
+        da = self.truth[variable]
+        if valid in self._truth_times:
+            return da.sel(time=valid).load()
+        return xr.full_like(da.isel(time=0), np.nan, dtype=np.float32).load()
+
+    @functools.cached_property
+    def _truth_times(self) -> set:
+        return set(self.truth["time"].values)
+
+    def mask_at(self, valid_time, event_type: str | None = None) -> xr.DataArray | None:
+        """The ``(y, x)`` mask at a valid time: one event type, or the union of all (``None``/``"all"``)."""
+        if self.masks is None:
+            return None
+        valid = np.datetime64(pd.Timestamp(valid_time).to_datetime64(), "ns")
+        if valid not in set(self.masks["time"].values):
+            return None
+        m = self.masks.sel(time=valid)
+        if "event_type" in m.dims:
+            if event_type in (None, "all", "extreme"):
+                m = m.any("event_type")
+            elif event_type in self.event_types:
+                m = m.sel(event_type=event_type)
+            else:
+                raise DataError(f"Unknown event type {event_type!r}; mask layers are {self.event_types}.")
+        return m.load()
+
+    def clim(self, variable: str) -> tuple[float, float]:
+        """A stable colour range for a variable's truth and forecasts (0.5-99.5 percentiles of the truth)."""
+        key = ("clim", variable)
+        if key not in self._cache:
+            da = self.truth[variable]
+            # A strided subset is plenty for percentiles and keeps this instant at 3 km.
+            step = max(1, int(np.ceil(max(da.sizes["y"], da.sizes["x"]) / 200)))
+            times = np.unique(np.linspace(0, da.sizes["time"] - 1, min(24, da.sizes["time"])).astype(int))
+            sub = np.asarray(da.isel(time=times, y=slice(None, None, step), x=slice(None, None, step)), float)
+            sub = sub[np.isfinite(sub)]
+            lo, hi = np.percentile(sub, [0.5, 99.5]) if sub.size else (0.0, 1.0)
+            self._cache[key] = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
+        return self._cache[key]
+
+    def error_clim(self, model: str, variable: str) -> tuple[float, float]:
+        """A stable symmetric colour range for a model's errors: twice its largest overall RMSE."""
+        key = ("error_clim", model, variable)
+        if key not in self._cache:
+            top = np.nan
+            if "rmse" in self.scores and model in self.scores["model"].values:
+                rmse = self.scores["rmse"].sel(model=model, variable=variable, region="all")
+                top = float(np.nanmax(np.asarray(rmse))) * 2 if np.isfinite(rmse).any() else np.nan
+            if not np.isfinite(top) or top <= 0:
+                lo, hi = self.clim(variable)
+                top = (hi - lo) / 4
+            self._cache[key] = (-top, top)
+        return self._cache[key]
+
+
+def open_scores(name_or_path: str) -> xr.Dataset:
+    """Open a scores data set that the catalog names (an entry, or a file in a location it names).
+
+    Parameters
+    ----------
+    name_or_path : str
+        A catalog entry name or a path to a ``*.nc`` / ``*.zarr`` scores file written by
+        ``workbench score``, inside a location the catalog names.
+
+    Raises
+    ------
+    CatalogError
+        If the path is outside every location the catalog names (nothing is read).
+    DataError
+        If the file is missing or is not a scores data set.
+    """
+    from workbench.catalog import resolve_path
+
+    location = resolve_path(name_or_path)
+    path = Path(str(location))
+    if not path.exists():
+        raise DataError(f"No scores file at {path}; write one with `workbench score ... --output {path}`.")
+    try:
+        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable netCDF or zarr scores file: {exc}") from None
+    missing = [d for d in ("variable", "lead_time", "region") if d not in ds.dims]
+    if missing:
+        raise DataError(
+            f"{path} is not a scores data set: it lacks dims {missing} (scores have dims variable, "
+            "lead_time, region[, model], as written by `workbench score`)."
+        )
+    ds = ds.load()
+    ds["lead_time"] = ds["lead_time"].astype("timedelta64[ns]")
+    return ds
+
+
+def load_results(size: str = "default", scores: str | None = None) -> Results:
+    """The dashboard's results: the embedded sample's pipeline, optionally with other scores.
+
+    Parameters
+    ----------
+    size : str
+        Sample size: ``tiny``, ``default`` or ``full``.
+    scores : str, optional
+        Scores to show in the skill curves and scorecard instead of the sample's (see
+        :func:`open_scores`); the maps and the event browser keep the sample's fields.
+
+    Raises
+    ------
+    CatalogError
+        If ``scores`` names something outside the catalog; it is checked before any work is done.
+    """
+    from workbench.viz.pipeline import sample_results
+
+    other = open_scores(scores) if scores else None
+    results = sample_results(size)
+    if other is not None:
+        results = Results(
+            truth=results.truth,
+            forecasts=results.forecasts,
+            scores=other,
+            masks=results.masks,
+            events=results.events,
+            ensembles=results.ensembles,
+            label=f"scores from {scores}; maps from the {results.label}",
+            notes=results.notes,
+        )
+    return results

@@ -1,0 +1,206 @@
+"""Scorecard: models x variables x lead times, coloured by skill relative to a reference model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.viz.skill import with_model_dim
+from workbench.viz.style import SKILL_CMAP, format_hours, lead_hours, metric_info
+
+
+def relative_skill(scores: xr.Dataset, metric: str = "rmse", reference: str = "nwp") -> xr.DataArray:
+    """Percentage improvement of every model over ``reference``; positive means better.
+
+    For errors (RMSE, MAE, CRPS): ``100 (ref - m) / ref``. For the bias, the same on ``|bias|``. For
+    ACC (higher is better): ``100 (m - ref) / ref``. Cells where the reference is zero or missing are NaN.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Scores with dims ``(model, variable, lead_time, region)``.
+    metric : str
+        The metric compared.
+    reference : str
+        The model the others are measured against (NWP by default, as in WeatherBench 2 scorecards).
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``skill``, units ``%``, same dims as ``scores[metric]``.
+    """
+    scores = with_model_dim(scores)
+    if metric not in scores.data_vars:
+        raise DataError(f"The scores have no metric {metric!r}; they have {sorted(scores.data_vars)}.")
+    models = [str(m) for m in scores["model"].values]
+    if reference not in models:
+        raise DataError(f"Reference model {reference!r} is not in the scores; models are {models}.")
+    value = scores[metric]
+    ref = value.sel(model=reference, drop=True)
+    better = metric_info(metric).better
+    if better == "zero":
+        value, ref = np.abs(value), np.abs(ref)
+    ref = ref.where(ref != 0)
+    skill = 100.0 * (value - ref) / ref if better == "higher" else 100.0 * (ref - value) / ref
+    return skill.rename("skill").assign_attrs(
+        units="%", long_name=f"{metric} improvement over {reference}", reference=reference, metric=metric
+    )
+
+
+def scorecard_frame(
+    scores: xr.Dataset,
+    metric: str = "rmse",
+    reference: str = "nwp",
+    region: str = "all",
+    variables: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The cells of one scorecard panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lead, row, model, variable, lead_hours, skill, value, reference_value``; ``lead`` is a
+        label such as ``"6 h"``, ``row`` is ``"<variable> · <model>"``. The reference model has no rows.
+    """
+    scores = with_model_dim(scores)
+    if region not in scores["region"].values:
+        raise DataError(f"No scores for region {region!r}; regions are {list(scores['region'].values)}.")
+    skill = relative_skill(scores, metric, reference).sel(region=region)
+    value = scores[metric].sel(region=region)
+    ref = value.sel(model=reference)
+    if variables is not None:
+        skill, value, ref = (a.sel(variable=list(variables)) for a in (skill, value, ref))
+    hours = lead_hours(scores["lead_time"])
+    rows = []
+    for variable in skill["variable"].values:
+        for model in skill["model"].values:
+            if model == reference:
+                continue
+            s = np.asarray(skill.sel(model=model, variable=variable).transpose("lead_time"))
+            v = np.asarray(value.sel(model=model, variable=variable).transpose("lead_time"))
+            r = np.asarray(ref.sel(variable=variable).transpose("lead_time"))
+            for h, si, vi, ri in zip(hours, s, v, r, strict=True):
+                rows.append(
+                    {
+                        "lead": format_hours(h),
+                        "row": f"{variable} · {model}",
+                        "model": str(model),
+                        "variable": str(variable),
+                        "lead_hours": float(h),
+                        "skill": float(si),
+                        "value": float(vi),
+                        "reference_value": float(ri),
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=["lead", "row", "model", "variable", "lead_hours", "skill", "value", "reference_value"],
+    )
+
+
+def _cell_text(skill: float) -> str:
+    # Three characters at most, so the numbers fit the cells; the hover has the exact value.
+    if np.isnan(skill):
+        return ""
+    if abs(skill) >= 100:
+        return "≫" if skill > 0 else "≪"
+    return f"{skill:+.0f}"
+
+
+def scorecard(
+    scores: xr.Dataset,
+    metric: str = "rmse",
+    reference: str = "nwp",
+    regions: Sequence[str] = ("all", "extreme"),
+    variables: Sequence[str] | None = None,
+    limit: float = 50.0,
+    width: int = 460,
+    labels: bool | None = None,
+) -> hv.Layout:
+    """Scorecard panels, one per region: rows are ``variable · model``, columns lead times.
+
+    Colour is :func:`relative_skill` (blue: better than the reference, red: worse), clipped to
+    ``±limit`` percent; hover shows the model's score and the reference's.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Scores with dims ``(model, variable, lead_time, region)``.
+    metric, reference : str
+        Compared metric and reference model.
+    regions : sequence of str
+        One panel per region (``all`` and ``extreme`` by default).
+    variables : sequence of str, optional
+        Rows to show (all scored variables by default).
+    limit : float
+        Colour range in percent.
+    width : int
+        Width of each panel in pixels; the height follows the number of rows.
+    labels : bool, optional
+        Print the percentages in the cells (default: when there are at most 300 cells).
+
+    Returns
+    -------
+    holoviews.Layout
+        Of :class:`holoviews.HeatMap` (with :class:`holoviews.Labels` overlaid when labelled).
+    """
+    info = metric_info(metric)
+    panels = []
+    for region in regions:
+        frame = scorecard_frame(scores, metric, reference, region, variables)
+        n_rows = max(frame["row"].nunique(), 1)
+        show_labels = labels if labels is not None else len(frame) <= 300
+        # Rows top to bottom in the order variables and models appear; HoloViews draws y from the bottom.
+        row_order = list(dict.fromkeys(frame["row"]))[::-1]
+        lead_order = list(dict.fromkeys(frame.sort_values("lead_hours")["lead"]))
+        frame = frame.assign(skill_clipped=frame["skill"].clip(-limit, limit))
+        heat = hv.HeatMap(
+            frame,
+            kdims=[hv.Dimension("lead", label="lead time"), hv.Dimension("row", label="variable · model")],
+            vdims=[
+                hv.Dimension("skill_clipped", label=f"% better than {reference}"),
+                "skill",
+                "value",
+                "reference_value",
+                "model",
+                "variable",
+            ],
+        ).opts(
+            cmap=SKILL_CMAP,
+            clim=(-limit, limit),
+            colorbar=True,
+            width=width,
+            height=max(160, 40 + 22 * n_rows),
+            tools=["hover"],
+            hover_tooltips=[
+                ("model", "@model"),
+                ("variable", "@variable"),
+                ("lead time", "@lead"),
+                (f"{info.label} vs {reference}", "@skill{+0.0} %"),
+                (info.label, "@value{0.000}"),
+                (f"{info.label} {reference}", "@reference_value{0.000}"),
+            ],
+            xrotation=45,
+            title=f"{info.label}: % better than {reference} — {region}",
+            invert_yaxis=False,
+        )
+        heat = heat.redim.values(row=row_order, lead=lead_order)
+        if show_labels and len(frame):
+            # White text on the saturated cells, black on the pale ones.
+            text = hv.Labels(
+                frame.assign(
+                    text=frame["skill"].map(_cell_text),
+                    text_color=np.where(frame["skill"].abs() > 0.6 * limit, "white", "black"),
+                ),
+                kdims=["lead", "row"],
+                vdims=["text", "text_color"],
+            ).opts(text_font_size="7pt", text_color="text_color")
+            panels.append(heat * text)
+        else:
+            panels.append(heat)
+    return hv.Layout(panels).cols(len(panels))

@@ -1,0 +1,157 @@
+"""Skill curves: a metric against lead time, one line per model, overall beside an extreme region."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.viz.style import lead_hours, metric_info, model_colors, units_of
+
+
+def with_model_dim(scores: xr.Dataset) -> xr.Dataset:
+    """The scores with a ``model`` dimension (a single-model Dataset gets one, named from its attrs)."""
+    if "model" in scores.dims:
+        return scores
+    name = str(scores.attrs.get("model", "model"))
+    return scores.expand_dims(model=[name])
+
+
+def _check(scores: xr.Dataset, metric: str, variable: str, regions: Sequence[str]) -> None:
+    if metric not in scores.data_vars:
+        raise DataError(
+            f"The scores have no metric {metric!r}; they have {sorted(scores.data_vars)}. "
+            "Pick one of those (ACC needs a climatology, CRPS an ensemble)."
+        )
+    for dim in ("variable", "lead_time", "region"):
+        if dim not in scores.dims:
+            raise DataError(
+                f"Scores need dims (variable, lead_time, region[, model]); {dim!r} is missing "
+                f"(dims are {tuple(scores.dims)})."
+            )
+    if variable not in scores["variable"].values:
+        raise DataError(
+            f"No scores for variable {variable!r}; scored variables: {list(scores['variable'].values)}."
+        )
+    missing = [r for r in regions if r not in scores["region"].values]
+    if missing:
+        raise DataError(f"No scores for region(s) {missing}; regions are {list(scores['region'].values)}.")
+
+
+def skill_frame(
+    scores: xr.Dataset,
+    metric: str = "rmse",
+    variable: str = "t2m",
+    regions: Sequence[str] = ("all", "extreme"),
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The numbers behind :func:`skill_curves` as a tidy table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, region, lead_hours, value`` (NaN scores dropped), sorted by model, region, lead.
+    """
+    scores = with_model_dim(scores)
+    _check(scores, metric, variable, regions)
+    da = scores[metric].sel(variable=variable, region=list(regions))
+    if models is not None:
+        da = da.sel(model=list(models))
+    da = da.transpose("model", "region", "lead_time")
+    hours = lead_hours(da["lead_time"])
+    m, r, h = np.meshgrid(
+        da["model"].values.astype(str), da["region"].values.astype(str), hours, indexing="ij"
+    )
+    frame = pd.DataFrame(
+        {"model": m.ravel(), "region": r.ravel(), "lead_hours": h.ravel(), "value": np.asarray(da).ravel()}
+    )
+    return (
+        frame.dropna(subset=["value"]).sort_values(["model", "region", "lead_hours"]).reset_index(drop=True)
+    )
+
+
+def skill_curves(
+    scores: xr.Dataset,
+    metric: str = "rmse",
+    variable: str = "t2m",
+    regions: Sequence[str] = ("all", "extreme"),
+    models: Sequence[str] | None = None,
+    highlight: str | None = None,
+    width: int = 420,
+    height: int = 300,
+) -> hv.Layout:
+    """A metric against lead time, one line per model, one panel per region (same y-axis).
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Scores with dims ``(variable, lead_time, region[, model])``.
+    metric : str
+        Data variable to plot (``rmse``, ``acc``, ``bias``, ``crps``, ...).
+    variable : str
+        Canonical variable.
+    regions : sequence of str
+        Regions side by side; the default compares ``all`` with the union of extreme events.
+    models : sequence of str, optional
+        Models to draw (all by default).
+    highlight : str, optional
+        A model drawn with a thicker line.
+    width, height : int
+        Size of each panel in pixels.
+
+    Returns
+    -------
+    holoviews.Layout
+        One :class:`holoviews.Overlay` of :class:`holoviews.Curve` (labelled by model) per region, with a
+        hover tool showing model, lead time and value.
+    """
+    frame = skill_frame(scores, metric, variable, regions, models)
+    all_models = [str(m) for m in with_model_dim(scores)["model"].values]
+    colors = model_colors(all_models)
+    info = metric_info(metric)
+    units = units_of(scores, variable) if info.has_units else ""
+    ylabel = f"{info.label} of {variable}" + (f" ({units})" if units else "")
+    lead_dim = hv.Dimension("lead_hours", label="lead time", unit="h")
+    value_dim = hv.Dimension("value", label=ylabel)
+    panels = []
+    for region in regions:
+        sub = frame[frame["region"] == region]
+        curves = []
+        for model in [m for m in all_models if m in set(sub["model"])]:
+            rows = sub[sub["model"] == model]
+            curves.append(
+                hv.Curve(rows, kdims=[lead_dim], vdims=[value_dim, "model", "region"], label=model).opts(
+                    color=colors[model], line_width=4 if model == highlight else 2
+                )
+            )
+        if not curves:
+            curves = [hv.Curve([], kdims=[lead_dim], vdims=[value_dim])]
+        overlay = hv.Overlay(curves)
+        panels.append(
+            overlay.opts(
+                # One hover line across all models at the pointer's lead time, to compare their values.
+                hv.opts.Curve(
+                    width=width,
+                    height=height,
+                    show_grid=True,
+                    tools=["hover"],
+                    hover_mode="vline",
+                    hover_tooltips=[
+                        ("model", "@model"),
+                        ("lead time", "@lead_hours h"),
+                        (info.label, "@value{0.000}"),
+                    ],
+                ),
+                hv.opts.Overlay(
+                    title=f"{info.label} of {variable} — {region}",
+                    legend_position="top_left" if info.better == "lower" else "bottom_left",
+                    width=width,
+                    height=height,
+                ),
+            )
+        )
+    return hv.Layout(panels).cols(len(panels))
