@@ -185,7 +185,7 @@ def run_forecast(
             raise EnsembleError(
                 f"{_model_name(models[0])} is a baseline; ensembles need a torch model (members=None here)"
             )
-        runner = BaselineRunner(models[0], leads)
+        runner = BaselineRunner(models[0], leads, source)
         n_weight = 1
         weights = repr(getattr(models[0], "config", None))
     variables = runner.variables

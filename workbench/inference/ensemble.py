@@ -137,6 +137,11 @@ def mc_dropout(module: nn.Module, member: int, *, seed: int, p: float | None = N
             f"{type(module).__name__} has no dropout layers, so MC dropout cannot draw weight members; "
             "pass a list of checkpoints (a deep ensemble) instead, or use weight_members=1"
         )
+    if p is None and all(float(layer.p) <= 0 for layer in layers):
+        raise EnsembleError(
+            f"every dropout layer of {type(module).__name__} has rate 0, so MC dropout draws identical "
+            "members; give a rate (EnsembleSpec(dropout=0.1), --dropout 0.1) or use a deep ensemble"
+        )
     masks: dict[int, torch.Tensor] = {}
     handles = []
 

@@ -43,6 +43,14 @@ def step_models(model, *, strict: bool = True) -> dict[pd.Timedelta, object]:
         family = getattr(model, attr, None)
         if isinstance(family, dict) and family:
             return {pd.Timedelta(k): v for k, v in family.items()}
+    family = getattr(model, "models", None)
+    if isinstance(family, nn.ModuleDict) and getattr(model, "steps", None):
+        # workbench.models.HierarchicalModel: networks keyed by their step in whole hours
+        return {pd.Timedelta(hours=int(k)): m for k, m in family.items()}
+    leads = _trained_leads(model)
+    if callable(getattr(model, "step", None)) and len(leads) > 1:
+        # One lead-time conditioned network (ClimaX-like) trained for several leads acts as an HTA family.
+        return {pd.Timedelta(hours=h): LeadStep(model, h) for h in leads}
     if callable(getattr(model, "step", None)) and getattr(model, "time_step", None) is not None:
         return {pd.Timedelta(model.time_step): model}
     if strict:
@@ -51,6 +59,38 @@ def step_models(model, *, strict: bool = True) -> dict[pd.Timedelta, object]:
             "them; baselines go through their forecast() method"
         )
     return {}
+
+
+def _trained_leads(model) -> list[float]:
+    try:
+        config = model.config
+    except Exception:  # a model without a config property (or one that fails) has no trained leads
+        return []
+    leads = config.get("lead_hours") if isinstance(config, dict) else None
+    return sorted(float(h) for h in leads) if leads else []
+
+
+class LeadStep:
+    """A lead-time conditioned network used at one fixed lead, so it can join an HTA plan."""
+
+    def __init__(self, model, hours: float):
+        self.model = model
+        self.hours = float(hours)
+        self.module = torch_module(model)
+        self.name = getattr(model, "name", type(model).__name__)
+        self.variables = tuple(model.variables)
+        self.input_variables = tuple(getattr(model, "input_variables", self.variables))
+        self.normalization = getattr(model, "normalization", None)
+        self.time_step = pd.Timedelta(hours=self.hours)
+
+    def normalize(self, x):
+        return self.model.normalize(x)
+
+    def denormalize(self, x):
+        return self.model.denormalize(x)
+
+    def step(self, x: torch.Tensor, valid_time=None) -> torch.Tensor:
+        return self.model.step(x, valid_time=valid_time, lead_hours=self.hours)
 
 
 def torch_module(model) -> nn.Module:
@@ -242,12 +282,10 @@ class TorchRunner:
                 family = self.families[w] if len(self.families) > 1 else self.families[0]
                 with contextlib.ExitStack() as stack:
                     if self.mc_dropout:
-                        for stepper in family.values():
-                            stack.enter_context(
-                                mc_dropout(
-                                    torch_module(stepper.model), w, seed=self.spec.seed, p=self.spec.dropout
-                                )
-                            )
+                        # Once per network: the steppers of a lead-conditioned family share one.
+                        modules = {id(m): m for m in (torch_module(st.model) for st in family.values())}
+                        for module in modules.values():
+                            stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
                     self._replay(family, xn, hours0, out, w, b)
         if self.device.type == "cuda":
             event = torch.cuda.Event()
@@ -303,12 +341,18 @@ def _variables(model) -> tuple[str, ...]:
 class BaselineRunner:
     """Persistence, climatology, NWP and any other model with ``forecast(initial, inits, leads)``."""
 
-    def __init__(self, model, lead_times: pd.TimedeltaIndex):
+    def __init__(self, model, lead_times: pd.TimedeltaIndex, source: xr.Dataset | None = None):
         if not callable(getattr(model, "forecast", None)):
             raise DataError(f"{type(model).__name__} has neither step() nor forecast(); it is not a model")
         self.model = model
         self.lead_times = lead_times
-        self.variables = tuple(_variables(model))
+        names = tuple(getattr(model, "variables", None) or ())
+        if not names and source is not None:
+            # A baseline that forecasts whatever it is given (persistence): every time-dependent variable.
+            names = tuple(str(v) for v in source.data_vars if "time" in source[v].dims)
+        if not names:
+            raise DataError(f"{type(model).__name__} does not declare its variables")
+        self.variables = names
         self.input_variables = tuple(getattr(model, "input_variables", self.variables))
         self.model_calls = 0
 

@@ -1,0 +1,291 @@
+"""Inference throughput and model FLOP utilisation (MFU) of the workbench's torch architectures.
+
+For each architecture, one model step on a batch of states of the default sample grid (11 variables,
+133 x 225), timed with CUDA events after a warm-up (median of repeated runs), in two set-ups:
+
+* ``fp32 eager``: float32 weights and activations, no compilation (TF32 matmuls off);
+* ``bf16 compiled``: bf16 autocast and ``torch.compile``.
+
+FLOPs per step come from :func:`workbench.models.count_flops` (matrix products, convolutions and
+attention; 2 FLOPs per multiply-add). MFU is achieved FLOP/s over the card's peak: the bf16 peak
+*measured* here (an 8192^3 bf16 matrix product, random data) and the datasheet's dense bf16 peak; for
+fp32 the measured fp32 (no TF32) matrix-product rate and the datasheet fp32 peak.
+
+Architectures: the shipped (small) configurations, and ``pangu-large``, a Pangu-like network with the
+widths of Pangu-Weather's middle layers (C = 384) at a batch that fills the card, where matrix products
+are large enough to be compute-bound. The engine line runs :func:`workbench.inference.run_forecast` for
+a 24-hour hourly HTA rollout, to show what the engine adds around the model steps.
+
+    python benchmarks/inference.py                  # on a GPU: the full table (minutes: compilation)
+    python benchmarks/inference.py --cpu-smoke      # seconds, on a CPU: every code path, tiny sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workbench.models import build, count_flops  # noqa: E402
+from workbench.training.data import SAMPLE_VARIABLES  # noqa: E402
+
+#: Dense peak rates from the vendors' datasheets (TFLOP/s): (bf16 tensor core, fp32 non-tensor).
+DATASHEET = {"H100": (989.4, 66.9), "H200": (989.4, 66.9), "A100": (312.0, 19.5)}
+
+GRID = (133, 225)
+SMOKE_GRID = (34, 57)
+
+#: name -> (registry model, net overrides, batch on a GPU)
+GPU_CASES = {
+    "pangu": ("pangu", {}, 64),
+    "pangu-large": ("pangu", {"embed_dim": 384, "heads": [12, 24, 24, 12], "depths": [2, 6, 6, 2],
+                              "window_size": [2, 6, 12]}, 32),
+    "climax": ("climax", {}, 64),
+    "hrheim": ("hrheim", {}, 64),
+}
+CPU_CASES = {
+    "pangu": ("pangu", {"embed_dim": 16, "depths": [2, 2, 2, 2], "heads": [2, 2, 2, 2]}, 2),
+    "climax": ("climax", {"embed_dim": 32, "depth": 1, "decoder_depth": 1, "num_heads": 2}, 2),
+    "hrheim": ("hrheim", {"channels": [8, 16, 32], "bottleneck_depth": 2, "heads": 2}, 2),
+}
+
+
+def datasheet_peaks(device: torch.device) -> tuple[float | None, float | None]:
+    if device.type != "cuda":
+        return None, None
+    name = torch.cuda.get_device_name(device)
+    for key, peaks in DATASHEET.items():
+        if key in name:
+            return peaks
+    return None, None
+
+
+def timed(fn, device: torch.device, warmup: int, reps: int) -> float:
+    """Median seconds per call: CUDA events on a GPU, a synchronised host clock on a CPU."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+    else:
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int) -> float:
+    """Measured FLOP/s of an n^3 matrix product on random data."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = timed(lambda: a @ b, device, warmup=3, reps=10)
+    return 2 * n**3 / t
+
+
+def make_model(case, device):
+    name, net, _ = case
+    model = build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(GRID)}}, time_step_hours=1.0)
+    model.net.eval()
+    return model.to(device).eval()
+
+
+def bench_model(label, case, device, mode, batch, warmup, reps, compile_mode) -> dict:
+    model = make_model(case, device)
+    c = len(SAMPLE_VARIABLES)
+    shape = (batch, c, *GRID)
+    flops = count_flops(model, shape)
+    x = torch.randn(shape, device=device)
+    hours = torch.full((batch,), 438000.0, dtype=torch.float64, device=device)
+    step = model.step
+    if mode.endswith("compiled"):
+        step = torch.compile(model.step, mode=compile_mode, dynamic=False)
+    ctx = (torch.autocast(device.type, dtype=torch.bfloat16) if mode.startswith("bf16")
+           else torch.autocast(device.type, enabled=False))
+
+    def run():
+        with torch.inference_mode(), ctx:
+            return step(x, valid_time=hours)
+
+    t0 = time.perf_counter()
+    run()  # the first call compiles
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    first = time.perf_counter() - t0
+    t = timed(run, device, warmup, reps)
+    t_again = timed(run, device, 1, reps)  # a second timing of the same set-up: the noise level
+    mem = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    return {"model": label, "mode": mode, "batch": batch, "params": sum(p.numel() for p in model.parameters()),
+            "gflop_per_step": flops / 1e9, "seconds": t, "seconds_repeat": t_again, "first_call_s": first,
+            "forecasts_per_s": batch / t, "tflops": flops / t / 1e12, "max_mem_gib": mem}
+
+
+def bench_engine(case, device, batch, dtype, compile_flag) -> dict:
+    """run_forecast for hourly leads 1..24 with a 1/6/24 h HTA family (in memory, no store)."""
+    import pandas as pd
+    import xarray as xr
+
+    from workbench.inference import run_forecast
+    from workbench.models import HierarchicalModel
+
+    name, net, _ = case
+    family = HierarchicalModel([
+        build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(GRID)}}, time_step_hours=h)
+        for h in (1, 6, 24)
+    ])
+    times = pd.date_range("2020-06-01", periods=batch, freq="h")
+    rng = np.random.default_rng(0)
+    data = {v: (("time", "y", "x"), rng.normal(size=(batch, *GRID)).astype("float32")) for v in SAMPLE_VARIABLES}
+    src = xr.Dataset(data, coords={"time": times, "y": np.arange(GRID[0]) * 24e3, "x": np.arange(GRID[1]) * 24e3})
+    leads = list(range(1, 25))
+
+    def go():
+        return run_forecast(family, src, times, leads, device=device, dtype=dtype, compile=compile_flag,
+                            batch_size=batch, progress=False)
+
+    go()  # warm-up (and compilation)
+    t0 = time.perf_counter()
+    fc = go()
+    seconds = time.perf_counter() - t0
+    assert np.isfinite(fc["t2m"].values).all()
+    from workbench.inference.plan import count_steps, make_plan
+
+    calls = sum(count_steps(make_plan([pd.Timedelta(hours=h) for h in leads],
+                                      [pd.Timedelta(hours=h) for h in (1, 6, 24)])).values())
+    return {"batch": batch, "leads": len(leads), "model_calls": calls, "seconds": seconds,
+            "lead_fields_per_s": batch * len(leads) / seconds}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU, in seconds")
+    parser.add_argument("--models", nargs="*", default=None, help="subset of the cases")
+    parser.add_argument("--compile-mode", default=None, help="torch.compile mode (default: default)")
+    parser.add_argument("--batch", type=int, default=None, help="override every case's batch")
+    parser.add_argument("--deadline", type=float, default=540.0, help="stop starting new cases after SECONDS")
+    parser.add_argument("--out", default=os.environ.get("OUT", "."), help="where results.json / .md go")
+    args = parser.parse_args(argv)
+    t_start = time.perf_counter()
+    device = torch.device("cpu" if args.cpu_smoke or not torch.cuda.is_available() else "cuda")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    global GRID
+    cases = CPU_CASES if device.type == "cpu" else GPU_CASES
+    if args.cpu_smoke:
+        GRID = SMOKE_GRID
+    # torch.compile on a CPU builds C++ kernels (minutes); the smoke run checks the bf16 path eagerly.
+    modes = ("fp32 eager", "bf16 compiled") if device.type == "cuda" else ("fp32 eager", "bf16 eager")
+    if args.models:
+        cases = {k: v for k, v in cases.items() if k in args.models}
+    warmup, reps = (1, 3) if device.type == "cpu" else (5, 20)
+    n = 256 if device.type == "cpu" else 8192
+    peak_bf16 = matmul_peak(device, torch.bfloat16, n)
+    peak_fp32 = matmul_peak(device, torch.float32, n)
+    sheet_bf16, sheet_fp32 = datasheet_peaks(device)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {card}; torch {torch.__version__}")
+    print(f"measured matmul peak: bf16 {peak_bf16 / 1e12:.1f} TFLOP/s, fp32 (no TF32) {peak_fp32 / 1e12:.1f} TFLOP/s;"
+          f" datasheet: bf16 {sheet_bf16}, fp32 {sheet_fp32}")
+    rows, engine = [], []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        doc = {"device": card, "torch": torch.__version__, "peak_bf16_tflops": peak_bf16 / 1e12,
+               "peak_fp32_tflops": peak_fp32 / 1e12, "datasheet_bf16": sheet_bf16, "datasheet_fp32": sheet_fp32,
+               "rows": rows, "engine": engine}
+        (out / "inference_results.json").write_text(json.dumps(doc, indent=1))
+
+    for label, case in cases.items():
+        batch = args.batch or case[2]
+        for mode in modes:
+            if time.perf_counter() - t_start > args.deadline:
+                print(f"deadline reached; skipping {label} {mode}")
+                continue
+            try:
+                r = bench_model(label, case, device, mode, batch, warmup, reps, args.compile_mode)
+            except Exception as exc:  # keep the other cases: a failure is reported in the table
+                print(f"{label} {mode}: FAILED {type(exc).__name__}: {exc}")
+                continue
+            peak = peak_bf16 if mode.startswith("bf16") else peak_fp32
+            sheet = sheet_bf16 if mode.startswith("bf16") else sheet_fp32
+            r["mfu_measured_peak"] = r["tflops"] * 1e12 / peak
+            r["mfu_bf16_measured_peak"] = r["tflops"] * 1e12 / peak_bf16
+            r["mfu_datasheet"] = r["tflops"] / sheet if sheet else None
+            rows.append(r)
+            print(f"{label:12s} {mode:14s} batch {batch:3d}: {r['seconds'] * 1e3:8.2f} ms "
+                  f"(again {r['seconds_repeat'] * 1e3:.2f}), {r['forecasts_per_s']:9.1f} steps/s, "
+                  f"{r['tflops']:7.2f} TFLOP/s, MFU {100 * r['mfu_measured_peak']:5.1f}% of measured "
+                  f"{'bf16' if mode.startswith('bf16') else 'fp32'} peak, first call {r['first_call_s']:.1f} s", flush=True)
+            save()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+    if "pangu" in cases and time.perf_counter() - t_start < args.deadline:
+        for dtype, comp in (("fp32", False), ("bf16", False)):
+            try:
+                e = bench_engine(cases["pangu"], device, args.batch or cases["pangu"][2], dtype, comp)
+                e["setup"] = f"{dtype} {'compiled' if comp else 'eager'}"
+                engine.append(e)
+                print(f"engine pangu HTA 1..24 h {e['setup']}: {e['seconds']:.2f} s for {e['batch']} inits x "
+                      f"{e['leads']} leads ({e['model_calls']} model calls): {e['lead_fields_per_s']:.1f} "
+                      "lead-forecasts/s", flush=True)
+            except Exception as exc:
+                print(f"engine {dtype}: FAILED {type(exc).__name__}: {exc}")
+            save()
+    print()
+    print(table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine))
+    (out / "inference_table.md").write_text(table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine))
+    return 0
+
+
+def table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine) -> str:
+    lines = [
+        f"Card: {card}. Peak matmul measured here: bf16 {peak_bf16 / 1e12:.0f} TFLOP/s, fp32 (no TF32) "
+        f"{peak_fp32 / 1e12:.1f} TFLOP/s; datasheet dense bf16 {sheet_bf16} TFLOP/s. One model step on a batch "
+        f"of {len(SAMPLE_VARIABLES)}-variable states on the {GRID[0]} x {GRID[1]} grid; median of CUDA-event timings.",
+        "",
+        "| model | params | GFLOP/state | set-up | batch | ms/step | states/s | TFLOP/s | MFU (measured peak of "
+        "that precision) | MFU (bf16 measured peak) | MFU (datasheet) | speed-up |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by_model: dict[str, dict] = {}
+    for r in rows:
+        by_model.setdefault(r["model"], {})[r["mode"]] = r
+    for model, modes in by_model.items():
+        base = modes.get("fp32 eager")
+        for mode, r in modes.items():
+            ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base and mode != "fp32 eager" else ""
+            sheet = f"{100 * r['mfu_datasheet']:.1f}%" if r.get("mfu_datasheet") else "n/a"
+            lines.append(
+                f"| {model} | {r['params'] / 1e6:.1f} M | {r['gflop_per_step'] / r['batch']:.1f} | {mode} | "
+                f"{r['batch']} | {r['seconds'] * 1e3:.2f} | {r['forecasts_per_s']:.1f} | {r['tflops']:.1f} | "
+                f"{100 * r['mfu_measured_peak']:.1f}% | {100 * r['mfu_bf16_measured_peak']:.1f}% | {sheet} | {ratio} |"
+            )
+    if engine:
+        lines += ["", "| engine: pangu HTA (1/6/24 h), hourly leads 1..24 | batch | model calls | seconds | "
+                  "lead-forecasts/s |", "| --- | --- | --- | --- | --- |"]
+        for e in engine:
+            lines.append(f"| {e['setup']} | {e['batch']} | {e['model_calls']} | {e['seconds']:.2f} | "
+                         f"{e['lead_fields_per_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

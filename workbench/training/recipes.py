@@ -1,0 +1,75 @@
+"""How each shipped model is trained: its networks, time steps and optimisation settings.
+
+* ``pangu``: three Pangu-like networks with 1, 6 and 24 h steps, combined at inference by hierarchical
+  temporal aggregation (Pangu-Weather also trains 3 h; the sample's short record makes the 1/6/24 set
+  enough to reach every hourly lead with at most 1 + 3 + 5 calls).
+* ``climax``: one ClimaX-like network conditioned on the lead time and trained on random leads of 1, 6
+  and 24 h (as ClimaX trains on random leads); it runs as an HTA family over those leads. Its dropout
+  (``drop_rate``) stays in the network so MC dropout can draw weight members from it.
+* ``hrheim``: one HR-Heim-like network with the 1 h step of HRRR analyses, trained with a two-step
+  rollout loss so that its own output is a fair input.
+
+The ``budget`` is each network's share of the wall-clock time given to ``workbench train``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.errors import DataError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One network to train.
+
+    Attributes
+    ----------
+    model
+        Registry name (architecture).
+    stem
+        Checkpoint file stem (``pangu_6h`` ...).
+    overrides
+        Top-level config overrides passed to :func:`workbench.models.build` (``time_step_hours``,
+        ``lead_hours``, ``net``).
+    train
+        :class:`~workbench.training.loop.TrainConfig` fields.
+    budget
+        Relative share of the time budget.
+    """
+
+    model: str
+    stem: str
+    overrides: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    budget: float = 1.0
+
+
+RECIPES: dict[str, list[Recipe]] = {
+    "pangu": [
+        Recipe("pangu", "pangu_1h", {"time_step_hours": 1.0}, {"lr": 2e-3, "batch_size": 16}, 1.2),
+        Recipe("pangu", "pangu_6h", {"time_step_hours": 6.0}, {"lr": 2e-3, "batch_size": 16}, 1.0),
+        Recipe("pangu", "pangu_24h", {"time_step_hours": 24.0}, {"lr": 2e-3, "batch_size": 16}, 1.0),
+    ],
+    "climax": [
+        Recipe(
+            "climax",
+            "climax",
+            {"time_step_hours": 1.0, "lead_hours": [1.0, 6.0, 24.0], "net": {"drop_rate": 0.1}},
+            {"lr": 1e-3, "batch_size": 16, "lead_hours": [1.0, 6.0, 24.0]},
+            1.5,
+        )
+    ],
+    "hrheim": [
+        Recipe("hrheim", "hrheim", {"time_step_hours": 1.0}, {"lr": 2e-3, "batch_size": 8, "rollout_steps": 2}, 1.5)
+    ],
+}
+
+
+def recipes_for(name: str) -> list[Recipe]:
+    """The recipes of one model name, or of all for ``"all"``."""
+    if name == "all":
+        return [r for rs in RECIPES.values() for r in rs]
+    if name not in RECIPES:
+        raise DataError(f"no training recipe for {name!r}; choose one of {sorted(RECIPES)} or 'all'")
+    return list(RECIPES[name])
