@@ -46,9 +46,9 @@ SMOKE_GRID = (34, 57)
 
 #: name -> (registry model, net overrides, batch on a GPU)
 GPU_CASES = {
-    "pangu": ("pangu", {}, 64),
     "pangu-large": ("pangu", {"embed_dim": 384, "heads": [12, 24, 24, 12], "depths": [2, 6, 6, 2],
                               "window_size": [2, 6, 12]}, 32),
+    "pangu": ("pangu", {}, 64),
     "climax": ("climax", {}, 64),
     "hrheim": ("hrheim", {}, 64),
 }
