@@ -194,9 +194,11 @@ class Atmosphere:
             # radiative equilibrium follows the sun's latitude; continents heat up in summer
             lat_s = 8.0 * np.sin(2 * np.pi * (day - 80.0) / 365.25)
             t_rad = 258.0 + 34.0 * np.cos(np.deg2rad(self.mg.lat - lat_s)) ** 2
-            heat = 5.0 * self.surface.continentality * np.maximum(self._season(), -0.5)
+            heat = 7.0 * self.surface.continentality * np.maximum(self._season(), -0.5)
             self._teq_static, self._teq_day = t_rad + heat, day
-        return self._teq_static + z500_anom / self.params.thickness_m_per_k
+        # thickness: a ridge is a warm column; saturating, since real air masses have bounded anomalies
+        anom = z500_anom / self.params.thickness_m_per_k
+        return self._teq_static + 15.0 * np.tanh(anom / 15.0)
 
     def _q_eq(self, t2m: np.ndarray) -> np.ndarray:
         rh = 0.82 - 0.12 * self.surface.land - 0.38 * self.surface.continentality
@@ -263,9 +265,8 @@ class Atmosphere:
         else:
             # grid-mean reflectivity of the grid-mean rain rate (Marshall-Palmer)
             z_lin = 200.0 * np.maximum(self.rain_rate, 0.0) ** 1.6
-        refc = np.where(
-            z_lin > 10 ** (NO_ECHO_DBZ / 10), 10 * np.log10(np.maximum(z_lin, 1e-12)), NO_ECHO_DBZ
-        )
+        echo = z_lin > 10 ** (NO_ECHO_DBZ / 10)
+        refc[echo] = 10 * np.log10(z_lin[echo])
         if not self.explicit_storms:
             gust = gust + 1.2 * np.sqrt(np.maximum(self.rain_rate, 0.0))
         self._diag = {

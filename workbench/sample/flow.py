@@ -29,8 +29,8 @@ _F_FLOOR = 2 * OMEGA * np.sin(np.deg2rad(12.0))
 # per Pa of surface depth, westward tilt of the cyclone centre in km). Upper troughs lie west of
 # surface lows, as in growing baroclinic waves.
 _LEVELS = {
-    "z500": (1.0, 0.0, 0.055, 350.0),
-    "z850": (0.7, np.pi / 8, 0.075, 150.0),
+    "z500": (1.0, 0.0, 0.035, 350.0),
+    "z850": (0.7, np.pi / 8, 0.06, 150.0),
     "sfc": (0.45, np.pi / 4, 1.0 / (RHO_AIR * GRAVITY), 0.0),
 }
 
@@ -135,8 +135,13 @@ def _spawn_cyclone(
     state.cyc_lon = np.append(state.cyc_lon, lon)
     state.cyc_age = np.append(state.cyc_age, age)
     state.cyc_life = np.append(state.cyc_life, rng.uniform(70.0, 140.0))
-    state.cyc_depth = np.append(state.cyc_depth, params.cyclone_depth_pa * rng.gamma(4.0, 0.25))
-    state.cyc_radius = np.append(state.cyc_radius, rng.uniform(450e3, 850e3))
+    radius = rng.uniform(450e3, 850e3)
+    # summer lows are shallower; deep lows are also wide (a cap on the pressure gradient, which stands
+    # in for the gradient-wind balance that keeps real lows' winds below geostrophic)
+    summer = np.cos(2 * np.pi * (day_of_year(state.time_h) - 196.0) / 365.25) * hemi
+    depth = params.cyclone_depth_pa * rng.gamma(4.0, 0.25) * (1.0 - 0.25 * max(summer, 0.0))
+    state.cyc_depth = np.append(state.cyc_depth, min(depth, 4.5e-3 * radius))
+    state.cyc_radius = np.append(state.cyc_radius, radius)
 
 
 def step_flow(

@@ -81,10 +81,71 @@ def _nwp_coords(grid, inits: np.ndarray, leads: np.ndarray, spec: SizeSpec) -> x
     return ds
 
 
-def _forecast_job(args: tuple) -> tuple[int, dict[str, np.ndarray]]:
-    k, mg, surface, snap, leads = args
+_WORKER: dict = {}
+
+
+def _init_worker(mg: ModelGrid, surface: Surface, leads: tuple[int, ...]) -> None:
+    _WORKER.update(mg=mg, surface=surface, leads=leads)
+
+
+def _forecast_job(k: int, snapshot: dict) -> tuple[int, dict[str, np.ndarray]]:
     rngs = (stream("nwp-ic", k), stream("nwp-flow", k), stream("nwp-storms", k))
-    return k, run_forecast(mg, surface, snap, leads, NWP_PARAMS, rngs)
+    return k, run_forecast(_WORKER["mg"], _WORKER["surface"], snapshot, _WORKER["leads"], NWP_PARAMS, rngs)
+
+
+class _Forecasts:
+    """Runs the NWP forecasts as their analyses appear: in worker processes, or here when small.
+
+    Workers overlap the forecasts with the truth run (the truth is sequential; each forecast is
+    independent and deterministic given its initial-time index, so the order they finish in does not
+    matter). The workers are forked at once, before any store is opened, so they start without the
+    I/O threads of the zarr writers (fork, unlike spawn, also works from scripts without a
+    ``__main__`` guard).
+    """
+
+    def __init__(self, mg: ModelGrid, surface: Surface, spec: SizeSpec, bar) -> None:
+        self.writer: StoreWriter | None = None
+        self.bar = bar
+        work = spec.nwp_inits * mg.lat.size * len(spec.nwp_leads)
+        n = _workers()
+        self.pool = None
+        if n > 1 and spec.nwp_inits > 4 and work > 2e6 and mg.lat.size < 5e5:
+            self.pool = ProcessPoolExecutor(
+                n,
+                mp_context=get_context("fork"),
+                initializer=_init_worker,
+                initargs=(mg, surface, spec.nwp_leads),
+            )
+            self.pool.submit(int).result()  # forks every worker now
+        else:
+            _init_worker(mg, surface, spec.nwp_leads)
+        self.pending: list = []
+
+    def submit(self, k: int, snapshot: dict) -> None:
+        if self.pool is None:
+            self._write(*_forecast_job(k, snapshot))
+        else:
+            self.pending.append(self.pool.submit(_forecast_job, k, snapshot))
+
+    def _write(self, k: int, fields: dict[str, np.ndarray]) -> None:
+        self.writer.write((k,), fields)
+        self.bar.update(1)
+
+    def drain(self, wait: bool = False) -> None:
+        """Write the forecasts that have finished (all of them, with ``wait``)."""
+        still = []
+        for fut in self.pending:
+            if wait or fut.done():
+                self._write(*fut.result())
+            else:
+                still.append(fut)
+        self.pending = still
+        if wait and self.pool is not None:
+            self.pool.shutdown()
+
+    def abort(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _workers() -> int:
@@ -108,8 +169,6 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     """
     hours = spec.hours
     init_hours = [k * spec.nwp_init_every_h for k in range(spec.nwp_inits)]
-    total = SPINUP_H + hours + len(init_hours) + 2
-    bar = tqdm(total=total, desc=f"sample {spec.name}", unit="step", disable=not progress, leave=False)
 
     geo.use_cache_dir(out.parent)
     grid = hrrr_grid(spec.spacing_km)
@@ -121,8 +180,10 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     atm = Atmosphere(mg, TRUTH_PARAMS, flow0.copy(), surf, True, stream("flow"), stream("storms"))
     # the global run shares the flow object: the HRRR-like run advances it, the global run follows
     atmg = Atmosphere(mgg, TRUTH_PARAMS, atm.flow, surfg, False, None, stream("storms-global"))
-    g_old = atmg.flow_fields()
-    g_last = atm.time_h
+    forecasts = _Forecasts(mg, surf, spec, None)
+    total = SPINUP_H + hours + len(init_hours) + 2
+    bar = tqdm(total=total, desc=f"sample {spec.name}", unit="step", disable=not progress, leave=False)
+    forecasts.bar = bar
 
     times = START + np.arange(hours) * np.timedelta64(1, "h")
     gtimes = times[::6]
@@ -135,8 +196,33 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
         OUTPUT_VARIABLES, (len(gtimes),) + mgg.shape,
         extra_attrs={"tp": {"long_name": "total precipitation accumulated over the preceding 6 hours"}},
     )  # fmt: skip
+    leads = np.array(spec.nwp_leads, dtype="timedelta64[h]").astype("timedelta64[ns]")
+    inits = START + np.array(init_hours, dtype="timedelta64[h]")
+    nwp = StoreWriter(
+        out / "nwp.zarr", _nwp_coords(grid, inits.astype("datetime64[ns]"), leads, spec),
+        ("init_time", "lead_time", "y", "x"), OUTPUT_VARIABLES, (1, len(spec.nwp_leads)) + mg.shape,
+    )  # fmt: skip
+    forecasts.writer = nwp
+    try:
+        counts = _truth_run(spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar)
+        forecasts.drain(wait=True)
+    except BaseException:
+        forecasts.abort()
+        raise
+    nwp.close()
+    bar.update(1)
+    bar.close()
+    return counts
+
+
+def _truth_run(spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar) -> dict[str, float]:
+    """The hourly truth loop, the stores it fills, and the reports it leads to."""
+    hours = spec.hours
+    mg, mgg = atm.mg, atmg.mg
+    gtimes = times[::6]
+    g_old = atmg.flow_fields()
+    g_last = atm.time_h
     collector = ReportCollector(mg)
-    snapshots: dict[int, dict] = {}
     buf = {v: np.empty((spec.time_chunk,) + mg.shape, np.float32) for v in OUTPUT_VARIABLES}
     gbuf = {v: np.empty((len(gtimes),) + mgg.shape, np.float32) for v in OUTPUT_VARIABLES}
     while atm.time_h < hours - 1:
@@ -157,7 +243,8 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
             hrrr.write((slice(a, t + 1),), {v: buf[v][: k + 1] for v in OUTPUT_VARIABLES})
         collector.observe(t, fields, atm.storms, atm._rendered)
         if t in init_hours:
-            snapshots[t] = atm.snapshot()
+            forecasts.submit(init_hours.index(t), atm.snapshot())
+        forecasts.drain()
         if t % 6 == 0:
             gf = atmg.diagnose()
             for v in OUTPUT_VARIABLES:
@@ -176,28 +263,6 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     write_spc(spc, rep / "spc", first_day, last_day)
     bar.update(1)
 
-    # NWP forecasts from the saved analyses
-    leads = np.array(spec.nwp_leads, dtype="timedelta64[h]").astype("timedelta64[ns]")
-    inits = START + np.array(init_hours, dtype="timedelta64[h]")
-    nwp = StoreWriter(
-        out / "nwp.zarr", _nwp_coords(grid, inits.astype("datetime64[ns]"), leads, spec),
-        ("init_time", "lead_time", "y", "x"), OUTPUT_VARIABLES, (1, len(spec.nwp_leads)) + mg.shape,
-    )  # fmt: skip
-    jobs = [(k, mg, surf, snapshots[h], spec.nwp_leads) for k, h in enumerate(init_hours)]
-    n_workers = _workers() if len(jobs) > 2 and mg.lat.size < 5e5 else 1
-    if n_workers > 1:
-        with ProcessPoolExecutor(n_workers, mp_context=get_context("fork")) as pool:
-            for k, fc in pool.map(_forecast_job, jobs):
-                nwp.write((k,), fc)
-                bar.update(1)
-    else:
-        for job in jobs:
-            k, fc = _forecast_job(job)
-            nwp.write((k,), fc)
-            bar.update(1)
-    nwp.close()
-    bar.update(1)
-    bar.close()
     return {
         "storm_systems": int(atm.storms.next_system_id - 1),
         "storm_events": len(events),

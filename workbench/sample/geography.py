@@ -124,90 +124,85 @@ def _rasterise(polygons: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class States:
-    """US states: raster of indices and per-index attributes (index 0 = not in a state)."""
-
-    raster: np.ndarray
-    abbrev: tuple[str, ...]
-    name: tuple[str, ...]
-    fips: tuple[int, ...]
-
-
-@lru_cache(maxsize=1)
-def states() -> States:
-    """The CONUS states (plus DC) rasterised on the lookup grid."""
-    from bokeh_sampledata.us_states import data as us_states
-
-    fips = STATE_FIPS
-    abbrevs = [a for a in sorted(us_states) if a in STATE_TIMEZONE]
-    polys = [(i + 1, us_states[a]["lats"], us_states[a]["lons"]) for i, a in enumerate(abbrevs)]
-    raster = _rasterise(polys)
-    return States(
-        raster=raster,
-        abbrev=("",) + tuple(abbrevs),
-        name=("",) + tuple(us_states[a]["name"].upper() for a in abbrevs),
-        fips=(0,) + tuple(fips.get(a, 0) for a in abbrevs),
-    )
-
-
-@dataclass(frozen=True)
-class Counties:
-    """US counties: raster of indices and per-index (name, state abbreviation, county FIPS)."""
+class Regions:
+    """Polygons rasterised on the lookup grid: index raster (0 = none) and per-index attributes."""
 
     raster: np.ndarray
     name: tuple[str, ...]
-    state: tuple[str, ...]
-    fips: tuple[int, ...]
+    abbrev: tuple[str, ...]  # state abbreviation (of the county, for counties)
+    fips: tuple[int, ...]  # state FIPS, or county FIPS within its state
 
 
-_COUNTY_CACHE_VERSION = 1
-_county_cache_dir: Path | None = None
+_CACHE_VERSION = 1
+_cache_dir: Path | None = None
 
 
 def use_cache_dir(path: Path | None) -> None:
-    """Keep the rasterised counties in ``path`` (reading county outlines takes seconds; this is once)."""
-    global _county_cache_dir
-    _county_cache_dir = None if path is None else Path(path)
+    """Keep the rasterised states and counties in ``path`` (reading outlines takes seconds; this is once)."""
+    global _cache_dir
+    _cache_dir = None if path is None else Path(path)
 
 
-def counties() -> Counties:
-    """US counties rasterised on the lookup grid (read from the cache directory when it holds them)."""
-    return _counties(_county_cache_dir)
+def states() -> Regions:
+    """The CONUS states (and DC): names in capitals as NCEI writes them, abbreviations, FIPS codes."""
+    return _regions("states", _cache_dir)
 
 
-@lru_cache(maxsize=4)
-def _counties(cache_dir: Path | None) -> Counties:
-    cached = None if cache_dir is None else cache_dir / f"counties-v{_COUNTY_CACHE_VERSION}.npz"
-    if cached is not None and cached.is_file():
-        try:
-            with np.load(cached) as z:
-                return Counties(
-                    raster=z["raster"].astype(np.int32),
-                    name=tuple(z["name"].tolist()),
-                    state=tuple(z["state"].tolist()),
-                    fips=tuple(int(f) for f in z["fips"]),
-                )
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: rebuild it below
+def counties() -> Regions:
+    """US counties: names in capitals, their state's abbreviation, county FIPS codes."""
+    return _regions("counties", _cache_dir)
+
+
+def _build_states() -> Regions:
+    from bokeh_sampledata.us_states import data as us_states
+
+    abbrevs = [a for a in sorted(us_states) if a in STATE_TIMEZONE]
+    polys = [(i + 1, us_states[a]["lats"], us_states[a]["lons"]) for i, a in enumerate(abbrevs)]
+    return Regions(
+        raster=_rasterise(polys),
+        name=("",) + tuple(us_states[a]["name"].upper() for a in abbrevs),
+        abbrev=("",) + tuple(abbrevs),
+        fips=(0,) + tuple(STATE_FIPS.get(a, 0) for a in abbrevs),
+    )
+
+
+def _build_counties() -> Regions:
     from bokeh_sampledata.us_counties import data as raw
 
     keys = sorted(raw)
     polys = [(i + 1, raw[k]["lats"], raw[k]["lons"]) for i, k in enumerate(keys)]
-    result = Counties(
+    return Regions(
         raster=_rasterise(polys),
         name=("",) + tuple(raw[k]["name"].upper() for k in keys),
-        state=("",) + tuple(raw[k]["state"].upper() for k in keys),
+        abbrev=("",) + tuple(raw[k]["state"].upper() for k in keys),
         fips=(0,) + tuple(int(k[1]) for k in keys),
     )
+
+
+@lru_cache(maxsize=8)
+def _regions(kind: str, cache_dir: Path | None) -> Regions:
+    cached = None if cache_dir is None else cache_dir / f"{kind}-v{_CACHE_VERSION}.npz"
+    if cached is not None and cached.is_file():
+        try:
+            with np.load(cached) as z:
+                return Regions(
+                    raster=z["raster"].astype(np.int32),
+                    name=tuple(z["name"].tolist()),
+                    abbrev=tuple(z["abbrev"].tolist()),
+                    fips=tuple(int(f) for f in z["fips"]),
+                )
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: rebuild it below
+    result = _build_states() if kind == "states" else _build_counties()
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npz")
+            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
             np.savez_compressed(
                 tmp,
                 raster=result.raster.astype(np.int16),
                 name=np.array(result.name),
-                state=np.array(result.state),
+                abbrev=np.array(result.abbrev),
                 fips=np.array(result.fips),
             )
             os.replace(tmp, cached)

@@ -45,7 +45,7 @@ def perturb_analysis(atm: Atmosphere, params: AtmosphereParams, rng: np.random.G
     atm.invalidate()
 
 
-def step_schedule(gap_h: int, max_step_h: int = 3) -> list[int]:
+def step_schedule(gap_h: int, max_step_h: int = 5) -> list[int]:
     """Time steps (hours) covering ``gap_h`` between two stored leads: long steps, then a 1-hour step.
 
     The model takes steps of up to ``max_step_h`` hours (the semi-Lagrangian scheme is stable for any

@@ -104,7 +104,7 @@ class AtmosphereParams:
 
     # large-scale flow
     wave_numbers: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    wave_amp_mean_m: float = 65.0  # geopotential height amplitude (m) of a wave, summer hemisphere
+    wave_amp_mean_m: float = 80.0  # geopotential height amplitude (m) of a wave, summer hemisphere
     wave_amp_std_m: float = 45.0  # initial spread of amplitudes
     wave_amp_tau_h: float = 200.0  # relaxation of amplitudes toward their means
     wave_rate_tau_h: float = 36.0  # memory of the random amplitude and phase tendencies
@@ -118,11 +118,11 @@ class AtmosphereParams:
     cyclone_steering: float = 0.7
     # tracers
     relax_tau_h: float = 24.0
-    thickness_m_per_k: float = 11.0  # Z500 anomaly that makes 1 K of 850 hPa temperature anomaly
+    thickness_m_per_k: float = 9.0  # Z500 anomaly that makes 1 K of 850 hPa temperature anomaly
     moisture_tau_h: float = 36.0
     bl_tau_h: float = 8.0
     surface_offset_k: float = 10.5  # t2m minus t850 in a well-mixed boundary layer
-    diurnal_amp_land_k: float = 2.6
+    diurnal_amp_land_k: float = 2.3
     diurnal_amp_ocean_k: float = 0.6
     # convection
     storm_rate: float = 2.2e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
@@ -150,8 +150,8 @@ NWP_PARAMS = dataclasses.replace(
     cyclone_steering=0.64,
     storm_steering=0.78,
     relax_tau_h=28.0,
-    thickness_m_per_k=12.0,
-    diurnal_amp_land_k=2.4,
+    thickness_m_per_k=9.8,
+    diurnal_amp_land_k=2.15,
     storm_rate=2.0e-3,
     ic_temperature_noise_k=0.5,
     ic_moisture_noise=0.06,

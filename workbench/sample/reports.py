@@ -33,6 +33,7 @@ SPC-style daily files hold the tornado, hail and wind reports of the SPC day (12
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ class ReportCollector:
                 self.zone_rows.append((t_h, kind, int(s), float(abs(values[k])), int(sel.sum()), int(cell)))
 
 
-def _fmt_date_time(ts: pd.Timestamp) -> str:
+def _fmt_date_time(ts: datetime) -> str:
     return f"{ts.day:02d}-{_MONTHS[ts.month - 1]}-{ts.year % 100:02d} {ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}"
 
 
@@ -168,6 +169,7 @@ class _Builder:
         self.candidates: list[dict] = []
         self.episodes: dict[tuple, int] = {}
         self.tornado_cells: set[int] = set()
+        self.flood_keys: set[tuple[int, int]] = set()
 
     def episode(self, key: tuple) -> int:
         if key not in self.episodes:
@@ -185,8 +187,8 @@ class _Builder:
     def add(
         self,
         event_type: str,
-        begin_utc: pd.Timestamp,
-        end_utc: pd.Timestamp,
+        begin_utc: datetime,
+        end_utc: datetime,
         episode: int,
         lat: float,
         lon: float,
@@ -240,7 +242,7 @@ class _Builder:
             abbrev = st.abbrev[s]
             k = int(county[j])
             tz = geo.STATE_TIMEZONE[abbrev]
-            offset = pd.Timedelta(hours=int(tz.split("-")[1]))
+            offset = timedelta(hours=int(tz.split("-")[1]))
             b, e = c["begin"] - offset, c["end"] - offset
             row = dict.fromkeys(NCEI_COLUMNS, "")
             row.update(
@@ -327,11 +329,18 @@ def build_storm_events(
         "gust", "gy", "gx", "refc", "ry", "rx", "tp", "py", "px",
     )  # fmt: skip
     cells = pd.DataFrame(collector.cell_rows, columns=cols)
-    start = pd.Timestamp(START)
+    start = pd.Timestamp(START).to_pydatetime()  # plain datetimes: per-row pandas arithmetic is slow
     # county "population": some places report more reliably than others (fixed per grid cell)
     population = 0.45 + 0.55 * np.random.default_rng(rng.integers(1 << 31)).random(mg.shape)
     if len(cells):
-        cells = cells.sort_values(["t", "system", "cell"], kind="stable").reset_index(drop=True)
+        # only cell-hours with something to report can make a report
+        notable = (
+            (cells["gust"] >= WIND_GUST_MS)
+            | (cells["refc"] >= HAIL_DBZ)
+            | (cells["tp"] >= HEAVY_RAIN_M)
+            | cells["tornado"]
+        )
+        cells = cells[notable].sort_values(["t", "system", "cell"], kind="stable").reset_index(drop=True)
         _convective(b, cells, start, population)
     zones = pd.DataFrame(collector.zone_rows, columns=["t", "kind", "state", "value", "count", "cell"])
     if len(zones):
@@ -351,11 +360,11 @@ _STORM_NARRATIVE = (
 _HAIL_SIZES = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 2.75)
 
 
-def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, population: np.ndarray) -> None:
+def _convective(b: _Builder, cells: pd.DataFrame, start: datetime, population: np.ndarray) -> None:
     rng = b.rng
-    minute = pd.Timedelta(minutes=1)
+    minute = timedelta(minutes=1)
     for rec in cells.itertuples(index=False):
-        t = start + pd.Timedelta(hours=int(rec.t))
+        t = start + timedelta(hours=int(rec.t))
         episode = b.episode(("storm", rec.system))
         common = {"narrative": _STORM_NARRATIVE}
         # thunderstorm wind
@@ -410,7 +419,9 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, populatio
                     spc=("torn", "UNK" if rng.random() < 0.6 else str(ef), "Tornado reported."), **common,
                 )  # fmt: skip
         # flash flood and heavy rain from the hour's accumulation
-        if rec.tp >= HEAVY_RAIN_M:
+        # (flooding is reported per area and episode, not per storm cell: one per system per 3 hours)
+        if rec.tp >= HEAVY_RAIN_M and (rec.system, rec.t // 3) not in b.flood_keys:
+            b.flood_keys.add((rec.system, rec.t // 3))
             flash = rec.tp >= FLASH_FLOOD_M
             p = min(0.9, (0.25 + 12.0 * (rec.tp - HEAVY_RAIN_M)) * population[rec.py, rec.px])
             if rng.random() < p:
@@ -428,7 +439,7 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: pd.Timestamp, populatio
                 )  # fmt: skip
 
 
-def _zones(b: _Builder, zones: pd.DataFrame, start: pd.Timestamp) -> None:
+def _zones(b: _Builder, zones: pd.DataFrame, start: datetime) -> None:
     rng = b.rng
     zones = zones.assign(day=zones["t"] // 24)
     narratives = {
@@ -465,8 +476,8 @@ def _zones(b: _Builder, zones: pd.DataFrame, start: pd.Timestamp) -> None:
         cell = int(peak["cell"])
         iy, ix = np.unravel_index(cell, b.mg.shape)
         lat, lon = float(b.mg.lat[iy, ix]), float(b.mg.lon[iy, ix])
-        begin = start + pd.Timedelta(hours=int(hours.min()))
-        end = start + pd.Timedelta(hours=int(hours.max())) + pd.Timedelta(minutes=59)
+        begin = start + timedelta(hours=int(hours.min()))
+        end = start + timedelta(hours=int(hours.max()), minutes=59)
         extra.setdefault("SOURCE", "ASOS")
         b.add(
             etype,

@@ -98,32 +98,31 @@ class ModelGrid:
     def interpolate(self, fields: list[np.ndarray], fy: np.ndarray, fx: np.ndarray) -> list[np.ndarray]:
         """Bilinear interpolation of 2-D fields at fractional indices (edges clamp; longitude wraps)."""
         ny, nx = self.shape
-        fy = np.clip(fy, 0.0, ny - 1.0)
-        y0 = np.minimum(fy.astype(np.int64), ny - 2)
+        fy = np.clip(fy, 0.0, ny - 1.000001)
+        y0 = fy.astype(np.intp)
         wy = fy - y0
         if self.periodic:
             fx = np.mod(fx, nx)
-            x0 = fx.astype(np.int64) % nx
-            wx = fx - np.floor(fx)
-            x1 = (x0 + 1) % nx
-        else:
-            fx = np.clip(fx, 0.0, nx - 1.0)
-            x0 = np.minimum(fx.astype(np.int64), nx - 2)
+            x0 = fx.astype(np.intp)
             wx = fx - x0
             x1 = x0 + 1
-        i00 = y0 * nx + x0
-        i01 = y0 * nx + x1
-        i10 = i00 + nx
-        i11 = i01 + nx
-        w00 = (1 - wy) * (1 - wx)
-        w01 = (1 - wy) * wx
-        w10 = wy * (1 - wx)
-        w11 = wy * wx
+            x1[x1 == nx] = 0
+        else:
+            fx = np.clip(fx, 0.0, nx - 1.000001)
+            x0 = fx.astype(np.intp)
+            wx = fx - x0
+            x1 = x0 + 1
+        row0 = y0 * nx
+        i00, i01 = row0 + x0, row0 + x1
+        i10, i11 = i00 + nx, i01 + nx
         out = []
         for f in fields:
             flat = f.ravel()
-            val = flat[i00] * w00 + flat[i01] * w01 + flat[i10] * w10 + flat[i11] * w11
-            out.append(val.astype(f.dtype, copy=False))
+            a = flat[i00]
+            top = a + wx * (flat[i01] - a)
+            c = flat[i10]
+            bottom = c + wx * (flat[i11] - c)
+            out.append((top + wy * (bottom - top)).astype(f.dtype, copy=False))
         return out
 
 
@@ -141,27 +140,17 @@ class Coarsened:
         self.cols = np.unique(np.r_[np.arange(0, nx, factor), nx - 1])
         self.lat = mg.lat[np.ix_(self.rows, self.cols)]
         self.lon = mg.lon[np.ix_(self.rows, self.cols)]
-        # separable linear interpolation as gathers (no BLAS: its threads fight over 2 cores)
-        jy, wy = _linear_weights(self.rows, ny)
-        jx, wx = _linear_weights(self.cols, nx)
-        ncx = self.cols.size
-        self._idx = [(jy[:, None] + dy) * ncx + (jx[None, :] + dx) for dy in (0, 1) for dx in (0, 1)]
-        self._w = [
-            (1 - wy)[:, None] * (1 - wx)[None, :],
-            (1 - wy)[:, None] * wx[None, :],
-            wy[:, None] * (1 - wx)[None, :],
-            wy[:, None] * wx[None, :],
-        ]
+        # separable linear interpolation (no BLAS: its threads fight over 2 cores)
+        self._jy, self._wy = _linear_weights(self.rows, ny)
+        self._jx, self._wx = _linear_weights(self.cols, nx)
 
     def upsample(self, coarse: np.ndarray) -> np.ndarray:
         """Interpolate a field on the coarse points to the full grid."""
         if self.factor == 1:
             return coarse
-        flat = coarse.ravel()
-        out = flat[self._idx[0]] * self._w[0]
-        for k in (1, 2, 3):
-            out += flat[self._idx[k]] * self._w[k]
-        return out
+        along_x = coarse[:, self._jx] * (1 - self._wx) + coarse[:, self._jx + 1] * self._wx
+        wy = self._wy[:, None]
+        return along_x[self._jy] * (1 - wy) + along_x[self._jy + 1] * wy
 
 
 def _linear_weights(knots: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
