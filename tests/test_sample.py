@@ -243,6 +243,12 @@ def test_second_call_uses_the_cache(tiny_sample):
 
 
 def test_generation_is_deterministic(tiny_sample, hrrr, nwp, tmp_path):
+    import shutil
+
+    # reuse the rasterised states and counties (a cache of static geography, not of the sample)
+    (tmp_path / "sample").mkdir()
+    for f in tiny_sample.root.parent.glob("*.npz"):
+        shutil.copy(f, tmp_path / "sample" / f.name)
     other = ensure_sample("tiny", cache_dir=tmp_path, progress=False)
     assert other.root != tiny_sample.root
     h2 = xr.open_zarr(other.hrrr).load()

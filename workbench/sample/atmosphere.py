@@ -147,6 +147,17 @@ class Atmosphere:
         self._strat_z = snap["strat_z"]
         self.invalidate()
 
+    def adopt(self, other: Atmosphere) -> None:
+        """Take over the state of a run of the same atmosphere on another grid (tracers interpolated)."""
+        fy, fx = other.mg.fractional_index(self.mg.lat, self.mg.lon)
+        self.t850, self.q, self.tbl, self.rain_rate, self.tp = other.mg.interpolate(
+            [other.t850, other.q, other.tbl, other.rain_rate, other.tp], fy, fx
+        )
+        self.flow = other.flow
+        self.storms = other.storms
+        self._rendered = None
+        self.invalidate()
+
     @property
     def time_h(self) -> float:
         """Hours since the sample start."""
@@ -194,8 +205,11 @@ class Atmosphere:
             # radiative equilibrium follows the sun's latitude; continents heat up in summer
             lat_s = 8.0 * np.sin(2 * np.pi * (day - 80.0) / 365.25)
             t_rad = 258.0 + 34.0 * np.cos(np.deg2rad(self.mg.lat - lat_s)) ** 2
-            heat = 7.0 * self.surface.continentality * np.maximum(self._season(), -0.5)
-            self._teq_static, self._teq_day = t_rad + heat, day
+            season = self._season()
+            heat = 7.0 * self.surface.continentality * np.maximum(season, -0.5)
+            # the polar night: winter high latitudes cool far below the summer ones
+            night = 15.0 * np.maximum(-season, 0.0) * np.sin(np.deg2rad(self.mg.lat)) ** 2
+            self._teq_static, self._teq_day = t_rad + heat - night, day
         # thickness: a ridge is a warm column; saturating, since real air masses have bounded anomalies
         anom = z500_anom / self.params.thickness_m_per_k
         return self._teq_static + 15.0 * np.tanh(anom / 15.0)

@@ -399,9 +399,13 @@ class Evaluator:
             return np.zeros_like(self.lat)
         r_c = state.cyc_radius[keep][:, None]
         north = np.sign(state.cyc_lat[keep])[:, None]
-        d2 = (dx - 0.5 * r_c) ** 2 + (dy - 0.35 * r_c * north) ** 2
+        # an elongated band along the warm front, tilted 30 degrees from west-east (mirrored south)
+        ex, ey = dx - 0.5 * r_c, dy - 0.35 * r_c * north
+        c, s = np.cos(np.deg2rad(30.0)), np.sin(np.deg2rad(30.0)) * north
+        along, across = c * ex + s * ey, -s * ex + c * ey
+        d2 = (along / (0.9 * r_c)) ** 2 + (across / (0.35 * r_c)) ** 2
         weight = (state.cyclone_depth_now()[keep] / 3000.0)[:, None]
-        return (weight * np.exp(-0.5 * d2 / (0.55 * r_c) ** 2)).sum(axis=0).reshape(self.lat.shape)
+        return (weight * np.exp(-0.5 * d2)).sum(axis=0).reshape(self.lat.shape)
 
 
 def geostrophic_wind(

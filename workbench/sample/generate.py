@@ -34,6 +34,9 @@ from workbench.sample.zarrio import StoreWriter
 #: move air by about a cell; its output is 6-hourly.
 GLOBAL_STEP_H = 6
 
+#: Grids finer than this spin up on a grid of this spacing (km).
+SPINUP_SPACING_KM = 12.0
+
 #: Hours the truth runs before the first analysis time, so tracers and storms are in balance.
 SPINUP_H = 48
 
@@ -177,7 +180,18 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     surf, surfg = Surface(mg), Surface(mgg)
     flow0 = initial_flow(stream("flow-init"), TRUTH_PARAMS)
     flow0.time_h = -float(SPINUP_H)
-    atm = Atmosphere(mg, TRUTH_PARAMS, flow0.copy(), surf, True, stream("flow"), stream("storms"))
+    # fine grids spin up on a coarse copy of the domain (storms and flow are grid-free; tracers are
+    # interpolated at the switch), which saves most of the spin-up's cost
+    fine = spec.spacing_km < SPINUP_SPACING_KM
+    spin_mg = ModelGrid(hrrr_grid(SPINUP_SPACING_KM)) if fine else mg
+    spin_surf = Surface(spin_mg) if fine else surf
+    atm = Atmosphere(spin_mg, TRUTH_PARAMS, flow0.copy(), spin_surf, True, stream("flow"), stream("storms"))
+
+    def switch(spin: Atmosphere) -> Atmosphere:
+        full = Atmosphere(mg, TRUTH_PARAMS, spin.flow, surf, True, spin.rng_flow, spin.rng_storms)
+        full.adopt(spin)
+        return full
+
     # the global run shares the flow object: the HRRR-like run advances it, the global run follows
     atmg = Atmosphere(mgg, TRUTH_PARAMS, atm.flow, surfg, False, None, stream("storms-global"))
     forecasts = _Forecasts(mg, surf, spec, None)
@@ -204,7 +218,9 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     )  # fmt: skip
     forecasts.writer = nwp
     try:
-        counts = _truth_run(spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar)
+        counts = _truth_run(
+            spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar, switch if fine else None
+        )
         forecasts.drain(wait=True)
     except BaseException:
         forecasts.abort()
@@ -215,15 +231,21 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     return counts
 
 
-def _truth_run(spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar) -> dict[str, float]:
-    """The hourly truth loop, the stores it fills, and the reports it leads to."""
+def _truth_run(
+    spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar, switch=None
+) -> dict[str, float]:
+    """The hourly truth loop, the stores it fills, and the reports it leads to.
+
+    ``switch``, if given, replaces the (spin-up) atmosphere one hour before the first analysis time.
+    """
     hours = spec.hours
-    mg, mgg = atm.mg, atmg.mg
+    mgg = atmg.mg
+    buf_shape = (spec.time_chunk,) + tuple(hrrr.arrays["t2m"].shape[1:])
     gtimes = times[::6]
     g_old = atmg.flow_fields()
     g_last = atm.time_h
-    collector = ReportCollector(mg)
-    buf = {v: np.empty((spec.time_chunk,) + mg.shape, np.float32) for v in OUTPUT_VARIABLES}
+    collector = None
+    buf = {v: np.empty(buf_shape, np.float32) for v in OUTPUT_VARIABLES}
     gbuf = {v: np.empty((len(gtimes),) + mgg.shape, np.float32) for v in OUTPUT_VARIABLES}
     while atm.time_h < hours - 1:
         atm.step(1.0)
@@ -232,8 +254,12 @@ def _truth_run(spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, b
             atmg.step(atm.time_h - g_last, old_flow=g_old)
             g_old, g_last = atmg.flow_fields(), atm.time_h
         bar.update(1)
+        if t == -1 and switch is not None:
+            atm = switch(atm)
         if t < 0:
             continue
+        if collector is None:
+            collector = ReportCollector(atm.mg)
         fields = atm.diagnose()
         k = t % spec.time_chunk
         for v in OUTPUT_VARIABLES:
