@@ -101,11 +101,12 @@ _AZIMUTHS = [
 ]
 
 
-def _to_pixels(lats: np.ndarray, lons: np.ndarray) -> list[tuple[float, float]]:
+def _to_pixels(lats: np.ndarray, lons: np.ndarray) -> list[float]:
+    """Flat ``[x0, y0, x1, y1, ...]`` pixel coordinates, as PIL's polygon drawing takes them."""
     col = (np.asarray(lons) - _LON0) / _RES
     row = (_LAT1 - np.asarray(lats)) / _RES
     ok = np.isfinite(col) & np.isfinite(row)
-    return list(zip(col[ok].tolist(), row[ok].tolist(), strict=True))
+    return np.stack([col[ok], row[ok]], axis=1).ravel().tolist()
 
 
 def _rasterise(polygons: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -153,29 +154,76 @@ def counties() -> Regions:
     return _regions("counties", _cache_dir)
 
 
-def _build_states() -> Regions:
-    from bokeh_sampledata.us_states import data as us_states
+def _outlines(table: str) -> list[tuple[dict, list[tuple[np.ndarray, np.ndarray]]]] | None:
+    """Records and exterior rings (lats, lons) of bokeh-sampledata's US state or county outlines.
 
-    abbrevs = [a for a in sorted(us_states) if a in STATE_TIMEZONE]
-    polys = [(i + 1, us_states[a]["lats"], us_states[a]["lons"]) for i, a in enumerate(abbrevs)]
+    Reads the package's geometry database with vectorised shapely calls (its own dictionaries build
+    the same rings one by one, several times slower); returns None if that layout is not there.
+    """
+    try:
+        import json
+        import sqlite3
+        from contextlib import closing
+
+        import shapely
+        from bokeh_sampledata import package_path
+
+        uri = package_path("geographic_boundaries.db").as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as con:
+            rows = con.execute(f"SELECT metadata, geometry FROM {table} ORDER BY ordinal").fetchall()
+    except Exception:  # noqa: BLE001 - any failure falls back to the public dictionaries
+        return None
+    records = [json.loads(m) for m, _ in rows]
+    parts, owner = shapely.get_parts(shapely.from_wkb([w for _, w in rows]), return_index=True)
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    splits = np.flatnonzero(np.diff(ring)) + 1
+    rings: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in records]
+    for r, xy in zip(ring[np.r_[0, splits]], np.split(coords, splits), strict=True):
+        rings[owner[r]].append((xy[:, 1], xy[:, 0]))
+    return list(zip(records, rings, strict=True))
+
+
+def _polys(
+    value: int, rings: list[tuple[np.ndarray, np.ndarray]]
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    return [(value, lats, lons) for lats, lons in rings]
+
+
+def _build_states() -> Regions:
+    outlines = _outlines("us_states")
+    if outlines is None:
+        from bokeh_sampledata.us_states import data as us_states
+
+        outlines = [({"code": a, "name": v["name"]}, [(v["lats"], v["lons"])]) for a, v in us_states.items()]
+    outlines = sorted((o for o in outlines if o[0]["code"] in STATE_TIMEZONE), key=lambda o: o[0]["code"])
+    polys = [p for i, (_, rings) in enumerate(outlines) for p in _polys(i + 1, rings)]
     return Regions(
         raster=_rasterise(polys),
-        name=("",) + tuple(us_states[a]["name"].upper() for a in abbrevs),
-        abbrev=("",) + tuple(abbrevs),
-        fips=(0,) + tuple(STATE_FIPS.get(a, 0) for a in abbrevs),
+        name=("",) + tuple(rec["name"].upper() for rec, _ in outlines),
+        abbrev=("",) + tuple(rec["code"] for rec, _ in outlines),
+        fips=(0,) + tuple(STATE_FIPS.get(rec["code"], 0) for rec, _ in outlines),
     )
 
 
 def _build_counties() -> Regions:
-    from bokeh_sampledata.us_counties import data as raw
+    outlines = _outlines("us_counties")
+    if outlines is None:
+        from bokeh_sampledata.us_counties import data as raw
 
-    keys = sorted(raw)
-    polys = [(i + 1, raw[k]["lats"], raw[k]["lons"]) for i, k in enumerate(keys)]
+        outlines = [
+            (
+                {"name": v["name"], "state": v["state"], "state_fips": k[0], "county_fips": k[1]},
+                [(v["lats"], v["lons"])],
+            )
+            for k, v in raw.items()
+        ]
+    outlines = sorted(outlines, key=lambda o: (int(o[0]["state_fips"]), int(o[0]["county_fips"])))
+    polys = [p for i, (_, rings) in enumerate(outlines) for p in _polys(i + 1, rings)]
     return Regions(
         raster=_rasterise(polys),
-        name=("",) + tuple(raw[k]["name"].upper() for k in keys),
-        abbrev=("",) + tuple(raw[k]["state"].upper() for k in keys),
-        fips=(0,) + tuple(int(k[1]) for k in keys),
+        name=("",) + tuple(rec["name"].upper() for rec, _ in outlines),
+        abbrev=("",) + tuple(rec["state"].upper() for rec, _ in outlines),
+        fips=(0,) + tuple(int(rec["county_fips"]) for rec, _ in outlines),
     )
 
 
