@@ -56,3 +56,17 @@ def to_device(array, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
+
+
+def attention_backends(device: torch.device):
+    """Restrict scaled-dot-product attention to the flash, memory-efficient and math kernels on a GPU.
+
+    cuDNN's attention kernel failed on an H100 (torch 2.11, cuDNN frontend ``mha_graph.execute``) for the
+    ClimaX-like variable aggregation, whose batch is every patch of every state (over 10^5 sequences);
+    the other kernels handle any batch.
+    """
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])

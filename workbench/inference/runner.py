@@ -21,7 +21,7 @@ import xarray as xr
 from torch import nn
 
 from workbench.errors import DataError
-from workbench.inference.device import autocast, host_buffer, to_device
+from workbench.inference.device import attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, mc_dropout
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
@@ -121,6 +121,8 @@ class _Stepper:
     takes_time: bool
     mean: torch.Tensor
     std: torch.Tensor
+    compiled: bool = False
+    warm: bool = False
 
 
 def _norm_tensors(model, variables: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,7 +220,7 @@ class TorchRunner:
                     mode = None if compile is True else str(compile)
                     step = torch.compile(step, mode=mode, dynamic=False)
                 mean, std = _norm_tensors(m, self.variables, device)
-                prepared[dt] = _Stepper(m, step, _takes_valid_time(m.step), mean, std)
+                prepared[dt] = _Stepper(m, step, _takes_valid_time(m.step), mean, std, compiled=bool(compile))
             self.families.append(prepared)
         ref = next(iter(self.families[0].values()))
         self.mean, self.std = ref.mean, ref.std
@@ -301,13 +303,19 @@ class TorchRunner:
             if op.kind == "step":
                 stepper = family[op.dt]
                 x = states[op.src]
+                if stepper.compiled and not stepper.warm:
+                    # An eager call fills the network's host-built caches (window masks) before the
+                    # compiled function is traced, so that their construction is not compiled.
+                    kwargs = {"valid_time": hours0[:1]} if stepper.takes_time else {}
+                    stepper.model.step(x[:1], **kwargs)
+                    stepper.warm = True
                 same = stepper.mean is self.mean or (
                     torch.equal(stepper.mean, self.mean) and torch.equal(stepper.std, self.std)
                 )
                 if not same:  # models of one family normalised differently: map between their spaces
                     x = (x * self.std + self.mean - stepper.mean) / stepper.std
                 offset = sum(op.src, pd.Timedelta(0)) / HOUR
-                with autocast(self.device, self.dtype):
+                with autocast(self.device, self.dtype), attention_backends(self.device):
                     kwargs = {"valid_time": hours0 + offset} if stepper.takes_time else {}
                     y = stepper.step(x, **kwargs)
                 # The state between steps stays float32 whatever precision the step ran in.

@@ -1,0 +1,83 @@
+"""The shipped checkpoints load and forecast on the tiny sample on a CPU; ``workbench infer`` writes a store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import workbench
+from workbench.inference import open_forecast, run_forecast
+from workbench.inference.runner import step_models
+from workbench.models import load
+
+CHECKPOINTS = Path(workbench.__file__).parent / "checkpoints"
+H = pd.Timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_hrrr(tiny_sample):
+    from workbench.sample import open_sample
+
+    return open_sample("hrrr", size="tiny").load()
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "lead"),
+    [("pangu", [H, 6 * H, 24 * H], 6), ("climax", [H, 6 * H, 24 * H], 1), ("hrheim", [H], 1)],
+)
+def test_shipped_checkpoint_forecasts_on_the_tiny_sample(name, steps, lead, tiny_hrrr):
+    doc = json.loads((CHECKPOINTS / f"{name if name != 'pangu' else 'pangu_6h'}.json").read_text())
+    training = doc["metadata"]["training"]
+    assert training["train_period"][0].startswith("2020-06-01")
+    assert training["heldout_period"][0].startswith("2020-06-15")
+    model = load(name)
+    assert sorted(step_models(model)) == steps
+    init = tiny_hrrr.time.values[10]
+    fc = run_forecast(model, tiny_hrrr, init, [lead], device="cpu", dtype="fp32", progress=False)
+    assert dict(fc.sizes) == {"init_time": 1, "lead_time": 1, "y": tiny_hrrr.sizes["y"], "x": tiny_hrrr.sizes["x"]}
+    assert set(fc.data_vars) == set(model.variables)
+    t2m = fc["t2m"].values
+    assert np.isfinite(t2m).all()
+    # a trained model stays near the analysis it starts from (K), not wildly off
+    truth = tiny_hrrr["t2m"].sel(time=fc.valid_time.values[0, 0]).values
+    assert np.sqrt(np.mean((t2m[0, 0] - truth) ** 2)) < 10.0
+
+
+def test_workbench_infer_writes_and_resumes_a_store(tiny_sample, tmp_path, capsys):
+    from workbench.cli import main
+
+    store = tmp_path / "persistence.zarr"
+    args = ["infer", "persistence", "--size", "tiny", "--store", str(store), "--init-range", "2020-06-01T00",
+            "2020-06-01T12", "6h", "--leads", "0:3:1", "--batch-size", "2", "--no-progress"]
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    fc = open_forecast(store, require_complete=True)
+    assert fc.sizes["init_time"] == 3 and list(pd.TimedeltaIndex(fc.lead_time.values) / H) == [0, 1, 2, 3]
+    hrrr = xr.open_zarr(tiny_sample.hrrr)
+    np.testing.assert_array_equal(fc["t2m"].isel(init_time=1, lead_time=3).values,
+                                  hrrr["t2m"].sel(time="2020-06-01T06").values)
+    # the same command again finds every block done
+    assert main(args) == 0
+    # another run into the same store is refused with a clear message
+    other = [*args[:-3], "--batch-size", "3", "--no-progress"]
+    assert main(other) == 1
+    assert "different run" in capsys.readouterr().err
+
+
+def test_workbench_infer_ensemble_with_a_shipped_model(tiny_sample, tmp_path):
+    from workbench.cli import main
+
+    store = tmp_path / "climax-ens.zarr"
+    assert main(["infer", "climax", "--size", "tiny", "--store", str(store), "--init", "2020-06-01T06",
+                 "--leads", "1", "--weight-members", "2", "--noise-members", "2", "--dtype", "fp32",
+                 "--device", "cpu", "--no-progress"]) == 0
+    fc = open_forecast(store)
+    assert fc["u10m"].dims == ("init_time", "lead_time", "weight_member", "noise_member", "y", "x")
+    spread = fc["u10m"].isel(init_time=0, lead_time=0)
+    assert float(spread.mean("noise_member").std("weight_member").mean()) > 0  # MC dropout (drop_rate 0.1)
+    assert float(spread.std("noise_member").mean()) > 0  # perturbed initial states

@@ -1,0 +1,168 @@
+"""``workbench infer``: run a model of the zoo and write its forecast to a zarr store (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add ``workbench infer`` to the CLI."""
+    p = subparsers.add_parser(
+        "infer",
+        help="forecast with a model (pangu, climax, hrheim, persistence, climatology, nwp) into a zarr store",
+        description=(
+            "Forecast from the analysis at the given initial times and write (init_time, lead_time[, members], "
+            "y, x) to a zarr store, block by block. Rerunning the same command resumes a killed run."
+        ),
+    )
+    p.add_argument("model", help="registry name (see `python -c 'import workbench.models as m; print(m.list_models())'`)")
+    p.add_argument("--store", required=True, help="zarr store to write (resumed if it exists)")
+    p.add_argument("--source", default=None,
+                   help="initial data: a zarr/netCDF path or a catalog entry (default: the sample HRRR-like analysis)")
+    p.add_argument("--size", default="default", help="sample size when --source is not given (default: default)")
+    p.add_argument("--init", nargs="+", default=None, metavar="TIME", help="initial times (ISO)")
+    p.add_argument("--init-range", nargs=3, default=None, metavar=("START", "END", "EVERY"),
+                   help="initial times from START to END every EVERY (e.g. 2020-06-15 2020-06-20 12h)")
+    p.add_argument("--leads", nargs="+", default=["1", "6", "24"], metavar="LEAD",
+                   help="lead times: hours or timedeltas, or START:STOP:STEP hours inclusive (e.g. 1:24:1)")
+    p.add_argument("--checkpoint", action="append", default=None,
+                   help="weights to load (a file stem or directory); give several for a deep ensemble")
+    p.add_argument("--weight-members", type=int, default=None, help="epistemic members (MC dropout)")
+    p.add_argument("--noise-members", type=int, default=None, help="aleatoric members (perturbed initial states)")
+    p.add_argument("--members", type=int, default=None, help="plain ensemble of perturbed states on a 'member' dim")
+    p.add_argument("--noise-scale", type=float, default=0.05, help="perturbation amplitude in normalisation stds")
+    p.add_argument("--length-scale", type=float, default=4.0, help="perturbation correlation length in grid cells")
+    p.add_argument("--dropout", type=float, default=None, help="MC dropout rate (default: the layers' own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
+                   help="torch.compile the model steps (optionally with a mode, e.g. max-autotune)")
+    p.add_argument("--batch-size", type=int, default=None, help="initial times per block (default 8)")
+    p.add_argument("--single-step", action="store_true",
+                   help="roll out with the shortest step only instead of hierarchical temporal aggregation")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store instead of resuming it")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _leads(values: list[str]) -> list:
+    out: list = []
+    for v in values:
+        if ":" in v:
+            start, stop, step = (float(x) for x in v.split(":"))
+            out += list(_frange(start, stop, step))
+        else:
+            try:
+                out.append(float(v))
+            except ValueError:
+                out.append(v)  # a timedelta string such as "90min"
+    return out
+
+
+def _frange(start: float, stop: float, step: float):
+    if step <= 0:
+        from workbench.errors import DataError
+
+        raise DataError(f"lead range step must be positive, got {step}")
+    x = start
+    while x <= stop + 1e-9:
+        yield x
+        x += step
+
+
+def _open_source(args):
+    import xarray as xr
+
+    from workbench.errors import CatalogError
+
+    if args.source is None:
+        from workbench.sample import open_sample
+
+        return open_sample("hrrr", size=args.size)
+    path = Path(args.source)
+    if path.exists():
+        return xr.open_zarr(path) if path.is_dir() or path.suffix == ".zarr" else xr.open_dataset(path)
+    try:
+        from workbench.catalog import open_catalog
+
+        return open_catalog()[args.source].read()
+    except (KeyError, CatalogError, ImportError) as err:
+        raise CatalogError(
+            f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
+        ) from err
+
+
+def _init_times(args, source):
+    import pandas as pd
+
+    from workbench.errors import DataError
+
+    if args.init and args.init_range:
+        raise DataError("give either --init or --init-range, not both")
+    if args.init:
+        return pd.DatetimeIndex(args.init)
+    if args.init_range:
+        start, end, every = args.init_range
+        return pd.date_range(start, end, freq=pd.Timedelta(every))
+    raise DataError(
+        f"no initial times: pass --init TIME ... or --init-range START END EVERY (the data covers "
+        f"{str(source.time.values[0])[:16]} to {str(source.time.values[-1])[:16]})"
+    )
+
+
+def _model(args):
+    from workbench.errors import DataError
+    from workbench.models import load
+
+    if args.checkpoint and len(args.checkpoint) > 1:
+        return [load(args.model, checkpoint=c) for c in args.checkpoint]
+    kwargs = {}
+    if args.model == "nwp" and args.source is None:
+        kwargs["size"] = args.size
+    try:
+        return load(args.model, checkpoint=args.checkpoint[0] if args.checkpoint else None, **kwargs)
+    except KeyError as err:
+        raise DataError(str(err.args[0]) if err.args else str(err)) from err
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.errors import DataError
+    from workbench.inference import EnsembleSpec, run_forecast
+
+    source = _open_source(args)
+    inits = _init_times(args, source)
+    model = _model(args)
+    members = None
+    if args.members is not None:
+        if args.weight_members or args.noise_members:
+            raise DataError("--members makes a plain ensemble; do not combine it with --weight/--noise-members")
+        members = args.members
+    elif args.weight_members or args.noise_members:
+        members = EnsembleSpec(
+            weight_members=args.weight_members,
+            noise_members=args.noise_members or 1,
+            noise_scale=args.noise_scale,
+            length_scale=args.length_scale,
+            dropout=args.dropout,
+            seed=args.seed,
+        )
+    fc = run_forecast(
+        model,
+        source,
+        inits,
+        _leads(args.leads),
+        members=members,
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
+        batch_size=args.batch_size,
+        store=args.store,
+        overwrite=args.overwrite,
+        hta=not args.single_step,
+        progress=not args.no_progress,
+    )
+    dims = ", ".join(f"{k}: {v}" for k, v in fc.sizes.items())
+    print(f"wrote {args.store} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
+    return 0
