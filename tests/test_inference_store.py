@@ -128,6 +128,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, xarray and zarr: several seconds
 def test_sigkill_mid_run_then_resume(source, reference, tmp_path):
     path = tmp_path / "fc.zarr"
     script = tmp_path / "run.py"

@@ -16,7 +16,9 @@ __all__ = ["EnsembleSpec", "open_forecast", "rollout", "run_forecast"]
 def rollout(model, initial, init_times, lead_times, **kwargs):
     """In-memory forecast of a torch model (what ``TorchForecaster.forecast`` delegates to).
 
-    Same arguments as :func:`run_forecast`; defaults to no progress bar and no store.
+    Same arguments as :func:`run_forecast`; defaults to no progress bar, no store and ``dtype="auto"``
+    (bf16 on a GPU, fp32 on a CPU).
     """
     kwargs.setdefault("progress", False)
+    kwargs.setdefault("dtype", "auto")
     return run_forecast(model, initial, init_times, lead_times, **kwargs)

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--dropout", type=float, default=None, help="MC dropout rate (default: the layers' own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="autocast precision (default auto: bf16 on a GPU, fp32 on a CPU)")
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
                    help="torch.compile the model steps (optionally with a mode, e.g. max-autotune)")
     p.add_argument("--batch-size", type=int, default=None, help="initial times per block (default 8)")

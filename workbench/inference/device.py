@@ -33,6 +33,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def check_precision(dtype: str) -> str:
+    """Return ``dtype`` if it is a known precision, else raise DeviceError."""
     if dtype not in PRECISIONS:
         raise DeviceError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
     return dtype

@@ -93,7 +93,7 @@ def _block_arrays(buf: np.ndarray, variables: Sequence[str], layout: str) -> dic
             arr = arr[:, :, 0, 0]
         elif layout == "member":
             arr = arr[:, :, 0]
-        out[v] = np.ascontiguousarray(arr)
+        out[v] = arr  # a view: the store (or the in-memory array) copies it once, into its own layout
     return out
 
 
@@ -136,7 +136,7 @@ def run_forecast(
     device
         ``"auto"`` (GPU if present), ``"cpu"`` or ``"cuda[:N]"``.
     dtype
-        ``"bf16"`` (autocast) or ``"fp32"``.
+        ``"bf16"`` (autocast), ``"fp32"``, or ``"auto"`` (bf16 on a GPU, fp32 on a CPU).
     compile
         ``torch.compile`` the step functions (True, or a mode such as ``"max-autotune"``).
     batch_size
@@ -166,6 +166,8 @@ def run_forecast(
     leads = _as_lead_times(lead_times)
     spec, member_layout = as_spec(members)
     dev = resolve_device(device)
+    if dtype == "auto":  # bf16 where it is fast (a GPU), fp32 where it is not (a CPU)
+        dtype = "bf16" if dev.type == "cuda" else "fp32"
     check_precision(dtype)
     if batch_size is None:
         batch_size = 8
