@@ -319,4 +319,37 @@ def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(gen, "generate", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_sample("tiny", cache_dir=tmp_path, progress=False)
-    assert list((tmp_path / "sample").iterdir()) == []
+    left = [p.name for p in (tmp_path / "sample").iterdir() if not p.name.endswith(".lock")]
+    assert left == []
+
+
+def test_concurrent_callers_generate_once(tmp_path, tiny_sample, monkeypatch):
+    import shutil
+    import threading
+
+    import workbench.sample.generate as gen
+
+    calls = []
+
+    def slow_copy(spec, out: Path, progress: bool = True) -> dict:
+        calls.append(out)
+        time.sleep(0.5)
+        for item in tiny_sample.root.iterdir():
+            if item.name != "COMPLETE.json":
+                (shutil.copytree if item.is_dir() else shutil.copy)(item, out / item.name)
+        return {}
+
+    monkeypatch.setattr(gen, "generate", slow_copy)
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(ensure_sample("tiny", cache_dir=tmp_path, progress=False))
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert len(results) == 2 and results[0] == results[1]

@@ -337,7 +337,9 @@ class Atmosphere:
             st.update_systems(storms, mg, s, steer_u, steer_v, t_now, dt_h, p, self.rng_storms)
             st.spawn_systems(storms, mg, s, self.surface.land, t_now, dt_h, p, self.rng_storms)
             conv = np.zeros(mg.shape)
-            n_sub = int(np.ceil((2 if mg.spacing_m >= 15e3 else 4) * dt_h))
+            # rain is sampled every half hour (quarter hour on fine grids); long forecast steps sample it
+            # more coarsely, which is one of the ways the model is cheaper and less exact than the truth
+            n_sub = min(int(np.ceil((2 if mg.spacing_m >= 15e3 else 4) * dt_h)), 4)
             for k in range(n_sub):
                 t_sub = t_now - dt_h * (n_sub - 1 - k) / n_sub
                 zr = st.render(storms, mg, t_sub, with_windows=False).z_rain if k < n_sub - 1 else None

@@ -18,6 +18,7 @@ import shutil
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +186,34 @@ def ensure_sample(
         return paths
     parent = root.parent
     _prepare_parent(parent)
-    _remove_stale(parent, root.name)
+    # one generation at a time per sample: a second caller waits, then finds the sample complete
+    with _exclusive(parent / f".{root.name}.lock"):
+        if is_complete(root):
+            return paths
+        _remove_stale(parent, root.name)
+        _generate_into(root, spec, progress, generate)
+    return paths
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive advisory lock on ``lock_path`` (no-op where ``fcntl`` is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _generate_into(root: Path, spec: SizeSpec, progress: bool, generate) -> None:
+    """Generate into a temporary sibling of ``root`` and rename it into place when complete."""
+    parent = root.parent
     tmp = parent / f".{root.name}.tmp.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     (tmp / "OWNER").write_text(socket.gethostname())
@@ -212,7 +240,6 @@ def ensure_sample(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return paths
 
 
 def open_sample(
