@@ -381,7 +381,7 @@ def test_other_bad_inputs():
 
 
 def test_many_event_types_and_overlaps():
-    """Ten event types (wider bit codes) with heavy overlap: numba equals the NumPy reference."""
+    """Ten event types (wider bit codes) with heavy overlap: numba and torch equal the NumPy reference."""
     fc, truth, masks, weights = make_case(seed=7)
     rng = np.random.default_rng(8)
     types = [f"type{k}" for k in range(10)]
@@ -391,7 +391,10 @@ def test_many_event_types_and_overlaps():
         coords={**{k: v for k, v in masks.coords.items() if k != "event_type"}, "event_type": types},
     )
     ref = decompose(fc, truth, many, weights=weights, engine="numpy")
-    got = decompose(fc, truth, many, weights=weights, engine="numba")
-    assert got["region"].values.tolist()[3:] == types
-    for name in ref.data_vars:
-        np.testing.assert_allclose(got[name].values, ref[name].values, rtol=1e-10, err_msg=name)
+    for engine in ("numba", "torch"):
+        got = decompose(fc, truth, many, weights=weights, engine=engine)
+        assert got["region"].values.tolist()[3:] == types
+        for name in ref.data_vars:
+            np.testing.assert_allclose(
+                got[name].values, ref[name].values, rtol=1e-10, err_msg=f"{engine} {name}"
+            )

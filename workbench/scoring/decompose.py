@@ -47,9 +47,6 @@ from workbench.scoring.summary import summarise
 __all__ = ["decompose"]
 
 ENGINES = ("auto", "numba", "numpy", "torch")
-# bound on the elements of one torch batch's statistics array (S * K * P): big batches keep a GPU busy,
-# small ones keep a CPU's temporaries in bounds
-_TORCH_BATCH_ELEMENTS = {"cpu": 1 << 24, "cuda": 1 << 28}
 
 
 def decompose(
@@ -688,8 +685,7 @@ def compute_groups(
     if not groups:
         return []
     if engine == "torch":
-        region_of = None if mask_source is None else mask_source.region
-        return _torch_groups(fields, groups, truth, clim, region_of, layout, device, weights_for, n_points)
+        return _torch_groups(fields, groups, truth, clim, mask_source, layout, device, weights_for, n_points)
 
     def one(group: _Group) -> np.ndarray:
         o = np.ascontiguousarray(truth[group.tpos]).reshape(n_points)
@@ -711,35 +707,31 @@ def compute_groups(
 
 
 def _torch_groups(
-    fields, groups, truth, clim, region_of, layout, device, weights_for, n_points
+    fields, groups, truth, clim, mask_source, layout, device, weights_for, n_points
 ) -> list[np.ndarray]:
-    """All groups' fields in batches on the torch device (one host-to-device copy per batch)."""
+    """Each group on the torch device: its fields, and its truth, climatology and event bits once."""
     import torch
 
     ops = kernels.torch_ops()
     dtype = np.result_type(fields.dtype, next(iter(truth.values())).dtype)
     dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    tdtype = getattr(torch, dtype.name)
     w = torch.as_tensor(weights_for(dtype), device=device)
-    per_field = (layout.n_columns + layout.n_members) * n_points
-    limit = _TORCH_BATCH_ELEMENTS["cuda" if str(device).startswith("cuda") else "cpu"]
-    batch = max(1, limit // max(per_field, 1))
-    flat = [(g, k) for g in groups for k in range(len(g.ii))]
-    values: list[np.ndarray] = []
-    for start in range(0, len(flat), batch):
-        part = flat[start : start + batch]
 
-        def stack(arrays):
-            return torch.as_tensor(np.stack(arrays).astype(dtype, copy=False), device=device)
+    def upload(array):
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
 
-        f = stack([fields[g.ii[k], g.jj[k]] for g, k in part])
-        o = stack([np.reshape(truth[g.tpos], n_points) for g, _ in part])
-        c = stack([np.reshape(clim[g.cpos], n_points) for g, _ in part]) if layout.acc else None
-        regions = None if region_of is None else [region_of(g.mpos) for g, _ in part]
-        values.extend(kernels.vector_field_stats(f, o, w, c, layout, regions, ops))
-    out, k0 = [], 0
+    out = []
     for g in groups:
-        out.append(np.stack(values[k0 : k0 + len(g.ii)]))
-        k0 += len(g.ii)
+        f = torch.stack([upload(fields[i, j]) for i, j in zip(g.ii, g.jj, strict=True)]).to(tdtype)
+        o = upload(np.reshape(truth[g.tpos], (1, n_points))).to(tdtype)
+        c = upload(np.reshape(clim[g.cpos], (1, n_points))).to(tdtype) if layout.acc else None
+        codes = n_events = None
+        if mask_source is not None:
+            masks = mask_source.field(g.mpos)
+            n_events = masks.shape[0]
+            codes = upload(kernels.event_codes(masks)).long()
+        out.append(kernels.vector_field_stats(f, o, w, c, layout, None, ops, codes=codes, n_events=n_events))
     return out
 
 

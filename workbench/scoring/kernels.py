@@ -94,11 +94,11 @@ def n_region_rows(region_count: int | None) -> int:
 # They work on a *group*: the forecast fields of one block that share a valid time (hence the same
 # truth, climatology and event masks), given as a 4-D array ``F (n_init, n_lead, M, P)`` and the
 # (init, lead) index of each field. The event masks of the group are first folded into one bit code per
-# cell (bit ``e`` for event type ``e``, :func:`event_codes`). The grid is then walked in tiles that fit
-# the cache, and every field of the group is read tile by tile: a vectorised loop adds all cells to the
-# ``all`` sums; when the tile has event cells, a second loop over the (cached) tile sums runs of cells
-# with the same code and adds each run to the extreme row and to the rows of the code's bits. Truth,
-# weights and masks come from memory once per group, each forecast field once.
+# cell (bit ``e`` for event type ``e``, :func:`event_codes`) and cut into runs of consecutive cells with
+# the same non-zero code (:func:`event_runs`; events are blobs, so runs are long and few). The grid is
+# walked in tiles that fit the cache, every field of the group read tile by tile, and a vectorised loop
+# adds all cells to the ``all`` sums; then a vectorised sum over each run is added to the extreme row and
+# to the rows of the run's bits. Truth, weights and masks come from memory once per group.
 
 _TILE = 2048
 
@@ -119,22 +119,49 @@ if HAVE_NUMBA:
             rows >>= 1
             row += 1
 
+    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+    def _nb_dense_tile(f, o, w, t0, t1, zero):  # pragma: no cover - compiled
+        """Sums over cells ``t0 .. t1`` in the precision of ``zero``: float32 data are summed in float32
+        within a tile (twice the SIMD width; a tile is short, so the rounding stays near float32's own
+        resolution of the data) and the tiles in float64 by the caller."""
+        sw = zero
+        swe = zero
+        swae = zero
+        swe2 = zero
+        nv = zero
+        one = zero + 1
+        for i in range(t0, t1):
+            e = f[i] - o[i]
+            ok = e == e
+            # multiplying by the flag (not branching) keeps the loop vectorised
+            okf = ok * one
+            wi = w[i] * okf
+            e = e if ok else zero
+            we = wi * e
+            sw += wi
+            swe += we
+            swae += abs(we)
+            swe2 += we * e
+            nv += okf
+        return sw, swe, swae, swe2, nv
+
     @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_det_group(F, ii, jj, o, w, c, has_c, code, out):  # pragma: no cover - compiled
+    def _nb_det_group(
+        F, ii, jj, o, w, c, has_c, starts, ends, codes, zero, out
+    ):  # pragma: no cover - compiled
         """Deterministic fields: ``out (k, R, K)`` with K = 6 (9 with the climatology ``c``).
 
-        ``code`` holds each cell's event bits (all zero without masks).
+        ``starts, ends, codes``: the runs of consecutive event cells that share a code (see
+        :func:`event_runs`); none without masks.
         """
         n_points = o.shape[0]
         k_fields = ii.shape[0]
         k_cols = out.shape[2]
         acc = np.zeros((k_fields, out.shape[1], 9))
         run = np.zeros(9)
+        # all cells: tile by tile, every field of the group per tile, so o and w stay in cache
         for t0 in range(0, n_points, _TILE):
             t1 = min(n_points, t0 + _TILE)
-            present = 0
-            for i in range(t0, t1):
-                present |= code[i]
             for g in range(k_fields):
                 f = F[ii[g], jj[g], 0]
                 sw = 0.0
@@ -169,17 +196,12 @@ if HAVE_NUMBA:
                         soa2 += wa * oa * oa
                         sfo += wa * fa * oa
                 else:
-                    for i in range(t0, t1):
-                        e = np.float64(f[i]) - np.float64(o[i])
-                        ok = e == e
-                        wi = np.float64(w[i]) * ok
-                        e = e if ok else 0.0
-                        we = wi * e
-                        sw += wi
-                        swe += we
-                        swae += abs(we)
-                        swe2 += we * e
-                        nv += ok
+                    sums = _nb_dense_tile(f, o, w, t0, t1, zero)
+                    sw = np.float64(sums[0])
+                    swe = np.float64(sums[1])
+                    swae = np.float64(sums[2])
+                    swe2 = np.float64(sums[3])
+                    nv = np.float64(sums[4])
                 acc[g, 0, 0] += sw
                 acc[g, 0, 1] += swe
                 acc[g, 0, 2] += swae
@@ -189,46 +211,19 @@ if HAVE_NUMBA:
                 acc[g, 0, 6] += sfa2
                 acc[g, 0, 7] += soa2
                 acc[g, 0, 8] += sfo
-                if present == 0:
-                    continue
-                # event cells: masks come in blobs, so consecutive cells mostly share their code; sum a
-                # run of equal codes in registers and add it to the rows of its bits when the code changes
-                current = 0
-                r0 = 0.0
-                r1 = 0.0
-                r2 = 0.0
-                r3 = 0.0
-                r4 = 0.0
-                r5 = 0.0
-                r6 = 0.0
-                r7 = 0.0
-                r8 = 0.0
-                for i in range(t0, t1 + 1):
-                    bits = code[i] if i < t1 else 0
-                    if bits != current:
-                        if current != 0:
-                            run[0] = r0
-                            run[1] = r1
-                            run[2] = r2
-                            run[3] = r3
-                            run[4] = r4
-                            run[5] = r5
-                            run[6] = r6
-                            run[7] = r7
-                            run[8] = r8
-                            _nb_flush(acc, g, current, run)
-                        current = bits
-                        r0 = 0.0
-                        r1 = 0.0
-                        r2 = 0.0
-                        r3 = 0.0
-                        r4 = 0.0
-                        r5 = 0.0
-                        r6 = 0.0
-                        r7 = 0.0
-                        r8 = 0.0
-                    if bits == 0:
-                        continue
+        # event cells: a vectorised sum over each run, added to the extreme row and to its bits' rows
+        for g in range(k_fields):
+            f = F[ii[g], jj[g], 0]
+            for r in range(starts.shape[0]):
+                sw = 0.0
+                swe = 0.0
+                swae = 0.0
+                swe2 = 0.0
+                nv = 0.0
+                sfa2 = 0.0
+                soa2 = 0.0
+                sfo = 0.0
+                for i in range(starts[r], ends[r]):
                     fi = np.float64(f[i])
                     oi = np.float64(o[i])
                     e = fi - oi
@@ -236,20 +231,30 @@ if HAVE_NUMBA:
                     wi = np.float64(w[i]) * ok
                     e = e if ok else 0.0
                     we = wi * e
-                    r0 += wi
-                    r1 += we
-                    r2 += abs(we)
-                    r3 += we * e
-                    r4 += ok
-                    r5 += 1.0 - ok
+                    sw += wi
+                    swe += we
+                    swae += abs(we)
+                    swe2 += we * e
+                    nv += ok
                     if has_c:
                         ci = np.float64(c[i])
                         okc = ok & (ci == ci)
+                        wa = wi * okc
                         fa = fi - ci if okc else 0.0
                         oa = oi - ci if okc else 0.0
-                        r6 += wi * fa * fa
-                        r7 += wi * oa * oa
-                        r8 += wi * fa * oa
+                        sfa2 += wa * fa * fa
+                        soa2 += wa * oa * oa
+                        sfo += wa * fa * oa
+                run[0] = sw
+                run[1] = swe
+                run[2] = swae
+                run[3] = swe2
+                run[4] = nv
+                run[5] = (ends[r] - starts[r]) - nv
+                run[6] = sfa2
+                run[7] = soa2
+                run[8] = sfo
+                _nb_flush(acc, g, codes[r], run)
         for g in range(k_fields):
             for r in range(out.shape[1]):
                 for k in range(k_cols):
@@ -327,32 +332,51 @@ if HAVE_NUMBA:
 
     @numba.njit(nogil=True, cache=True)
     def _nb_generic_group(
-        F, ii, jj, o, w, c, n_weight, n_noise, kacc, kens, ksplit, code, out
+        F, ii, jj, o, w, c, n_weight, n_noise, kacc, kens, ksplit, starts, ends, codes, out
     ):  # pragma: no cover
         """Ensembles (any statistics): ``out (k, R, K)``, one point at a time."""
         n_points = o.shape[0]
         k_cols = out.shape[2]
         q = np.empty(k_cols)
+        run = np.empty(k_cols)
         buf = np.empty(n_weight * n_noise)
-        for t0 in range(0, n_points, _TILE):
-            n = min(_TILE, n_points - t0)
-            for g in range(ii.shape[0]):
-                f = F[ii[g], jj[g]]
-                for i in range(t0, t0 + n):
+        for g in range(ii.shape[0]):
+            f = F[ii[g], jj[g]]
+            for i in range(n_points):
+                _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
+                for k in range(k_cols):
+                    out[g, 0, k] += q[k]
+            for r in range(starts.shape[0]):
+                run[:] = 0.0
+                for i in range(starts[r], ends[r]):
                     _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
                     for k in range(k_cols):
-                        out[g, 0, k] += q[k]
-                    if code[i] == 0:
-                        continue
-                    # row 1 (extreme) for every event cell, then the row of each event bit
-                    rows = (np.int64(code[i]) << 1) | 1
-                    row = 1
-                    while rows != 0:
-                        if rows & 1:
-                            for k in range(k_cols):
-                                out[g, row, k] += q[k]
-                        rows >>= 1
-                        row += 1
+                        run[k] += q[k]
+                _nb_flush(out, g, codes[r], run)
+
+
+def event_runs(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of consecutive grid cells (flat order) covered by the same set of event types.
+
+    Parameters
+    ----------
+    masks : numpy.ndarray
+        Bool ``(n_event_types, P)``.
+
+    Returns
+    -------
+    starts, ends, codes : numpy.ndarray
+        int64 per run: first cell, one past the last cell, and the bit code (bit ``e`` for event type
+        ``e``). Cells outside every event belong to no run. Events come in blobs, so there are few runs.
+    """
+    code = event_codes(masks)
+    n = code.shape[0]
+    change = np.flatnonzero(code[1:] != code[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    ends = np.concatenate([change, [n]]).astype(np.int64)
+    codes = code[starts].astype(np.int64)
+    keep = codes != 0
+    return starts[keep], ends[keep], codes[keep]
 
 
 def event_codes(masks: np.ndarray) -> np.ndarray:
@@ -412,14 +436,18 @@ def numba_group_stats(
     k_cols = layout.n_columns
     n_events = 0 if masks is None else masks.shape[0]
     out = np.zeros((len(ii), n_region_rows(None if masks is None else n_events), k_cols))
-    code = event_codes(masks) if masks is not None else np.zeros(o.shape[0], dtype=np.uint8)
+    if masks is not None:
+        starts, ends, codes = event_runs(masks)
+    else:
+        starts = ends = codes = np.zeros(0, dtype=np.int64)
     c_arr = c if c is not None else o[:1]
     if layout.n_members == 1:
-        _nb_det_group(fields, ii, jj, o, w, c_arr, layout.acc, code, out)
+        zero = np.result_type(fields.dtype, o.dtype, w.dtype).type(0)
+        _nb_det_group(fields, ii, jj, o, w, c_arr, layout.acc, starts, ends, codes, zero, out)
     else:
         kacc, kens, ksplit = layout.index("swfa2"), layout.index("swcrps"), layout.index("swalea")
         args = (layout.n_weight, layout.n_noise, kacc, kens, ksplit)
-        _nb_generic_group(fields, ii, jj, o, w, c_arr, *args, code, out)
+        _nb_generic_group(fields, ii, jj, o, w, c_arr, *args, starts, ends, codes, out)
     return out
 
 
@@ -457,6 +485,10 @@ class _NumpyOps:
     @staticmethod
     def arange(n, like):
         return np.arange(n, dtype=like.dtype)
+
+    @staticmethod
+    def swap_last(x):
+        return np.swapaxes(x, -1, -2)
 
     @staticmethod
     def zeros64(shape, like):
@@ -500,6 +532,9 @@ class _TorchOps:
     def arange(self, n, like):
         return self.torch.arange(n, dtype=like.dtype, device=like.device)
 
+    def swap_last(self, x):
+        return x.transpose(-1, -2)
+
     def zeros64(self, shape, like):
         return self.torch.zeros(shape, dtype=self.torch.float64, device=like.device)
 
@@ -511,7 +546,7 @@ class _TorchOps:
 
 
 def vector_field_stats(
-    f, o, w, c, layout: StatLayout, regions: list[RegionIndex | None] | None, xp
+    f, o, w, c, layout: StatLayout, regions: list[RegionIndex | None] | None, xp, codes=None, n_events=None
 ) -> np.ndarray:
     """Statistics of ``S`` forecast fields at once with array operations (NumPy or torch).
 
@@ -528,9 +563,15 @@ def vector_field_stats(
     layout : StatLayout
         Which statistics to accumulate.
     regions : list of RegionIndex or None
-        One per field, or None to score ``all`` only.
+        One per field, or None to score ``all`` only (or when ``codes`` is given).
     xp : _NumpyOps or _TorchOps
         The array namespace.
+    codes : array, optional
+        Instead of ``regions``, when all fields share a valid time: the event bits of each cell
+        (:func:`event_codes`, shape ``(P,)``), contracted densely with matrix products, the fast way
+        on a GPU.
+    n_events : int, optional
+        The number of event types, with ``codes``.
 
     Returns
     -------
@@ -571,11 +612,19 @@ def vector_field_stats(
             epi = (d_out * d_out).mean(1)
             cols += [wv * xp.where(ok, alea, zero), wv * xp.where(ok, epi, zero)]
     q = xp.stack(cols, 1)  # (S, K, P)
-    n_events = None
+    if codes is None:
+        n_events = None
     if regions is not None:
         n_events = next((r.n_events for r in regions if r is not None), 0)
     out = xp.zeros64((n_fields, n_region_rows(n_events), len(cols)), f)
     out[:, 0] = xp.sum64(q, -1)
+    if codes is not None and n_events:
+        q64 = xp.to64(q)  # (S, K, P)
+        bits = codes[None, :] >> xp.arange(n_events, codes)[:, None]
+        member = xp.to64(bits & 1)  # (E, P)
+        extreme = xp.to64(codes != 0)  # (P,)
+        out[:, 1] = q64 @ extreme
+        out[:, 2:] = xp.swap_last(q64 @ member.T)  # (S, K, E) -> (S, E, K)
     if regions is not None:
         members: dict[int, object] = {}
         for s, region in enumerate(regions):
