@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from workbench.sample import storms as st
 from workbench.sample.flow import GRAVITY, P_REF, RHO_AIR, Evaluator, FlowState, day_of_year, step_flow
-from workbench.sample.geography import grid_land_fraction
+from workbench.sample.geography import grid_land_fraction, state_index
 from workbench.sample.params import AtmosphereParams
 from workbench.sample.tracers import Coarsened, ModelGrid, advect
 
@@ -57,7 +57,16 @@ class Surface:
 
     def __init__(self, mg: ModelGrid) -> None:
         subsample = 1 if mg.lat.size > 2e5 else 3
-        self.land = grid_land_fraction(mg.lat, mg.lon, subsample=subsample).astype(np.float64)
+        radius = max(120.0, 0.5 * mg.spacing_m / 1e3)
+        land = grid_land_fraction(mg.lat, mg.lon, subsample=subsample, radius_km=radius).astype(np.float64)
+        if not mg.periodic and mg.spacing_m < 40e3:
+            # outside the US the mask is "near a town": soften its circles over ~40 km (US outlines stay)
+            us = (state_index(mg.lat, mg.lon) > 0).astype(np.float64)
+            other = ndimage.gaussian_filter(
+                np.maximum(land - us, 0.0), sigma=40e3 / mg.spacing_m, mode="nearest"
+            )
+            land = np.maximum(us, np.clip(1.6 * other - 0.3, 0.0, 1.0))
+        self.land = land
         # continentality: land fraction smoothed over ~700 km, computed on a coarse copy for speed
         factor = max(1, int(50e3 // mg.spacing_m))
         coarse = self.land[::factor, ::factor]

@@ -293,25 +293,35 @@ def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _city_tree() -> cKDTree:
+def _foreign_town_tree() -> cKDTree:
+    """Towns outside the US states (the US has its own outlines; its coastal towns would spill seaward)."""
     lat, lon, _ = _cities()
-    return cKDTree(_xyz(lat, lon))
+    foreign = state_index(lat, lon) == 0
+    return cKDTree(_xyz(lat[foreign], lon[foreign]))
 
 
 def land_fraction(lat: np.ndarray, lon: np.ndarray, radius_km: float = 120.0) -> np.ndarray:
-    """Coarse land mask (0 or 1): inside a US state, or within ``radius_km`` of a town, or Antarctica."""
+    """Coarse land mask (0 or 1): inside a US state, within ``radius_km`` of a town elsewhere, or Antarctica."""
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
-    dist, _ = _city_tree().query(_xyz(lat, lon).reshape(-1, 3), k=1, distance_upper_bound=radius_km / 6371.0)
+    dist, _ = _foreign_town_tree().query(
+        _xyz(lat, lon).reshape(-1, 3), k=1, distance_upper_bound=radius_km / 6371.0
+    )
     near_town = np.isfinite(dist).reshape(lat.shape)
     land = near_town | (state_index(lat, lon) > 0) | (lat < -68.0)
     return land.astype(np.float32)
 
 
-def grid_land_fraction(lat2d: np.ndarray, lon2d: np.ndarray, subsample: int = 3) -> np.ndarray:
-    """Land fraction of grid cells, from ``subsample**2`` points per cell around each centre."""
+def grid_land_fraction(
+    lat2d: np.ndarray, lon2d: np.ndarray, subsample: int = 3, radius_km: float = 120.0
+) -> np.ndarray:
+    """Land fraction of grid cells, from ``subsample**2`` points per cell around each centre.
+
+    ``radius_km`` is the town radius of :func:`land_fraction`; coarse grids want a larger one, since
+    the gazetteer is thin in empty lands (deserts, tundra) that a coarse cell should still call land.
+    """
     if subsample <= 1 or lat2d.shape[0] < 2 or lat2d.shape[1] < 2:
-        return land_fraction(lat2d, lon2d)
+        return land_fraction(lat2d, lon2d, radius_km)
     dlat = np.gradient(lat2d, axis=0)
     dlon = np.gradient(lon2d, axis=1)
     dlon = (dlon + 180.0) % 360.0 - 180.0
@@ -319,7 +329,7 @@ def grid_land_fraction(lat2d: np.ndarray, lon2d: np.ndarray, subsample: int = 3)
     offs = (np.arange(subsample) + 0.5) / subsample - 0.5
     for oy in offs:
         for ox in offs:
-            acc += land_fraction(lat2d + oy * dlat, lon2d + ox * dlon)
+            acc += land_fraction(lat2d + oy * dlat, lon2d + ox * dlon, radius_km)
     return (acc / subsample**2).astype(np.float32)
 
 
