@@ -17,7 +17,7 @@ import numpy as np
 from workbench.errors import DataError
 
 #: Bump when the generator's output changes; the cache directory carries it (``<size>-v<VERSION>``).
-VERSION = 1
+VERSION = 2
 
 #: Master seed; every random stream of the generator is derived from it.
 SEED = 20200601
