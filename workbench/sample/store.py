@@ -177,13 +177,13 @@ def ensure_sample(
     DataError
         For an unknown size, or a cache directory that cannot be created or written.
     """
-    from workbench.sample.generate import generate
-
     spec = size_spec(size)
     root = sample_dir(spec, cache_dir)
     paths = SamplePaths.at(root, spec.name)
     if is_complete(root):
         return paths
+    from workbench.sample.generate import generate  # the generator's imports cost seconds: only now
+
     parent = root.parent
     _prepare_parent(parent)
     # one generation at a time per sample: a second caller waits, then finds the sample complete
