@@ -219,13 +219,48 @@ def _in_memory(da: xr.DataArray) -> bool:
     return isinstance(da.variable._data, np.ndarray)
 
 
-class _FieldReader:
-    """Fields along the first dimension of ``da``; no copy when the data are in memory."""
+class _LRU:
+    """A small thread-safe least-recently-used cache bounded in bytes."""
 
-    def __init__(self, da: xr.DataArray):
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: int):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: int, value, nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (value, nbytes)
+            self._bytes += nbytes
+            while self._bytes > self.max_bytes:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+
+
+class _FieldReader:
+    """Fields along the first dimension of ``da``; no copy when the data are in memory.
+
+    Lazily read data (files, Dask) keep the last fields in a cache of ``cache_bytes``: consecutive blocks
+    of initial times share most valid times, so their truth is read once, not once per block.
+    """
+
+    def __init__(self, da: xr.DataArray, cache_bytes: int = 0):
         self.da = da
         self.dim = da.dims[0]
         self.values = da.values if _in_memory(da) else None
+        self.cache = _LRU(cache_bytes)
 
     @property
     def in_memory(self) -> bool:
@@ -233,31 +268,40 @@ class _FieldReader:
 
     def read(self, positions) -> dict[int, np.ndarray]:
         positions = sorted({int(p) for p in positions})
-        if not positions:
-            return {}
         if self.values is not None:
             return {p: self.values[p] for p in positions}
-        block = self.da.isel({self.dim: positions}).values
-        return {p: block[k] for k, p in enumerate(positions)}
+        out = {}
+        for p in positions:
+            field = self.cache.get(p)
+            if field is not None:
+                out[p] = field
+        missing = [p for p in positions if p not in out]
+        if missing:
+            block = self.da.isel({self.dim: missing}).values
+            for k, p in enumerate(missing):
+                out[p] = block[k]
+                self.cache.put(p, block[k], block[k].nbytes)
+        return out
 
 
 class _MaskSource:
-    """Event masks per mask time: the bool fields for the compiled kernels, and the event cells
-    (:class:`RegionIndex`, built once and kept in a small LRU cache) for the vectorised ones."""
+    """Event masks per mask time, and what each engine derives from them, kept in a small LRU cache:
+    the event runs (compiled kernels) or the event cells (:class:`RegionIndex`, NumPy)."""
 
-    def __init__(self, masks: xr.DataArray, max_bytes: int = 64 * 2**20):
+    def __init__(self, masks: xr.DataArray, engine: str, max_bytes: int = 64 * 2**20):
         self.reader = _FieldReader(masks.transpose("time", ...))
         self.n_events = masks.sizes["event_type"]
-        self.max_bytes = max_bytes
+        self.engine = engine
         self._loaded: dict[int, np.ndarray] = {}
-        self._regions: OrderedDict[int, RegionIndex] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._derived = _LRU(max_bytes)
 
     def prefetch(self, positions) -> None:
-        """Read the masks of the coming batch in one go (a no-op when they are in memory)."""
-        if not self.reader.in_memory:
-            self._loaded = self.reader.read(positions)
+        """Read, in one go, the masks of the coming batch that are needed (none when in memory)."""
+        if self.reader.in_memory:
+            return
+        cached = self.engine != "torch"
+        missing = [p for p in positions if not (cached and self._derived.get(int(p)) is not None)]
+        self._loaded = self.reader.read(missing)
 
     def field(self, pos: int) -> np.ndarray:
         """Bool ``(n_events, P)`` masks at mask time ``pos``."""
@@ -267,22 +311,21 @@ class _MaskSource:
             self._loaded.update(self.reader.read([pos]))
         return np.reshape(self._loaded[pos], (self.n_events, -1))
 
+    def _derive(self, pos: int, build):
+        value = self._derived.get(pos)
+        if value is None:
+            value = build(self.field(pos))
+            nbytes = value.nbytes if hasattr(value, "nbytes") else sum(a.nbytes for a in value)
+            self._derived.put(pos, value, nbytes)
+        return value
+
+    def runs(self, pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs of cells sharing an event code at mask time ``pos`` (:func:`kernels.event_runs`)."""
+        return self._derive(pos, kernels.event_runs)
+
     def region(self, pos: int) -> RegionIndex:
-        """The event cells at mask time ``pos`` (built on first use; thread-safe)."""
-        with self._lock:
-            region = self._regions.get(pos)
-            if region is not None:
-                self._regions.move_to_end(pos)
-                return region
-        region = RegionIndex.from_masks(self.field(pos))
-        with self._lock:
-            if pos not in self._regions:
-                self._regions[pos] = region
-                self._bytes += region.nbytes
-            while self._bytes > self.max_bytes and len(self._regions) > 1:
-                _, old = self._regions.popitem(last=False)
-                self._bytes -= old.nbytes
-        return region
+        """The event cells at mask time ``pos``."""
+        return self._derive(pos, RegionIndex.from_masks)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -362,7 +405,7 @@ class _Runner:
         self.num_threads = max(1, int(num_threads))
         self.progress = progress
         self.n_points = int(weights.size)
-        self.mask_source = _MaskSource(masks) if masks is not None else None
+        self.mask_source = _MaskSource(masks, engine) if masks is not None else None
         self._weights_by_dtype: dict[np.dtype, np.ndarray] = {}
         # valid times scored together: enough to keep every thread busy, few enough to bound memory
         self.group_batch = 4 * self.num_threads
@@ -519,8 +562,12 @@ class _Runner:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_fields, desc="scoring", unit="field")
+        n_lead = plans[0].forecast.sizes["lead_time"]
+        field_bytes = self.n_points * 8
+        cache = min(2 * n_lead * field_bytes, 256 * 2**20)  # about two blocks' valid times
         readers = {
-            p.name: (_FieldReader(p.truth), None if p.clim is None else _FieldReader(p.clim)) for p in plans
+            p.name: (_FieldReader(p.truth, cache), None if p.clim is None else _FieldReader(p.clim, cache))
+            for p in plans
         }
         try:
             for bi, bl in blocks:
@@ -663,6 +710,7 @@ class _LoadedMasks:
 
     def __init__(self, masks: np.ndarray):
         self.masks = masks
+        self.n_events = masks.shape[0]
         self._regions: dict[int, RegionIndex] = {}
 
     def field(self, pos: int) -> np.ndarray:
@@ -672,6 +720,9 @@ class _LoadedMasks:
         if pos not in self._regions:
             self._regions[pos] = RegionIndex.from_masks(self.masks[:, pos])
         return self._regions[pos]
+
+    def runs(self, pos: int):
+        return kernels.event_runs(self.masks[:, pos])
 
 
 def compute_groups(
@@ -692,8 +743,11 @@ def compute_groups(
         c = None if group.cpos < 0 else np.ascontiguousarray(clim[group.cpos]).reshape(n_points)
         w = weights_for(fields.dtype)
         if engine == "numba":
-            masks = None if mask_source is None else mask_source.field(group.mpos)
-            return kernels.numba_group_stats(fields, group.ii, group.jj, o, w, c, layout, masks)
+            runs = None if mask_source is None else mask_source.runs(group.mpos)
+            n_events = None if mask_source is None else mask_source.n_events
+            return kernels.numba_group_stats(
+                fields, group.ii, group.jj, o, w, c, layout, runs=runs, n_events=n_events
+            )
         region = None if mask_source is None else mask_source.region(group.mpos)
         f = fields[group.ii, group.jj]
         regions = None if region is None else [region] * len(group.ii)

@@ -405,7 +405,10 @@ def numba_group_stats(
     w: np.ndarray,
     c: np.ndarray | None,
     layout: StatLayout,
-    masks: np.ndarray | None,
+    masks: np.ndarray | None = None,
+    *,
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    n_events: int | None = None,
 ) -> np.ndarray:
     """Statistics of the forecast fields of one valid time with the compiled kernels.
 
@@ -425,6 +428,10 @@ def numba_group_stats(
         Which statistics to accumulate.
     masks : numpy.ndarray or None
         Bool event masks ``(n_event_types, P)`` at that time, or None to score ``all`` only.
+    runs : tuple of numpy.ndarray, optional
+        Instead of ``masks``, their :func:`event_runs` (computed once per valid time and reused).
+    n_events : int, optional
+        The number of event types, with ``runs``.
 
     Returns
     -------
@@ -434,10 +441,11 @@ def numba_group_stats(
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed; use engine='numpy'.")
     k_cols = layout.n_columns
-    n_events = 0 if masks is None else masks.shape[0]
-    out = np.zeros((len(ii), n_region_rows(None if masks is None else n_events), k_cols))
     if masks is not None:
-        starts, ends, codes = event_runs(masks)
+        runs, n_events = event_runs(masks), masks.shape[0]
+    out = np.zeros((len(ii), n_region_rows(None if runs is None else n_events), k_cols))
+    if runs is not None:
+        starts, ends, codes = runs
     else:
         starts = ends = codes = np.zeros(0, dtype=np.int64)
     c_arr = c if c is not None else o[:1]
