@@ -7,7 +7,7 @@ import pandas as pd
 import panel as pn
 import pytest
 from bokeh.document import Document
-from bokeh.models import GlyphRenderer, Plot
+from bokeh.models import ColorBar, GlyphRenderer, Plot
 
 from workbench.errors import CatalogError
 from workbench.viz import dashboard as dash
@@ -80,6 +80,9 @@ def test_lead_time_change_updates_the_maps(results):
     forecast = next(v for t, v in after.items() if t.startswith("forecast · nwp · refc"))
     expected = results.field("forecast", "nwp", "refc", board.state.init_time, 6).values
     np.testing.assert_allclose(forecast, expected, atol=1e-4)
+    # the colour bars follow the variable (HoloViews titles them only once; a hook retitles them)
+    titles = {bar.title for bar in root.select({"type": ColorBar})}
+    assert titles == {"refc (dBZ)", "refc error (dBZ)"}
 
 
 def test_skill_and_scorecard_follow_the_state(results):

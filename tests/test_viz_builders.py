@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from bokeh.models import GlyphRenderer, Plot
 
 from workbench.errors import DataError
 from workbench.grids import hrrr_grid
@@ -225,21 +226,26 @@ def test_forecast_maps_render_rasterized_fields_with_borders():
         truth, fcst, mask, ens, kinds=("truth", "forecast", "error", "spread_epistemic", "spread_aleatoric")
     )
     assert len(layout) == 5
-    fig = hv.render(layout)
-    images = [
-        r
-        for r in fig.select({"type": __import__("bokeh").models.GlyphRenderer})
-        if type(r.glyph).__name__ == "Image"
-    ]
-    assert len(images) == 5
-    error = images[2].data_source.data["image"][0]
+    grid_plot = hv.render(layout)
+    images, lines = {}, {}
+    for plot in grid_plot.select({"type": Plot}):
+        renderers = [r for r in plot.renderers if isinstance(r, GlyphRenderer)]
+        images[plot.title.text] = [
+            np.asarray(r.data_source.data["image"][0]) for r in renderers if type(r.glyph).__name__ == "Image"
+        ]
+        lines[plot.title.text] = [r for r in renderers if type(r.glyph).__name__ == "MultiLine"]
+    assert sorted(images) == sorted(
+        f"t2m {k}" for k in ("truth", "forecast", "error", "spread epistemic", "spread aleatoric")
+    )
+    assert all(len(v) == 1 for v in images.values())
+    error = images["t2m error"][0]
     assert np.nanmax(np.abs(error - 1.0)) < 1e-5  # forecast - truth = 1 everywhere
-    paths = [
-        r
-        for r in fig.select({"type": __import__("bokeh").models.GlyphRenderer})
-        if type(r.glyph).__name__ == "MultiLine"
-    ]
-    assert paths  # the mask outline and the state borders
+    # epistemic spread: population std of weight members 0 and 1 -> 0.5; aleatoric: std of 0, 0.1, 0.2
+    np.testing.assert_allclose(np.nanmean(images["t2m spread epistemic"][0]), 0.5, rtol=1e-4)
+    np.testing.assert_allclose(
+        np.nanmean(images["t2m spread aleatoric"][0]), np.std([0, 0.1, 0.2]), rtol=1e-3
+    )
+    assert all(len(v) == 2 for v in lines.values())  # the mask outline and the state borders
 
 
 def small_grid_field_like(g, base: float) -> xr.DataArray:

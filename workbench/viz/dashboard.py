@@ -9,19 +9,21 @@ notebook can show ``SkillDashboard(results).layout()``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
 from holoviews.core.spaces import get_nested_streams
 
-from workbench.errors import WorkbenchError
+from workbench.errors import DataError, WorkbenchError
 from workbench.viz import maps as vmaps
-from workbench.viz.events import event_errors, event_frame
+from workbench.viz.events import event_frame
 from workbench.viz.results import Results
 from workbench.viz.scorecard import scorecard
 from workbench.viz.skill import skill_curves
@@ -227,6 +229,19 @@ class SkillDashboard:
         """Skill curves: ``all`` beside the selected region."""
         return skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model)
 
+    def skill_panels(self) -> hv.Layout:
+        """The skill curves as two DynamicMaps (``all``, the selected region) that update in place."""
+        stream = hv.streams.Params(self.state, ["metric", "variable", "region", "model"])
+
+        def panel(index: int) -> hv.DynamicMap:
+            def callback(metric, variable, region, model):
+                return self.skill_view(metric, variable, region, model)[index]
+
+            # framewise: the y-axis follows the variable and metric shown
+            return hv.DynamicMap(callback, streams=[stream]).opts(framewise=True)
+
+        return hv.Layout([panel(0), panel(1)]).cols(2)
+
     def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
         """Scorecard for ``all`` and the selected region."""
         return scorecard(self.results.scores, metric, reference, ("all", region))
@@ -235,14 +250,24 @@ class SkillDashboard:
     def field_view(self, kind: str, model: str, variable: str, init_time: str, lead_time: int) -> hv.Image:
         """One field of the maps as an Image (rasterized by the caller)."""
         r = self.results
-        da = r.field(kind, model, variable, init_time, lead_time)
+        valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
+        try:
+            da = r.field(kind, model, variable, init_time, lead_time)
+        except DataError as exc:
+            if not kind.startswith("spread"):
+                raise
+            # Ensembles are run from a few initial times only: an empty map that says so.
+            da = r.field("truth", model, variable, init_time, lead_time) * np.nan
+            log.debug("no %s map: %s", kind, exc)
+            return vmaps.field_image(da, label=kind, kind=kind, variable=variable).opts(
+                title=f"{kind.replace('_', ' ')} · {model}: no ensemble from {init_time}"
+            )
         if kind in ("truth", "forecast"):
             clim = r.clim(variable)
         elif kind == "error":
             clim = r.error_clim(model, variable)
         else:
             clim = None
-        valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
         who = "analysis" if kind == "truth" else model
         title = f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
         # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
@@ -262,34 +287,35 @@ class SkillDashboard:
             self._outline_cache[key] = outline
         return self._outline_cache[key]
 
+    @functools.cached_property
+    def _map_stream(self) -> hv.streams.Params:
+        # One stream for every map and outline: a widget change then refreshes the maps once, instead of
+        # once per map (each refresh also makes Bokeh re-walk the whole page's models).
+        return hv.streams.Params(
+            self.state, ["model", "variable", "init_time", "lead_time", "event_type"], rename={}
+        )
+
     def _map(self, kind: str) -> hv.DynamicMap:
-        s = self.state
-        image = hv.DynamicMap(
-            pn.bind(
-                self.field_view,
-                kind,
-                model=s.param.model,
-                variable=s.param.variable,
-                init_time=s.param.init_time,
-                lead_time=s.param.lead_time,
-            )
-        )
-        outline = hv.DynamicMap(
-            pn.bind(
-                self.outline_view,
-                event_type=s.param.event_type,
-                init_time=s.param.init_time,
-                lead_time=s.param.lead_time,
-            )
-        )
+        def image_cb(model, variable, init_time, lead_time, event_type):
+            return self.field_view(kind, model, variable, init_time, lead_time)
+
+        def outline_cb(model, variable, init_time, lead_time, event_type):
+            return self.outline_view(event_type, init_time, lead_time)
+
+        image = hv.DynamicMap(image_cb, streams=[self._map_stream])
+        outline = hv.DynamicMap(outline_cb, streams=[self._map_stream])
         overlay = vmaps.field_map(image, self.results.grid, outline=outline, width=MAP_WIDTH)
         # rasterize() listens to the plot's range through RangeXY streams; a zoom made here on the server
         # must tell them too, or the zoomed map would show the coarse pixels of the whole domain.
         self._range_streams += [s for s in get_nested_streams(overlay) if isinstance(s, hv.streams.RangeXY)]
-        return overlay.opts(hv.opts.Image(hooks=[self._remember_ranges]))
+        return overlay.opts(hv.opts.Image(hooks=[self._map_hook]))
 
-    def _remember_ranges(self, plot, element) -> None:
-        # Hooks run on every render; keep the (shared) ranges so a click in the event browser can zoom.
+    def _map_hook(self, plot, element) -> None:
+        # Hooks run on every render: keep the (shared) ranges so a click in the event browser can zoom,
+        # and retitle the colour bar, which HoloViews only titles when it first draws it.
+        colorbar = plot.handles.get("colorbar")
+        if colorbar is not None and element.vdims:
+            colorbar.title = element.vdims[0].pprint_label
         fig = plot.state
         for rng, kept in ((fig.x_range, self._x_ranges), (fig.y_range, self._y_ranges)):
             if all(rng is not r for r in kept):
@@ -324,10 +350,8 @@ class SkillDashboard:
         r = self.results
         if r.events is None or not len(r.events):
             return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
-        key = ("event_errors", variable, int(lead_time))
-        if key not in r._cache:
-            r._cache[key] = event_errors(r.events, r.truth, r.forecasts, variable, int(lead_time), r.masks)
-        frame = event_frame(r.events, r._cache[key], r.grid, event_type, models=r.map_models)
+        errors = r.event_errors(variable, int(lead_time))
+        frame = event_frame(r.events, errors, r.grid, event_type, models=r.map_models)
         if model in frame.columns:
             frame = frame.sort_values(model, ascending=False, na_position="last", kind="stable")
         return frame.reset_index(drop=True)
@@ -395,10 +419,7 @@ class SkillDashboard:
     def views(self) -> dict[str, pn.viewable.Viewable]:
         """The four views, bound to the state."""
         s = self.state
-        skill = pn.pane.HoloViews(
-            pn.bind(self.skill_view, s.param.metric, s.param.variable, s.param.region, s.param.model),
-            name="skill",
-        )
+        skill = pn.pane.HoloViews(self.skill_panels(), name="skill")
         card = pn.pane.HoloViews(
             pn.bind(self.scorecard_view, s.param.metric, s.param.reference, s.param.region)
         )
@@ -488,9 +509,18 @@ def sync_url(dashboard: SkillDashboard) -> None:
         pn.state.location.sync(state, {p: p for p in URL_PARAMETERS}, on_error=on_error)
 
 
-@pn.cache(max_items=4)
 def cached_results(size: str = "default", scores: str | None = None) -> Results:
-    """:func:`workbench.viz.results.load_results`, kept in memory across the sessions of a server."""
+    """:func:`workbench.viz.results.load_results`, kept in memory across the sessions of a server.
+
+    Reopened when the cached products change (the learned models' background forecasts finishing).
+    """
+    from workbench.viz.pipeline import results_generation
+
+    return _cached_results(size, scores, results_generation(size))
+
+
+@pn.cache(max_items=2)
+def _cached_results(size: str, scores: str | None, generation: int) -> Results:
     from workbench.viz.results import load_results
 
     return load_results(size=size, scores=scores)

@@ -24,11 +24,14 @@ and hourly lead of the sample's NWP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 import warnings
@@ -38,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workbench.errors import CheckpointError, DataError
+from workbench.errors import CheckpointError, DataError, WorkbenchError
 from workbench.viz.results import Results
 
 log = logging.getLogger(__name__)
@@ -49,14 +52,28 @@ PIPELINE_VERSION = 1
 #: Lead times (hours) scored and mapped, where the NWP forecast has them.
 DASHBOARD_LEADS = (0, 1, 3, 6, 12, 18, 24, 36, 48)
 
-#: Number of initial times verified (the last ones whose longest lead still verifies).
-DASHBOARD_INITS = {"tiny": 4, "default": 8, "full": 2}
+#: Number of initial times verified (the last ones whose longest lead still verifies). The learned
+#: models' forecasts cost about a minute of CPU per initial time on the default grid, which bounds this.
+DASHBOARD_INITS = {"tiny": 4, "default": 4, "full": 2}
+
+#: Initial times (the last ones) of the spread maps' ensemble.
+ENSEMBLE_INITS = 2
+
+#: How the learned models are run: see :func:`sample_results`.
+LEARNED_MODES = ("background", "wait", "off")
 
 #: Baselines every dashboard shows.
 BASELINES = ("persistence", "climatology", "nwp")
 
-#: Ensemble of the first learned model: (weight members, noise members).
-ENSEMBLE_MEMBERS = (3, 3)
+#: Ensemble of the first learned model for the spread maps: weight members by MC dropout (at this rate,
+#: since the shipped weights were trained without dropout) times perturbed-initial-condition members.
+ENSEMBLE_WEIGHT_MEMBERS = 3
+ENSEMBLE_NOISE_MEMBERS = 3
+ENSEMBLE_DROPOUT = 0.1
+
+#: Days of analysis before the first initial time that the climatology is fitted on; loaded in memory,
+#: which keeps the fit to a second (the whole default sample would be ~0.7 GB).
+CLIMATOLOGY_DAYS = 10
 
 MANIFEST = "manifest.json"
 
@@ -73,34 +90,45 @@ def learned_models() -> list[str]:
     return [m for m in list_models() if m not in BASELINES]
 
 
-def _checkpoint_digest(names: list[str]) -> tuple[str, dict[str, str]]:
-    """A digest of the installed checkpoints (names, sizes, modification times) and why others are missing."""
+def checkpoint_dir() -> Path:
+    """Where the model registry looks for shipped weights (``$WORKBENCH_CHECKPOINTS`` or the package's)."""
+    # The same rule as workbench.models.registry.CHECKPOINT_DIR, without importing torch with it: the
+    # dashboard's server only opens cached results and should start quickly.
+    env = os.environ.get("WORKBENCH_CHECKPOINTS", "").strip()
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def checkpoint_digest() -> str:
+    """A digest of the installed weights files (names, sizes, modification times)."""
+    h = hashlib.sha256()
+    directory = checkpoint_dir()
+    if directory.is_dir():
+        for p in sorted(directory.iterdir()):
+            if p.suffix in (".safetensors", ".json", ".onnx"):
+                st = p.stat()
+                h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:10]
+
+
+def missing_checkpoints(names: list[str]) -> dict[str, str]:
+    """Why each of ``names`` has no weights (models with weights are left out)."""
     from workbench.models import find_checkpoints
 
-    h = hashlib.sha256()
     missing = {}
     for name in names:
         try:
-            stems = find_checkpoints(name)
+            find_checkpoints(name)
         except CheckpointError as exc:
             missing[name] = str(exc)
-            continue
-        for stem in stems:
-            for suffix in (".safetensors", ".json", ".onnx"):
-                p = stem.with_suffix(suffix)
-                if p.exists():
-                    st = p.stat()
-                    h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:10], missing
+    return missing
 
 
 def results_dir(size: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the dashboard's products for ``size`` live."""
     from workbench.sample import VERSION
 
-    digest, _ = _checkpoint_digest(learned_models())
     root = Path(cache_dir) if cache_dir is not None else _cache_root()
-    return root / "dashboard" / f"{size}-v{VERSION}.{PIPELINE_VERSION}-{digest}"
+    return root / "dashboard" / f"{size}-v{VERSION}.{PIPELINE_VERSION}-{checkpoint_digest()}"
 
 
 def choose_times(truth: xr.Dataset, nwp: xr.Dataset, size: str) -> tuple[np.ndarray, np.ndarray]:
@@ -149,17 +177,27 @@ def _write_nc(ds: xr.Dataset | xr.DataArray, target: Path) -> None:
 
 
 def training_period(truth: xr.Dataset, first_init) -> tuple[xr.Dataset, str | None]:
-    """The analysis before ``first_init``, for the climatology baseline and the ACC's climatology.
+    """The analysis before ``first_init`` (its last :data:`CLIMATOLOGY_DAYS`), loaded, for the climatology.
 
-    A sample too short to have a day before its first initial time (``tiny``) uses all its times, and
-    the returned note says so: that climatology has seen the verification period.
+    The climatology baseline and the ACC's climatology are fitted on it. A sample too short to have a day
+    before its first initial time (``tiny``) uses all its times, and the returned note says so: that
+    climatology has seen the verification period.
     """
     past = truth.sel(time=truth["time"] < first_init)
     if past.sizes["time"] >= 24:
-        return past, None
-    return truth, (
+        return past.isel(time=slice(-CLIMATOLOGY_DAYS * 24, None)).load(), None
+    return truth.load(), (
         "climatology: fitted on the whole sample, verification period included (the sample has less than "
         "a day before its first initial time)."
+    )
+
+
+def ensemble_spec():
+    """The spread maps' ensemble (see :data:`ENSEMBLE_DROPOUT`)."""
+    from workbench.inference import EnsembleSpec
+
+    return EnsembleSpec(
+        weight_members=ENSEMBLE_WEIGHT_MEMBERS, noise_members=ENSEMBLE_NOISE_MEMBERS, dropout=ENSEMBLE_DROPOUT
     )
 
 
@@ -181,29 +219,94 @@ def _run_learned(name, truth, inits, leads, store: Path, members=None):
     )
 
 
-def build_sample_results(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
-    """Run the pipeline for the sample of ``size`` and write its products; returns their directory.
+def learned_mode(mode: str | None = None) -> str:
+    """How the learned models' forecasts are made: ``background`` (default), ``wait`` or ``off``.
 
-    Products already written (by an earlier, interrupted run) are reused.
+    ``$WORKBENCH_DASHBOARD_LEARNED`` sets it; see :func:`sample_results`.
     """
-    from workbench.events import build_masks
-    from workbench.models import load
+    mode = (mode or os.environ.get("WORKBENCH_DASHBOARD_LEARNED", "") or "background").strip().lower()
+    if mode not in LEARNED_MODES:
+        raise DataError(f"WORKBENCH_DASHBOARD_LEARNED must be one of {LEARNED_MODES}, not {mode!r}.")
+    return mode
+
+
+def read_manifest(root: Path) -> dict | None:
+    """The manifest of a results directory, None before the first stage has finished."""
+    path = root / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_manifest(root: Path, manifest: dict) -> None:
+    tmp = root / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, root / MANIFEST)
+
+
+def _context(size: str, cache_dir) -> dict:
     from workbench.sample import ensure_sample, open_sample
-    from workbench.scoring import decompose
 
     root = results_dir(size, cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     ensure_sample(size, progress=False)
     truth = open_sample("hrrr", size)
     nwp = open_sample("nwp", size)
     inits, leads = choose_times(truth, nwp, size)
     lead_td = leads.astype("timedelta64[h]").astype("timedelta64[ns]")
-    period = slice(inits[0], inits[-1] + lead_td.max())
-    verif = truth.sel(time=period)
-    log.info("dashboard %s: %d initial times, leads %s h", size, len(inits), leads.tolist())
+    verif = truth.sel(time=slice(inits[0], inits[-1] + lead_td.max()))
+    return {
+        "root": root,
+        "truth": truth,
+        "nwp": nwp,
+        "inits": inits,
+        "leads": leads,
+        "lead_td": lead_td,
+        "verif": verif,
+    }
 
-    # Events over the verification period; thresholds against the climatology of the whole sample.
+
+def _climatology(ctx: dict):
+    from workbench.models import load
+
+    past, note = training_period(ctx["truth"], ctx["inits"][0])
+    return load("climatology", data=past), note
+
+
+def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | None = None) -> None:
+    """Score the finished forecasts (and ensemble) into ``scores.nc``, replaced atomically."""
+    from workbench.scoring import decompose
+
+    root = ctx["root"]
+    masks = xr.open_dataset(root / "masks.nc")["mask"].load()
+    forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in models}
+    if ensemble_model is not None:
+        forecasts[f"{ensemble_model}-ensemble"] = xr.open_zarr(root / "ensembles" / f"{ensemble_model}.zarr")
+    order = list(forecasts)
+    variables = [v for v in ctx["truth"].data_vars if all(v in f for f in forecasts.values())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        scores = decompose(
+            {m: forecasts[m] for m in order},
+            ctx["verif"],
+            masks,
+            climatology=climatology.climatology,
+            variables=variables,
+        )
+    _write_nc(scores, root / "scores.nc")
+
+
+def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
+    """First stage: events and masks, the baselines' forecasts and their scores (a usable dashboard).
+
+    Products already written by an interrupted run are reused. Returns the results directory.
+    """
+    from workbench.events import build_masks
+    from workbench.models import load
+
+    t0 = time.perf_counter()
+    ctx = _context(size, cache_dir)
+    root, truth, inits, lead_td = ctx["root"], ctx["truth"], ctx["inits"], ctx["lead_td"]
+    log.info("dashboard %s: %d initial times, leads %s h", size, len(inits), ctx["leads"].tolist())
+
     masks_path, events_path = root / "masks.nc", root / "events.csv"
     if not (masks_path.exists() and events_path.exists()):
         from workbench.catalog import open_catalog
@@ -212,21 +315,16 @@ def build_sample_results(size: str = "default", cache_dir: str | os.PathLike | N
         reports = cat.sample_reports(size=size, table="storm_events").read()
         spc = cat.sample_reports(size=size, table="spc").read()
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # sample reports without coordinates, small climatologies
-            events = build_masks(verif.load(), reports=reports, spc=spc, allow_empty=True)
+            # the sample's zone-based reports have no coordinates; its climatology bins are small
+            warnings.simplefilter("ignore", UserWarning)
+            events = build_masks(ctx["verif"].load(), reports=reports, spc=spc, allow_empty=True)
         _write_nc(events.masks.rename("mask").astype(bool).to_dataset(), masks_path)
         events.table.to_csv(events_path, index=False)
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)
 
     forecasts_dir = root / "forecasts"
     forecasts_dir.mkdir(exist_ok=True)
-    notes = []
-    past, note = training_period(truth, inits[0])
-    if note:
-        notes.append(note)
-    climatology = load("climatology", data=past)
+    climatology, note = _climatology(ctx)
     for name, model in (("persistence", load("persistence")), ("climatology", climatology)):
         target = forecasts_dir / f"{name}.zarr"
         if not target.exists():
@@ -234,82 +332,171 @@ def build_sample_results(size: str = "default", cache_dir: str | os.PathLike | N
             _write_zarr(fc.drop_encoding() if hasattr(fc, "drop_encoding") else fc, target)
     target = forecasts_dir / "nwp.zarr"
     if not target.exists():
-        sub = nwp.sel(init_time=inits, lead_time=lead_td).load()
+        sub = ctx["nwp"].sel(init_time=inits, lead_time=lead_td).load()
         _write_zarr(sub.drop_encoding() if hasattr(sub, "drop_encoding") else sub, target)
+    _score_all(ctx, climatology, list(BASELINES))
+    log.info("dashboard %s: baselines scored (%.1f s)", size, time.perf_counter() - t0)
 
-    _, missing = _checkpoint_digest(learned_models())
-    ensemble_model = None
-    for name in learned_models():
-        if name in missing:
-            notes.append(
-                f"{name}: not shown, no checkpoint installed (train it with `workbench train {name}`)."
-            )
-            continue
-        try:
-            _run_learned(name, truth, inits, leads, forecasts_dir / f"{name}.zarr")
-        except (CheckpointError, DataError) as exc:
-            notes.append(f"{name}: not shown, its forecast failed: {exc}")
-            continue
-        if ensemble_model is None:
-            ensemble_model = name
-            try:
-                _run_learned(
-                    name, truth, inits, leads, root / "ensembles" / f"{name}.zarr", members=ENSEMBLE_MEMBERS
-                )
-            except (CheckpointError, DataError) as exc:
-                notes.append(f"{name}: no ensemble, it failed: {exc}")
-                ensemble_model = None
-        log.info("dashboard %s: %s forecast done (%.1f s)", size, name, time.perf_counter() - t0)
-
-    scores_path = root / "scores.nc"
-    if not scores_path.exists():
-        masks = xr.open_dataset(masks_path)["mask"].load()
-        forecasts = {p.stem: xr.open_zarr(p) for p in sorted(forecasts_dir.glob("*.zarr"))}
-        ens_dir = root / "ensembles"
-        for p in sorted(ens_dir.glob("*.zarr")) if ens_dir.exists() else []:
-            forecasts[f"{p.stem}-ensemble"] = xr.open_zarr(p)
-        clim = climatology.climatology
-        order = [m for m in (*BASELINES, *learned_models()) if m in forecasts]
-        order += [m for m in forecasts if m not in order]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            scores = decompose(
-                {m: forecasts[m] for m in order},
-                verif,
-                masks,
-                climatology=clim,
-                variables=[v for v in truth.data_vars if all(v in f for f in forecasts.values())],
-            )
-        _write_nc(scores, scores_path)
-        log.info("dashboard %s: scored (%.1f s)", size, time.perf_counter() - t0)
-
-    manifest = {
-        "size": size,
-        "pipeline_version": PIPELINE_VERSION,
-        "init_times": [str(t) for t in inits],
-        "lead_hours": leads.tolist(),
-        "ensemble_model": ensemble_model,
-        "notes": notes,
-        "built_seconds": round(time.perf_counter() - t0, 1),
-    }
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    names = learned_models()
+    missing = missing_checkpoints(names)
+    notes = [note] if note else []
+    notes += [
+        f"{n}: not shown, no checkpoint installed (train it with `workbench train {n}`)." for n in missing
+    ]
+    learned = [n for n in names if n not in missing]
+    _write_manifest(
+        root,
+        {
+            "size": size,
+            "pipeline_version": PIPELINE_VERSION,
+            "init_times": [str(t) for t in inits],
+            "lead_hours": ctx["leads"].tolist(),
+            "models": list(BASELINES),
+            "learned_models": learned,
+            "learned": "pending" if learned else "none",
+            "ensemble_model": None,
+            "ensemble_init_times": [],
+            "notes": notes,
+            "baselines_seconds": round(time.perf_counter() - t0, 1),
+        },
+    )
     return root
 
 
-def open_sample_results(root: Path, size: str) -> Results:
-    """Open the products written by :func:`build_sample_results` (lazily, except masks and scores)."""
+def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
+    """Second stage: the learned models' forecasts, one model's ensemble, and all scores again.
+
+    Runs :func:`build_baselines` first if needed. A model whose forecast fails is left out with a note.
+    Forecast stores resume where an interrupted run stopped (``workbench.inference.run_forecast``).
+    """
+    t0 = time.perf_counter()
+    ctx = _context(size, cache_dir)
+    root = ctx["root"]
+    manifest = read_manifest(root) or read_manifest(build_baselines(size, cache_dir))
+    if manifest["learned"] in ("done", "none"):
+        return root
+    truth, inits, leads = ctx["truth"], ctx["inits"], ctx["leads"]
+    notes = list(manifest["notes"])
+    models = list(manifest["models"])
+    ensemble_model, ensemble_inits = None, inits[-ENSEMBLE_INITS:]
+    for name in manifest["learned_models"]:
+        store = root / "forecasts" / f"{name}.zarr"
+        try:
+            _run_learned(name, truth, inits, leads, store)
+        except WorkbenchError as exc:
+            # A model that cannot run is left out (and said so), not allowed to stop the dashboard.
+            shutil.rmtree(store, ignore_errors=True)
+            notes.append(f"{name}: not shown, its forecast failed: {exc}")
+            continue
+        models.append(name)
+        log.info("dashboard %s: %s forecast done (%.1f s)", size, name, time.perf_counter() - t0)
+        if ensemble_model is None:
+            store = root / "ensembles" / f"{name}.zarr"
+            try:
+                _run_learned(name, truth, ensemble_inits, leads, store, members=ensemble_spec())
+                ensemble_model = name
+            except WorkbenchError as exc:
+                shutil.rmtree(store, ignore_errors=True)
+                notes.append(f"{name}: no ensemble, it failed: {exc}")
+            log.info("dashboard %s: %s ensemble done (%.1f s)", size, name, time.perf_counter() - t0)
+    climatology, _ = _climatology(ctx)
+    _score_all(ctx, climatology, models, ensemble_model)
+    manifest.update(
+        learned="done",
+        models=models,
+        ensemble_model=ensemble_model,
+        ensemble_init_times=[str(t) for t in ensemble_inits] if ensemble_model else [],
+        notes=notes,
+        learned_seconds=round(time.perf_counter() - t0, 1),
+    )
+    _write_manifest(root, manifest)
+    log.info("dashboard %s: learned models scored (%.1f s)", size, time.perf_counter() - t0)
+    return root
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_learned_background(size: str, cache_dir: str | os.PathLike | None = None) -> int | None:
+    """Start :func:`build_learned` in a separate, low-priority process unless one is already running.
+
+    Returns the process id, or None when one was already running. Its log is ``learned.log`` in the
+    results directory.
+    """
+    root = results_dir(size, cache_dir)
+    pid_file = root / "learned.pid"
+    if pid_file.exists():
+        try:
+            if _pid_alive(int(pid_file.read_text().strip())):
+                return None
+        except ValueError:
+            pass
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["WORKBENCH_CACHE"] = str(cache_dir)
+    with open(root / "learned.log", "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.viz.pipeline", "--size", size, "--stage", "learned"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives a restarted server, and a Ctrl-C in its terminal
+            preexec_fn=lambda: os.nice(10),  # the server's sessions come first
+        )
+    pid_file.write_text(str(proc.pid))
+    log.info("dashboard %s: learned models forecast in the background (pid %d)", size, proc.pid)
+    return proc.pid
+
+
+def learned_status(root: Path) -> str:
+    """``pending``, ``running``, ``done``, ``none`` (no checkpoints) or ``failed``."""
+    manifest = read_manifest(root) or {}
+    status = manifest.get("learned", "pending")
+    if status == "pending":
+        pid_file = root / "learned.pid"
+        with contextlib.suppress(OSError, ValueError):
+            if pid_file.exists() and _pid_alive(int(pid_file.read_text().strip())):
+                return "running"
+    return status
+
+
+def open_sample_results(root: Path, size: str, mode: str = "background") -> Results:
+    """Open the finished products of a results directory (forecasts lazily; masks and scores in memory)."""
     from workbench.sample import open_sample
 
-    manifest = json.loads((root / MANIFEST).read_text())
+    manifest = read_manifest(root)
     truth = open_sample("hrrr", size)
-    forecasts = {p.stem: xr.open_zarr(p) for p in sorted((root / "forecasts").glob("*.zarr"))}
-    ens_dir = root / "ensembles"
-    ensembles = {p.stem: xr.open_zarr(p) for p in sorted(ens_dir.glob("*.zarr"))} if ens_dir.exists() else {}
+    forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in manifest["models"]}
+    ensemble = manifest.get("ensemble_model")
+    ensembles = {ensemble: xr.open_zarr(root / "ensembles" / f"{ensemble}.zarr")} if ensemble else {}
     masks = xr.open_dataset(root / "masks.nc")["mask"].load()
     events = pd.read_csv(root / "events.csv", parse_dates=["start", "end"])
     scores = xr.open_dataset(root / "scores.nc").load()
-    for name in ("lead_time",):
-        scores[name] = scores[name].astype("timedelta64[ns]")
+    scores["lead_time"] = scores["lead_time"].astype("timedelta64[ns]")
+    notes = list(manifest.get("notes", []))
+    status = learned_status(root)
+    waiting = ", ".join(manifest.get("learned_models", []))
+    if status in ("pending", "running") and mode != "off":
+        notes.insert(
+            0,
+            f"The learned models ({waiting}) are being forecast in the background on this machine "
+            f"(log: {root / 'learned.log'}); reload the page in a few minutes to see them.",
+        )
+    elif status == "pending":
+        notes.insert(0, f"Learned models ({waiting}) left out: WORKBENCH_DASHBOARD_LEARNED=off.")
+    if ensemble:
+        notes.append(
+            f"Spread maps: {ensemble} ensemble ({ENSEMBLE_WEIGHT_MEMBERS} MC-dropout x "
+            f"{ENSEMBLE_NOISE_MEMBERS} perturbed members) from "
+            f"{', '.join(t[:16] for t in manifest['ensemble_init_times'])}."
+        )
     return Results(
         truth=truth,
         forecasts=forecasts,
@@ -319,13 +506,73 @@ def open_sample_results(root: Path, size: str) -> Results:
         ensembles=ensembles,
         label=f"embedded sample ({size}): {len(manifest['init_times'])} initial times, "
         f"leads {', '.join(str(h) for h in manifest['lead_hours'])} h",
-        notes=list(manifest.get("notes", [])),
+        notes=notes,
     )
 
 
-def sample_results(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Results:
-    """The dashboard's results for the sample of ``size``: built on first use, then read from the cache."""
+def sample_results(
+    size: str = "default", cache_dir: str | os.PathLike | None = None, learned: str | None = None
+) -> Results:
+    """The dashboard's results for the sample of ``size``: built on first use, then read from the cache.
+
+    Parameters
+    ----------
+    size : str
+        ``tiny``, ``default`` or ``full``.
+    cache_dir : path, optional
+        Cache root (default ``$WORKBENCH_CACHE``).
+    learned : {"background", "wait", "off"}, optional
+        The learned models take minutes on a CPU: ``background`` (default) starts their forecasts in a
+        separate low-priority process and returns the baselines now (a later page load shows the learned
+        models too); ``wait`` runs them before returning; ``off`` leaves them out. Default
+        ``$WORKBENCH_DASHBOARD_LEARNED``.
+    """
+    mode = learned_mode(learned)
     root = results_dir(size, cache_dir)
-    if not (root / MANIFEST).exists():
-        build_sample_results(size, cache_dir)
-    return open_sample_results(root, size)
+    if read_manifest(root) is None:
+        build_baselines(size, cache_dir)
+    status = learned_status(root)
+    if status == "pending" and mode == "wait":
+        build_learned(size, cache_dir)
+    elif status == "pending" and mode == "background":
+        start_learned_background(size, cache_dir)
+    return open_sample_results(root, size, mode)
+
+
+def results_generation(size: str, cache_dir: str | os.PathLike | None = None) -> int:
+    """Changes whenever the cached results for ``size`` change (the manifest's modification time)."""
+    path = results_dir(size, cache_dir) / MANIFEST
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workbench.viz.pipeline --size SIZE --stage baselines|learned|all``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the dashboard's cached results for a sample size.")
+    parser.add_argument("--size", default="default", choices=("tiny", "default", "full"))
+    parser.add_argument("--stage", default="all", choices=("baselines", "learned", "all"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    root = results_dir(args.size)
+    try:
+        if args.stage in ("baselines", "all"):
+            build_baselines(args.size)
+        if args.stage in ("learned", "all"):
+            build_learned(args.size)
+    except Exception as exc:
+        # Recorded so that the server does not start the same failing run again and again.
+        manifest = read_manifest(root)
+        if manifest is not None and args.stage != "baselines":
+            manifest.update(learned="failed", notes=[*manifest["notes"], f"learned models failed: {exc}"])
+            _write_manifest(root, manifest)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            if args.stage != "baselines" and (root / "learned.pid").read_text().strip() == str(os.getpid()):
+                (root / "learned.pid").unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

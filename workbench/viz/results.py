@@ -8,6 +8,8 @@ scores.
 from __future__ import annotations
 
 import functools
+import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
 from workbench.viz.maps import grid_from_coords, spread_split
 from workbench.viz.skill import with_model_dim
+
+#: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
+MEMORY_BUDGET_MB = 2048
 
 
 @dataclass(eq=False)
@@ -59,6 +64,7 @@ class Results:
         if not self.forecasts:
             raise DataError("Results need at least one model's forecast.")
         self._cache: dict = {}
+        self._arrays: OrderedDict = OrderedDict()
 
     # -- what there is ------------------------------------------------------------------------------
     @functools.cached_property
@@ -111,6 +117,57 @@ class Results:
                 f"No forecast fields for model {model!r}; models with fields: {list(self.forecasts)}."
             ) from None
 
+    # -- arrays in memory ---------------------------------------------------------------------------
+    def _memo(self, key: tuple, load) -> xr.DataArray:
+        """``load()`` once, kept in memory (least recently used first out, :data:`MEMORY_BUDGET_MB`)."""
+        arrays = self._arrays
+        if key in arrays:
+            arrays.move_to_end(key)
+            return arrays[key]
+        da = load()
+        arrays[key] = da
+        budget = float(os.environ.get("WORKBENCH_DASHBOARD_MEMORY_MB", MEMORY_BUDGET_MB)) * 2**20
+        while len(arrays) > 1 and sum(a.nbytes for a in arrays.values()) > budget:
+            arrays.popitem(last=False)
+        return da
+
+    @functools.cached_property
+    def _verification_times(self) -> slice:
+        starts, ends = [], []
+        for fc in self.forecasts.values():
+            valid = fc["init_time"].values[:, None] + fc["lead_time"].values[None, :]
+            starts.append(valid.min())
+            ends.append(valid.max())
+        return slice(min(starts), max(ends))
+
+    def truth_var(self, variable: str) -> xr.DataArray:
+        """The truth of one variable over the forecasts' valid times, in memory."""
+        if variable not in self.truth.data_vars:
+            raise DataError(f"The truth has no {variable!r}; it has {sorted(self.truth.data_vars)}.")
+        return self._memo(
+            ("truth", variable), lambda: self.truth[variable].sel(time=self._verification_times).load()
+        )
+
+    def forecast_var(self, model: str, variable: str) -> xr.DataArray:
+        """One model's forecast of one variable, ``(init_time, lead_time, y, x)`` (member mean), in memory."""
+        fc = self._forecast(model)
+        if variable not in fc.data_vars:
+            raise DataError(f"Model {model!r} does not forecast {variable!r}; it has {sorted(fc.data_vars)}.")
+
+        def load() -> xr.DataArray:
+            da = fc[variable]
+            if "member" in da.dims:
+                da = da.mean("member")
+            return da.load()
+
+        return self._memo(("forecast", model, variable), load)
+
+    def ensemble_var(self, model: str, variable: str) -> xr.DataArray:
+        """One model's ensemble of one variable, ``(init_time, lead_time, weight_member, noise_member, y, x)``."""
+        if model not in self.ensembles:
+            raise DataError(f"No ensemble for model {model!r}; spread maps exist for {list(self.ensembles)}.")
+        return self._memo(("ensemble", model, variable), lambda: self.ensembles[model][variable].load())
+
     # -- fields -------------------------------------------------------------------------------------
     def field(self, kind: str, model: str, variable: str, init_time, lead_hours: int) -> xr.DataArray:
         """A 2-D ``(y, x)`` field for the maps.
@@ -137,28 +194,10 @@ class Results:
         if kind == "truth":
             return self._truth_at(variable, valid)
         if kind.startswith("spread"):
-            if model not in self.ensembles:
-                raise DataError(
-                    f"No ensemble for model {model!r}; spread maps exist for {list(self.ensembles)}."
-                )
-            key = ("spread", model, variable, init, lead)
-            if key not in self._cache:
-                members = self.ensembles[model][variable].sel(init_time=init, lead_time=lead)
-                self._cache[key] = spread_split(members.load())
-            epistemic, aleatoric = self._cache[key]
+            members = self._select(self.ensemble_var(model, variable), model, init, lead, lead_hours)
+            epistemic, aleatoric = spread_split(members)
             return epistemic if kind == "spread_epistemic" else aleatoric
-        fc = self._forecast(model)
-        if variable not in fc.data_vars:
-            raise DataError(f"Model {model!r} does not forecast {variable!r}; it has {sorted(fc.data_vars)}.")
-        try:
-            forecast = fc[variable].sel(init_time=init, lead_time=lead)
-        except KeyError:
-            raise DataError(
-                f"Model {model!r} has no forecast from {pd.Timestamp(init)} at +{lead_hours} h."
-            ) from None
-        if "member" in forecast.dims:
-            forecast = forecast.mean("member")
-        forecast = forecast.load()
+        forecast = self._select(self.forecast_var(model, variable), model, init, lead, lead_hours)
         if kind == "forecast":
             return forecast
         if kind == "error":
@@ -168,15 +207,49 @@ class Results:
             f"Unknown map kind {kind!r}; use truth, forecast, error, spread_epistemic or spread_aleatoric."
         )
 
+    @staticmethod
+    def _select(da: xr.DataArray, model: str, init, lead, lead_hours) -> xr.DataArray:
+        try:
+            return da.sel(init_time=init, lead_time=lead)
+        except KeyError:
+            raise DataError(
+                f"Model {model!r} has no forecast from {pd.Timestamp(init)} at +{lead_hours} h."
+            ) from None
+
     def _truth_at(self, variable: str, valid: np.datetime64) -> xr.DataArray:
-        da = self.truth[variable]
+        da = self.truth_var(variable)
         if valid in self._truth_times:
-            return da.sel(time=valid).load()
-        return xr.full_like(da.isel(time=0), np.nan, dtype=np.float32).load()
+            return da.sel(time=valid)
+        template = self.truth[variable].isel(time=0, drop=True)
+        return xr.DataArray(
+            np.full(template.shape, np.nan, np.float32),
+            dims=template.dims,
+            coords=template.coords,
+            name=variable,
+            attrs=template.attrs,
+        )
 
     @functools.cached_property
     def _truth_times(self) -> set:
-        return set(self.truth["time"].values)
+        return set(self.truth["time"].sel(time=self._verification_times).values)
+
+    def event_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
+        """Each mapped model's RMSE inside each event at one lead time (cached; see
+        :func:`workbench.viz.events.event_errors`)."""
+        from workbench.viz.events import event_errors
+
+        key = ("event_errors", variable, int(lead_hours))
+        if key not in self._cache:
+            truth = self.truth_var(variable).to_dataset()
+            forecasts = {
+                m: self.forecast_var(m, variable).to_dataset()
+                for m in self.map_models
+                if variable in self.forecasts[m].data_vars
+            }
+            self._cache[key] = event_errors(
+                self.events, truth, forecasts, variable, int(lead_hours), self.masks
+            )
+        return self._cache[key]
 
     def mask_at(self, valid_time, event_type: str | None = None) -> xr.DataArray | None:
         """The ``(y, x)`` mask at a valid time: one event type, or the union of all (``None``/``"all"``)."""

@@ -116,6 +116,16 @@ def skill_curves(
     units = units_of(scores, variable) if info.has_units else ""
     ylabel = f"{info.label} of {variable}" + (f" ({units})" if units else "")
     lead_dim = hv.Dimension("lead_hours", label="lead time", unit="h")
+    # One y-range for all panels, so overall and extreme are read on the same scale.
+    values = frame["value"].to_numpy(dtype=float)
+    if values.size:
+        lo, hi = float(values.min()), float(values.max())
+        if info.better == "lower" and lo >= 0:
+            lo = 0.0
+        pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
+        ylim = (lo - (pad if lo != 0 else 0.0), hi + pad)
+    else:
+        ylim = (None, None)
     value_dim = hv.Dimension("value", label=ylabel)
     panels = []
     for region in regions:
@@ -148,6 +158,7 @@ def skill_curves(
                 ),
                 hv.opts.Overlay(
                     title=f"{info.label} of {variable} — {region}",
+                    ylim=ylim,
                     legend_position="top_left" if info.better == "lower" else "bottom_left",
                     width=width,
                     height=height,

@@ -1,0 +1,381 @@
+"""Dashboard benchmark: server-side update times of the maps, time to first render, and a load test.
+
+    python benchmarks/dashboard.py                 # updates and first render: default sample and 3-km field
+    python benchmarks/dashboard.py --load-test     # also: ten browser sessions changing widgets for a minute
+    python benchmarks/dashboard.py --screenshot docs/dashboard.png   # a picture of the page (default sample)
+
+**Update time** is what the server spends between a widget's new value arriving and the new maps being
+ready to send: the :class:`~workbench.viz.dashboard.SkillDashboard` maps (truth, forecast, error, each
+rasterized by datashader with the event outline and state borders) are rendered into a Bokeh document
+as a server session would, then a parameter of the shared state is changed and the synchronous update
+(field selection, HoloViews callbacks, ``rasterize``, Bokeh model changes) is timed. Its parts are timed
+alone too: selecting a field and building its Image, ``rasterize`` at the map's size, the outline.
+
+**Time to first render** is the server-side build of the whole page for a new session (state, views,
+template, Bokeh document), with the results already cached in the server process, and, with
+``--load-test``, the time until a browser shows the maps.
+
+The 3-km case uses :func:`workbench.viz.synthetic.synthetic_results` on the full 1059 x 1799 HRRR grid
+(the sample pipeline at 3 km would take far longer than the view code being measured). The target is
+under 200 ms for an update at 3 km.
+
+**Load test** (``--load-test``): ``panel serve apps/skill.py`` on a free loopback port, ten headless
+Chromium pages (Playwright, one browser) each changing widgets in a loop for a minute and waiting for
+the views to show each change; then every page must answer one more change, and the server log must
+hold no error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def _ms(seconds: list[float], cpu: list[float] | None = None) -> str:
+    a = np.asarray(seconds) * 1000
+    text = f"median {np.median(a):7.1f} ms   p90 {np.percentile(a, 90):7.1f} ms   max {a.max():7.1f} ms"
+    if cpu is not None:
+        # CPU time of this process: what the work costs when the machine is shared with other jobs
+        text += f"   cpu median {np.median(cpu) * 1000:7.1f} ms"
+    return text + f"   (n={a.size})"
+
+
+def _timed(fn, repeats: int) -> tuple[list[float], list[float]]:
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return wall, cpu
+
+
+def bench_results(results, label: str, repeats: int) -> dict:
+    """Update, component and first-render timings for one Results."""
+    import holoviews as hv
+    from bokeh.document import Document
+    from holoviews.operation.datashader import rasterize
+
+    from workbench.viz import maps as vmaps
+    from workbench.viz.dashboard import MAP_WIDTH, SkillDashboard
+
+    print(
+        f"\n== {label}: grid {results.grid.ny} x {results.grid.nx} ({results.grid.dx / 1000:g} km), "
+        f"models {results.map_models}"
+    )
+    out = {}
+
+    # Time to first render: a new session's whole page, results already in memory.
+    def first_render():
+        page = SkillDashboard(results).template()
+        page.server_doc(Document())
+
+    first, first_cpu = _timed(first_render, max(2, repeats // 4))
+    print(f"first render (server-side, whole page) ......... {_ms(first, first_cpu)}")
+    out["first_render"] = first
+
+    # Updates of the maps alone, as one session sees them.
+    board = SkillDashboard(results)
+    doc = Document()
+    doc.add_root(board.maps(("truth", "forecast", "error")).get_root(doc))
+    state = board.state
+    leads = state.param.lead_time.objects
+    inits = state.param.init_time.objects
+    variables = state.param.variable.objects
+    models = state.param.model.objects
+    state.lead_time = leads[0]  # warm-up: the first datashader call compiles its kernels
+    changes = {
+        "lead time": [{"lead_time": leads[i % len(leads)]} for i in range(1, repeats + 1)],
+        "initial time": [{"init_time": inits[i % len(inits)]} for i in range(1, repeats + 1)],
+        "variable": [{"variable": variables[i % len(variables)]} for i in range(1, repeats + 1)],
+        "model": [{"model": models[i % len(models)]} for i in range(1, repeats + 1)],
+    }
+    for name, updates in changes.items():
+        times, cpu = [], []
+        for update in updates:
+            t, c = time.perf_counter(), time.process_time()
+            state.param.update(**update)
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        print(f"map update after a {name + ' change':<22s} ... {_ms(times, cpu)}")
+        out[f"update_{name}"] = times
+
+    # The parts, for the currently selected fields.
+    s = state
+    grid = results.grid
+    height = int(round(MAP_WIDTH * grid.ny / grid.nx))
+    field = results.field("error", s.model, s.variable, s.init_time, s.lead_time)
+    image = vmaps.field_image(field, kind="error")
+    parts = {
+        "select field + build Image (error)": lambda: board.field_view(
+            "error", s.model, s.variable, s.init_time, s.lead_time
+        ),
+        "rasterize one field (datashader)": lambda: rasterize(
+            image, width=MAP_WIDTH, height=height, dynamic=False
+        ),
+        "event outline (contours)": lambda: (
+            vmaps.mask_outline(results.mask_at(s.valid_time, "all"))
+            if results.mask_at(s.valid_time, "all") is not None
+            else None
+        ),
+    }
+    for name, fn in parts.items():
+        fn()
+        times, cpu = _timed(fn, repeats)
+        print(f"  {name:<44s} {_ms(times, cpu)}")
+        out[name] = times
+    hv.renderer("bokeh")  # keep the import used for the renderer registration
+    return out
+
+
+def full_grid_results():
+    """Synthetic results on the full 3-km HRRR grid (see the module docstring)."""
+    from workbench.viz.synthetic import synthetic_results
+
+    t = time.perf_counter()
+    results = synthetic_results(
+        spacing_km=3.0,
+        days=1.0,
+        lead_hours=(0, 3, 6),
+        init_every_hours=6,
+        models=("nwp", "persistence", "pangu"),
+        ensemble_model=None,
+        n_storms=6,
+        score_stride=8,
+    )
+    print(f"(generated synthetic 3-km results in {time.perf_counter() - t:.1f} s)")
+    return results
+
+
+# -- load test -----------------------------------------------------------------------------------------
+FIGURE_TITLES_JS = """() => {
+  const out = [];
+  if (!window.Bokeh || !Bokeh.documents.length) return out;
+  for (const m of Bokeh.documents[0].all_models)
+    if (m.constructor.__name__ === 'Figure' && m.title) out.push(m.title.text);
+  return out;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _session(browser, url: str, until: float, seed: int, stats: dict) -> None:
+    rng = random.Random(seed)
+    page = await browser.new_page(viewport={"width": 1400, "height": 1200})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    t0 = time.perf_counter()
+    await page.goto(url, timeout=180_000)
+    await page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length && [...Bokeh.documents[0].all_models]"
+        ".some(m => m.constructor.__name__ === 'Figure' && m.title && m.title.text.startsWith('error'))",
+        timeout=180_000,
+    )
+    stats["first_render"].append(time.perf_counter() - t0)
+
+    async def titles() -> list[str]:
+        return await page.evaluate(FIGURE_TITLES_JS)
+
+    async def change(label: str, expect) -> bool:
+        select = page.get_by_label(label)
+        options = await select.evaluate("e => [...e.options].map(o => o.value)")
+        current = await select.input_value()
+        value = rng.choice([o for o in options if o != current] or options)
+        return await change_to(select, value, lambda title: expect(value, title))
+
+    async def change_init() -> bool:
+        # The maps' titles end with the valid time: the new initial time plus the unchanged lead time.
+        select = page.get_by_label("Initial time (UTC)")
+        options = await select.evaluate("e => [...e.options].map(o => o.value)")
+        current = await select.input_value()
+        truth = [t for t in await titles() if t.startswith("truth · analysis")][0]
+        lead = np.datetime64(truth.rsplit(" · ", 1)[1]) - np.datetime64(current)
+        value = rng.choice([o for o in options if o != current] or options)
+        valid = str(np.datetime64(value) + lead)[:16]
+        return await change_to(
+            select, value, lambda t: t.startswith("truth · analysis") and t.endswith(valid)
+        )
+
+    async def change_to(select, value, expect) -> bool:
+        t = time.perf_counter()
+        await select.select_option(value)
+        deadline = t + 30
+        while time.perf_counter() < deadline:
+            if any(expect(title) for title in await titles()):
+                stats["latency"].append(time.perf_counter() - t)
+                return True
+            await asyncio.sleep(0.05)
+        stats["timeouts"] += 1
+        return False
+
+    actions = [
+        lambda: change("Variable", lambda v, t: t.startswith("truth") and f" {v} " in t),
+        lambda: change("Model", lambda v, t: t.startswith(f"forecast · {v} ·")),
+        lambda: change("Metric", lambda v, t: " of " in t and t.lower().startswith(v)),
+        change_init,
+    ]
+    while time.perf_counter() < until:
+        await rng.choice(actions)()
+        stats["actions"] += 1
+    # every session must still answer
+    answered = await change("Variable", lambda v, t: t.startswith("truth") and f" {v} " in t)
+    stats["answered"] += int(answered)
+    stats["page_errors"] += len(errors)
+    await page.close()
+
+
+async def _load(url: str, sessions: int, duration: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    stats = {"first_render": [], "latency": [], "timeouts": 0, "actions": 0, "answered": 0, "page_errors": 0}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Sessions open one after another (as users arrive), then all change widgets until the same end.
+        until = time.perf_counter() + duration
+        tasks = []
+        for i in range(sessions):
+            tasks.append(asyncio.create_task(_session(browser, url, until + 5 * i, seed=i, stats=stats)))
+            await asyncio.sleep(0.5)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await browser.close()
+    stats["session_errors"] = [repr(r) for r in results if isinstance(r, Exception)]
+    return stats
+
+
+def load_test(size: str, sessions: int, duration: float, screenshot: str | None) -> bool:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/skill"
+    log_path = Path(tempfile.mkdtemp(prefix="workbench-load-")) / "server.log"
+    env = dict(os.environ, WORKBENCH_SAMPLE_SIZE=size, PYTHONUNBUFFERED="1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(REPO / "apps" / "skill.py"),
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+        "--warm",
+    ]
+    print(f"\n== load test: {sessions} browser sessions for {duration:.0f} s on {url} (size {size})")
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    print(log_path.read_text())
+                    raise RuntimeError("panel serve did not start") from None
+                time.sleep(0.5)
+        if screenshot:
+            asyncio.run(_screenshot(url, screenshot))
+        stats = asyncio.run(_load(url, sessions, duration))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    log = log_path.read_text()
+    bad = [line for line in log.splitlines() if re.search(r"ERROR|Traceback|Exception", line)]
+    print(f"first render in a browser (per session) ........ {_ms(stats['first_render'])}")
+    if stats["latency"]:
+        print(f"widget change -> views updated, in the browser .. {_ms(stats['latency'])}")
+    print(
+        f"actions {stats['actions']}, timeouts {stats['timeouts']}, sessions answering at the end "
+        f"{stats['answered']}/{sessions}, page errors {stats['page_errors']}, "
+        f"session failures {len(stats['session_errors'])}, server log error lines {len(bad)}"
+    )
+    for line in stats["session_errors"] + bad[:20]:
+        print("   ", line)
+    ok = (
+        stats["answered"] == sessions and not bad and not stats["session_errors"] and not stats["page_errors"]
+    )
+    print("load test:", "PASS" if ok else "FAIL", f"(server log: {log_path})")
+    return ok
+
+
+async def _screenshot(url: str, path: str) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1500, "height": 1700})
+        await page.goto(url, timeout=180_000)
+        await page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length && [...Bokeh.documents[0].all_models]"
+            ".some(m => m.constructor.__name__ === 'Figure' && m.title && m.title.text.startsWith('error'))",
+            timeout=180_000,
+        )
+        await asyncio.sleep(2)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=path, full_page=True)
+        await browser.close()
+    print(f"screenshot: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="default", help="sample size for the sample benchmark (default)")
+    parser.add_argument("--repeats", type=int, default=12, help="changes timed per kind (default 12)")
+    parser.add_argument("--skip-3km", action="store_true", help="leave out the full 3-km grid")
+    parser.add_argument("--skip-sample", action="store_true", help="leave out the sample")
+    parser.add_argument("--load-test", action="store_true", help="run the ten-session browser load test")
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of widget changes per session")
+    parser.add_argument("--screenshot", default=None, help="save a screenshot of the page here (load test)")
+    args = parser.parse_args(argv)
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    if not args.skip_sample:
+        from workbench.viz.dashboard import cached_results
+
+        t = time.perf_counter()
+        results = cached_results(args.size)
+        print(f"(opened the {args.size} sample results in {time.perf_counter() - t:.1f} s: {results.label})")
+        bench_results(results, f"sample '{args.size}'", args.repeats)
+        del results
+    if not args.skip_3km:
+        bench_results(full_grid_results(), "full HRRR grid, 3 km (synthetic fields)", args.repeats)
+    ok = True
+    if args.load_test or args.screenshot:
+        ok = load_test(args.size, args.sessions if args.load_test else 0, args.duration, args.screenshot)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
