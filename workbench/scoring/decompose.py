@@ -5,9 +5,9 @@ once, and adds its sufficient statistics (:mod:`workbench.scoring.stats`) for al
 per-lead-time accumulators. Within a block the fields that share a valid time are scored together, so
 the truth, the climatology and the event cells of that time are read once for all of them (a forecast
 already in memory is one block: every valid time is visited once). Memory holds one block, the truth
-fields of a few valid times and a small cache of the event cells per valid time. With a ``dask.distributed.Client`` the blocks become tasks
-whose small results are summed; with ``device="cuda"`` the block statistics are computed by torch on
-the GPU.
+fields of a few valid times (plus, for lazily read data, a bounded cache of recent ones) and a small
+cache of the event runs per valid time. With a ``dask.distributed.Client`` the blocks become tasks whose
+small results are summed; with ``device="cuda"`` the statistics are computed by torch on the GPU.
 """
 
 from __future__ import annotations
