@@ -268,11 +268,11 @@ def write_zarr(fc, truth, masks, directory: Path):
     """The data on disk as zarr stores (uncompressed, chunked per initial time / valid time)."""
     enc = {"compressors": None}
     fc.chunk({"init_time": 1, "lead_time": -1}).to_zarr(
-        directory / "forecast.zarr", mode="w", encoding={"t2m": enc}
+        directory / "forecast.zarr", mode="w", zarr_format=2, encoding={"t2m": enc}
     )
     truth.chunk({"time": 1}).to_zarr(directory / "truth.zarr", mode="w", zarr_format=2, encoding={"t2m": enc})
     masks.to_dataset().chunk({"time": 1, "event_type": -1}).to_zarr(
-        directory / "masks.zarr", mode="w", encoding={"mask": enc}
+        directory / "masks.zarr", mode="w", zarr_format=2, encoding={"mask": enc}
     )
 
 
