@@ -80,6 +80,19 @@ def test_lead_time_change_updates_the_maps(results):
     forecast = next(v for t, v in after.items() if t.startswith("forecast · nwp · refc"))
     expected = results.field("forecast", "nwp", "refc", board.state.init_time, 6).values
     np.testing.assert_allclose(forecast, expected, atol=1e-4)
+    # the event outline follows the valid time: the mask's cells lie inside the drawn outline's box
+    mask = results.mask_at(board.state.valid_time, "all")
+    lines = [
+        r
+        for p in root.select({"type": Plot})
+        for r in p.renderers
+        if isinstance(r, GlyphRenderer) and type(r.glyph).__name__ == "MultiLine"
+    ]
+    assert len(lines) == 3 and all(r.data_source.data == lines[0].data_source.data for r in lines)
+    xs = np.concatenate(lines[0].data_source.data["xs"]) if mask.any() else np.array([])
+    if mask.any():
+        cells_x = mask["x"].values[np.asarray(mask).any(axis=0)]
+        assert xs.min() < cells_x.min() and cells_x.max() < xs.max()
     # the colour bars follow the variable (HoloViews titles them only once; a hook retitles them)
     titles = {bar.title for bar in root.select({"type": ColorBar})}
     assert titles == {"refc (dBZ)", "refc error (dBZ)"}

@@ -73,6 +73,20 @@ def state_borders(grid, color: str = "#333333", line_width: float = 0.8) -> hv.P
     return hv.Path([xy], kdims=["x", "y"]).opts(color=color, line_width=line_width, alpha=0.8, tools=[])
 
 
+def add_state_borders(figure, grid, color: str = "#333333", line_width: float = 0.8):
+    """Draw the state borders straight onto a Bokeh figure (e.g. from a HoloViews hook), once.
+
+    A live map that redraws its field often draws the borders this way rather than as an overlaid
+    :func:`state_borders` layer, which HoloViews would re-process on every update.
+
+    Returns
+    -------
+    bokeh.models.GlyphRenderer
+    """
+    xy = _joined(grid)
+    return figure.line(x=xy[:, 0], y=xy[:, 1], line_color=color, line_width=line_width, line_alpha=0.8)
+
+
 @functools.lru_cache(maxsize=8)
 def _joined(grid) -> np.ndarray:
     rings = state_lines(grid)

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from holoviews.core.spaces import get_nested_streams
+from bokeh.models import ColumnDataSource
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.viz import maps as vmaps
+from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
 from workbench.viz.results import Results
 from workbench.viz.scorecard import scorecard
@@ -42,6 +43,9 @@ URL_PARAMETERS = (
     "lead_time",
     "reference",
 )
+
+#: State parameters the maps depend on.
+MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 
 #: Width in pixels of each map.
 MAP_WIDTH = 400
@@ -213,6 +217,7 @@ class SkillDashboard:
         self._x_ranges: list = []
         self._y_ranges: list = []
         self._range_streams: list = []
+        self._outline_sources: dict[str, ColumnDataSource] = {}
         self._outline_cache: dict = {}
         self._frame_aspect = 1.0
         self.events_table = self._events_table()
@@ -247,8 +252,10 @@ class SkillDashboard:
         return scorecard(self.results.scores, metric, reference, ("all", region))
 
     # -- maps ---------------------------------------------------------------------------------------
-    def field_view(self, kind: str, model: str, variable: str, init_time: str, lead_time: int) -> hv.Image:
-        """One field of the maps as an Image (rasterized by the caller)."""
+    def field_view(
+        self, kind: str, model: str, variable: str, init_time: str, lead_time: int, screen=None
+    ) -> hv.Image:
+        """One field of the maps as an Image; ``screen = (x_range, y_range, width, height)`` resamples it."""
         r = self.results
         valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
         try:
@@ -258,10 +265,14 @@ class SkillDashboard:
                 raise
             # Ensembles are run from a few initial times only: an empty map that says so.
             da = r.field("truth", model, variable, init_time, lead_time) * np.nan
+            if screen is not None:
+                da = vmaps.raster_field(da, *screen)
             log.debug("no %s map: %s", kind, exc)
             return vmaps.field_image(da, label=kind, kind=kind, variable=variable).opts(
-                title=f"{kind.replace('_', ' ')} · {model}: no ensemble from {init_time}"
+                title=f"{kind.replace('_', ' ')} · {model}: no ensemble from {init_time}", **self._image_opts
             )
+        if screen is not None:
+            da = vmaps.raster_field(da, *screen)
         if kind in ("truth", "forecast"):
             clim = r.clim(variable)
         elif kind == "error":
@@ -273,7 +284,13 @@ class SkillDashboard:
         # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
         # would add a new glyph on every update instead of replacing the data of the old one.
         image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
-        return image.opts(title=title)
+        return image.opts(title=title, **self._image_opts)
+
+    @functools.cached_property
+    def _image_opts(self) -> dict:
+        # Set on each frame's Image (rasterize keeps them) rather than on the DynamicMaps, which would
+        # clone every frame once per .opts() call.
+        return {**vmaps.map_opts(self.results.grid, MAP_WIDTH), "hooks": [self._map_hook]}
 
     def outline_view(self, event_type: str, init_time: str, lead_time: int) -> hv.Contours:
         """Outline of the selected event type's mask at the valid time (cached per time and type)."""
@@ -284,39 +301,86 @@ class SkillDashboard:
             outline = vmaps.mask_outline(mask) if mask is not None else hv.Contours([], kdims=["x", "y"])
             if len(self._outline_cache) > 64:
                 self._outline_cache.clear()
-            self._outline_cache[key] = outline
-        return self._outline_cache[key]
+            paths = outline.split()
+            lines = {
+                "xs": [p.dimension_values("x") for p in paths],
+                "ys": [p.dimension_values("y") for p in paths],
+            }
+            self._outline_cache[key] = (outline, lines)
+        return self._outline_cache[key][0]
+
+    def _outline_lines(self) -> dict:
+        s = self.state
+        self.outline_view(s.event_type, s.init_time, s.lead_time)
+        return self._outline_cache[(s.event_type, s.valid_time)][1]
 
     @functools.cached_property
-    def _map_stream(self) -> hv.streams.Params:
-        # One stream for every map and outline: a widget change then refreshes the maps once, instead of
-        # once per map (each refresh also makes Bokeh re-walk the whole page's models).
-        return hv.streams.Params(
-            self.state, ["model", "variable", "init_time", "lead_time", "event_type"], rename={}
-        )
+    def _map_stream(self) -> hv.streams.Stream:
+        # One stream for every map and outline, so a widget change refreshes the maps once instead of
+        # once per map; it is triggered by hand (see _push_map_selection) rather than by hv.streams.Params.
+        values = {p: getattr(self.state, p) for p in MAP_PARAMETERS}
+        stream = hv.streams.Stream.define("MapSelection", **values)()
+        self.state.param.watch(self._push_map_selection, list(MAP_PARAMETERS))
+        return stream
+
+    def _push_map_selection(self, *events) -> None:
+        values = {p: getattr(self.state, p) for p in MAP_PARAMETERS}
+        with self._frozen_documents():
+            self._map_stream.event(**values)
+
+    @contextlib.contextmanager
+    def _frozen_documents(self):
+        # Bokeh re-walks every model of the page after each plot's update; freezing the documents while
+        # all maps update makes that one walk instead of one per map.
+        docs = {id(r.document): r.document for r in self._x_ranges if r.document is not None}
+        with contextlib.ExitStack() as stack:
+            for doc in docs.values():
+                models = getattr(doc, "models", None)
+                if hasattr(models, "freeze"):
+                    stack.enter_context(models.freeze())
+            yield
 
     def _map(self, kind: str) -> hv.DynamicMap:
-        def image_cb(model, variable, init_time, lead_time, event_type):
-            return self.field_view(kind, model, variable, init_time, lead_time)
+        grid = self.results.grid
+        aspect_height = int(round(MAP_WIDTH * grid.ny / grid.nx))
 
-        def outline_cb(model, variable, init_time, lead_time, event_type):
-            return self.outline_view(event_type, init_time, lead_time)
+        def image_cb(
+            model, variable, init_time, lead_time, event_type, x_range, y_range, width, height, scale
+        ):
+            # The field resampled by datashader to the pixels in view (see maps.raster_field).
+            return self.field_view(
+                kind,
+                model,
+                variable,
+                init_time,
+                lead_time,
+                screen=(x_range, y_range, width or MAP_WIDTH, height or aspect_height),
+            )
 
-        image = hv.DynamicMap(image_cb, streams=[self._map_stream])
-        outline = hv.DynamicMap(outline_cb, streams=[self._map_stream])
-        overlay = vmaps.field_map(image, self.results.grid, outline=outline, width=MAP_WIDTH)
-        # rasterize() listens to the plot's range through RangeXY streams; a zoom made here on the server
-        # must tell them too, or the zoomed map would show the coarse pixels of the whole domain.
-        self._range_streams += [s for s in get_nested_streams(overlay) if isinstance(s, hv.streams.RangeXY)]
-        return overlay.opts(hv.opts.Image(hooks=[self._map_hook]))
+        range_xy, size = hv.streams.RangeXY(), hv.streams.PlotSize()
+        image = hv.DynamicMap(image_cb, streams=[self._map_stream, range_xy, size])
+        # A zoom made here on the server must reach the RangeXY stream too, or the zoomed map would show
+        # the coarse pixels of the whole domain.
+        self._range_streams.append(range_xy)
+        # The event outline and the state borders are drawn by the render hook (see _map_hook): as
+        # overlaid HoloViews layers they would be re-processed and re-ranged on every update, which
+        # took a third of the update time of a 3-km map.
+        return image
 
     def _map_hook(self, plot, element) -> None:
-        # Hooks run on every render: keep the (shared) ranges so a click in the event browser can zoom,
-        # and retitle the colour bar, which HoloViews only titles when it first draws it.
+        # Hooks run on every render: draw the state borders once and the event outline of the selection,
+        # keep the (shared) ranges so a click in the event browser can zoom, and retitle the colour bar,
+        # which HoloViews only titles when it first draws it.
         colorbar = plot.handles.get("colorbar")
         if colorbar is not None and element.vdims:
             colorbar.title = element.vdims[0].pprint_label
         fig = plot.state
+        if fig.id not in self._outline_sources:
+            add_state_borders(fig, self.results.grid)
+            source = ColumnDataSource({"xs": [], "ys": []})
+            fig.multi_line("xs", "ys", source=source, line_color="black", line_width=1.5)
+            self._outline_sources[fig.id] = source
+        self._outline_sources[fig.id].data = self._outline_lines()
         for rng, kept in ((fig.x_range, self._x_ranges), (fig.y_range, self._y_ranges)):
             if all(rng is not r for r in kept):
                 kept.append(rng)
@@ -350,8 +414,19 @@ class SkillDashboard:
         r = self.results
         if r.events is None or not len(r.events):
             return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
+        # The rows' fixed part (places, sizes, times) is built once; each refresh adds the error columns.
+        if "event_rows" not in r._cache:
+            base = event_frame(r.events, None, r.grid)
+            r._cache["event_rows"] = (base, base["type"].str.split("+").map(frozenset))
+        base, types = r._cache["event_rows"]
+        if event_type not in (None, "", "all", "extreme"):
+            keep = types.map(lambda t: event_type in t).to_numpy(dtype=bool)
+            base = base[keep]
         errors = r.event_errors(variable, int(lead_time))
-        frame = event_frame(r.events, errors, r.grid, event_type, models=r.map_models)
+        models = [m for m in r.map_models if m in errors.columns]
+        values = errors.reindex(base["event_id"])[models].round(3)
+        values.index = base.index
+        frame = pd.concat([base.iloc[:, :6], values, base.iloc[:, 6:]], axis=1)
         if model in frame.columns:
             frame = frame.sort_values(model, ascending=False, na_position="last", kind="stable")
         return frame.reset_index(drop=True)
@@ -366,7 +441,7 @@ class SkillDashboard:
             show_index=False,
             disabled=True,
             selectable=1,
-            pagination="local",
+            pagination="remote",  # only the page on screen travels to the browser
             page_size=12,
             sizing_mode="stretch_width",
         )
