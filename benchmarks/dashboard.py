@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -206,86 +207,115 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _session(browser, url: str, until: float, seed: int, stats: dict) -> None:
-    rng = random.Random(seed)
-    page = await browser.new_page(viewport={"width": 1400, "height": 1200})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    t0 = time.perf_counter()
-    await page.goto(url, timeout=180_000)
-    await page.wait_for_function(
-        "() => window.Bokeh && Bokeh.documents.length && [...Bokeh.documents[0].all_models]"
-        ".some(m => m.constructor.__name__ === 'Figure' && m.title && m.title.text.startsWith('error'))",
-        timeout=180_000,
-    )
-    stats["first_render"].append(time.perf_counter() - t0)
+#: Seconds a page may take to show a change (ten Chromium pages and the server share two cores).
+CHANGE_TIMEOUT = 120.0
 
-    async def titles() -> list[str]:
-        return await page.evaluate(FIGURE_TITLES_JS)
 
-    async def change(label: str, expect) -> bool:
-        select = page.get_by_label(label)
+class _Session:
+    """One browser page of the load test."""
+
+    def __init__(self, browser, url: str, seed: int, stats: dict) -> None:
+        self.browser, self.url, self.stats = browser, url, stats
+        self.rng = random.Random(seed)
+        self.errors: list[str] = []
+        self.page = None
+
+    async def open(self) -> None:
+        self.page = await self.browser.new_page(viewport={"width": 1400, "height": 1200})
+        self.page.set_default_timeout(CHANGE_TIMEOUT * 1000)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        t0 = time.perf_counter()
+        await self.page.goto(self.url, timeout=600_000)
+        await self.page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length && [...Bokeh.documents[0].all_models]"
+            ".some(m => m.constructor.__name__ === 'Figure' && m.title && m.title.text.startsWith('error'))",
+            timeout=600_000,
+        )
+        self.stats["first_render"].append(time.perf_counter() - t0)
+
+    async def titles(self) -> list[str]:
+        return await self.page.evaluate(FIGURE_TITLES_JS)
+
+    async def change_to(self, select, value, expect) -> bool:
+        t = time.perf_counter()
+        await select.select_option(value)
+        while time.perf_counter() < t + CHANGE_TIMEOUT:
+            if any(expect(title) for title in await self.titles()):
+                self.stats["latency"].append(time.perf_counter() - t)
+                return True
+            await asyncio.sleep(0.1)
+        self.stats["timeouts"] += 1
+        return False
+
+    async def change(self, label: str, expect) -> bool:
+        select = self.page.get_by_label(label)
         options = await select.evaluate("e => [...e.options].map(o => o.value)")
         current = await select.input_value()
-        value = rng.choice([o for o in options if o != current] or options)
-        return await change_to(select, value, lambda title: expect(value, title))
+        value = self.rng.choice([o for o in options if o != current] or options)
+        return await self.change_to(select, value, lambda title: expect(value, title))
 
-    async def change_init() -> bool:
+    async def change_variable(self) -> bool:
+        return await self.change("Variable", lambda v, t: t.startswith("truth") and f" {v} " in t)
+
+    async def change_model(self) -> bool:
+        return await self.change("Model", lambda v, t: t.startswith(f"forecast · {v} ·"))
+
+    async def change_metric(self) -> bool:
+        return await self.change("Metric", lambda v, t: " of " in t and t.lower().startswith(v))
+
+    async def change_init(self) -> bool:
         # The maps' titles end with the valid time: the new initial time plus the unchanged lead time.
-        select = page.get_by_label("Initial time (UTC)")
+        select = self.page.get_by_label("Initial time (UTC)")
         options = await select.evaluate("e => [...e.options].map(o => o.value)")
         current = await select.input_value()
-        truth = [t for t in await titles() if t.startswith("truth · analysis")][0]
+        truth = [t for t in await self.titles() if t.startswith("truth · analysis")][0]
         lead = np.datetime64(truth.rsplit(" · ", 1)[1]) - np.datetime64(current)
-        value = rng.choice([o for o in options if o != current] or options)
+        value = self.rng.choice([o for o in options if o != current] or options)
         valid = str(np.datetime64(value) + lead)[:16]
-        return await change_to(
+        return await self.change_to(
             select, value, lambda t: t.startswith("truth · analysis") and t.endswith(valid)
         )
 
-    async def change_to(select, value, expect) -> bool:
-        t = time.perf_counter()
-        await select.select_option(value)
-        deadline = t + 30
-        while time.perf_counter() < deadline:
-            if any(expect(title) for title in await titles()):
-                stats["latency"].append(time.perf_counter() - t)
-                return True
-            await asyncio.sleep(0.05)
-        stats["timeouts"] += 1
-        return False
-
-    actions = [
-        lambda: change("Variable", lambda v, t: t.startswith("truth") and f" {v} " in t),
-        lambda: change("Model", lambda v, t: t.startswith(f"forecast · {v} ·")),
-        lambda: change("Metric", lambda v, t: " of " in t and t.lower().startswith(v)),
-        change_init,
-    ]
-    while time.perf_counter() < until:
-        await rng.choice(actions)()
-        stats["actions"] += 1
-    # every session must still answer
-    answered = await change("Variable", lambda v, t: t.startswith("truth") and f" {v} " in t)
-    stats["answered"] += int(answered)
-    stats["page_errors"] += len(errors)
-    await page.close()
+    async def run(self, until: float) -> None:
+        actions = [self.change_variable, self.change_model, self.change_metric, self.change_init]
+        while time.perf_counter() < until:
+            await self.rng.choice(actions)()
+            self.stats["actions"] += 1
 
 
-async def _load(url: str, sessions: int, duration: float) -> dict:
+async def _load(url: str, sessions: int, duration: float, mark_end) -> dict:
     from playwright.async_api import async_playwright
 
     stats = {"first_render": [], "latency": [], "timeouts": 0, "actions": 0, "answered": 0, "page_errors": 0}
+    errors: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # Sessions open one after another (as users arrive), then all change widgets until the same end.
+        pages = [_Session(browser, url, seed=i, stats=stats) for i in range(sessions)]
+        # 1. Users arrive one after another; all pages open at once from then on.
+        opening = []
+        for page in pages:
+            opening.append(asyncio.create_task(page.open()))
+            await asyncio.sleep(1.0)
+        results = await asyncio.gather(*opening, return_exceptions=True)
+        errors += [f"open: {r!r}" for r in results if isinstance(r, Exception)]
+        live = [p for p, r in zip(pages, results, strict=True) if not isinstance(r, Exception)]
+        # 2. Every open page changes widgets for the same minute.
         until = time.perf_counter() + duration
-        tasks = []
-        for i in range(sessions):
-            tasks.append(asyncio.create_task(_session(browser, url, until + 5 * i, seed=i, stats=stats)))
-            await asyncio.sleep(0.5)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        results = await asyncio.gather(*(p.run(until) for p in live), return_exceptions=True)
+        errors += [f"run: {r!r}" for r in results if isinstance(r, Exception)]
+        # 3. Every page must still answer a change.
+        results = await asyncio.gather(*(p.change_variable() for p in live), return_exceptions=True)
+        stats["answered"] = sum(1 for r in results if r is True)
+        errors += [f"final change: {r!r}" for r in results if isinstance(r, Exception)]
+        stats["page_errors"] = sum(len(p.errors) for p in pages)
+        mark_end()
+        # Leave the pages cleanly, so the server closes their sessions instead of writing to dead sockets.
+        for p in live:
+            with contextlib.suppress(Exception):
+                await p.page.goto("about:blank")
+        await asyncio.sleep(2.0)
         await browser.close()
-    stats["session_errors"] = [repr(r) for r in results if isinstance(r, Exception)]
+    stats["session_errors"] = errors
     return stats
 
 
@@ -308,7 +338,10 @@ def load_test(size: str, sessions: int, duration: float, screenshot: str | None)
         f"127.0.0.1:{port}",
         "--warm",
     ]
-    print(f"\n== load test: {sessions} browser sessions for {duration:.0f} s on {url} (size {size})")
+    print(
+        f"\n== load test: {sessions} browser sessions, then {duration:.0f} s of widget changes, on {url} "
+        f"(size {size})"
+    )
     with open(log_path, "w") as log:
         server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -324,11 +357,17 @@ def load_test(size: str, sessions: int, duration: float, screenshot: str | None)
                 time.sleep(0.5)
         if screenshot:
             asyncio.run(_screenshot(url, screenshot))
-        stats = asyncio.run(_load(url, sessions, duration))
+        marks = {}
+        stats = asyncio.run(
+            _load(url, sessions, duration, lambda: marks.setdefault("end", log_path.stat().st_size))
+        )
     finally:
         server.terminate()
         server.wait(timeout=20)
-    log = log_path.read_text()
+    # The server log up to the end of the test (what follows is the shutdown).
+    log = log_path.read_bytes()[: marks.get("end")].decode("utf-8", "replace")
+    if not sessions:
+        return True
     bad = [line for line in log.splitlines() if re.search(r"ERROR|Traceback|Exception", line)]
     print(f"first render in a browser (per session) ........ {_ms(stats['first_render'])}")
     if stats["latency"]:

@@ -40,6 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HOST[:PORT]",
         help="extra origins allowed to connect (when served behind a proxy or on another address)",
     )
+    parser.add_argument(
+        "--learned",
+        choices=("background", "wait", "off"),
+        default=None,
+        help="the learned models' forecasts (minutes on a CPU): made in a background process while the "
+        "page shows the baselines (default; $WORKBENCH_DASHBOARD_LEARNED), waited for, or left out; "
+        "--prepare waits unless told otherwise",
+    )
     parser.add_argument("--show", action="store_true", help="open the page in a browser")
     parser.add_argument(
         "--prepare",
@@ -55,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.scores:
         open_scores(args.scores)  # refuse a path outside the catalog before starting anything
     if args.prepare:
-        results = load_results(size=args.size, scores=args.scores)
+        learned = args.learned or os.environ.get("WORKBENCH_DASHBOARD_LEARNED") or "wait"
+        results = load_results(size=args.size, scores=args.scores, learned=learned)
         print(f"ready: {results.label}")
         for note in results.notes:
             print(f"  {note}")
@@ -64,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
     import panel as pn
 
     from workbench.viz.dashboard import cached_results, create_app
+
+    if args.learned:
+        os.environ["WORKBENCH_DASHBOARD_LEARNED"] = args.learned  # read by every session's loader
 
     def app():
         return create_app(loader=cached_results, size=args.size, scores=args.scores)

@@ -48,7 +48,7 @@ URL_PARAMETERS = (
 MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 
 #: Width in pixels of each map.
-MAP_WIDTH = 400
+MAP_WIDTH = 370
 
 
 def _time_label(t) -> str:
@@ -248,8 +248,12 @@ class SkillDashboard:
         return hv.Layout([panel(0), panel(1)]).cols(2)
 
     def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
-        """Scorecard for ``all`` and the selected region."""
-        return scorecard(self.results.scores, metric, reference, ("all", region))
+        """Scorecard for ``all`` and the selected region (built once per choice, for every session)."""
+        key = ("scorecard", metric, reference, region)
+        cache = self.results._cache
+        if key not in cache:
+            cache[key] = scorecard(self.results.scores, metric, reference, ("all", region))
+        return cache[key]
 
     # -- maps ---------------------------------------------------------------------------------------
     def field_view(
@@ -423,7 +427,10 @@ class SkillDashboard:
             keep = types.map(lambda t: event_type in t).to_numpy(dtype=bool)
             base = base[keep]
         errors = r.event_errors(variable, int(lead_time))
+        # the selected model's errors first: the rows are sorted by them
         models = [m for m in r.map_models if m in errors.columns]
+        if model in models:
+            models = [model] + [m for m in models if m != model]
         values = errors.reindex(base["event_id"])[models].round(3)
         values.index = base.index
         frame = pd.concat([base.iloc[:, :6], values, base.iloc[:, 6:]], axis=1)
@@ -557,7 +564,6 @@ class SkillDashboard:
                     collapsible=False,
                     sizing_mode="stretch_width",
                 ),
-                pn.Card(v["scorecard"], title="Scorecard", collapsible=False, sizing_mode="stretch_width"),
                 pn.Card(v["maps"], title="Maps", collapsible=False, sizing_mode="stretch_width"),
                 pn.Card(
                     pn.pane.Markdown("Click an event to zoom the maps and move the forecast time into it."),
@@ -566,6 +572,7 @@ class SkillDashboard:
                     collapsible=False,
                     sizing_mode="stretch_width",
                 ),
+                pn.Card(v["scorecard"], title="Scorecard", collapsible=False, sizing_mode="stretch_width"),
             ],
             sidebar_width=300,
         )

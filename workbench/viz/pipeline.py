@@ -47,7 +47,7 @@ from workbench.viz.results import Results
 log = logging.getLogger(__name__)
 
 #: Bump when the products or their layout change, so old caches are not read.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 #: Lead times (hours) scored and mapped, where the NWP forecast has them.
 DASHBOARD_LEADS = (0, 1, 3, 6, 12, 18, 24, 36, 48)
@@ -166,16 +166,6 @@ def _write_zarr(ds: xr.Dataset, target: Path) -> None:
     _atomic_dir(target, write)
 
 
-def _write_nc(ds: xr.Dataset | xr.DataArray, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        ds.to_netcdf(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def training_period(truth: xr.Dataset, first_init) -> tuple[xr.Dataset, str | None]:
     """The analysis before ``first_init`` (its last :data:`CLIMATOLOGY_DAYS`), loaded, for the climatology.
 
@@ -272,11 +262,11 @@ def _climatology(ctx: dict):
 
 
 def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | None = None) -> None:
-    """Score the finished forecasts (and ensemble) into ``scores.nc``, replaced atomically."""
+    """Score the finished forecasts (and ensemble) into ``scores.zarr``, replaced atomically."""
     from workbench.scoring import decompose
 
     root = ctx["root"]
-    masks = xr.open_dataset(root / "masks.nc")["mask"].load()
+    masks = xr.open_zarr(root / "masks.zarr")["mask"].load()
     forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in models}
     if ensemble_model is not None:
         forecasts[f"{ensemble_model}-ensemble"] = xr.open_zarr(root / "ensembles" / f"{ensemble_model}.zarr")
@@ -291,7 +281,7 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
             climatology=climatology.climatology,
             variables=variables,
         )
-    _write_nc(scores, root / "scores.nc")
+    _write_zarr(scores.load(), root / "scores.zarr")
 
 
 def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
@@ -307,7 +297,9 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
     root, truth, inits, lead_td = ctx["root"], ctx["truth"], ctx["inits"], ctx["lead_td"]
     log.info("dashboard %s: %d initial times, leads %s h", size, len(inits), ctx["leads"].tolist())
 
-    masks_path, events_path = root / "masks.nc", root / "events.csv"
+    # zarr rather than netCDF: one storage library in the server process (netCDF4's HDF5 beside another
+    # package's HDF5 has crashed the process)
+    masks_path, events_path = root / "masks.zarr", root / "events.csv"
     if not (masks_path.exists() and events_path.exists()):
         from workbench.catalog import open_catalog
 
@@ -318,7 +310,7 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
             # the sample's zone-based reports have no coordinates; its climatology bins are small
             warnings.simplefilter("ignore", UserWarning)
             events = build_masks(ctx["verif"].load(), reports=reports, spc=spc, allow_empty=True)
-        _write_nc(events.masks.rename("mask").astype(bool).to_dataset(), masks_path)
+        _write_zarr(events.masks.rename("mask").astype(bool).to_dataset().load(), masks_path)
         events.table.to_csv(events_path, index=False)
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)
 
@@ -476,9 +468,9 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
     forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in manifest["models"]}
     ensemble = manifest.get("ensemble_model")
     ensembles = {ensemble: xr.open_zarr(root / "ensembles" / f"{ensemble}.zarr")} if ensemble else {}
-    masks = xr.open_dataset(root / "masks.nc")["mask"].load()
+    masks = xr.open_zarr(root / "masks.zarr")["mask"].load()
     events = pd.read_csv(root / "events.csv", parse_dates=["start", "end"])
-    scores = xr.open_dataset(root / "scores.nc").load()
+    scores = xr.open_zarr(root / "scores.zarr").load()
     scores["lead_time"] = scores["lead_time"].astype("timedelta64[ns]")
     notes = list(manifest.get("notes", []))
     status = learned_status(root)

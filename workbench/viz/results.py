@@ -334,7 +334,7 @@ def open_scores(name_or_path: str) -> xr.Dataset:
     return ds
 
 
-def load_results(size: str = "default", scores: str | None = None) -> Results:
+def load_results(size: str = "default", scores: str | None = None, learned: str | None = None) -> Results:
     """The dashboard's results: the embedded sample's pipeline, optionally with other scores.
 
     Parameters
@@ -344,6 +344,8 @@ def load_results(size: str = "default", scores: str | None = None) -> Results:
     scores : str, optional
         Scores to show in the skill curves and scorecard instead of the sample's (see
         :func:`open_scores`); the maps and the event browser keep the sample's fields.
+    learned : {"background", "wait", "off"}, optional
+        How the learned models are run (see :func:`workbench.viz.pipeline.sample_results`).
 
     Raises
     ------
@@ -353,7 +355,7 @@ def load_results(size: str = "default", scores: str | None = None) -> Results:
     from workbench.viz.pipeline import sample_results
 
     other = open_scores(scores) if scores else None
-    results = sample_results(size)
+    results = sample_results(size, learned=learned)
     if other is not None:
         results = Results(
             truth=results.truth,

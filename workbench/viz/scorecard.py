@@ -75,30 +75,30 @@ def scorecard_frame(
     ref = value.sel(model=reference)
     if variables is not None:
         skill, value, ref = (a.sel(variable=list(variables)) for a in (skill, value, ref))
+    models = [str(m) for m in skill["model"].values if str(m) != reference]
+    skill = skill.sel(model=models).transpose("variable", "model", "lead_time")
+    value = value.sel(model=models).transpose("variable", "model", "lead_time")
+    ref = ref.transpose("variable", "lead_time")
+    variables_ = [str(v) for v in skill["variable"].values]
     hours = lead_hours(scores["lead_time"])
-    rows = []
-    for variable in skill["variable"].values:
-        for model in skill["model"].values:
-            if model == reference:
-                continue
-            s = np.asarray(skill.sel(model=model, variable=variable).transpose("lead_time"))
-            v = np.asarray(value.sel(model=model, variable=variable).transpose("lead_time"))
-            r = np.asarray(ref.sel(variable=variable).transpose("lead_time"))
-            for h, si, vi, ri in zip(hours, s, v, r, strict=True):
-                rows.append(
-                    {
-                        "lead": format_hours(h),
-                        "row": f"{variable} · {model}",
-                        "model": str(model),
-                        "variable": str(variable),
-                        "lead_hours": float(h),
-                        "skill": float(si),
-                        "value": float(vi),
-                        "reference_value": float(ri),
-                    }
-                )
+    n_v, n_m, n_l = len(variables_), len(models), len(hours)
+    # Rows in the order variable, model, lead time (the order the panel lists them).
+    var_idx, mod_idx, lead_idx = (
+        a.ravel() for a in np.meshgrid(np.arange(n_v), np.arange(n_m), np.arange(n_l), indexing="ij")
+    )
+    var_names = np.array(variables_, dtype=object)[var_idx]
+    mod_names = np.array(models, dtype=object)[mod_idx]
     return pd.DataFrame(
-        rows,
+        {
+            "lead": np.array([format_hours(h) for h in hours], dtype=object)[lead_idx],
+            "row": var_names + " · " + mod_names,
+            "model": mod_names,
+            "variable": var_names,
+            "lead_hours": hours[lead_idx].astype(float),
+            "skill": np.asarray(skill, dtype=float).ravel(),
+            "value": np.asarray(value, dtype=float).ravel(),
+            "reference_value": np.asarray(ref, dtype=float)[var_idx, lead_idx],
+        },
         columns=["lead", "row", "model", "variable", "lead_hours", "skill", "value", "reference_value"],
     )
 
@@ -175,7 +175,8 @@ def scorecard(
             clim=(-limit, limit),
             colorbar=True,
             width=width,
-            height=max(160, 40 + 22 * n_rows),
+            height=max(160, 90 + (14 if n_rows > 20 else 22) * n_rows),
+            fontsize={"yticks": "7pt" if n_rows > 20 else "9pt", "xticks": "8pt"},
             tools=["hover"],
             hover_tooltips=[
                 ("model", "@model"),

@@ -1,0 +1,86 @@
+"""The dashboard's cached results on the tiny sample, and the ``workbench serve`` command."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.errors import CatalogError, DataError
+from workbench.viz import pipeline
+
+
+@pytest.fixture(scope="module")
+def results(tiny_sample):
+    # learned="off": the learned models' CPU forecasts take minutes; the baselines are what is tested here
+    return pipeline.sample_results("tiny", learned="off")
+
+
+def test_results_hold_the_baselines_on_the_sample(results, tiny_sample):
+    assert list(results.forecasts) == ["persistence", "climatology", "nwp"]
+    assert [str(m) for m in results.scores["model"].values] == ["persistence", "climatology", "nwp"]
+    assert {"all", "extreme", "non_extreme"} <= set(results.regions)
+    assert set(results.event_types) <= set(results.regions)
+    leads = results.lead_hours("nwp")
+    assert leads == [h for h in pipeline.DASHBOARD_LEADS if h <= 48]
+    assert len(results.init_times("nwp")) == pipeline.DASHBOARD_INITS["tiny"]
+    assert results.masks.dims == ("event_type", "time", "y", "x") and results.masks.dtype == bool
+    assert len(results.events) and {"event_id", "start", "end", "y_min", "x_max"} <= set(
+        results.events.columns
+    )
+    assert any("WORKBENCH_DASHBOARD_LEARNED=off" in n for n in results.notes)
+    # persistence at lead 0 is the analysis itself
+    rmse0 = results.scores["rmse"].sel(model="persistence", region="all").isel(lead_time=0)
+    assert float(np.nanmax(np.abs(rmse0))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fields_are_consistent(results):
+    init = results.init_times("nwp")[1]
+    truth = results.field("truth", "nwp", "t2m", init, 6)
+    forecast = results.field("forecast", "nwp", "t2m", init, 6)
+    error = results.field("error", "nwp", "t2m", init, 6)
+    np.testing.assert_allclose(error.values, forecast.values - truth.values, atol=1e-5)
+    valid = np.datetime64(pd.Timestamp(init) + pd.Timedelta(hours=6), "ns")
+    np.testing.assert_allclose(truth.values, results.truth["t2m"].sel(time=valid).values)
+    persistence = results.field("forecast", "persistence", "t2m", init, 6)
+    np.testing.assert_allclose(persistence.values, results.field("truth", "nwp", "t2m", init, 0).values)
+    with pytest.raises(DataError, match="no forecast from"):
+        results.field("forecast", "nwp", "t2m", pd.Timestamp("1999-01-01"), 6)
+    with pytest.raises(DataError, match="ensemble"):
+        results.field("spread_epistemic", "nwp", "t2m", init, 6)
+
+
+def test_second_open_reads_the_cache(results):
+    t = time.perf_counter()
+    again = pipeline.sample_results("tiny", learned="off")
+    assert time.perf_counter() - t < 10
+    assert list(again.forecasts) == list(results.forecasts)
+    assert pipeline.results_generation("tiny") > 0
+
+
+def test_learned_mode_is_checked(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DASHBOARD_LEARNED", "sometimes")
+    with pytest.raises(DataError, match="background"):
+        pipeline.learned_mode()
+    assert pipeline.learned_mode("off") == "off"
+
+
+def test_serve_refuses_scores_outside_the_catalog(capsys):
+    from workbench.cli import main
+
+    assert main(["serve", "--scores", "/etc/passwd", "--prepare"]) == 1
+    err = capsys.readouterr().err
+    assert "Refusing '/etc/passwd'" in err
+    with pytest.raises(CatalogError):
+        from workbench.viz.results import open_scores
+
+        open_scores("/etc/shadow")
+
+
+def test_serve_prepare_uses_the_cache(results, capsys):
+    from workbench.cli import main
+
+    assert main(["serve", "--size", "tiny", "--prepare", "--learned", "off"]) == 0
+    assert "ready: embedded sample (tiny)" in capsys.readouterr().out
