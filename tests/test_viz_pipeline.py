@@ -84,3 +84,19 @@ def test_serve_prepare_uses_the_cache(results, capsys):
 
     assert main(["serve", "--size", "tiny", "--prepare", "--learned", "off"]) == 0
     assert "ready: embedded sample (tiny)" in capsys.readouterr().out
+
+
+def test_scores_the_catalog_names_replace_the_samples(results, workbench_cache):
+    from workbench.sources.intake_sources import forecasts_dir
+    from workbench.viz.results import load_results
+
+    # a scores file in a location the catalog names (the forecast stores), as `workbench score` writes
+    target = forecasts_dir() / "nwp-only-scores.zarr"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nwp_only = results.scores.sel(model=["nwp"]) * 2.0
+    nwp_only.drop_encoding().to_zarr(target, mode="w", zarr_format=2)
+    shown = load_results(size="tiny", scores=str(target), learned="off")
+    assert [str(m) for m in shown.scores["model"].values] == ["nwp"]
+    np.testing.assert_allclose(shown.scores["rmse"].values, nwp_only["rmse"].values)
+    assert list(shown.forecasts) == list(results.forecasts)  # maps still from the sample
+    assert str(target) in shown.label

@@ -534,8 +534,8 @@ class SkillDashboard:
             ),
         )
 
-    def layout(self) -> pn.Column:
-        """Everything in one column (for notebooks)."""
+    def layout(self) -> pn.Row:
+        """The widgets beside the views, without a page template (for a notebook)."""
         v = self.views()
         return pn.Row(self.widgets(), pn.Column(self.messages, *v.values()))
 
