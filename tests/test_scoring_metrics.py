@@ -171,3 +171,30 @@ def test_variance_split_is_the_law_of_total_variance():
     assert float(reduced["total"]) == pytest.approx(
         float(reduced["aleatoric"] + reduced["epistemic"]), rel=1e-12
     )
+
+
+def test_rank_histogram_and_variance_split_with_dask_observations():
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(4, 6, 2, 3))
+    values[:, :3] = 0.0  # precipitation-like ties: members and observation all zero
+    ens = xr.DataArray(values, dims=("init_time", "x", "weight_member", "noise_member"))
+    obs = xr.DataArray(rng.normal(size=(4, 6)), dims=("init_time", "x"))
+    obs[:, :3] = 0.0
+    obs[1, 4] = np.nan
+    w = _da(rng.uniform(0.5, 1.5, 6))
+    members = ["weight_member", "noise_member"]
+    hist = rank_histogram(ens, obs, member_dim=members, weights=w, preserve_dims="init_time")
+    split = variance_split(ens, obs, weights=w, preserve_dims="init_time")
+    assert hist.sizes == {"rank": 7, "init_time": 4}
+    np.testing.assert_allclose(hist.sum("rank").values, 1.0)
+    for fcst, truth in [
+        (ens, obs.chunk()),
+        (ens, obs.chunk({"init_time": 1, "x": 4})),
+        (ens.chunk({"x": 2, "noise_member": 1}), obs.chunk({"init_time": 3})),
+    ]:
+        lazy_hist = rank_histogram(fcst, truth, member_dim=members, weights=w, preserve_dims="init_time")
+        assert lazy_hist.chunks is not None
+        np.testing.assert_array_equal(lazy_hist.values, hist.values)
+        lazy_split = variance_split(fcst, truth, weights=w, preserve_dims="init_time")
+        for name in ("total", "aleatoric", "epistemic"):
+            np.testing.assert_allclose(lazy_split[name].values, split[name].values, rtol=1e-12)

@@ -383,6 +383,21 @@ def spread_skill_ratio(
     return (np.sqrt((m + 1) / m) * spr / skill).rename("spread_skill_ratio")
 
 
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _position_uniform(index: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform numbers in [0, 1), one per flat position ``index``, from the SplitMix64 mixer.
+
+    A counter-based generator: the draw at a position depends on the position and ``seed`` only.
+    """
+    z = index.astype(np.uint64) + np.uint64((seed * _GOLDEN + 1) % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
 def rank_histogram(
     fcst: xr.DataArray,
     obs: xr.DataArray,
@@ -405,7 +420,9 @@ def rank_histogram(
     fcst, obs, member_dim, reduce_dims, preserve_dims, weights
         As in :func:`crps_ensemble`.
     seed : int
-        Seed of the random tie-breaking, so results are reproducible.
+        Seed of the random tie-breaking, so results are reproducible. The draw at a point depends on
+        the seed and the point's position only, so dask-backed input (which stays lazy) gives the same
+        histogram as numpy-backed input, whatever its chunks.
 
     Returns
     -------
@@ -414,16 +431,35 @@ def rank_histogram(
     """
     ens, m = _stack_members(fcst, member_dim)
     ens, obs_b = xr.broadcast(ens, obs, exclude=["_member"])
-    rng = np.random.default_rng(seed)
+    # each point's tie-breaking draw is a function of its position, not of the order blocks are
+    # computed in, so dask-backed input gives exactly the numpy result whatever its chunks
+    strides = np.cumprod([1, *obs_b.shape[::-1]])[-2::-1] if obs_b.ndim else []
+    positions = [
+        xr.DataArray(np.arange(n, dtype=np.uint64) * np.uint64(s), dims=d)
+        for d, n, s in zip(obs_b.dims, obs_b.shape, strides, strict=True)
+    ]
 
-    def _rank(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _rank(x: np.ndarray, y: np.ndarray, *offsets: np.ndarray) -> np.ndarray:
+        index = np.zeros(np.shape(y), dtype=np.uint64)
+        for offset in offsets:
+            index = index + offset
         below = (x < y[..., None]).sum(-1)
         ties = (x == y[..., None]).sum(-1)
-        rank = below + np.floor(rng.random(below.shape) * (ties + 1)).astype(np.int64)
+        rank = below + np.floor(_position_uniform(index, seed) * (ties + 1)).astype(np.int64)
         bad = np.isnan(y) | np.isnan(x).any(-1)
         return np.where(bad, -1, rank)
 
-    rank = xr.apply_ufunc(_rank, ens, obs_b, input_core_dims=[["_member"], []], output_dtypes=[np.int64])
+    if ens.chunks is not None:
+        ens = ens.chunk({"_member": -1})  # the rank needs every member of a point in one block
+    rank = xr.apply_ufunc(
+        _rank,
+        ens,
+        obs_b,
+        *positions,
+        input_core_dims=[["_member"], *[[] for _ in range(1 + len(positions))]],
+        dask="parallelized",
+        output_dtypes=[np.int64],
+    )
     weights = _check_weights(weights)
     present = list(rank.dims) + (
         [d for d in weights.dims if d not in rank.dims] if weights is not None else []
