@@ -213,6 +213,13 @@ def test_grid_from_coords_recovers_the_hrrr_grid():
     assert maps.grid_from_coords(ds) == g
 
 
+def test_grid_from_coords_is_exported_by_the_package():
+    import workbench.viz
+
+    assert "grid_from_coords" in workbench.viz.__all__
+    assert workbench.viz.grid_from_coords is maps.grid_from_coords
+
+
 def test_forecast_maps_render_rasterized_fields_with_borders():
     g = hrrr_grid(150.0)
     truth = small_grid_field_like(g, 290.0)

@@ -7,7 +7,9 @@ so the same picture appears in JupyterLab and in ``panel serve``:
 * :func:`scorecard` — models x variables x lead times coloured by skill relative to a reference model;
 * :func:`forecast_maps` / :func:`field_map` — truth, forecast, error and ensemble spread on the grid's own
   Lambert projection, rasterized by datashader, with event masks outlined and US state borders;
-* :func:`event_frame` — the event browser's table: type, time, place, size and each model's error.
+* :func:`event_frame` — the event browser's table: type, time, place, size and each model's error;
+* :func:`grid_from_coords` — the Lambert grid a field's ``y``/``x`` coordinates lie on (for
+  :meth:`~workbench.grids.LambertConformalGrid.nearest_index` and friends).
 
 Importing this package is cheap; HoloViews loads with the first builder used.
 """
@@ -25,6 +27,7 @@ _EXPORTS = {
     "field_image": "workbench.viz.maps",
     "forecast_maps": "workbench.viz.maps",
     "mask_outline": "workbench.viz.maps",
+    "grid_from_coords": "workbench.viz.maps",
     "state_borders": "workbench.viz.borders",
     "state_at": "workbench.viz.borders",
     "event_frame": "workbench.viz.events",
