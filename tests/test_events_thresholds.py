@@ -274,3 +274,33 @@ def test_bad_climatology_arguments():
         climatology(truth, by="month")
     with pytest.raises(DataError, match="comparison must be"):
         ThresholdRule("heat", "t2m", "=>", value=1.0)
+
+
+def test_lazy_climatology_is_computed_once_not_per_time_block(monkeypatch):
+    import sys
+
+    from workbench.events import build_masks
+
+    module = sys.modules["workbench.events.climatology"]
+    quantile_calls, original = [], module.nanquantile
+
+    def counted_nanquantile(a, q):
+        quantile_calls.append(a.shape)
+        return original(a, q)
+
+    monkeypatch.setattr(module, "nanquantile", counted_nanquantile)
+    truth = diurnal_truth(days=4)  # 96 hours
+    truth["t2m"].values[74:77, 4:6, 2:5] += 6.0  # day 4, 02-04 UTC: 6 K above the usual cycle
+    lazy = truth.chunk({"time": 12})  # 8 time blocks
+    reference = slice("2020-06-01", "2020-06-03")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few samples per climatology bin
+        events = build_masks(lazy, thresholds="percentile", reference=reference)
+        masks = events.masks.load()
+        # one quantile computation per hour-of-day bin (24), not one per bin for every time block of
+        # the heat and cold comparisons and again when the lazy masks are loaded
+        assert len(quantile_calls) == 24
+        expected = build_masks(truth, thresholds="percentile", reference=reference)
+    np.testing.assert_array_equal(masks.values, expected.masks.values)
+    heat = masks.sel(event_type="heat").values
+    assert heat[74:77, 4:6, 2:5].all() and heat.sum() == 18

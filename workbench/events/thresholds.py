@@ -165,7 +165,8 @@ def threshold_events(
         longitude)``, canonical names and units. Dask-backed input gives lazy masks.
     clim : xarray.Dataset, optional
         From :func:`~workbench.events.climatology.climatology`; needed by rules with a quantile and no
-        value, and used in preference to ``value`` where a rule has both.
+        value, and used in preference to ``value`` where a rule has both. The variables the rules use are
+        loaded into memory once (a lazy climatology would be recomputed for every time block).
     rules : sequence of ThresholdRule, optional
         Default :data:`DEFAULT_RULES`.
     min_cells : int
@@ -202,6 +203,11 @@ def threshold_events(
     if times.size > 1 and not (np.diff(times) > np.timedelta64(0)).all():
         raise DataError("truth's time coordinate must be strictly increasing")
     dims = ("time", info.y_dim, info.x_dim)
+    if clim is not None:
+        # The climatology is small (quantile x hour x cell) but, computed from dask-backed truth, lazy:
+        # every time block of the comparison would recompute it from the whole reference period.
+        used = sorted({r.variable for r in rules if r.quantile is not None} & set(clim.data_vars))
+        clim = clim[used].compute()
 
     skipped, layers, rows = [], {}, []
     for rule in rules:
@@ -286,7 +292,12 @@ def threshold_events(
 def _threshold(rule: ThresholdRule, da: xr.DataArray, clim: xr.Dataset | None, times: np.ndarray):
     """The threshold (a number or a (time, grid) field) of ``rule`` and its description."""
     if rule.quantile is not None and clim is not None:
-        field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
+        if da.chunks is not None:
+            # one (hour, grid) field in memory, indexed lazily block by block, not every time at once
+            field = quantile_field(clim.chunk(), rule.variable, rule.quantile, times)
+            field = field.chunk({"time": da.chunksizes["time"]}).transpose(*da.dims)
+        else:
+            field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
         pct = f"{100 * rule.quantile:g}th percentile"
         ref = f"{clim.attrs.get('reference_start', '?')[:10]} to {clim.attrs.get('reference_end', '?')[:10]}"
         return field, f"{pct} (climatology {ref})"
