@@ -75,6 +75,23 @@ def test_lead_and_init_time_parsing():
         models.as_lead_times([-1])
 
 
+def test_lead_times_from_xarray_pandas_and_numpy():
+    hours = [pd.Timedelta(hours=h) for h in (1, 6, 24)]
+    values = np.array([24, 1, 6], dtype="timedelta64[h]").astype("timedelta64[us]")
+    forecast = xr.Dataset(coords={"lead_time": values})
+    assert list(models.as_lead_times(forecast.lead_time)) == hours  # a coordinate DataArray
+    assert list(models.as_lead_times(forecast["lead_time"].variable)) == hours
+    assert list(models.as_lead_times(xr.DataArray(values, dims="step"))) == hours
+    assert list(models.as_lead_times(forecast.lead_time[1])) == hours[:1]  # a 0-d DataArray
+    assert list(models.as_lead_times(forecast.indexes["lead_time"])) == hours  # a TimedeltaIndex
+    assert list(models.as_lead_times(pd.to_timedelta([6, 1], unit="h"))) == hours[:2]
+    assert list(models.as_lead_times(np.array([24, 6, 1]))) == hours  # ints are hours
+    assert list(models.as_lead_times(np.timedelta64(90, "m"))) == [pd.Timedelta(minutes=90)]
+    assert list(models.as_lead_times(12)) == [pd.Timedelta(hours=12)]
+    with pytest.raises(DataError, match="NaT"):
+        models.as_lead_times(xr.DataArray(np.array([1, "NaT"], dtype="timedelta64[h]"), dims="lead_time"))
+
+
 def test_persistence_repeats_the_initial_state():
     truth = hourly_truth()
     fc = models.load("persistence").forecast(truth, ["2020-06-02T05"], [0, 1, 6])

@@ -96,13 +96,24 @@ def as_init_times(init_times: Any) -> pd.DatetimeIndex:
 def as_lead_times(lead_times: Any) -> pd.TimedeltaIndex:
     """Turn lead times (timedelta-likes, or plain numbers meaning hours) into a sorted TimedeltaIndex.
 
+    Parameters
+    ----------
+    lead_times : timedelta-like, number, or a collection of them
+        One lead time or several: a list, a numpy array, a :class:`pandas.TimedeltaIndex` or Series, or
+        an xarray coordinate or DataArray (e.g. ``forecast.lead_time``) of timedelta64. Plain numbers
+        are hours.
+
     Raises
     ------
     DataError
-        If a lead time is negative or cannot be read.
+        If a lead time is negative, missing (NaT) or cannot be read.
     """
     if isinstance(lead_times, (str, int, float, np.integer, np.floating, np.timedelta64, pd.Timedelta)):
         lead_times = [lead_times]
+    if isinstance(lead_times, (xr.DataArray, xr.Variable, pd.Index, pd.Series)):
+        lead_times = np.asarray(lead_times)
+    if isinstance(lead_times, np.ndarray) and lead_times.dtype.kind == "m":
+        lead_times = lead_times.astype("timedelta64[ns]")  # whole array at once, any unit
     values = list(lead_times.ravel()) if isinstance(lead_times, np.ndarray) else list(lead_times)
     converted = []
     for value in values:
@@ -118,6 +129,8 @@ def as_lead_times(lead_times: Any) -> pd.TimedeltaIndex:
             raise DataError(f"Cannot read lead time {value!r}; give timedeltas or numbers of hours.")
     if not converted:
         raise DataError("No lead times given; pass at least one (e.g. [1, 6, 24] hours).")
+    if any(pd.isna(t) for t in converted):
+        raise DataError(f"Lead times must not be missing (NaT); got {values!r}.")
     index = pd.TimedeltaIndex(converted).unique().sort_values()
     if (index < pd.Timedelta(0)).any():
         raise DataError(f"Lead times must not be negative; got {list(index[index < pd.Timedelta(0)])}.")
