@@ -108,6 +108,29 @@ def test_bf16_autocast_runs_on_cpu(source):
     assert np.isfinite(bf16["z500"].values).all()
 
 
+def test_default_precision_is_auto_fp32_on_cpu(source, tmp_path):
+    from workbench.inference.device import DeviceError, resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    with pytest.raises(DeviceError, match="'auto' or one of"):
+        resolve_precision("fp16", torch.device("cpu"))
+    A = rotation_matrix(3)
+    default = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu",
+                           store=tmp_path / "auto.zarr", progress=False)
+    fp32 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
+                        progress=False)
+    bf16 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16",
+                        progress=False)
+    np.testing.assert_array_equal(default["t2m"].values, fp32["t2m"].values)
+    assert not np.array_equal(default["t2m"].values, bf16["t2m"].values)
+    # the store records the precision it resolved to, so an explicit fp32 run resumes it
+    again = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
+                         store=tmp_path / "auto.zarr", progress=False)
+    np.testing.assert_array_equal(again["t2m"].values, fp32["t2m"].values)
+
+
 def test_ensemble_dims_and_noise_statistics(source):
     A = rotation_matrix(4)
     spec = EnsembleSpec(weight_members=3, noise_members=4, noise_scale=0.1, length_scale=1.0, dropout=0.3,

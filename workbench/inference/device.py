@@ -39,6 +39,24 @@ def check_precision(dtype: str) -> str:
     return dtype
 
 
+def resolve_precision(dtype: str, device: torch.device) -> str:
+    """The precision to run in: ``"auto"`` is bf16 autocast on a GPU and fp32 on a CPU.
+
+    bf16 autocast is fast on GPUs with bf16 tensor cores; on a CPU it is usually slower than fp32 and
+    loses precision, so ``"auto"`` keeps fp32 there. ``"bf16"`` and ``"fp32"`` are returned as they are.
+
+    Raises
+    ------
+    DeviceError
+        For any other value.
+    """
+    if dtype == "auto":
+        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+    if dtype not in PRECISIONS:
+        raise DeviceError(f"dtype must be 'auto' or one of {PRECISIONS}, got {dtype!r}")
+    return dtype
+
+
 def autocast(device: torch.device, dtype: str):
     """bf16 autocast on the device (CPU included) for ``"bf16"``; a no-op context for ``"fp32"``."""
     if dtype == "bf16":

@@ -23,7 +23,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from workbench.errors import DataError
-from workbench.inference.device import check_precision, resolve_device
+from workbench.inference.device import resolve_device, resolve_precision
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, as_spec
 from workbench.inference.runner import BaselineRunner, TorchRunner, is_torch_model, step_models, torch_module
 from workbench.inference.store import ForecastStore, StoreLayout, layout_dataset, open_forecast
@@ -105,7 +105,7 @@ def run_forecast(
     *,
     members: None | int | tuple[int, int] | EnsembleSpec = None,
     device: str | torch.device = "auto",
-    dtype: str = "bf16",
+    dtype: str = "auto",
     compile: bool | str = False,
     batch_size: int | None = None,
     store: str | os.PathLike | None = None,
@@ -136,7 +136,8 @@ def run_forecast(
     device
         ``"auto"`` (GPU if present), ``"cpu"`` or ``"cuda[:N]"``.
     dtype
-        ``"bf16"`` (autocast), ``"fp32"``, or ``"auto"`` (bf16 on a GPU, fp32 on a CPU).
+        ``"auto"`` (default: bf16 autocast on a GPU, fp32 on a CPU), ``"bf16"`` (autocast, CPU
+        included) or ``"fp32"``. The resolved precision is recorded in a store's signature.
     compile
         ``torch.compile`` the step functions (True, or a mode such as ``"max-autotune"``).
     batch_size
@@ -166,9 +167,7 @@ def run_forecast(
     leads = _as_lead_times(lead_times)
     spec, member_layout = as_spec(members)
     dev = resolve_device(device)
-    if dtype == "auto":  # bf16 where it is fast (a GPU), fp32 where it is not (a CPU)
-        dtype = "bf16" if dev.type == "cuda" else "fp32"
-    check_precision(dtype)
+    dtype = resolve_precision(dtype, dev)
     if batch_size is None:
         batch_size = 8
     if batch_size < 1:
