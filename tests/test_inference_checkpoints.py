@@ -81,3 +81,52 @@ def test_workbench_infer_ensemble_with_a_shipped_model(tiny_sample, tmp_path):
     spread = fc["u10m"].isel(init_time=0, lead_time=0)
     assert float(spread.mean("noise_member").std("weight_member").mean()) > 0  # MC dropout (drop_rate 0.1)
     assert float(spread.std("noise_member").mean()) > 0  # perturbed initial states
+
+
+def test_workbench_infer_writes_the_catalog_store_by_default(tiny_sample, capsys):
+    import shutil
+
+    from workbench.catalog import forecast_store_path
+    from workbench.cli import main
+
+    store = forecast_store_path("persistence")
+    assert not store.exists()
+    try:
+        assert main(["infer", "persistence", "--size", "tiny", "--init", "2020-06-01T00", "2020-06-01T06",
+                     "--leads", "0", "2", "--no-progress"]) == 0
+        assert str(store) in capsys.readouterr().out
+        fc = workbench.open_catalog()["forecasts"](model="persistence", require_complete=True).to_dask()
+        assert fc["t2m"].dims == ("init_time", "lead_time", "y", "x")
+        assert fc.sizes["init_time"] == 2 and list(pd.TimedeltaIndex(fc.lead_time.values) / H) == [0, 2]
+        hrrr = xr.open_zarr(tiny_sample.hrrr)
+        np.testing.assert_array_equal(fc["t2m"].isel(init_time=1, lead_time=1).values,
+                                      hrrr["t2m"].sel(time="2020-06-01T06").values)
+        # the API's store=True is the same store: the same run finds every block done there
+        from workbench.models import load
+
+        model = load("persistence")
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("a finished block was forecast again")
+
+        model.forecast = refuse
+        again = run_forecast(model, xr.open_zarr(tiny_sample.hrrr), ["2020-06-01T00", "2020-06-01T06"],
+                             [0, 2], store=True, progress=False)
+        np.testing.assert_array_equal(again["t2m"].values, fc["t2m"].values)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def test_importing_the_inference_package_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, workbench.inference as inf\n"
+        "from workbench.inference import open_forecast\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert sorted(inf.__all__) == ['EnsembleSpec', 'open_forecast', 'rollout', 'run_forecast']\n"
+        "assert callable(inf.run_forecast) and inf.EnsembleSpec(weight_members=2).weight_members == 2\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

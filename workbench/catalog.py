@@ -9,6 +9,9 @@ The catalog is a version-1 Intake YAML file (``workbench/catalogs/workbench.yaml
 >>> ds = cat.sample_hrrr(size="tiny").read()          # doctest: +SKIP
 >>> cat["forecasts"](model="pangu").to_dask()         # doctest: +SKIP
 
+:func:`forecast_store_path` (``model`` -> ``<cache>/forecasts/<model>.zarr``) is where ``workbench
+infer`` writes by default and what the ``forecasts`` entry reads.
+
 An unknown entry raises :class:`workbench.errors.CatalogError` naming the nearest entry and all others.
 :func:`resolve_path` gives apps one gate for file access: it turns an entry name into the path it
 reads, and refuses any path that no entry names.
@@ -25,10 +28,20 @@ from typing import Any
 from intake.catalog.local import YAMLFileCatalog
 
 from workbench.errors import CatalogError
-from workbench.sources.intake_sources import forecasts_dir, quiet_intake
+from workbench.sources.intake_sources import forecast_store_path, forecasts_dir, quiet_intake
 from workbench.sources.remote import cache_root, is_remote
 
 CATALOG_NAME = "workbench.yaml"
+
+__all__ = [
+    "CATALOG_NAME",
+    "WorkbenchCatalog",
+    "default_catalog_path",
+    "forecast_store_path",
+    "forecasts_dir",
+    "open_catalog",
+    "resolve_path",
+]
 
 
 def default_catalog_path() -> Path:

@@ -17,7 +17,9 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("model", help="registry name (see `python -c 'import workbench.models as m; print(m.list_models())'`)")
-    p.add_argument("--store", required=True, help="zarr store to write (resumed if it exists)")
+    p.add_argument("--store", default=None,
+                   help="zarr store to write (resumed if it exists); default: the catalog's store for MODEL, "
+                   "<cache>/forecasts/MODEL.zarr, which the 'forecasts' catalog entry (model=MODEL) reads")
     p.add_argument("--source", default=None,
                    help="initial data: a zarr/netCDF path or a catalog entry (default: the sample HRRR-like analysis)")
     p.add_argument("--size", default="default", help="sample size when --source is not given (default: default)")
@@ -132,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
     from workbench.errors import DataError
     from workbench.inference import EnsembleSpec, run_forecast
 
+    store = args.store
+    if store is None:
+        from workbench.catalog import forecast_store_path
+
+        store = forecast_store_path(args.model)
     source = _open_source(args)
     inits = _init_times(args, source)
     model = _model(args)
@@ -159,11 +166,11 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         compile=args.compile,
         batch_size=args.batch_size,
-        store=args.store,
+        store=store,
         overwrite=args.overwrite,
         hta=not args.single_step,
         progress=not args.no_progress,
     )
     dims = ", ".join(f"{k}: {v}" for k, v in fc.sizes.items())
-    print(f"wrote {args.store} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
+    print(f"wrote {store} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
     return 0

@@ -53,6 +53,19 @@ def _model_name(model) -> str:
     return str(getattr(model, "name", None) or type(model).__name__)
 
 
+def _catalog_store(models: Sequence) -> os.PathLike:
+    """The catalog's store for the forecasts of ``models`` (one name, the registry name)."""
+    from workbench.catalog import forecast_store_path
+
+    names = sorted({_model_name(m) for m in models})
+    if len(names) != 1:
+        raise DataError(
+            f"store=True names the store after the model, but these models have the names {names}; pass "
+            "a store path, e.g. workbench.catalog.forecast_store_path('my-ensemble')"
+        )
+    return forecast_store_path(names[0])
+
+
 def _weights_digest(models: Sequence) -> str:
     """A short hash of every parameter of every model, so a store is never resumed with other weights."""
     h = hashlib.sha256()
@@ -108,7 +121,7 @@ def run_forecast(
     dtype: str = "auto",
     compile: bool | str = False,
     batch_size: int | None = None,
-    store: str | os.PathLike | None = None,
+    store: str | os.PathLike | bool | None = None,
     overwrite: bool = False,
     hta: bool = True,
     single_step=None,
@@ -143,7 +156,10 @@ def run_forecast(
     batch_size
         Initial times per block (per device batch and per atomic write). Default 8.
     store
-        Zarr store to write (and resume). Without it the forecast is returned in memory.
+        Zarr store to write (and resume). ``True``: the catalog's store of this model,
+        :func:`workbench.catalog.forecast_store_path` of its name (``<cache>/forecasts/<name>.zarr``),
+        which ``open_catalog()["forecasts"](model=name)`` reads. Without it (``None`` or ``False``) the
+        forecast is returned in memory.
     overwrite
         Replace an existing store instead of resuming it.
     hta
@@ -166,6 +182,10 @@ def run_forecast(
     inits = _as_init_times(init_times)
     leads = _as_lead_times(lead_times)
     spec, member_layout = as_spec(members)
+    if store is True:
+        store = _catalog_store(models)
+    elif store is False:
+        store = None
     dev = resolve_device(device)
     dtype = resolve_precision(dtype, dev)
     if batch_size is None:
