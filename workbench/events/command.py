@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workbench.cli_inputs import open_source, parse_params
 from workbench.errors import DataError
 
 
@@ -53,20 +54,17 @@ def _reports(spec: str | None, params: dict, catalog: str | None, table: str):
     path = Path(spec).expanduser()
     if path.exists():
         return path
-    from workbench.scoring.command import open_source
-
     return open_source(spec, {**params, "table": table}, catalog)
 
 
 def _run(args: argparse.Namespace) -> int:
     from workbench.events import build_masks
-    from workbench.scoring.command import _parse_params, open_source
     from workbench.scoring.io import SUFFIXES, write_scores
 
     output = Path(args.output)
     if output.suffix.lower() not in SUFFIXES:
         raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
-    params = _parse_params(args.param)
+    params = parse_params(args.param)
     truth = open_source(args.truth, params, args.catalog)
     if args.start or args.end:
         truth = truth.sel(time=slice(args.start, args.end))

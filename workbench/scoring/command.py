@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
-from workbench.errors import CatalogError, DataError
+from workbench.cli_inputs import open_path, open_source, parse_params
+from workbench.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,42 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
-def _parse_params(items: list[str]) -> dict[str, str]:
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DataError(f"--param takes KEY=VALUE, not {item!r}.")
-        params[key.strip()] = value.strip()
-    return params
-
-
-def _open_path(path: Path):
-    import xarray as xr
-
-    is_zarr_dir = path.is_dir() and ((path / ".zgroup").exists() or (path / "zarr.json").exists())
-    if path.suffix == ".zarr" or is_zarr_dir:
-        return xr.open_zarr(path)
-    return xr.open_dataset(path, chunks={})
-
-
-def open_source(spec: str, params: dict[str, Any], catalog_path: str | None = None):
-    """A Dataset from a path, or from a catalog entry given the parameters it declares."""
-    path = Path(spec).expanduser()
-    if path.exists():
-        return _open_path(path)
-    from workbench.catalog import open_catalog
-
-    cat = open_catalog(catalog_path)
-    if spec not in cat:
-        raise CatalogError(
-            f"{spec!r} is neither an existing file nor a catalog entry; entries: {', '.join(cat)}."
-        )
-    declared = {p["name"] for p in cat[spec].describe().get("user_parameters", [])}
-    entry = cat[spec](**{k: v for k, v in params.items() if k in declared})
-    return entry.to_dask()
-
-
 def _masks(spec: str | None, truth, fc):
     if spec is None:
         return None
@@ -109,7 +73,7 @@ def _masks(spec: str | None, truth, fc):
         raise DataError(
             f"No masks file at {spec!r}; give a netCDF/zarr file with a 'mask' variable or 'thresholds'."
         )
-    return _open_path(path)
+    return open_path(path)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -121,14 +85,14 @@ def _run(args: argparse.Namespace) -> int:
         raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
     if output.exists() and not args.overwrite:
         raise DataError(f"{args.output!r} exists; pass --overwrite to replace it.")
-    params = _parse_params(args.param)
+    params = parse_params(args.param)
     forecast = open_source(args.forecast, params, args.catalog)
     truth = open_source(args.truth, params, args.catalog)
     from workbench.scoring.inputs import prepare_forecast
 
     forecast = prepare_forecast(forecast)
     masks = _masks(args.masks, truth, forecast)
-    climatology = None if args.climatology is None else _open_path(Path(args.climatology))
+    climatology = None if args.climatology is None else open_path(Path(args.climatology))
     client = None
     if args.scheduler:
         from distributed import Client
