@@ -64,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in SUFFIXES:
         raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
+    if output.exists() and not args.overwrite:  # before the work, not after it
+        raise DataError(f"{args.output!r} exists; pass --overwrite to replace it.")
     params = parse_params(args.param)
     truth = open_source(args.truth, params, args.catalog)
     if args.start or args.end:
