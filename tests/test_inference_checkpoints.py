@@ -130,3 +130,29 @@ def test_importing_the_inference_package_does_not_import_torch():
         "assert 'torch' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["pangu", "hrheim"])
+def test_mc_dropout_of_models_trained_without_dropout(name, tiny_hrrr, tmp_path):
+    from workbench.inference import EnsembleSpec
+    from workbench.inference.ensemble import EnsembleError, dropout_layers
+    from workbench.inference.runner import torch_module
+
+    model = load(name)
+    # shipped with every dropout rate 0 (and drop_path 0): MC dropout alone gives no epistemic spread
+    for m in step_models(model).values():
+        assert {float(layer.p) for layer in dropout_layers(torch_module(m))} == {0.0}
+    init, store = tiny_hrrr.time.values[10], tmp_path / f"{name}.zarr"
+    for members in [(2, 1), EnsembleSpec(weight_members=2, dropout=0.0)]:
+        with pytest.raises(EnsembleError, match="identical") as err:
+            run_forecast(model, tiny_hrrr, init, [1], members=members, device="cpu", store=store, progress=False)
+        assert "dropout=0.1" in str(err.value) and name in str(err.value)
+        assert not store.exists()  # refused before a store is made, so a corrected rerun is not blocked
+    with pytest.raises(EnsembleError, match=r"\[0, 1\)"):
+        EnsembleSpec(weight_members=2, dropout=1.0)
+    # with a rate, the MLP dropout layers draw distinct networks: epistemic spread, fixed per member
+    spec = EnsembleSpec(weight_members=2, noise_members=2, noise_scale=0.0, dropout=0.1, seed=3)
+    fc = run_forecast(model, tiny_hrrr, init, [1], members=spec, device="cpu", dtype="fp32", progress=False)
+    t2m = fc["t2m"].isel(init_time=0, lead_time=0)
+    assert float(t2m.mean("noise_member").std("weight_member").mean()) > 1e-3
+    np.testing.assert_array_equal(t2m.isel(noise_member=0).values, t2m.isel(noise_member=1).values)

@@ -10,6 +10,15 @@ Epistemic members are draws of the weights. Two ways to get them:
   changed between steps or between noise members would leak weight uncertainty into the aleatoric part
   of the split.
 
+  The masks go on every ``nn.Dropout`` layer (in the workbench's transformers: the dropout of the MLPs,
+  and ClimaX's embedding dropout); stochastic depth (``DropPath``) is not sampled. The shipped ClimaX-like
+  checkpoint was trained with dropout 0.1, which MC dropout reuses. The Pangu-like and HR-Heim-like
+  checkpoints were trained without dropout (their layers have rate 0): MC dropout refuses them unless a
+  rate is given (``EnsembleSpec(dropout=0.1)``, ``--dropout 0.1``), and since that rate was not used in
+  training its spread is a rough sensitivity, not a calibrated one; a deep ensemble of checkpoints is the
+  better epistemic estimate there. A rate of 0 (given or trained) is refused rather than returning
+  identical weight members, which would report zero epistemic spread.
+
 Aleatoric members are initial-condition perturbations (:mod:`workbench.inference.perturb`).
 The forecast carries both on two dims, ``weight_member`` x ``noise_member``, so that the scorer can split
 the predictive variance by the law of total variance.
@@ -49,7 +58,8 @@ class EnsembleSpec:
     length_scale
         Correlation length of the perturbations in grid cells.
     dropout
-        Dropout probability for MC dropout; ``None`` keeps each layer's own rate.
+        Dropout probability for MC dropout, in (0, 1), put on every ``nn.Dropout`` layer of the network;
+        ``None`` keeps each layer's own rate (which must not be 0 everywhere, see the module notes).
     seed
         Seed for perturbations and dropout masks.
     """
@@ -67,6 +77,8 @@ class EnsembleSpec:
                 f"weight_members and noise_members must be at least 1, got {self.weight_members}, "
                 f"{self.noise_members}"
             )
+        if self.dropout is not None and not 0.0 <= float(self.dropout) < 1.0:
+            raise EnsembleError(f"dropout must be a probability in [0, 1), got {self.dropout}")
 
     def signature(self) -> dict:
         scale = dict(self.noise_scale) if isinstance(self.noise_scale, Mapping) else float(self.noise_scale)
@@ -117,6 +129,39 @@ def _mask_dim(layer: nn.Module, ndim: int) -> int:
     return ndim - 1
 
 
+def check_mc_dropout(module: nn.Module, p: float | None = None, name: str | None = None) -> list[nn.Module]:
+    """The dropout layers MC dropout will use on ``module`` at rate ``p`` (``None``: each layer's own).
+
+    ``name`` (the model's) is used in the error messages.
+
+    Raises
+    ------
+    EnsembleError
+        If the module has no dropout layers, or every rate is 0 (``p=0``, or ``p=None`` and every layer's
+        own rate 0): each member would be the same network, with no epistemic spread.
+    """
+    what = name or type(module).__name__
+    layers = dropout_layers(module)
+    if not layers:
+        raise EnsembleError(
+            f"{what} has no dropout layers, so MC dropout cannot draw weight members; "
+            "pass a list of checkpoints (a deep ensemble) instead, or use weight_members=1"
+        )
+    if p is None and all(float(layer.p) <= 0 for layer in layers):
+        raise EnsembleError(
+            f"every dropout layer of {what} has rate 0 (it was trained without dropout), so MC dropout "
+            "draws identical members; give a rate (EnsembleSpec(dropout=0.1), --dropout 0.1) or use a "
+            "deep ensemble of checkpoints"
+        )
+    if p is not None and float(p) <= 0:
+        raise EnsembleError(
+            f"MC dropout of {what} with dropout={p} draws identical weight members (no epistemic spread); "
+            "give a rate in (0, 1) (EnsembleSpec(dropout=0.1), --dropout 0.1), use weight_members=1, or "
+            "pass a list of checkpoints (a deep ensemble)"
+        )
+    return layers
+
+
 @contextmanager
 def mc_dropout(module: nn.Module, member: int, *, seed: int, p: float | None = None) -> Iterator[None]:
     """Run ``module`` as the ``member``-th thinned network of MC dropout.
@@ -129,19 +174,10 @@ def mc_dropout(module: nn.Module, member: int, *, seed: int, p: float | None = N
     Raises
     ------
     EnsembleError
-        If the module has no dropout layers.
+        If the module has no dropout layers, or every rate is 0 (``p=0``, or ``p=None`` and every layer's
+        own rate 0): each member would be the same network, with no epistemic spread.
     """
-    layers = dropout_layers(module)
-    if not layers:
-        raise EnsembleError(
-            f"{type(module).__name__} has no dropout layers, so MC dropout cannot draw weight members; "
-            "pass a list of checkpoints (a deep ensemble) instead, or use weight_members=1"
-        )
-    if p is None and all(float(layer.p) <= 0 for layer in layers):
-        raise EnsembleError(
-            f"every dropout layer of {type(module).__name__} has rate 0, so MC dropout draws identical "
-            "members; give a rate (EnsembleSpec(dropout=0.1), --dropout 0.1) or use a deep ensemble"
-        )
+    layers = check_mc_dropout(module, p)
     masks: dict[int, torch.Tensor] = {}
     handles = []
 

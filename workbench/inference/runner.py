@@ -22,7 +22,7 @@ from torch import nn
 
 from workbench.errors import DataError
 from workbench.inference.device import attention_backends, autocast, host_buffer, to_device
-from workbench.inference.ensemble import EnsembleError, EnsembleSpec, mc_dropout
+from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
 
@@ -206,6 +206,10 @@ class TorchRunner:
                 f"weight_members={spec.weight_members} was asked for"
             )
         self.mc_dropout = len(models) == 1 and self.n_weight > 1
+        if self.mc_dropout:  # refuse before a store is created, not at the first block
+            for dt, m in first.items():
+                if dt in used:
+                    check_mc_dropout(torch_module(m), spec.dropout, name=getattr(m, "name", None))
         self.n_noise = spec.noise_members if spec else 1
         self.families: list[dict[pd.Timedelta, _Stepper]] = []
         for fam in families:
