@@ -11,9 +11,11 @@ attention; 2 FLOPs per multiply-add). MFU is achieved FLOP/s over the card's pea
 *measured* here (an 8192^3 bf16 matrix product, random data) and the datasheet's dense bf16 peak; for
 fp32 the measured fp32 (no TF32) matrix-product rate and the datasheet fp32 peak.
 
-Architectures: the shipped (small) configurations, and ``pangu-large``, a Pangu-like network with the
-widths of Pangu-Weather's middle layers (C = 384) at a batch that fills the card, where matrix products
-are large enough to be compute-bound. The engine line runs :func:`workbench.inference.run_forecast` for
+Architectures: the shipped (small) configurations, and Pangu-like networks at a batch that fills the card,
+where matrix products are large enough to be compute-bound: ``pangu-large`` (Pangu-Weather's window,
+depths and 32-wide heads at C = 384), ``pangu-large-hd64`` (64-wide heads) and ``pangu-xl`` (C = 512,
+64-wide heads). ``--profile CASE`` prints the kernels that take the time of one compiled step.
+The engine line runs :func:`workbench.inference.run_forecast` for
 a 24-hour hourly HTA rollout, to show what the engine adds around the model steps.
 
     python benchmarks/inference.py                  # on a GPU: the full table (minutes: compilation)
@@ -44,10 +46,14 @@ DATASHEET = {"H100": (989.4, 66.9), "H200": (989.4, 66.9), "A100": (312.0, 19.5)
 GRID = (133, 225)
 SMOKE_GRID = (34, 57)
 
-#: name -> (registry model, net overrides, batch on a GPU)
+_PANGU_LARGE = {"embed_dim": 384, "heads": [12, 24, 24, 12], "depths": [2, 6, 6, 2], "window_size": [2, 6, 12]}
+
+#: name -> (registry model, net overrides, batch on a GPU[, set-ups if not both])
 GPU_CASES = {
-    "pangu-large": ("pangu", {"embed_dim": 384, "heads": [12, 24, 24, 12], "depths": [2, 6, 6, 2],
-                              "window_size": [2, 6, 12]}, 32),
+    "pangu-large": ("pangu", _PANGU_LARGE, 32),
+    # head dim 64 instead of Pangu's 32: fewer, wider heads suit the fused attention kernels
+    "pangu-large-hd64": ("pangu", {**_PANGU_LARGE, "heads": [6, 12, 12, 6]}, 32, ("bf16 compiled",)),
+    "pangu-xl": ("pangu", {**_PANGU_LARGE, "embed_dim": 512, "heads": [8, 16, 16, 8]}, 32, ("bf16 compiled",)),
     "pangu": ("pangu", {}, 64),
     "climax": ("climax", {}, 64),
     "hrheim": ("hrheim", {}, 64),
@@ -100,7 +106,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int) -> float:
 
 
 def make_model(case, device):
-    name, net, _ = case
+    name, net = case[:2]
     model = build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(GRID)}}, time_step_hours=1.0)
     model.net.eval()
     return model.to(device).eval()
@@ -142,6 +148,34 @@ def bench_model(label, case, device, mode, batch, warmup, reps, compile_mode) ->
             "forecasts_per_s": batch / t, "tflops": flops / t / 1e12, "max_mem_gib": mem}
 
 
+def profile_case(case, device, batch, compile_mode, steps: int = 3) -> str:
+    """Where the time of a bf16 compiled step goes: the kernels that take most device time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from workbench.inference.device import attention_backends
+
+    model = make_model(case, device)
+    x = torch.randn((batch, len(SAMPLE_VARIABLES), *GRID), device=device)
+    hours = torch.full((batch,), 438000.0, dtype=torch.float64, device=device)
+    with torch.inference_mode():
+        model.step(x[:1], valid_time=hours[:1])
+    step = torch.compile(model.step, mode=compile_mode, dynamic=False)
+
+    def run():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16), attention_backends(device):
+            return step(x, valid_time=hours)
+
+    for _ in range(3):
+        run()
+    torch.cuda.synchronize()
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            run()
+        torch.cuda.synchronize()
+    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+
+
 def bench_engine(case, device, batch, dtype, compile_flag) -> dict:
     """run_forecast for hourly leads 1..24 with a 1/6/24 h HTA family (in memory, no store)."""
     import pandas as pd
@@ -150,7 +184,7 @@ def bench_engine(case, device, batch, dtype, compile_flag) -> dict:
     from workbench.inference import run_forecast
     from workbench.models import HierarchicalModel
 
-    name, net, _ = case
+    name, net = case[:2]
     family = HierarchicalModel([
         build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(GRID)}}, time_step_hours=h)
         for h in (1, 6, 24)
@@ -181,10 +215,11 @@ def bench_engine(case, device, batch, dtype, compile_flag) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU, in seconds")
-    parser.add_argument("--models", nargs="*", default=None, help="subset of the cases")
+    parser.add_argument("--models", nargs="*", default=None, help="subset of the cases, run in this order")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode (default: default)")
     parser.add_argument("--batch", type=int, default=None, help="override every case's batch")
     parser.add_argument("--deadline", type=float, default=540.0, help="stop starting new cases after SECONDS")
+    parser.add_argument("--profile", default=None, help="after the table, profile this case (bf16 compiled)")
     parser.add_argument("--out", default=os.environ.get("OUT", "."), help="where results.json / .md go")
     args = parser.parse_args(argv)
     t_start = time.perf_counter()
@@ -198,7 +233,10 @@ def main(argv=None) -> int:
     # torch.compile on a CPU builds C++ kernels (minutes); the smoke run checks the bf16 path eagerly.
     modes = ("fp32 eager", "bf16 compiled") if device.type == "cuda" else ("fp32 eager", "bf16 eager")
     if args.models:
-        cases = {k: v for k, v in cases.items() if k in args.models}
+        unknown = [k for k in args.models if k not in cases]
+        if unknown:
+            parser.error(f"unknown cases {unknown}; choose from {list(cases)}")
+        cases = {k: cases[k] for k in args.models}  # in the order asked: the first are run before a deadline
     warmup, reps = (1, 3) if device.type == "cpu" else (5, 20)
     n = 256 if device.type == "cpu" else 8192
     peak_bf16 = matmul_peak(device, torch.bfloat16, n)
@@ -220,7 +258,7 @@ def main(argv=None) -> int:
 
     for label, case in cases.items():
         batch = args.batch or case[2]
-        for mode in modes:
+        for mode in (case[3] if len(case) > 3 else modes):
             if time.perf_counter() - t_start > args.deadline:
                 print(f"deadline reached; skipping {label} {mode}")
                 continue
@@ -257,6 +295,8 @@ def main(argv=None) -> int:
             save()
     print()
     print(table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine))
+    if args.profile and args.profile in cases and time.perf_counter() - t_start < args.deadline:
+        print(profile_case(cases[args.profile], device, args.batch or cases[args.profile][2], args.compile_mode))
     (out / "inference_table.md").write_text(table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine))
     return 0
 

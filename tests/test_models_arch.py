@@ -115,6 +115,19 @@ def test_climax_tokenization_does_not_depend_on_channel_order():
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_climax_aggregation_in_slices_matches_one_call(monkeypatch):
+    # the variable aggregation goes in slices (GPU grid limit); slicing must not change the result
+    import workbench.models.climax as climax
+
+    model = models.build("climax").eval()
+    x = torch.randn(2, 11, 16, 16)
+    with torch.no_grad():
+        whole = model.step(x, valid_time=TIMES, lead_hours=6.0)
+        monkeypatch.setattr(climax, "_AGG_SEQUENCES_PER_CALL", 3 * model.net.var_agg.num_heads)
+        sliced = model.step(x, valid_time=TIMES, lead_hours=6.0)
+    torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-6)
+
+
 def test_climax_uses_the_lead_time():
     model = models.build("climax").eval()
     x = torch.randn(1, 11, 16, 16)

@@ -56,6 +56,10 @@ DEFAULT_CONFIG = {
 }
 
 
+#: Sequences x heads per call of the variable aggregation's attention (below CUDA's grid limit).
+_AGG_SEQUENCES_PER_CALL = 32768
+
+
 class PatchEmbed(nn.Module):
     """One variable's patch embedding (the ``timm`` PatchEmbed key layout: ``proj``)."""
 
@@ -217,7 +221,13 @@ class ClimaXNet(nn.Module):
         n_var, length, d = tokens.shape[1:]
         tokens = tokens.permute(0, 2, 1, 3).reshape(b * length, n_var, d)
         query = self.var_query.expand(b * length, 1, d)
-        agg, _ = self.var_agg(query, tokens, tokens, need_weights=False)
+        # Every patch of every state is one aggregation sequence; fused GPU attention kernels launch one
+        # grid row per sequence and head and fail beyond the grid's limit (65535), so go in slices.
+        step = max(1, _AGG_SEQUENCES_PER_CALL // self.var_agg.num_heads)
+        agg = torch.cat([
+            self.var_agg(query[i : i + step], tokens[i : i + step], tokens[i : i + step], need_weights=False)[0]
+            for i in range(0, b * length, step)
+        ])
         h = agg.reshape(b, length, d)
         ht, wt = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
         h = h + self._pos_embed(ht, wt)
