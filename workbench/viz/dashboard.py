@@ -50,6 +50,9 @@ MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 #: Width in pixels of each map.
 MAP_WIDTH = 370
 
+#: Skill-curve layouts kept in memory (each is a few small curves).
+SKILL_VIEWS_KEPT = 512
+
 
 def _time_label(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M")
@@ -231,8 +234,14 @@ class SkillDashboard:
 
     # -- skill curves and scorecard -----------------------------------------------------------------
     def skill_view(self, metric: str, variable: str, region: str, model: str) -> hv.Layout:
-        """Skill curves: ``all`` beside the selected region."""
-        return skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model)
+        """Skill curves: ``all`` beside the selected region (built once per choice, for every session)."""
+        views = self.results._cache.setdefault("skill_views", {})
+        key = (metric, variable, region, model)
+        if key not in views:
+            if len(views) >= SKILL_VIEWS_KEPT:
+                views.pop(next(iter(views)))
+            views[key] = skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model)
+        return views[key]
 
     def skill_panels(self) -> hv.Layout:
         """The skill curves as two DynamicMaps (``all``, the selected region) that update in place."""
@@ -334,9 +343,11 @@ class SkillDashboard:
 
     @contextlib.contextmanager
     def _frozen_documents(self):
-        # Bokeh re-walks every model of the page after each plot's update; freezing the documents while
-        # all maps update makes that one walk instead of one per map.
+        # Bokeh re-walks every model of the page (~100 ms for this page) after each plot's or pane's
+        # update; freezing the documents while all views update makes that one walk per widget change.
         docs = {id(r.document): r.document for r in self._x_ranges if r.document is not None}
+        if pn.state.curdoc is not None:
+            docs[id(pn.state.curdoc)] = pn.state.curdoc
         with contextlib.ExitStack() as stack:
             for doc in docs.values():
                 models = getattr(doc, "models", None)
@@ -484,19 +495,49 @@ class SkillDashboard:
     # -- layout -------------------------------------------------------------------------------------
     def widgets(self) -> pn.Column:
         """The selection widgets."""
-        s = self.state
-        lead = pn.widgets.DiscreteSlider.from_param(s.param.lead_time, name="Lead time (h)")
+        select = pn.widgets.Select
         return pn.Column(
-            pn.widgets.Select.from_param(s.param.model, name="Model"),
-            pn.widgets.Select.from_param(s.param.variable, name="Variable"),
-            pn.widgets.Select.from_param(s.param.metric, name="Metric"),
-            pn.widgets.Select.from_param(s.param.region, name="Region (vs all)"),
-            pn.widgets.Select.from_param(s.param.event_type, name="Event type (maps, events)"),
-            pn.widgets.Select.from_param(s.param.init_time, name="Initial time (UTC)"),
-            lead,
-            pn.widgets.Select.from_param(s.param.reference, name="Scorecard reference"),
+            self._widget(select, "model", "Model"),
+            self._widget(select, "variable", "Variable"),
+            self._widget(select, "metric", "Metric"),
+            self._widget(select, "region", "Region (vs all)"),
+            self._widget(select, "event_type", "Event type (maps, events)"),
+            self._widget(select, "init_time", "Initial time (UTC)"),
+            self._widget(pn.widgets.DiscreteSlider, "lead_time", "Lead time (h)"),
+            self._widget(select, "reference", "Scorecard reference"),
             sizing_mode="stretch_width",
         )
+
+    def _widget(self, kind, name: str, label: str):
+        """A widget kept in step with one state parameter (value and choices).
+
+        Unlike ``from_param``, a change made in the widget reaches the state inside
+        :meth:`_frozen_documents`, so every view it updates costs one walk of the page's models.
+        """
+        s = self.state
+        widget = kind(label=label, options=list(s.param[name].objects), value=getattr(s, name))
+        syncing = False
+
+        def to_state(event) -> None:
+            if syncing:
+                return
+            with self._frozen_documents():
+                setattr(s, name, event.new)
+
+        def to_widget(event) -> None:
+            nonlocal syncing
+            syncing = True  # a widget whose options change may pick a value of its own: not the state's
+            try:
+                if event.what == "objects":
+                    widget.options = list(event.new)
+                widget.value = getattr(s, name)
+            finally:
+                syncing = False
+
+        widget.param.watch(to_state, "value")
+        s.param.watch(to_widget, [name])
+        s.param.watch(to_widget, [name], what="objects")
+        return widget
 
     def views(self) -> dict[str, pn.viewable.Viewable]:
         """The four views, bound to the state."""
