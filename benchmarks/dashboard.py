@@ -22,10 +22,14 @@ The 3-km case uses :func:`workbench.viz.synthetic.synthetic_results` on the full
 (the sample pipeline at 3 km would take far longer than the view code being measured). The target is
 under 200 ms for an update at 3 km.
 
-**Load test** (``--load-test``): ``panel serve apps/skill.py`` on a free loopback port, ten headless
-Chromium pages (Playwright, one browser) each changing widgets in a loop for a minute and waiting for
-the views to show each change; then every page must answer one more change, and the server log must
-hold no error.
+**Load test** (``--load-test``, :func:`run_load_test`): the sample's results are built or opened first,
+then ``panel serve apps/skill.py`` starts on a free loopback port (the learned models' background
+forecasts are not started: those already cached are shown), ten headless Chromium pages (Playwright, one
+browser) open a second apart, each changes widgets (variable, model, metric, initial time) in a loop for
+a minute and waits for the maps' titles to show each change; then every page must answer one more change,
+and the server log must hold no error. It reports per session the changes made, timeouts, page errors and
+the browser-side latency, and the CPU the server and the browser spent during the minute.
+``tests/test_dashboard_load.py`` runs the same test on the tiny sample.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import re
@@ -212,18 +217,23 @@ CHANGE_TIMEOUT = 120.0
 
 
 class _Session:
-    """One browser page of the load test."""
+    """One browser page of the load test, with its own counts."""
 
-    def __init__(self, browser, url: str, seed: int, stats: dict) -> None:
-        self.browser, self.url, self.stats = browser, url, stats
+    def __init__(self, browser, url: str, seed: int) -> None:
+        self.browser, self.url = browser, url
         self.rng = random.Random(seed)
-        self.errors: list[str] = []
+        self.page_errors: list[str] = []
         self.page = None
+        self.first_render: float | None = None
+        self.latency: list[float] = []
+        self.changes = 0
+        self.timeouts = 0
+        self.answered = False
 
     async def open(self) -> None:
         self.page = await self.browser.new_page(viewport={"width": 1400, "height": 1200})
         self.page.set_default_timeout(CHANGE_TIMEOUT * 1000)
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
         t0 = time.perf_counter()
         await self.page.goto(self.url, timeout=600_000)
         await self.page.wait_for_function(
@@ -231,7 +241,7 @@ class _Session:
             ".some(m => m.constructor.__name__ === 'Figure' && m.title && m.title.text.startsWith('error'))",
             timeout=600_000,
         )
-        self.stats["first_render"].append(time.perf_counter() - t0)
+        self.first_render = time.perf_counter() - t0
 
     async def titles(self) -> list[str]:
         return await self.page.evaluate(FIGURE_TITLES_JS)
@@ -241,10 +251,11 @@ class _Session:
         await select.select_option(value)
         while time.perf_counter() < t + CHANGE_TIMEOUT:
             if any(expect(title) for title in await self.titles()):
-                self.stats["latency"].append(time.perf_counter() - t)
+                self.latency.append(time.perf_counter() - t)
+                self.changes += 1
                 return True
             await asyncio.sleep(0.1)
-        self.stats["timeouts"] += 1
+        self.timeouts += 1
         return False
 
     async def change(self, label: str, expect) -> bool:
@@ -261,7 +272,9 @@ class _Session:
         return await self.change("Model", lambda v, t: t.startswith(f"forecast · {v} ·"))
 
     async def change_metric(self) -> bool:
-        return await self.change("Metric", lambda v, t: " of " in t and t.lower().startswith(v))
+        from workbench.viz.style import metric_info
+
+        return await self.change("Metric", lambda v, t: t.startswith(f"{metric_info(v).label} of "))
 
     async def change_init(self) -> bool:
         # The maps' titles end with the valid time: the new initial time plus the unchanged lead time.
@@ -280,50 +293,185 @@ class _Session:
         actions = [self.change_variable, self.change_model, self.change_metric, self.change_init]
         while time.perf_counter() < until:
             await self.rng.choice(actions)()
-            self.stats["actions"] += 1
+
+    async def final_check(self) -> None:
+        self.answered = await self.change_variable()
+
+    def summary(self, index: int) -> dict:
+        return {
+            "session": index,
+            "first_render_s": self.first_render,
+            "changes": self.changes,
+            "timeouts": self.timeouts,
+            "page_errors": len(self.page_errors),
+            "answered": self.answered,
+            "median_latency_s": float(np.median(self.latency)) if self.latency else None,
+        }
 
 
-async def _load(url: str, sessions: int, duration: float, mark_end) -> dict:
+def _cpu_seconds(procs) -> float:
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a load test saw: per-session counts, browser-side latencies, failures and the server log."""
+
+    url: str
+    size: str
+    models: list[str]
+    sessions: list[dict]
+    first_render: list[float]
+    latency: list[float]
+    failures: list[str]
+    page_errors: list[str]
+    log_errors: list[str]
+    server_cpu_s: float
+    browser_cpu_s: float
+    duration_s: float
+    log_path: Path
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for s in self.sessions if s["answered"])
+
+    @property
+    def ok(self) -> bool:
+        """Every session opened and answered the final change; no page error, failure or server error."""
+        return (
+            bool(self.sessions)
+            and self.answered == len(self.sessions)
+            and not self.failures
+            and not self.page_errors
+            and not self.log_errors
+        )
+
+
+async def _drive(url: str, sessions: int, duration: float, server_pid: int, log_path: Path) -> dict:
+    import psutil
     from playwright.async_api import async_playwright
 
-    stats = {"first_render": [], "latency": [], "timeouts": 0, "actions": 0, "answered": 0, "page_errors": 0}
-    errors: list[str] = []
+    failures: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pages = [_Session(browser, url, seed=i, stats=stats) for i in range(sessions)]
-        # 1. Users arrive one after another; all pages open at once from then on.
+        pages = [_Session(browser, url, seed=i) for i in range(sessions)]
+        # 1. Users arrive a second apart; every page must open and show its maps.
         opening = []
         for page in pages:
             opening.append(asyncio.create_task(page.open()))
             await asyncio.sleep(1.0)
         results = await asyncio.gather(*opening, return_exceptions=True)
-        errors += [f"open: {r!r}" for r in results if isinstance(r, Exception)]
+        failures += [f"session {i} open: {r!r}" for i, r in enumerate(results) if isinstance(r, Exception)]
         live = [p for p, r in zip(pages, results, strict=True) if not isinstance(r, Exception)]
-        # 2. Every open page changes widgets for the same minute.
-        until = time.perf_counter() + duration
-        results = await asyncio.gather(*(p.run(until) for p in live), return_exceptions=True)
-        errors += [f"run: {r!r}" for r in results if isinstance(r, Exception)]
+        # 2. Every open page changes widgets for the same stretch of time. CPU is counted for the server
+        #    and for Chromium (every process under this one but the server) over this phase only.
+        server = psutil.Process(server_pid)
+        others = [p for p in psutil.Process().children(recursive=True) if p.pid != server_pid]
+        cpu0 = (_cpu_seconds([server]), _cpu_seconds(others))
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(p.run(t0 + duration) for p in live), return_exceptions=True)
+        failures += [f"session {pages.index(p)} run: {r!r}" for p, r in zip(live, results, strict=True) if r]
         # 3. Every page must still answer a change.
-        results = await asyncio.gather(*(p.change_variable() for p in live), return_exceptions=True)
-        stats["answered"] = sum(1 for r in results if r is True)
-        errors += [f"final change: {r!r}" for r in results if isinstance(r, Exception)]
-        stats["page_errors"] = sum(len(p.errors) for p in pages)
-        mark_end()
+        results = await asyncio.gather(*(p.final_check() for p in live), return_exceptions=True)
+        failures += [
+            f"session {pages.index(p)} final: {r!r}" for p, r in zip(live, results, strict=True) if r
+        ]
+        elapsed = time.perf_counter() - t0
+        cpu = (_cpu_seconds([server]) - cpu0[0], _cpu_seconds(others) - cpu0[1])
+        # The server log up to here is the test's; closing pages while the server still sends them updates
+        # can log a closed-socket traceback from tornado, which is not the dashboard's doing.
+        log_text = log_path.read_text(errors="replace")
         # Leave the pages cleanly, so the server closes their sessions instead of writing to dead sockets.
-        for p in live:
-            with contextlib.suppress(Exception):
-                await p.page.goto("about:blank")
+        await asyncio.gather(*(p.page.close() for p in live), return_exceptions=True)
         await asyncio.sleep(2.0)
         await browser.close()
-    stats["session_errors"] = errors
-    return stats
+    return {"pages": pages, "failures": failures, "cpu": cpu, "elapsed": elapsed, "log": log_text}
 
 
-def load_test(size: str, sessions: int, duration: float, screenshot: str | None) -> bool:
+def run_load_test(
+    size: str = "default",
+    sessions: int = 10,
+    duration: float = 60.0,
+    cache_dir: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
+) -> LoadReport:
+    """Serve ``apps/skill.py`` on a free loopback port and drive it from ``sessions`` Chromium pages.
+
+    The sample's results are built (or opened) in this process first, so the server only reads them; the
+    learned models' background forecasts are not started during the test (``WORKBENCH_DASHBOARD_LEARNED=off``:
+    learned models already in the cache are shown, missing ones are left out).
+
+    Parameters
+    ----------
+    size : str
+        Sample size (``tiny``, ``default``).
+    sessions : int
+        Browser pages, each changing widgets in a loop and waiting for the maps to show each change.
+    duration : float
+        Seconds of widget changes, after every page has opened.
+    cache_dir : path, optional
+        Workbench cache (default ``$WORKBENCH_CACHE`` or ``~/.cache/workbench``).
+    log_dir : path, optional
+        Where the server log goes (a new temporary directory by default).
+
+    Returns
+    -------
+    LoadReport
+        ``.ok`` is true when every session opened, answered the final change, and neither the pages nor
+        the server log reported an error.
+    """
+    log_path = Path(log_dir or tempfile.mkdtemp(prefix="workbench-load-")) / "server.log"
+    with _served(size, cache_dir, log_path) as (url, server_pid, models):
+        run = asyncio.run(_drive(url, sessions, duration, server_pid, log_path))
+    pages = run["pages"]
+    return LoadReport(
+        url=url,
+        size=size,
+        models=models,
+        sessions=[p.summary(i) for i, p in enumerate(pages)],
+        first_render=[p.first_render for p in pages if p.first_render is not None],
+        latency=[t for p in pages for t in p.latency],
+        failures=run["failures"],
+        page_errors=[e for p in pages for e in p.page_errors],
+        log_errors=[
+            line for line in run["log"].splitlines() if re.search(r"ERROR|Traceback|Exception", line)
+        ],
+        server_cpu_s=run["cpu"][0],
+        browser_cpu_s=run["cpu"][1],
+        duration_s=run["elapsed"],
+        log_path=log_path,
+    )
+
+
+@contextlib.contextmanager
+def _served(size: str, cache_dir, log_path: Path):
+    """``panel serve apps/skill.py`` on a free loopback port; yields ``(url, pid, models shown)``."""
+    from workbench.viz.pipeline import sample_results
+
+    env = dict(
+        os.environ, WORKBENCH_SAMPLE_SIZE=size, WORKBENCH_DASHBOARD_LEARNED="off", PYTHONUNBUFFERED="1"
+    )
+    if cache_dir is not None:
+        env["WORKBENCH_CACHE"] = str(cache_dir)
+    env.pop("WORKBENCH_SCORES", None)
+    previous = os.environ.get("WORKBENCH_CACHE")
+    try:
+        if cache_dir is not None:
+            os.environ["WORKBENCH_CACHE"] = str(cache_dir)
+        models = sample_results(size, learned="off").map_models
+    finally:
+        if previous is None:
+            os.environ.pop("WORKBENCH_CACHE", None)
+        else:
+            os.environ["WORKBENCH_CACHE"] = previous
     port = _free_port()
-    url = f"http://127.0.0.1:{port}/skill"
-    log_path = Path(tempfile.mkdtemp(prefix="workbench-load-")) / "server.log"
-    env = dict(os.environ, WORKBENCH_SAMPLE_SIZE=size, PYTHONUNBUFFERED="1")
     cmd = [
         sys.executable,
         "-m",
@@ -336,54 +484,74 @@ def load_test(size: str, sessions: int, duration: float, screenshot: str | None)
         "127.0.0.1",
         "--allow-websocket-origin",
         f"127.0.0.1:{port}",
-        "--warm",
+        "--warm",  # open the results before the first visitor, as a deployed server would
     ]
-    print(
-        f"\n== load test: {sessions} browser sessions, then {duration:.0f} s of widget changes, on {url} "
-        f"(size {size})"
-    )
     with open(log_path, "w") as log:
         server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    print(log_path.read_text())
-                    raise RuntimeError("panel serve did not start") from None
-                time.sleep(0.5)
-        if screenshot:
-            asyncio.run(_screenshot(url, screenshot))
-        marks = {}
-        stats = asyncio.run(
-            _load(url, sessions, duration, lambda: marks.setdefault("end", log_path.stat().st_size))
-        )
+        _wait_for_port(port, server, log_path)
+        yield f"http://127.0.0.1:{port}/skill", server.pid, list(models)
     finally:
         server.terminate()
-        server.wait(timeout=20)
-    # The server log up to the end of the test (what follows is the shutdown).
-    log = log_path.read_bytes()[: marks.get("end")].decode("utf-8", "replace")
-    if not sessions:
-        return True
-    bad = [line for line in log.splitlines() if re.search(r"ERROR|Traceback|Exception", line)]
-    print(f"first render in a browser (per session) ........ {_ms(stats['first_render'])}")
-    if stats["latency"]:
-        print(f"widget change -> views updated, in the browser .. {_ms(stats['latency'])}")
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, log_path: Path, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            # a plain TCP connect: an HTTP request would open a session and run the app
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"panel serve did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.5)
+
+
+def print_load_report(report: LoadReport) -> None:
+    """The load test's results as the benchmark prints them."""
+    n = len(report.sessions)
     print(
-        f"actions {stats['actions']}, timeouts {stats['timeouts']}, sessions answering at the end "
-        f"{stats['answered']}/{sessions}, page errors {stats['page_errors']}, "
-        f"session failures {len(stats['session_errors'])}, server log error lines {len(bad)}"
+        f"\n== load test: {n} browser sessions on {report.url} (sample {report.size}, "
+        f"models {report.models}), {report.duration_s:.0f} s of widget changes and the final check"
     )
-    for line in stats["session_errors"] + bad[:20]:
+    if report.first_render:
+        print(f"first render in a browser (per session) ........ {_ms(report.first_render)}")
+    if report.latency:
+        print(f"widget change -> maps updated, in the browser ... {_ms(report.latency)}")
+    changes = sum(s["changes"] for s in report.sessions)
+    print(
+        f"CPU during the changes: server {report.server_cpu_s:.1f} s "
+        f"({1000 * report.server_cpu_s / max(changes, 1):.0f} ms per change), "
+        f"browser (Chromium, Playwright) {report.browser_cpu_s:.1f} s, over {report.duration_s:.0f} s on {os.cpu_count()} CPUs"
+    )
+    print("session  first render  changes  timeouts  page errors  median latency  answered at the end")
+    for s in report.sessions:
+        first = f"{s['first_render_s']:9.1f} s" if s["first_render_s"] is not None else "   failed  "
+        median = f"{1000 * s['median_latency_s']:10.0f} ms" if s["median_latency_s"] is not None else " " * 13
+        print(
+            f"{s['session']:7d}  {first}  {s['changes']:7d}  {s['timeouts']:8d}  {s['page_errors']:11d}  "
+            f"{median}    {'yes' if s['answered'] else 'NO'}"
+        )
+    print(
+        f"changes {changes}, sessions answering at the end {report.answered}/{n}, page errors "
+        f"{len(report.page_errors)}, session failures {len(report.failures)}, server log error lines "
+        f"{len(report.log_errors)}"
+    )
+    for line in report.failures + report.page_errors[:10] + report.log_errors[:20]:
         print("   ", line)
-    ok = (
-        stats["answered"] == sessions and not bad and not stats["session_errors"] and not stats["page_errors"]
-    )
-    print("load test:", "PASS" if ok else "FAIL", f"(server log: {log_path})")
-    return ok
+    print("load test:", "PASS" if report.ok else "FAIL", f"(server log: {report.log_path})")
+
+
+def screenshot(size: str, path: str) -> None:
+    """Save a full-page screenshot of the dashboard on the sample of ``size``."""
+    log_path = Path(tempfile.mkdtemp(prefix="workbench-shot-")) / "server.log"
+    with _served(size, None, log_path) as (url, _, _):
+        asyncio.run(_screenshot(url, path))
 
 
 async def _screenshot(url: str, path: str) -> None:
@@ -429,8 +597,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_3km:
         bench_results(full_grid_results(), "full HRRR grid, 3 km (synthetic fields)", args.repeats)
     ok = True
-    if args.load_test or args.screenshot:
-        ok = load_test(args.size, args.sessions if args.load_test else 0, args.duration, args.screenshot)
+    if args.screenshot:
+        screenshot(args.size, args.screenshot)
+    if args.load_test:
+        report = run_load_test(args.size, args.sessions, args.duration)
+        print_load_report(report)
+        ok = report.ok
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0 if ok else 1
 
