@@ -2,7 +2,7 @@
 
 This is the recipe behind ``workbench/checkpoints/`` and ``benchmarks/results/model_skill.md``:
 
-    python benchmarks/train_checkpoints.py --out artifacts/checkpoints --time-budget 330
+    python benchmarks/train_checkpoints.py --out artifacts/checkpoints --time-budget 400 --deadline 555
 
 It generates the ``default`` sample if needed, trains every network of :mod:`workbench.training.recipes`
 within the time budget (bf16 autocast on the GPU), then writes the RMSE table of the trained models
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="checkpoint directory")
     p.add_argument("--size", default="default")
-    p.add_argument("--time-budget", type=float, default=330.0, help="training seconds for all networks")
+    p.add_argument("--time-budget", type=float, default=400.0, help="training seconds for all networks")
     p.add_argument("--deadline", type=float, default=None, help="seconds for the whole run")
     p.add_argument("--reserve", type=float, default=75.0, help="seconds kept for evaluation when --deadline")
     p.add_argument("--steps", type=int, default=None)
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     print(f"training budget {budget:.0f} s", flush=True)
     nets = json.loads(args.net) if args.net else {}
     names = ["pangu", "climax", "hrheim"] if args.models == "all" else args.models.split(",")
-    total_share = {"pangu": 3.2, "climax": 1.5, "hrheim": 1.5}
+    total_share = {"pangu": 3.2, "climax": 2.5, "hrheim": 1.5}
     share_sum = sum(total_share[n] for n in names)
     options = {"batch_size": args.batch_size} if args.batch_size else {}
     results = []

@@ -77,7 +77,7 @@ def train(
     time_budget_s
         Wall-clock seconds for all networks together, shared by the recipes' budgets.
     steps
-        Maximum optimiser steps per network (default: the recipe's, 2000).
+        Maximum optimiser steps per network (default: the recipe's).
     device, dtype
         Where and in what precision to train.
     net
