@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="bf16")
     p.add_argument("--net", default=None, help="JSON of network overrides per model (for smoke runs)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--options", default=None, help="JSON of further TrainConfig fields for every network")
     p.add_argument("--skill", default=None, help="write the RMSE table (markdown) here")
     p.add_argument("--pack", default=None, help="also pack the checkpoints into tar files in this directory")
     p.add_argument("--models", default="all")
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
     total_share = {"pangu": 3.2, "climax": 2.5, "hrheim": 1.5}
     share_sum = sum(total_share[n] for n in names)
     options = {"batch_size": args.batch_size} if args.batch_size else {}
+    options.update(json.loads(args.options) if args.options else {})
     results = []
     for name in names:
         rs = train(name, args.out, data=data, time_budget_s=budget * total_share[name] / share_sum,
