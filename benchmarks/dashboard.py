@@ -428,7 +428,7 @@ def run_load_test(
         the server log reported an error.
     """
     log_path = Path(log_dir or tempfile.mkdtemp(prefix="workbench-load-")) / "server.log"
-    with _served(size, cache_dir, log_path) as (url, server_pid, models):
+    with serve_dashboard(size, cache_dir, log_path) as (url, server_pid, models):
         run = asyncio.run(_drive(url, sessions, duration, server_pid, log_path))
     pages = run["pages"]
     return LoadReport(
@@ -451,7 +451,7 @@ def run_load_test(
 
 
 @contextlib.contextmanager
-def _served(size: str, cache_dir, log_path: Path):
+def serve_dashboard(size: str, cache_dir, log_path: Path, start_timeout: float = 300):
     """``panel serve apps/skill.py`` on a free loopback port; yields ``(url, pid, models shown)``."""
     from workbench.viz.pipeline import sample_results
 
@@ -489,7 +489,7 @@ def _served(size: str, cache_dir, log_path: Path):
     with open(log_path, "w") as log:
         server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, server, log_path)
+        _wait_for_port(port, server, log_path, start_timeout)
         yield f"http://127.0.0.1:{port}/skill", server.pid, list(models)
     finally:
         server.terminate()
@@ -550,7 +550,7 @@ def print_load_report(report: LoadReport) -> None:
 def screenshot(size: str, path: str) -> None:
     """Save a full-page screenshot of the dashboard on the sample of ``size``."""
     log_path = Path(tempfile.mkdtemp(prefix="workbench-shot-")) / "server.log"
-    with _served(size, None, log_path) as (url, _, _):
+    with serve_dashboard(size, None, log_path) as (url, _, _):
         asyncio.run(_screenshot(url, path))
 
 

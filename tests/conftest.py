@@ -26,3 +26,20 @@ def tiny_sample(workbench_cache):
     from workbench.sample import ensure_sample
 
     return ensure_sample("tiny", progress=False)
+
+
+@pytest.fixture(scope="session")
+def dashboard_benchmark():
+    """``benchmarks/dashboard.py`` as a module: its server launcher and load test serve the browser tests."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "workbench_dashboard_benchmark"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / "dashboard.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file executes
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +18,6 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -61,66 +57,18 @@ FIGURES_JS = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tiny_sample, workbench_cache, tmp_path_factory):
-    """``panel serve apps/skill.py`` on the tiny sample; yields ``(url, log_path)``."""
+def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
+    """``panel serve apps/skill.py`` on the tiny sample; yields ``(url, log_path)``.
+
+    The tiny results are built before the server starts, so it only opens them; the learned models
+    (minutes of CPU) are left out of this test of the page.
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI installs it)")
-    from workbench.viz.pipeline import sample_results
-
-    # Build the tiny results here, so the server only opens them; the learned models (minutes of CPU)
-    # are left out of this test of the page.
-    sample_results("tiny", learned="off")
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("dashboard") / "server.log"
-    env = dict(
-        os.environ,
-        WORKBENCH_SAMPLE_SIZE="tiny",
-        WORKBENCH_CACHE=str(workbench_cache),
-        WORKBENCH_DASHBOARD_LEARNED="off",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("WORKBENCH_SCORES", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(REPO / "apps" / "skill.py"),
-        "--port",
-        str(port),
-        "--address",
-        "127.0.0.1",
-        "--allow-websocket-origin",
-        f"127.0.0.1:{port}",
-    ]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/skill"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                # a plain TCP connect: an HTTP request would open a session and run the app
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"panel serve did not start:\n{log_path.read_text()}") from None
-                time.sleep(0.3)
+    with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (url, _, _):
         yield url, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

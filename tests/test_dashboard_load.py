@@ -7,32 +7,19 @@ the tiny results are built in seconds.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 10
 DURATION = 60.0
 
 
-def _benchmark():
-    name = "workbench_dashboard_benchmark"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "dashboard.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file executes
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def test_ten_sessions_changing_widgets_for_a_minute(tiny_sample, workbench_cache, tmp_path):
-    bench = _benchmark()
+def test_ten_sessions_changing_widgets_for_a_minute(tiny_sample, workbench_cache, tmp_path, dashboard_benchmark):
+    bench = dashboard_benchmark
     if not Path(bench.CHROMIUM).exists():
         pytest.skip(f"no Chromium at {bench.CHROMIUM}: apt-get install chromium (CI installs it)")
     report = bench.run_load_test("tiny", SESSIONS, DURATION, cache_dir=workbench_cache, log_dir=tmp_path)
