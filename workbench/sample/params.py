@@ -70,6 +70,8 @@ SIZES: dict[str, SizeSpec] = {
     "tiny": SizeSpec("tiny", spacing_km=96.0, hours=96, nwp_inits=4, nwp_leads=HOURLY_LEADS),
     "default": SizeSpec("default", spacing_km=24.0, hours=21 * 24, nwp_inits=39, nwp_leads=SPARSE_LEADS),
     "full": SizeSpec("full", spacing_km=3.0, hours=24, nwp_inits=1, nwp_leads=SPARSE_LEADS, time_chunk=1),
+    # the default run continued for eight weeks: more weather to train the networks on
+    "long": SizeSpec("long", spacing_km=24.0, hours=56 * 24, nwp_inits=1, nwp_leads=SPARSE_LEADS),
 }
 
 

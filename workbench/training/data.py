@@ -9,7 +9,7 @@ hours.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,43 +31,68 @@ class TrainingData:
     array
         Physical units, channels in ``variables`` order.
     times
-        Hourly times of the first axis.
-    split
-        Index of the first held-out time.
+        Analysis times of the first axis: equally spaced runs (more than one when further training
+        analyses were appended; see :func:`load_training_data`).
+    variables
+        Channel names.
+    heldout
+        Boolean per time: held out (``True``) or training (``False``).
     normalization
         Statistics over the training hours.
-    grid
-        Spatial coordinates (for building forecasts and checking model grids).
+    source
+        The analysis whose held-out hours evaluate the models.
+    origin
+        Where the hours came from (sample sizes), recorded in the checkpoints.
     """
 
     array: np.ndarray
     times: pd.DatetimeIndex
     variables: tuple[str, ...]
-    split: int
+    heldout: np.ndarray
     normalization: Normalization
     source: xr.Dataset
+    origin: dict = field(default_factory=dict)
 
     @property
     def train_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return self.times[0], self.times[self.split - 1]
+        train = self.times[~self.heldout]
+        return train.min(), train.max()
 
     @property
     def heldout_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return self.times[self.split], self.times[-1]
+        held = self.times[self.heldout]
+        return held.min(), held.max()
+
+    @property
+    def train_periods(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """First and last time of each unbroken stretch of training hours."""
+        return [(self.times[run[0]], self.times[run[-1]]) for run in self._runs(~self.heldout)]
+
+    def _runs(self, in_part: np.ndarray) -> list[np.ndarray]:
+        step = np.diff(self.times.values) == np.timedelta64(int(self.hours_per_index * 3600), "s")
+        breaks = np.flatnonzero(~step | (in_part[1:] != in_part[:-1])) + 1
+        return [run for run in np.split(np.arange(len(self.times)), breaks) if in_part[run[0]]]
+
+    @property
+    def train_hours(self) -> int:
+        """Number of training analyses."""
+        return int((~self.heldout).sum())
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.array.shape[-2:])  # type: ignore[return-value]
 
     def pair_starts(self, offset_hours: float, part: str = "train") -> np.ndarray:
-        """Indices ``t`` with ``t`` and ``t + offset`` both inside the part (``train`` or ``heldout``)."""
+        """Indices ``t`` such that ``t`` and every analysis up to ``offset_hours`` later lie, unbroken,
+        in the part (``train`` or ``heldout``)."""
         k = int(round(offset_hours / self.hours_per_index))
-        lo, hi = (0, self.split) if part == "train" else (self.split, len(self.times))
-        starts = np.arange(lo, hi - k)
+        in_part = self.heldout if part == "heldout" else ~self.heldout
+        # pairs never leave their run: a stretch of consecutive analyses of one part
+        starts = np.concatenate([run[: max(len(run) - k, 0)] for run in self._runs(in_part)] or [np.zeros(0, int)])
         if len(starts) == 0:
             raise DataError(
-                f"the {part} period ({hi - lo} hours) is too short for pairs {offset_hours} h apart; use a "
-                "larger sample or a shorter time step / rollout"
+                f"the {part} period ({int(in_part.sum())} hours) is too short for pairs {offset_hours} h apart; "
+                "use a larger sample or a shorter time step / rollout"
             )
         return starts
 
@@ -76,12 +101,30 @@ class TrainingData:
         return float((self.times[1] - self.times[0]) / pd.Timedelta(hours=1))
 
 
+def _check_variables(source: xr.Dataset, variables: Sequence[str], what: str) -> None:
+    missing = [v for v in variables if v not in source.data_vars]
+    if missing:
+        raise DataError(f"{what} lacks {missing}; it has {sorted(map(str, source.data_vars))}")
+
+
+def _channels(source: xr.Dataset, variables: Sequence[str], what: str) -> np.ndarray:
+    _check_variables(source, variables, what)
+    array = np.stack([np.asarray(source[v].transpose("time", ...).values, dtype=np.float32) for v in variables],
+                     axis=1)
+    if not np.isfinite(array).all():
+        raise DataError(f"{what} holds NaN or infinite values")
+    return array
+
+
 def load_training_data(
     source: xr.Dataset | None = None,
     *,
     size: str = "default",
     variables: Sequence[str] = SAMPLE_VARIABLES,
     train_fraction: float = 2.0 / 3.0,
+    extra: xr.Dataset | Sequence[xr.Dataset] | None = None,
+    extra_size: str | None = None,
+    gap_hours: float = 48.0,
 ) -> TrainingData:
     """Load the sample (or ``source``) for training.
 
@@ -94,15 +137,27 @@ def load_training_data(
     variables
         Channels to load, in order.
     train_fraction
-        Share of the hours used for training (the rest is held out).
+        Share of ``source``'s hours used for training (the rest is held out).
+    extra
+        Further analyses on the same grid that only train (more independent weather than one short
+        period holds). Their hours within ``gap_hours`` of ``source``'s period are left out, so nothing
+        of the held-out hours, nor of the weather just after them, is trained on.
+    extra_size
+        A sample size whose analysis is added as ``extra`` (``"long"``: the same run continued for
+        eight weeks).
+    gap_hours
+        Hours kept clear around ``source``'s period in the ``extra`` analyses.
+
+    Returns
+    -------
+    TrainingData
     """
+    n_extra = 0 if extra is None else 1 if isinstance(extra, xr.Dataset) else len(extra)
+    origin = {"size": size if source is None else None, "extra_size": extra_size, "extra_datasets": n_extra}
     if source is None:
         from workbench.sample import open_sample
 
         source = open_sample("hrrr", size=size)
-    missing = [v for v in variables if v not in source.data_vars]
-    if missing:
-        raise DataError(f"the training data lacks {missing}; it has {sorted(map(str, source.data_vars))}")
     if not 0 < train_fraction < 1:
         raise DataError(f"train_fraction must be between 0 and 1, got {train_fraction}")
     times = pd.DatetimeIndex(source.time.values)
@@ -111,11 +166,47 @@ def load_training_data(
     steps = np.unique(np.diff(times.values))
     if len(steps) != 1:
         raise DataError("training needs equally spaced analysis times (hourly in the sample)")
-    array = np.stack([np.asarray(source[v].transpose("time", ...).values, dtype=np.float32) for v in variables],
-                     axis=1)
-    if not np.isfinite(array).all():
-        raise DataError("the training data holds NaN or infinite values")
+    array = _channels(source, variables, "the training data")
     split = int(round(len(times) * train_fraction))
-    train = source[list(variables)].isel(time=slice(0, split))
+    heldout = np.arange(len(times)) >= split
+    parts = [source[list(variables)].isel(time=slice(0, split))]
+    extras = [] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra)
+    if extra_size is not None:
+        from workbench.sample import open_sample
+
+        extras.append(open_sample("hrrr", size=extra_size))
+    arrays, all_times, masks = [array], [times], [heldout]
+    gap = pd.Timedelta(hours=gap_hours)
+    for i, more in enumerate(extras):
+        what = f"extra training analysis {i + 1}"
+        _check_variables(more, variables, what)
+        if any(more.sizes.get(d) != source.sizes.get(d) for d in ("y", "x")):
+            raise DataError(
+                f"{what} is on a {more.sizes.get('y')} x {more.sizes.get('x')} grid, the training data on "
+                f"{source.sizes.get('y')} x {source.sizes.get('x')}; regrid it first or leave it out"
+            )
+        more_times = pd.DatetimeIndex(more.time.values)
+        if len(more_times) > 1 and np.unique(np.diff(more_times.values)).tolist() != steps.tolist():
+            raise DataError(f"{what} is not spaced like the training data ({steps[0]})")
+        keep = (more_times < times[0] - gap) | (more_times > times[-1] + gap)
+        if not keep.any():
+            raise DataError(
+                f"{what} has no hours more than {gap_hours:g} h away from {times[0]} .. {times[-1]}; it would "
+                "add nothing that is not already in (or next to) the held-out period"
+            )
+        kept = more[list(variables)].isel(time=np.flatnonzero(keep))
+        arrays.append(_channels(kept, variables, what))
+        all_times.append(more_times[keep])
+        masks.append(np.zeros(int(keep.sum()), dtype=bool))
+        parts.append(kept)
+    train = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time", coords="minimal", compat="override")
     normalization = Normalization.from_dataset(train, list(variables))
-    return TrainingData(array, times, tuple(variables), split, normalization, source)
+    return TrainingData(
+        np.concatenate(arrays) if len(arrays) > 1 else array,
+        pd.DatetimeIndex(np.concatenate([t.values for t in all_times])),
+        tuple(variables),
+        np.concatenate(masks),
+        normalization,
+        source,
+        origin,
+    )
