@@ -10,11 +10,11 @@ import pytest
 import torch
 import xarray as xr
 
-from workbench.errors import DataError
+from workbench.errors import CheckpointError, DataError
 from workbench.inference import run_forecast
 from workbench.inference.runner import step_models
 from workbench.models import build, load
-from workbench.training import TrainConfig, build_for, load_training_data, train_model
+from workbench.training import TrainConfig, build_for, load_training_data, resolve_extra_size, train_model
 from workbench.training.recipes import Recipe
 
 VARS = ("t2m", "u10m", "z500")
@@ -22,10 +22,8 @@ SMALL_HRHEIM = {"channels": [4, 8, 8], "bottleneck_depth": 1, "heads": 2, "windo
 SMALL_CLIMAX = {"embed_dim": 16, "depth": 1, "decoder_depth": 1, "num_heads": 2, "patch_size": 4}
 
 
-@pytest.fixture(scope="module")
-def source():
-    """A wave travelling east one cell per hour (a learnable dynamics) on 16 x 24 cells."""
-    n, ny, nx = 30, 16, 24
+def wave_analysis(n: int = 30, ny: int = 16, nx: int = 24) -> xr.Dataset:
+    """``n`` hours of a wave travelling east one cell per hour (a learnable dynamics) from 2020-06-01."""
     times = pd.date_range("2020-06-01", periods=n, freq="h")
     x = np.arange(nx)
     data = {}
@@ -40,9 +38,15 @@ def source():
     return xr.Dataset(data, coords={"time": times, "y": np.arange(ny) * 24e3, "x": x * 24e3})
 
 
+@pytest.fixture(scope="module")
+def source():
+    """30 hours of the wave on 16 x 24 cells."""
+    return wave_analysis()
+
+
 def test_split_and_statistics_come_from_the_training_hours(source):
     data = load_training_data(source, variables=VARS, train_fraction=2 / 3)
-    assert data.split == 20
+    assert data.train_hours == 20 and data.heldout.sum() == 10
     assert data.train_period == (pd.Timestamp("2020-06-01T00"), pd.Timestamp("2020-06-01T19"))
     assert data.heldout_period[0] == pd.Timestamp("2020-06-01T20")
     train_mean = float(source["z500"].isel(time=slice(0, 20)).mean())
@@ -50,11 +54,82 @@ def test_split_and_statistics_come_from_the_training_hours(source):
     assert data.normalization.mean["z500"] != pytest.approx(float(source["z500"].mean()), rel=1e-7)
     # pairs never reach across the split
     starts = data.pair_starts(3.0, "train")
-    assert starts.max() + 3 < data.split
+    assert starts.max() + 3 < 20
     with pytest.raises(DataError, match="too short"):
         data.pair_starts(40.0, "train")
     with pytest.raises(DataError, match="lacks"):
         load_training_data(source, variables=("t2m", "gust"))
+
+
+def test_extra_analyses_train_outside_a_gap_around_the_held_out_hours(source, tmp_path):
+    longer = wave_analysis(60)  # the same run continued: its first 30 hours are the source's
+    data = load_training_data(source, variables=VARS, extra=longer, gap_hours=5)
+    # source: 06-01 00h .. 06-02 05h (20 train, 10 held out); extra kept after 06-02 10h: 06-02 11h .. 06-03 11h
+    assert data.train_hours == 20 + 25 and data.heldout.sum() == 10
+    assert data.train_periods == [
+        (pd.Timestamp("2020-06-01T00"), pd.Timestamp("2020-06-01T19")),
+        (pd.Timestamp("2020-06-02T11"), pd.Timestamp("2020-06-03T11")),
+    ]
+    assert data.heldout_period == (pd.Timestamp("2020-06-01T20"), pd.Timestamp("2020-06-02T05"))
+    starts = data.pair_starts(3.0, "train")
+    assert len(starts) == (20 - 3) + (25 - 3)  # no pair bridges the gap between the two runs
+    assert ((data.times[starts + 3] - data.times[starts]) == pd.Timedelta(hours=3)).all()
+    assert not data.heldout[starts].any() and not data.heldout[starts + 3].any()
+    assert len(data.pair_starts(3.0, "heldout")) == 10 - 3
+    # statistics over both training runs, none of the held-out or gap hours
+    z = longer["z500"].values
+    expected = np.concatenate([z[:20], z[35:]]).astype(np.float64).mean()
+    assert data.normalization.mean["z500"] == pytest.approx(expected, rel=1e-6)
+    # a short training run records the runs and the data's origin in the checkpoint
+    model = build_for(Recipe("climax", "climax", {"time_step_hours": 1.0}), data, SMALL_CLIMAX)
+    train_model(model, data, tmp_path / "c", config=TrainConfig(steps=1, batch_size=2, dtype="fp32"), device="cpu",
+                progress=False)
+    meta = json.loads((tmp_path / "c.json").read_text())["metadata"]["training"]
+    assert meta["train_periods"] == [["2020-06-01 00:00:00", "2020-06-01 19:00:00"],
+                                     ["2020-06-02 11:00:00", "2020-06-03 11:00:00"]]
+    assert meta["data"]["extra_datasets"] == 1
+
+
+def test_extra_analyses_are_checked(source):
+    with pytest.raises(DataError, match="grid"):
+        load_training_data(source, variables=VARS, extra=wave_analysis(60, nx=12))
+    with pytest.raises(DataError, match="no hours more than 48 h away"):
+        load_training_data(source, variables=VARS, extra=wave_analysis(60))
+    with pytest.raises(DataError, match=r"extra training analysis 1 lacks \['z500'\]"):
+        load_training_data(source, variables=VARS, extra=wave_analysis(60).drop_vars("z500"), gap_hours=5)
+    assert resolve_extra_size("default") == "long"
+    assert resolve_extra_size("tiny") is None
+    assert resolve_extra_size("default", "none") is None and resolve_extra_size("tiny", "long") == "long"
+
+
+def test_fine_tuning_starts_from_a_checkpoint(source, tmp_path):
+    data = load_training_data(source, variables=VARS)
+    pretrain = Recipe("climax", "climax", {"time_step_hours": 1.0, "lead_hours": [1.0, 3.0]})
+    cfg = TrainConfig(steps=2, batch_size=2, warmup=1, dtype="fp32", lead_hours=[1.0, 3.0])
+    train_model(build_for(pretrain, data, SMALL_CLIMAX), data, tmp_path / "base", config=cfg, device="cpu",
+                progress=False)
+    base = load("climax", checkpoint=tmp_path / "base").net.state_dict()
+    # a 3-hour network fine-tuned from it: with no steps it holds exactly the pretrained weights
+    tuned = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data, SMALL_CLIMAX)
+    train_model(tuned, data, tmp_path / "climax_3h", device="cpu", progress=False,
+                config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
+    for key, value in load("climax", checkpoint=tmp_path / "climax_3h").net.state_dict().items():
+        torch.testing.assert_close(value, base[key])
+    # one step moves it away from them
+    moved = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data, SMALL_CLIMAX)
+    train_model(moved, data, tmp_path / "moved", device="cpu", progress=False,
+                config=TrainConfig(steps=1, batch_size=2, lr=1e-2, warmup=1, dtype="fp32",
+                                   init_from=str(tmp_path / "base")))
+    assert not torch.equal(moved.net.head[-1].weight.cpu(), base["head.2.weight"])
+    with pytest.raises(CheckpointError, match="architecture"):
+        other = build_for(Recipe("hrheim", "hrheim", {"time_step_hours": 1.0}), data, SMALL_HRHEIM)
+        train_model(other, data, tmp_path / "x", device="cpu", progress=False,
+                    config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        wider = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data,
+                          {**SMALL_CLIMAX, "embed_dim": 32})
+        train_model(wider, data, tmp_path / "y", device="cpu", progress=False,
+                    config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
 
 
 def test_training_writes_a_checkpoint_that_loads_and_forecasts(source, tmp_path):
@@ -143,5 +218,6 @@ def test_training_learns_the_wave(source, tmp_path):
     # persistence's one-step normalised MSE on the held-out pairs
     arr = (data.array - data.normalization.arrays(VARS)[0][None, :, None, None]) / \
         data.normalization.arrays(VARS)[1][None, :, None, None]
-    persistence = float(np.mean((arr[data.split + 1 :] - arr[data.split : -1]) ** 2))
+    split = data.train_hours
+    persistence = float(np.mean((arr[split + 1 :] - arr[split : -1]) ** 2))
     assert result.heldout_loss < persistence

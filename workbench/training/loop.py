@@ -59,6 +59,10 @@ class TrainConfig:
     lead_hours
         For lead-time conditioned networks (ClimaX-like): each sample's target lies a lead drawn at
         random from these hours ahead, and the network is told the lead.
+    init_from
+        A checkpoint (stem or file) whose weights start the network: fine-tuning a pretrained network
+        (ClimaX fine-tunes one network per lead time from its pretrained weights). Its architecture,
+        variables and network shape must be the model's.
     """
 
     steps: int = 2000
@@ -74,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     min_steps: int = 20
     lead_hours: list[float] | None = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -96,6 +101,30 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def initialise_from(model, path: str | os.PathLike) -> None:
+    """Copy the weights of checkpoint ``path`` into ``model.net`` (the start of a fine-tuning run).
+
+    Raises
+    ------
+    CheckpointError
+        When the checkpoint is unreadable or its architecture, variables or weight shapes differ.
+    """
+    from workbench.errors import CheckpointError
+    from workbench.models.weights import check_state_dict, load_checkpoint
+
+    source = load_checkpoint(path)
+    mine, theirs = model.config, source.config
+    for key in ("architecture", "variables", "forcings"):
+        if json.dumps(theirs.get(key) or None) != json.dumps(mine.get(key) or None):
+            raise CheckpointError(
+                f"{path}: cannot start {model.name!r} from this checkpoint: its {key} is {theirs.get(key)!r}, "
+                f"the model's {mine.get(key)!r}. Fine-tune from a checkpoint of the same network."
+            )
+    state = source.net.state_dict()
+    check_state_dict(model.net, state, str(path))
+    model.net.load_state_dict(state)
 
 
 def _cosine(step: int, total: int, warmup: int) -> float:
@@ -210,6 +239,8 @@ def train_model(
     work = Path(work_dir) if work_dir is not None else out.parent
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / f"{out.name}.progress.pt"
+    if cfg.init_from:
+        initialise_from(model, cfg.init_from)
     model.to(dev).train()
     batches = _Batches(data, model, dev, cfg)
     conditioned = bool(cfg.lead_hours)
@@ -282,6 +313,8 @@ def train_model(
             "seconds": round(seconds, 1),
             "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
             "train_period": [str(t) for t in data.train_period],
+            "train_periods": [[str(a), str(b)] for a, b in data.train_periods],
+            "data": data.origin,
             "heldout_period": [str(t) for t in data.heldout_period],
             "train_loss": train_loss,
             "heldout_loss": heldout,
