@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="checkpoint directory")
     p.add_argument("--size", default="default")
+    p.add_argument("--extra-size", default="auto", help="further training sample (auto: the recipes' choice)")
     p.add_argument("--time-budget", type=float, default=400.0, help="training seconds for all networks")
     p.add_argument("--deadline", type=float, default=None, help="seconds for the whole run")
     p.add_argument("--reserve", type=float, default=75.0, help="seconds kept for evaluation when --deadline")
@@ -39,22 +40,25 @@ def main(argv=None) -> int:
     p.add_argument("--skill", default=None, help="write the RMSE table (markdown) here")
     p.add_argument("--pack", default=None, help="also pack the checkpoints into tar files in this directory")
     p.add_argument("--models", default="all")
+    p.add_argument("--no-evaluate", action="store_true", help="train only (score later, all models together)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
 
     import torch
 
     from workbench.sample import ensure_sample
-    from workbench.training import load_training_data, train
+    from workbench.training import load_training_data, resolve_extra_size, train
     from workbench.training.evaluate import evaluate_checkpoints
 
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
-    ensure_sample(args.size, progress=False)
+    extra = resolve_extra_size(args.size, args.extra_size)
+    for size in [args.size] + ([extra] if extra else []):
+        ensure_sample(size, progress=False)
     t_sample = time.perf_counter() - t0
-    data = load_training_data(size=args.size)
-    print(f"sample {args.size} ready in {t_sample:.0f} s; data {data.array.shape}; train {data.train_period}, "
-          f"held out {data.heldout_period}", flush=True)
+    data = load_training_data(size=args.size, extra_size=extra)
+    print(f"sample {args.size} (+ {extra}) ready in {t_sample:.0f} s; data {data.array.shape}; "
+          f"{data.train_hours} training hours {data.train_period}, held out {data.heldout_period}", flush=True)
     budget = args.time_budget
     if args.deadline is not None:
         left = args.deadline - (time.perf_counter() - t0) - args.reserve
@@ -83,6 +87,9 @@ def main(argv=None) -> int:
                 for f in sorted(Path(args.out).glob(f"{name}*.*")):
                     if f.suffix in (".json", ".safetensors"):
                         tar.add(f, arcname=f.name)
+    if args.no_evaluate:
+        print(f"done in {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     try:
         table, markdown = evaluate_checkpoints(args.out, data, size=args.size, device=args.device, models=names)
     except Exception:  # report, then score on the CPU instead so the table still comes out

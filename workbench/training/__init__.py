@@ -16,9 +16,10 @@ from pathlib import Path
 
 from workbench.training.data import SAMPLE_VARIABLES, TrainingData, load_training_data
 from workbench.training.loop import TrainConfig, TrainResult, train_model
-from workbench.training.recipes import RECIPES, Recipe, recipes_for
+from workbench.training.recipes import EXTRA_TRAINING, RECIPES, Recipe, recipes_for
 
 __all__ = [
+    "EXTRA_TRAINING",
     "RECIPES",
     "SAMPLE_VARIABLES",
     "Recipe",
@@ -26,10 +27,18 @@ __all__ = [
     "TrainResult",
     "TrainingData",
     "build_for",
+    "resolve_extra_size",
     "load_training_data",
     "train",
     "train_model",
 ]
+
+
+def resolve_extra_size(size: str, extra_size: str | None = "auto") -> str | None:
+    """The extra training sample for ``size``: ``"auto"`` -> the recipes' choice, ``"none"`` -> None."""
+    if extra_size == "auto":
+        return EXTRA_TRAINING.get(size)
+    return None if extra_size in (None, "none") else extra_size
 
 
 def build_for(recipe: Recipe, data: TrainingData, net: dict | None = None):
@@ -62,6 +71,7 @@ def train(
     net: dict | None = None,
     work_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    extra_size: str | None = "auto",
     **train_options,
 ) -> list[TrainResult]:
     """Train the networks of model ``name`` (``pangu``, ``climax``, ``hrheim`` or ``all``) by its recipe.
@@ -73,7 +83,7 @@ def train(
     out
         Directory for the checkpoints (``<stem>.safetensors`` + ``<stem>.json``).
     data
-        Training data (default: the sample of ``size``).
+        Training data (default: the sample of ``size``, with ``extra_size``'s further hours).
     time_budget_s
         Wall-clock seconds for all networks together, shared by the recipes' budgets.
     steps
@@ -84,6 +94,9 @@ def train(
         Network hyper-parameter overrides for every network (e.g. smaller for tests).
     work_dir
         Where resumable progress files go (default: ``out``).
+    extra_size
+        When ``data`` is not given: a sample whose further hours also train; ``"auto"`` takes the
+        recipes' choice (:data:`EXTRA_TRAINING`: ``long`` for ``default``), None none.
     **train_options
         Further :class:`TrainConfig` fields for every network.
 
@@ -93,7 +106,7 @@ def train(
     """
     recipes = recipes_for(name)
     if data is None:
-        data = load_training_data(size=size)
+        data = load_training_data(size=size, extra_size=resolve_extra_size(size, extra_size))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     total_share = sum(r.budget for r in recipes)

@@ -12,13 +12,17 @@ def register(subparsers) -> None:
         "train",
         help="train pangu / climax / hrheim (or all) on the embedded sample",
         description=(
-            "Train a torch model on the first two thirds of the sample's hours (the rest is held out) and "
-            "save safetensors + JSON checkpoints. A rerun resumes an interrupted training."
+            "Train a torch model on the first two thirds of the sample's hours (the rest is held out), plus "
+            "the further hours of --extra-size, and save safetensors + JSON checkpoints. A rerun resumes an "
+            "interrupted training."
         ),
     )
     p.add_argument("model", choices=["pangu", "climax", "hrheim", "all"], help="model to train")
     p.add_argument("--out", default=None, help="checkpoint directory (default: $WORKBENCH_CACHE/checkpoints)")
     p.add_argument("--size", default="default", help="sample size to train on (default: default)")
+    p.add_argument("--extra-size", default="auto",
+                   help="sample whose hours away from --size's period also train: auto (long for default, as "
+                        "the shipped checkpoints), none, or a size")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="wall-clock budget shared by the networks (steps are fitted to it)")
     p.add_argument("--steps", type=int, default=None, help="maximum optimiser steps per network")
@@ -41,13 +45,13 @@ def _default_out() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.training import load_training_data, train
+    from workbench.training import load_training_data, resolve_extra_size, train
     from workbench.training.evaluate import evaluate_checkpoints
 
     out = Path(args.out) if args.out else _default_out()
     options = {k: v for k, v in {"batch_size": args.batch_size, "rollout_steps": args.rollout_steps,
                                  "lr": args.lr}.items() if v is not None}
-    data = load_training_data(size=args.size)
+    data = load_training_data(size=args.size, extra_size=resolve_extra_size(args.size, args.extra_size))
     results = train(args.model, out, data=data, time_budget_s=args.time_budget, steps=args.steps,
                     device=args.device, dtype=args.dtype, progress=not args.no_progress, **options)
     for r in results:
