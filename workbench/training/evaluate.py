@@ -113,6 +113,10 @@ def to_markdown(table: pd.DataFrame, units: Mapping[str, str] | None = None, cap
     return "\n".join(lines) + "\n"
 
 
+def _periods(periods) -> str:
+    return ", ".join(f"{a:%Y-%m-%d %H}h to {b:%Y-%m-%d %H}h" for a, b in periods)
+
+
 def _fmt(x: float) -> str:
     if x == 0:
         return "0"
@@ -183,6 +187,6 @@ def evaluate_checkpoints(
     caption = (
         f"Area-weighted RMSE on the held-out sample hours ({start:%Y-%m-%d %H}h to "
         f"{data.heldout_period[1]:%Y-%m-%d %H}h; {len(inits)} initial times {inits[0]:%m-%d %H}h .. "
-        f"{inits[-1]:%m-%d %H}h); training used the hours before. Lowest per column in bold."
+        f"{inits[-1]:%m-%d %H}h); training used {_periods(data.train_periods)}. Lowest per column in bold."
     )
     return table, to_markdown(table, units, caption)
