@@ -152,8 +152,7 @@ def load_training_data(
     -------
     TrainingData
     """
-    n_extra = 0 if extra is None else 1 if isinstance(extra, xr.Dataset) else len(extra)
-    origin = {"size": size if source is None else None, "extra_size": extra_size, "extra_datasets": n_extra}
+    origin = {"size": size if source is None else None, "extra_size": extra_size}
     if source is None:
         from workbench.sample import open_sample
 
@@ -199,6 +198,7 @@ def load_training_data(
         all_times.append(more_times[keep])
         masks.append(np.zeros(int(keep.sum()), dtype=bool))
         parts.append(kept)
+    origin["extra_analyses"] = len(extras)
     train = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time", coords="minimal", compat="override")
     normalization = Normalization.from_dataset(train, list(variables))
     return TrainingData(
