@@ -31,8 +31,9 @@ class TrainingData:
     array
         Physical units, channels in ``variables`` order.
     times
-        Analysis times of the first axis: equally spaced runs (more than one when further training
-        analyses were appended; see :func:`load_training_data`).
+        Analysis times of the first axis: equally spaced runs, the training ones first and the held-out
+        hours last (more than one training run when further analyses were added; see
+        :func:`load_training_data`).
     variables
         Channel names.
     heldout
@@ -167,14 +168,13 @@ def load_training_data(
         raise DataError("training needs equally spaced analysis times (hourly in the sample)")
     array = _channels(source, variables, "the training data")
     split = int(round(len(times) * train_fraction))
-    heldout = np.arange(len(times)) >= split
-    parts = [source[list(variables)].isel(time=slice(0, split))]
     extras = [] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra)
     if extra_size is not None:
         from workbench.sample import open_sample
 
         extras.append(open_sample("hrrr", size=extra_size))
-    arrays, all_times, masks = [array], [times], [heldout]
+    # training blocks first, the held-out hours last: the statistics then read one block already in memory
+    arrays, all_times = [array[:split]], [times[:split]]
     gap = pd.Timedelta(hours=gap_hours)
     for i, more in enumerate(extras):
         what = f"extra training analysis {i + 1}"
@@ -193,20 +193,18 @@ def load_training_data(
                 f"{what} has no hours more than {gap_hours:g} h away from {times[0]} .. {times[-1]}; it would "
                 "add nothing that is not already in (or next to) the held-out period"
             )
-        kept = more[list(variables)].isel(time=np.flatnonzero(keep))
-        arrays.append(_channels(kept, variables, what))
+        arrays.append(_channels(more[list(variables)].isel(time=np.flatnonzero(keep)), variables, what))
         all_times.append(more_times[keep])
-        masks.append(np.zeros(int(keep.sum()), dtype=bool))
-        parts.append(kept)
     origin["extra_analyses"] = len(extras)
-    train = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time", coords="minimal", compat="override")
-    normalization = Normalization.from_dataset(train, list(variables))
+    n_train = sum(len(t) for t in all_times)
+    full = np.concatenate([*arrays, array[split:]]) if extras else array
+    train = xr.Dataset({v: (("time", "y", "x"), full[:n_train, i]) for i, v in enumerate(variables)})
     return TrainingData(
-        np.concatenate(arrays) if len(arrays) > 1 else array,
-        pd.DatetimeIndex(np.concatenate([t.values for t in all_times])),
+        full,
+        pd.DatetimeIndex(np.concatenate([t.values for t in [*all_times, times[split:]]])),
         tuple(variables),
-        np.concatenate(masks),
-        normalization,
+        np.arange(len(full)) >= n_train,
+        Normalization.from_dataset(train, list(variables)),
         source,
         origin,
     )
