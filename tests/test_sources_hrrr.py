@@ -329,3 +329,98 @@ def test_zarr_archive_offline_is_fast():
     with pytest.raises(DataError, match="s3fs|cannot be reached"):
         open_hrrr_zarr("2020-06-01T00", variables=["t2m"])
     assert time.monotonic() - start < 5
+
+
+# ---------------------------------------------------------------------------------------------------
+# Byte-range subsets: lone wind components, files holding different variables, catalog parameters
+# ---------------------------------------------------------------------------------------------------
+
+
+def write_subset(path, messages, lead: int = 0) -> None:
+    """A GRIB2 subset of a wrfsfcfFF file: only ``messages`` ((short, level type, level, values) each)."""
+    with open(path, "wb") as out:
+        for short, level_type, level, values in messages:
+            grib_message(out, short, level_type, level, values, lead)
+
+
+U_ONLY = [("10u", "heightAboveGround", 10, np.full((NY, NX), 10.0))]
+V_ONLY = [("10v", "heightAboveGround", 10, np.zeros((NY, NX)))]
+T_ONLY = [("2t", "heightAboveGround", 2, field(280.0))]
+
+
+def test_a_lone_grid_relative_component_is_refused(tmp_path):
+    path = tmp_path / "u_only.grib2"
+    write_subset(path, U_ONLY)
+    with pytest.raises(DataError, match="without 'v10m'.*rotate"):
+        open_hrrr_grib(path, variables=["u10m"])
+    # By default the lone component is left out rather than returned unrotated as eastward wind.
+    write_subset(tmp_path / "u_and_t.grib2", U_ONLY + T_ONLY)
+    ds = open_hrrr_grib(tmp_path / "u_and_t.grib2")
+    assert list(ds.data_vars) == ["t2m"]
+
+
+def test_a_lone_component_is_rotated_with_its_partner_from_another_file(tmp_path):
+    write_subset(tmp_path / "u.grib2", U_ONLY)
+    write_subset(tmp_path / "v.grib2", V_ONLY)
+    ds = open_hrrr_grib([tmp_path / "u.grib2", tmp_path / "v.grib2"], variables=["u10m"])
+    cos, _sin = expected_rotation()
+    # Grid (10, 0) is (10 cos a, -10 sin a) east/north: 9.62 here, 0.38 m s-1 off the unrotated 10.
+    assert list(ds.data_vars) == ["u10m"]
+    np.testing.assert_allclose(ds["u10m"].isel(time=0).values, 10 * cos, rtol=1e-5)
+    assert np.abs(ds["u10m"].values - 10.0).min() > 0.37
+
+
+def test_files_holding_different_variables_are_merged(tmp_path):
+    write_subset(tmp_path / "t.grib2", T_ONLY)
+    write_subset(tmp_path / "refc.grib2", [("refc", "atmosphere", 0, field(-10.0, 2.0))])
+    ds = open_hrrr_grib(str(tmp_path / "*.grib2"))
+    assert set(ds.data_vars) == {"t2m", "refc"}
+    assert ds.sizes["time"] == 1
+    np.testing.assert_allclose(ds["refc"].isel(time=0).values, field(-10.0, 2.0), atol=1e-3)
+    np.testing.assert_allclose(ds["t2m"].isel(time=0).values, field(280.0), atol=1e-3)
+
+
+def test_files_without_a_common_variable_are_an_error_not_an_empty_dataset(tmp_path):
+    write_subset(tmp_path / "t_f00.grib2", T_ONLY, lead=0)
+    write_subset(tmp_path / "refc_f01.grib2", [("refc", "atmosphere", 0, field(-10.0, 2.0))], lead=1)
+    with pytest.raises(DataError, match="held at every time.*t2m.*refc"):
+        open_hrrr_grib(str(tmp_path / "*.grib2"), kind="forecast")
+    with pytest.raises(DataError, match=r"no message for \['refc'\]"):
+        open_hrrr_grib(str(tmp_path / "*.grib2"), kind="forecast", variables=["t2m", "refc"])
+
+
+def test_ecmwf_short_names_are_accepted_and_errors_list_valid_names(grib_files):
+    ds = open_hrrr_grib(grib_files[0], variables=["2t", "msl"])
+    assert list(ds.data_vars) == ["t2m", "msl"]
+    with pytest.raises(DataError, match=r"available: t2m, d2m.*z<level> for levels.*ECMWF short names"):
+        open_hrrr_grib(grib_files[0], variables=["cape"])
+
+
+def test_grib_honours_start_end_and_lead_hours(grib_files):
+    files = [grib_files[1], grib_files[2]]
+    ds = open_hrrr_grib(files, kind="forecast", variables=["t2m"], lead_hours=1)
+    assert ds.lead_time.values.tolist() == [pd.Timedelta(hours=1).value]
+    with pytest.raises(DataError, match=r"2020-06-01 12:00:00.*none between 2023-07-01"):
+        open_hrrr_grib(files, kind="forecast", variables=["t2m"], start="2023-07-01", end="2023-07-31")
+    with pytest.raises(DataError, match="none up to lead_hours=0"):
+        open_hrrr_grib(files, kind="forecast", variables=["t2m"], lead_hours=0)
+    ds = open_hrrr_grib(grib_files[0], start="2020-06-01T12", end="2020-06-01T12", variables=["t2m"])
+    assert ds.sizes["time"] == 1
+
+
+def test_catalog_grib_entry_honours_every_parameter(grib_files):
+    import workbench
+
+    cat = workbench.open_catalog()
+    files = f"{grib_files[1]},{grib_files[2]}"
+    src = cat["hrrr_forecast"](
+        format="grib", files=files, start="2020-06-01T12", end="2020-06-01T12", lead_hours=1, variables=["2t"]
+    )
+    ds = src.read()
+    assert list(ds.data_vars) == ["t2m"]
+    assert ds.lead_time.values.tolist() == [pd.Timedelta(hours=1).value]
+    # The catalog's default dates (June 2020) match these files; another month is refused, not ignored.
+    with pytest.raises(DataError, match="none between"):
+        cat["hrrr_forecast"](format="grib", files=files, start="2023-07-01", end="2023-07-02").read()
+    with pytest.raises(DataError, match="none between"):
+        cat["hrrr"](format="grib", files=str(grib_files[0]), start="2020-06-02", end="2020-06-02").read()

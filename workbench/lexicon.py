@@ -329,3 +329,100 @@ def precipitation_rate_to_depth(rate: xr.DataArray, step_seconds: float) -> xr.D
     out = (rate * step_seconds / 1000.0).rename("tp")
     out.attrs = {**rate.attrs, "units": "m", "long_name": info("tp").long_name}
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# ECMWF short names (what the Copernicus data store, MARS and cfgrib use) as requested variable names
+# ---------------------------------------------------------------------------------------------------
+
+#: ECMWF parameter short names of single-level fields, in both the GRIB spelling (``2t``) and the
+#: netCDF / cfgrib spelling (``t2m``), -> canonical name.
+ECMWF_SHORT_NAMES: dict[str, str] = {
+    "2t": "t2m",
+    "t2m": "t2m",
+    "2d": "d2m",
+    "d2m": "d2m",
+    "10u": "u10m",
+    "u10": "u10m",
+    "10v": "v10m",
+    "v10": "v10m",
+    "10si": "ws10m",
+    "si10": "ws10m",
+    "msl": "msl",
+    "sp": "sp",
+    "tp": "tp",
+    "tcwv": "tcwv",
+    "10fg": "gust",
+    "fg10": "gust",
+    "i10fg": "gust",
+    "gust": "gust",
+}
+
+#: ECMWF short names of pressure-level fields -> canonical field letter (the same letters).
+ECMWF_LEVEL_FIELDS: dict[str, str] = {field: field for field in _LEVEL_FIELDS}
+
+
+def resolve_names(
+    requested: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], what: str
+) -> list[str]:
+    """Canonical names for what a caller asked for, accepting ECMWF short names.
+
+    ``"2t"`` and ``"t2m"`` mean ``t2m``; ``"10u"`` and ``"u10"`` mean ``u10m``; a bare pressure-level
+    field (``"z"``, ``"t"``) means that field at every level ``available`` holds.
+
+    Parameters
+    ----------
+    requested : list of str
+        Names as given by the caller.
+    available : list of str
+        Canonical names the source can provide.
+    what : str
+        The source, for the error message.
+
+    Returns
+    -------
+    list of str
+        Canonical names, in the order asked, without repeats.
+
+    Raises
+    ------
+    DataError
+        For any name the source cannot provide; the message lists the names it can, and the ECMWF short
+        names accepted for them.
+    """
+    out: list[str] = []
+    unknown: list[str] = []
+    for raw in requested:
+        name = str(raw).strip()
+        if name in available:
+            out.append(name)
+        elif name in ECMWF_SHORT_NAMES and ECMWF_SHORT_NAMES[name] in available:
+            out.append(ECMWF_SHORT_NAMES[name])
+        elif name in ECMWF_LEVEL_FIELDS and any(_LEVEL_NAME.match(a) and a[0] == name for a in available):
+            out += [a for a in available if (m := _LEVEL_NAME.match(a)) and m.group(1) == name]
+        else:
+            unknown.append(name)
+    if unknown:
+        aliases = sorted(k for k, v in ECMWF_SHORT_NAMES.items() if v in available and k != v)
+        fields = sorted({m.group(1) for a in available if (m := _LEVEL_NAME.match(a))})
+        raise DataError(
+            f"Variable(s) {unknown} cannot be read from {what}; available: {summarize_names(available)}"
+            + (f"; ECMWF short names {aliases}" if aliases else "")
+            + (f"; a bare field letter {fields} for every level" if fields else "")
+            + "."
+        )
+    return list(dict.fromkeys(out))
+
+
+def summarize_names(names: list[str] | tuple[str, ...]) -> str:
+    """A compact list of canonical names: single-level names, then each field with its levels."""
+    single: list[str] = []
+    upper: dict[str, list[int]] = {}
+    for name in names:
+        match = _LEVEL_NAME.match(name)
+        if match:
+            upper.setdefault(match.group(1), []).append(int(match.group(2)))
+        else:
+            single.append(name)
+    parts = single + [f"{f}<level> for levels {sorted(levs)}" for f, levs in upper.items()]
+    return ", ".join(parts)

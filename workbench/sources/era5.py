@@ -242,12 +242,7 @@ def _wanted_variables(variables: Sequence[str] | str | None, available: list[str
         return wanted
     if isinstance(variables, str):
         variables = [v.strip() for v in variables.split(",") if v.strip()]
-    missing = [v for v in variables if v not in available]
-    if missing:
-        raise DataError(
-            f"Variable(s) {missing} are not available from this ERA5 store. Available: {_summary(available)}."
-        )
-    return list(dict.fromkeys(variables))
+    return lexicon.resolve_names(list(variables), available, "this ERA5 data")
 
 
 def _summary(names: Iterable[str]) -> str:

@@ -147,10 +147,7 @@ def _wanted(
         return [v for v in DEFAULT_VARIABLES if v in available], False
     if isinstance(variables, str):
         variables = [v.strip() for v in variables.split(",") if v.strip()]
-    unknown = [v for v in variables if v not in available]
-    if unknown:
-        raise DataError(f"Variable(s) {unknown} cannot be read from {what}; available: {list(available)}.")
-    return list(dict.fromkeys(variables)), True
+    return lexicon.resolve_names(list(variables), list(available), what), True
 
 
 def _with_partners(names: list[str]) -> list[str]:
@@ -409,19 +406,33 @@ def open_hrrr_grib(
     *,
     variables: Sequence[str] | str | None = None,
     kind: str = "auto",
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    lead_hours: int | None = None,
+    init_step_hours: int | None = None,
 ) -> xr.Dataset:
     """Read HRRR GRIB2 surface files (``hrrr.tHHz.wrfsfcfFF.grib2``) into the canonical layout.
+
+    Files valid at the same time are merged first, so byte-range subsets holding different variables
+    (one file per field, as fetched by index) combine into one Dataset.
 
     Parameters
     ----------
     paths : path, glob pattern, URL, or a sequence of them
         GRIB2 files; URLs are downloaded once into the cache.
     variables : sequence of str, optional
-        Canonical names (see :data:`GRIB_FILTERS`). By default, the sample atmosphere's variables that
-        the files hold; names asked for explicitly must be in every file.
+        Canonical names (see :data:`GRIB_FILTERS`) or ECMWF short names (``2t``, ``10u``). By default,
+        the sample atmosphere's variables that every time holds; names asked for explicitly must be
+        present at every time.
     kind : {"auto", "analysis", "forecast"}
         Layout of the result: ``(time, y, x)`` or ``(init_time, lead_time, y, x)``. ``"auto"`` gives an
         analysis when every file is a zero-hour forecast.
+    start, end : str or Timestamp, optional
+        Inclusive range of analysis (valid) times, or of initial times for forecasts.
+    lead_hours : int, optional
+        Forecasts only: keep lead times up to this many hours.
+    init_step_hours : int, optional
+        Forecasts only: keep initial times on this step from ``start`` (as the zarr archive reader does).
 
     Returns
     -------
@@ -431,7 +442,9 @@ def open_hrrr_grib(
     Raises
     ------
     DataError
-        Missing files or variables (the message lists what the file holds), or files of mixed kinds.
+        Missing files or variables (the message lists what the files hold), a grid-relative wind
+        component without its partner (it cannot be rotated to east/north), nothing inside the requested
+        times or leads (the message says what the files cover), or files of mixed kinds.
     GridError
         Files on another projection than HRRR's.
     """
@@ -454,26 +467,144 @@ def open_hrrr_grib(
                 relative.add(name)
             _check_projection(da, path)
             fields[name] = da
-        missing = [n for n in names if n not in fields]
-        if explicit and missing:
+        if not fields:
+            raise DataError(
+                f"{path} holds none of {read_names}; HRRR variables readable from GRIB2: {sorted(GRIB_FILTERS)}."
+            )
+        per_file.append((path, _grib_file_dataset(fields, grid)))
+
+    merged = _merge_same_time(per_file)
+    merged = _check_wind_pairs(merged, relative, names, explicit)
+    _check_missing(merged, names, explicit)
+    ds = _combine_grib([m for _paths, m in merged], kind)
+    ds = _select_times(ds, start, end, lead_hours, init_step_hours)
+    ds = _rotate_pairs(ds, grid, relative)
+    keep = [n for n in names if n in ds]
+    if not explicit:
+        # Without an explicit list, keep only fields present at every time (no all-NaN holes).
+        keep = [n for n in keep if all(n in m for _paths, m in merged)]
+    if not keep:
+        held = {", ".join(p): sorted(m.data_vars) for p, m in merged}
+        raise DataError(
+            f"No variable of {list(names)} is held at every time of these GRIB2 files; they hold {held}. "
+            "Pass files covering the same variables at every time, or name the variables to read."
+        )
+    ds = ds[keep]
+    ds.attrs = {"source": "HRRR GRIB2", "kind": "analysis" if "time" in ds.dims else "forecast"}
+    return ds
+
+
+def _file_key(ds: xr.Dataset) -> tuple[pd.Timestamp, pd.Timedelta]:
+    return pd.Timestamp(ds["time"].values), pd.Timedelta(ds["step"].values)
+
+
+def _merge_same_time(per_file: list[tuple[str, xr.Dataset]]) -> list[tuple[list[str], xr.Dataset]]:
+    """Merge the files of each (initial time, lead time): subsets of one wrfsfcfFF file become one."""
+    groups: dict[tuple, list[tuple[str, xr.Dataset]]] = {}
+    for path, ds in per_file:
+        groups.setdefault(_file_key(ds), []).append((path, ds))
+    out = []
+    for key in sorted(groups):
+        members = groups[key]
+        seen: dict[str, str] = {}
+        for path, ds in members:
+            for name in ds.data_vars:
+                if name in seen:
+                    raise DataError(
+                        f"{seen[name]} and {path} both hold {name!r} for the run of {key[0]} at +{key[1]}; "
+                        "pass each field once per time."
+                    )
+                seen[name] = path
+        merged = xr.merge([ds for _p, ds in members], join="outer", compat="override", combine_attrs="drop_conflicts")
+        out.append(([p for p, _ds in members], merged))
+    return out
+
+
+def _check_wind_pairs(
+    merged: list[tuple[list[str], xr.Dataset]], relative: set[str], names: list[str], explicit: bool
+) -> list[tuple[list[str], xr.Dataset]]:
+    """Refuse (or, for default variables, drop) a grid-relative wind component whose partner is absent.
+
+    HRRR winds are relative to the Lambert grid; on its domain the grid turns by up to 22.8 degrees
+    from north, so one component alone is neither eastward nor northward and cannot be labelled so.
+    """
+    out = []
+    for paths, ds in merged:
+        for u_name, v_name in _WIND_PAIRS:
+            present = [n for n in (u_name, v_name) if n in ds]
+            if len(present) != 1 or present[0] not in relative:
+                continue
+            lone = present[0]
+            other = v_name if lone == u_name else u_name
+            if explicit and lone in names:
+                raise DataError(
+                    f"{', '.join(paths)} hold{'s' if len(paths) == 1 else ''} the grid-relative wind component "
+                    f"{lone!r} without {other!r}; both are needed to rotate it to east/north components. "
+                    f"Add the file (or byte range) holding {other!r}."
+                )
+            ds = ds.drop_vars(lone)
+        out.append((paths, ds))
+    return out
+
+
+def _check_missing(merged: list[tuple[list[str], xr.Dataset]], names: list[str], explicit: bool) -> None:
+    if not explicit:
+        return
+    for paths, ds in merged:
+        missing = [n for n in names if n not in ds]
+        if missing:
             hint = (
                 " HRRR analyses (f00) carry no 1-hour precipitation; read the f01 files."
                 if "tp" in missing
                 else ""
             )
-            raise DataError(f"{path} holds no message for {missing} (found {sorted(fields)}).{hint}")
-        if not fields:
-            raise DataError(f"{path} holds none of the HRRR variables {sorted(GRIB_FILTERS)[:12]}...")
-        per_file.append(_grib_file_dataset(fields, grid))
+            raise DataError(
+                f"{', '.join(paths)} hold{'s' if len(paths) == 1 else ''} no message for {missing} "
+                f"(found {sorted(ds.data_vars)}).{hint}"
+            )
 
-    ds = _combine_grib(per_file, kind)
-    ds = _rotate_pairs(ds, grid, relative)
-    keep = [n for n in names if n in ds]
-    if not explicit:
-        # Without an explicit list, keep only fields present in every file (no all-NaN holes).
-        keep = [n for n in keep if all(n in f for f in per_file)]
-    ds = ds[keep]
-    ds.attrs = {"source": "HRRR GRIB2", "kind": "analysis" if "time" in ds.dims else "forecast"}
+
+def _select_times(
+    ds: xr.Dataset,
+    start: str | pd.Timestamp | None,
+    end: str | pd.Timestamp | None,
+    lead_hours: int | None,
+    init_step_hours: int | None,
+) -> xr.Dataset:
+    """Apply the catalog's time parameters, refusing a request the files do not cover."""
+    t0 = None if start is None or str(start) == "" else pd.Timestamp(start)
+    t1 = None if end is None or str(end) == "" else pd.Timestamp(end)
+    if t0 is not None and t1 is not None and t1 < t0:
+        raise DataError(f"end ({t1}) is before start ({t0}).")
+    dim = "time" if "time" in ds.dims else "init_time"
+    times = ds[dim].to_index()
+    keep = np.ones(times.size, dtype=bool)
+    if t0 is not None:
+        keep &= times >= t0
+    if t1 is not None:
+        keep &= times <= t1
+    if dim == "init_time" and init_step_hours:
+        origin = t0 if t0 is not None else times[0]
+        keep &= ((times - origin) % pd.Timedelta(hours=int(init_step_hours))) == pd.Timedelta(0)
+    if not keep.any():
+        what = "analysis times" if dim == "time" else "initial times"
+        step = f" every {init_step_hours} h" if dim == "init_time" and init_step_hours else ""
+        raise DataError(
+            f"The GRIB2 files hold {what} {[str(t) for t in times]}, none between {t0} and {t1}{step}. "
+            "Set start/end to the files' times, or pass the files of the times you want."
+        )
+    ds = ds.isel({dim: np.flatnonzero(keep)})
+    if lead_hours is not None and dim == "init_time":
+        if int(lead_hours) < 0:
+            raise DataError(f"lead_hours must be 0 or more, got {lead_hours}.")
+        leads = ds["lead_time"].to_index()
+        within = leads <= pd.Timedelta(hours=int(lead_hours))
+        if not within.any():
+            raise DataError(
+                f"The GRIB2 files hold lead times {[int(h) for h in leads / pd.Timedelta(hours=1)]} h, "
+                f"none up to lead_hours={lead_hours}."
+            )
+        ds = ds.isel(lead_time=np.flatnonzero(within))
     return ds
 
 

@@ -240,8 +240,16 @@ class HRRRSource(WorkbenchSource):
             if _empty(self.files):
                 raise DataError("format='grib' needs files=: GRIB2 paths, a glob pattern or URLs.")
             files = _variables(self.files) if isinstance(self.files, str) else self.files
+            forecast = self.kind == "fcst"
+            # Every parameter the entry declares is honoured here as on the zarr path, or refused.
             return open_hrrr_grib(
-                files, variables=self.variables, kind="analysis" if self.kind == "anl" else "forecast"
+                files,
+                variables=self.variables,
+                kind="forecast" if forecast else "analysis",
+                start=self.start,
+                end=self.end,
+                lead_hours=self.lead_hours if forecast else None,
+                init_step_hours=self.init_step_hours if forecast else None,
             )
         if self.start is None:
             raise DataError("The HRRR zarr archive needs a start time (start=...).")
