@@ -215,3 +215,180 @@ def test_remote_store_fails_fast_without_network_or_package(monkeypatch):
     assert time.monotonic() - start < 5
     # gcsfs is not a dependency: either it is missing (named) or the host is unreachable here.
     assert "gcsfs" in str(err.value) or "cannot be reached" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Files from the Copernicus data store: netCDF (current layout) and GRIB
+# ---------------------------------------------------------------------------------------------------
+
+CDS_LAT = np.array([90.0, 60.0, 30.0, 0.0, -30.0, -60.0, -90.0])  # descending, with the poles
+CDS_LON = np.arange(-180.0, 180.0, 60.0)  # the data store's netCDF runs from -180
+
+
+def cds_netcdf(path, *, expver_dim: bool = False) -> dict:
+    """An ERA5 netCDF in the data store's layout since 2024: ``valid_time``, ``pressure_level``,
+    a scalar ``number`` and ``expver`` along ``valid_time``; ECMWF short names and units."""
+    times = pd.date_range("2020-06-01", periods=6, freq="h")
+    rng = np.random.default_rng(1)
+    shape = (times.size, CDS_LAT.size, CDS_LON.size)
+    values = {
+        "t2m": 288.0 + rng.standard_normal(shape),
+        "u10": rng.standard_normal(shape),
+        "tp": rng.gamma(0.5, 0.001, shape),
+        "z_sfc": 100.0 * rng.random(shape),
+        "z": 50000.0 + rng.standard_normal((times.size, 2, CDS_LAT.size, CDS_LON.size)),
+    }
+    ds = xr.Dataset(
+        {
+            "t2m": (("valid_time", "latitude", "longitude"), values["t2m"].astype("f4"), {"units": "K"}),
+            "u10": (
+                ("valid_time", "latitude", "longitude"),
+                values["u10"].astype("f4"),
+                {"units": "m s**-1"},
+            ),
+            "tp": (("valid_time", "latitude", "longitude"), values["tp"].astype("f4"), {"units": "m"}),
+            "z": (
+                ("valid_time", "pressure_level", "latitude", "longitude"),
+                values["z"].astype("f4"),
+                {"units": "m**2 s**-2"},
+            ),
+        },
+        coords={
+            "number": 0,
+            "valid_time": times,
+            "pressure_level": ("pressure_level", np.array([850.0, 500.0])),
+            "latitude": CDS_LAT,
+            "longitude": CDS_LON,
+            "expver": ("valid_time", np.array(["0001"] * 3 + ["0005"] * 3)),
+        },
+    )
+    if expver_dim:  # the older layout: an expver dimension when a request spans ERA5 and ERA5T
+        base = ds.drop_vars("expver")
+        era5 = base.where(base.valid_time < times[3])
+        era5t = base.where(base.valid_time >= times[3])
+        ds = xr.concat([era5, era5t], dim=pd.Index([1, 5], name="expver")).rename(valid_time="time")
+    ds.to_netcdf(path)
+    return values
+
+
+def test_cds_netcdf_current_layout(tmp_path):
+    values = cds_netcdf(tmp_path / "era5.nc")
+    ds = open_era5(tmp_path / "era5.nc", variables=["2t", "10u", "tp", "z"])
+    assert list(ds.data_vars) == ["t2m", "u10m", "tp", "z850", "z500"]
+    assert ds["t2m"].dims == ("time", "latitude", "longitude")
+    assert ds.sizes["time"] == 6
+    np.testing.assert_array_equal(ds.latitude.values, CDS_LAT[::-1])
+    np.testing.assert_array_equal(ds.longitude.values, [0, 60, 120, 180, 240, 300])
+    # (lat 90 -> last row, lon -180 -> 180) of the file is (last row, lon index 3) of the result
+    assert float(ds["t2m"].isel(time=4, latitude=-1, longitude=3)) == pytest.approx(
+        values["t2m"][4, 0, 0], rel=1e-6
+    )
+    assert float(ds["z500"].isel(time=0, latitude=3, longitude=0)) == pytest.approx(
+        values["z"][0, 1, 3, 3], rel=1e-6
+    )
+    assert ds["tp"].attrs["units"] == "m" and ds["u10m"].attrs["units"] == "m s-1"
+    np.testing.assert_allclose(
+        ds["tp"].isel(latitude=0, longitude=3).values, values["tp"][:, -1, 0], rtol=1e-6
+    )
+    part = open_era5(tmp_path / "era5.nc", variables=["t2m"], start="2020-06-01T02", end="2020-06-01T03")
+    assert part.sizes["time"] == 2
+
+
+def test_cds_netcdf_older_expver_dimension_prefers_era5_then_era5t(tmp_path):
+    values = cds_netcdf(tmp_path / "era5.nc", expver_dim=True)
+    ds = open_era5(tmp_path / "era5.nc", variables=["t2m"])
+    assert ds.sizes["time"] == 6 and not ds["t2m"].isnull().any()
+    np.testing.assert_allclose(
+        ds["t2m"].isel(latitude=-1, longitude=3).values, values["t2m"][:, 0, 0], rtol=1e-6
+    )
+
+
+def test_era5_short_names_and_unknown_names_list_what_is_valid(tmp_path):
+    cds_netcdf(tmp_path / "era5.nc")
+    with pytest.raises(
+        DataError, match=r"\['cape'\].*available: t2m, u10m, tp, z<level> for levels \[500, 850\]"
+    ):
+        open_era5(tmp_path / "era5.nc", variables=["cape"])
+    with pytest.raises(DataError, match="No ERA5 data at"):
+        open_era5(tmp_path / "missing.nc")
+
+
+def write_era5_grib(path) -> None:
+    """An ERA5 GRIB file as the data store delivers it: ECMWF centre, regular lat-lon, 2t and z on levels."""
+    eccodes = pytest.importorskip("eccodes")
+    with open(path, "wb") as out:
+        for hour in (0, 1):
+            for short, sample, level, base in (
+                ("2t", "regular_ll_sfc_grib2", 0, 280.0),
+                ("z", "regular_ll_pl_grib2", 500, 5.0e4),
+            ):
+                h = eccodes.codes_grib_new_from_samples(sample)
+                try:
+                    for key, value in {
+                        "centre": 98,
+                        "Ni": CDS_LON.size,
+                        "Nj": CDS_LAT.size,
+                        "latitudeOfFirstGridPointInDegrees": 90.0,
+                        "longitudeOfFirstGridPointInDegrees": 0.0,
+                        "latitudeOfLastGridPointInDegrees": -90.0,
+                        "longitudeOfLastGridPointInDegrees": 300.0,
+                        "iDirectionIncrementInDegrees": 60.0,
+                        "jDirectionIncrementInDegrees": 30.0,
+                        "dataDate": 20200601,
+                        "dataTime": hour * 100,
+                        "shortName": short,
+                    }.items():
+                        eccodes.codes_set(h, key, value)
+                    if level:
+                        eccodes.codes_set(h, "level", level)
+                    values = base + hour + np.arange(CDS_LAT.size * CDS_LON.size, dtype=np.float64)
+                    eccodes.codes_set_values(h, values)
+                    eccodes.codes_write(h, out)
+                finally:
+                    eccodes.codes_release(h)
+
+
+def write_era5_grib_precipitation(path) -> None:
+    """ERA5 ``tp`` as GRIB delivers it: 1-hour accumulations from the 18 UTC run of the day before."""
+    eccodes = pytest.importorskip("eccodes")
+    with open(path, "ab") as out:
+        for end_step in (6, 7):  # valid 2020-06-01T00 and T01
+            h = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib2")
+            try:
+                for key, value in {
+                    "centre": 98,
+                    "Ni": CDS_LON.size,
+                    "Nj": CDS_LAT.size,
+                    "latitudeOfFirstGridPointInDegrees": 90.0,
+                    "longitudeOfFirstGridPointInDegrees": 0.0,
+                    "latitudeOfLastGridPointInDegrees": -90.0,
+                    "longitudeOfLastGridPointInDegrees": 300.0,
+                    "iDirectionIncrementInDegrees": 60.0,
+                    "jDirectionIncrementInDegrees": 30.0,
+                    "dataDate": 20200531,
+                    "dataTime": 1800,
+                    "productDefinitionTemplateNumber": 8,
+                }.items():
+                    eccodes.codes_set(h, key, value)
+                eccodes.codes_set(h, "shortName", "tp")
+                eccodes.codes_set(h, "typeOfStatisticalProcessing", 1)
+                eccodes.codes_set(h, "stepUnits", 1)
+                eccodes.codes_set(h, "startStep", end_step - 1)
+                eccodes.codes_set(h, "endStep", end_step)
+                eccodes.codes_set_values(h, np.full(CDS_LAT.size * CDS_LON.size, 0.001 * end_step))
+                eccodes.codes_write(h, out)
+            finally:
+                eccodes.codes_release(h)
+
+
+def test_era5_grib_from_the_data_store(tmp_path):
+    write_era5_grib(tmp_path / "era5.grib")
+    write_era5_grib_precipitation(tmp_path / "era5.grib")
+    tp = open_era5(tmp_path / "era5.grib", variables=["tp"])["tp"]
+    assert list(tp.time.to_index()) == list(pd.to_datetime(["2020-06-01T00", "2020-06-01T01"]))
+    np.testing.assert_allclose(tp.isel(latitude=0, longitude=0).values, [0.006, 0.007], rtol=1e-5)
+    ds = open_era5(tmp_path / "era5.grib", variables=["2t", "z500"])
+    assert list(ds.data_vars) == ["t2m", "z500"] and ds.sizes["time"] == 2
+    # first GRIB point (90 N, 0 E) is the last latitude row after sorting south to north
+    assert float(ds["t2m"].isel(time=1, latitude=-1, longitude=0)) == pytest.approx(281.0, abs=1e-2)
+    assert float(ds["z500"].isel(time=0, latitude=-1, longitude=1)) == pytest.approx(50001.0, abs=1.0)

@@ -1,4 +1,5 @@
-"""ERA5 from the public WeatherBench 2 and ARCO-ERA5 zarr stores, in canonical names and SI units.
+"""ERA5 from the public WeatherBench 2 and ARCO-ERA5 zarr stores, or from files of the Copernicus data
+store (netCDF or GRIB), in canonical names and SI units.
 
 Both archives use ERA5's long names (``2m_temperature``, ``geopotential`` on a ``level`` dimension in hPa)
 on a regular latitude-longitude grid. WeatherBench 2 (WB2) keeps 6-hourly regridded copies
@@ -10,12 +11,13 @@ per canonical name (``t2m``, ``z500``, ...) with ``attrs["units"]`` in canonical
 
 Precipitation needs care: ``tp`` is the accumulation over the preceding output time step, so the reader
 picks the store variable whose accumulation period matches the step (``total_precipitation_6hr`` on the
-6-hourly stores, ``total_precipitation`` on the hourly ARCO store) and, when the output step is coarser
+6-hourly stores, ``total_precipitation`` on the hourly ARCO store and the data store's files) and, when the output step is coarser
 than the store's, sums the preceding store steps.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable, Sequence
 
@@ -92,8 +94,9 @@ def open_era5(
     Parameters
     ----------
     source : str, path, xarray.Dataset or None
-        A store path or URL (``gs://``, ``s3://``, ``https://``), an already opened Dataset with ERA5
-        names, or ``None`` for the public store of ``resolution``.
+        A zarr store path or URL (``gs://``, ``s3://``, ``https://``); a netCDF or GRIB file (or a glob
+        pattern of them) as the Copernicus data store delivers it; an already opened Dataset with ERA5
+        long names or ECMWF short names; or ``None`` for the public store of ``resolution``.
     resolution : str or float
         Which public store to use when ``source`` is ``None`` (see :data:`RESOLUTIONS`).
     variables : sequence of str, str or None
@@ -118,22 +121,146 @@ def open_era5(
         range is empty, or a remote store cannot be reached.
     """
     if isinstance(source, xr.Dataset):
-        raw = source
+        raw = from_cds_layout(source)
     else:
         url = era5_url(resolution) if source is None else os.fspath(source)
         raw = _open_store(url, storage_options)
     return from_era5_names(raw, variables=variables, start=start, end=end, step_hours=step_hours)
 
 
+_NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
+_GRIB_SUFFIXES = (".grib", ".grb", ".grib1", ".grib2", ".grb2")
+
+
 def _open_store(url: str, storage_options: dict | None) -> xr.Dataset:
     if is_remote(url):
         check_remote(url)
         return xr.open_zarr(url, chunks={}, storage_options=storage_options_for(url, storage_options))
-    if not os.path.exists(url):
+    paths = sorted(glob.glob(url)) if glob.has_magic(url) else [url]
+    if not paths or not all(os.path.exists(p) for p in paths):
         raise DataError(
-            f"No ERA5 store at {url!r}. Check the path, or leave it empty to use the public store."
+            f"No ERA5 data at {url!r}. Check the path, or leave it empty to use the public store."
         )
-    return xr.open_zarr(url, chunks={})
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        return xr.open_zarr(paths[0], chunks={})
+    # The Copernicus data store delivers netCDF (one file per step type: instant, accum) or GRIB.
+    parts = [from_cds_layout(_open_file(p)) for p in paths]
+    try:
+        return xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts")
+    except (ValueError, xr.MergeError) as exc:
+        raise DataError(f"The ERA5 files {paths} do not combine into one Dataset: {exc}") from None
+
+
+def _open_file(path: str) -> xr.Dataset:
+    lower = path.lower()
+    try:
+        if lower.endswith(_GRIB_SUFFIXES):
+            import cfgrib
+
+            # A CDS GRIB file mixes level types and step types; cfgrib splits it into compatible cubes.
+            cubes = cfgrib.open_datasets(path, backend_kwargs={"indexpath": ""}, chunks={})
+            return xr.merge(
+                [_stack_steps(c) for c in cubes], join="outer", compat="override", combine_attrs="drop"
+            )
+        if lower.endswith(_NETCDF_SUFFIXES):
+            return xr.open_dataset(path, chunks={})
+    except ImportError:
+        raise DataError(f"Reading {path} needs cfgrib and eccodes: pip install 'workbench[grib]'.") from None
+    except Exception as exc:  # the backends raise many unrelated types for an unreadable file
+        raise DataError(f"Cannot read {path}: {type(exc).__name__}: {exc}") from None
+    raise DataError(
+        f"Unknown ERA5 file type {path!r}: use a zarr store (directory), netCDF "
+        f"({', '.join(_NETCDF_SUFFIXES)}) or GRIB ({', '.join(_GRIB_SUFFIXES)})."
+    )
+
+
+def _stack_steps(ds: xr.Dataset) -> xr.Dataset:
+    """cfgrib's ``(time, step)`` of accumulated fields -> one ``valid_time`` axis; a single pressure
+    level (a scalar ``isobaricInhPa``) -> a level dimension of length one."""
+    if "isobaricInhPa" in ds.coords and "isobaricInhPa" not in ds.dims:
+        ds = ds.expand_dims("isobaricInhPa")
+    scalar_levels = [
+        c for c in ds.coords if c not in ds.dims and c not in ("time", "step", "valid_time", "number")
+    ]
+    ds = ds.drop_vars(scalar_levels)  # heightAboveGround, surface, meanSea: one per cube, no meaning here
+    if "step" in ds.dims:
+        if "time" not in ds.dims:
+            ds = ds.drop_vars("valid_time", errors="ignore").expand_dims("time")
+        ds = ds.stack(_valid=("time", "step"))
+        valid = (ds["time"] + ds["step"]).values
+        ds = ds.drop_vars(["_valid", "time", "step", "valid_time"], errors="ignore")
+        ds = ds.assign_coords(_valid=valid).rename(_valid="time")
+        ds = ds.isel(time=np.argsort(valid, kind="stable"))
+        return ds.dropna("time", how="all")
+    if "valid_time" in ds.coords and "valid_time" not in ds.dims:
+        # A single step: time + step is the valid time.
+        if "time" in ds.dims:
+            ds = ds.assign_coords(time=np.atleast_1d(ds["valid_time"].values))
+        ds = ds.drop_vars("valid_time")
+    return ds.drop_vars(["step"], errors="ignore")
+
+
+#: ERA5 long name of each canonical single-level name and upper-air field (inverse of ERA5_NAMES).
+_LONG_NAME: dict[str, str] = {}
+for _source, (_target, _upper, _units) in lexicon.ERA5_NAMES.items():
+    if _target != "tp":
+        _LONG_NAME.setdefault(_target, _source)
+_LONG_NAME["tp"] = "total_precipitation"  # the CDS delivers the hourly accumulation
+
+
+def from_cds_layout(raw: xr.Dataset) -> xr.Dataset:
+    """Rename a Copernicus data store Dataset (netCDF or cfgrib) into the WeatherBench 2 layout.
+
+    The data store's netCDF (since 2024) has dims ``(valid_time, [pressure_level,] latitude, longitude)``,
+    a scalar ``number`` and an ``expver`` coordinate along ``valid_time`` (``"0001"`` for ERA5, ``"0005"``
+    for the preliminary ERA5T); older files have ``time`` and an ``expver`` *dimension* when a request
+    spans both, and cfgrib gives ``isobaricInhPa``. Variables carry ECMWF short names (``t2m``, ``u10``,
+    ``z``...), renamed here to ERA5 long names; a bare upper-air letter without a level dimension (the
+    surface ``z`` is orography) is left out.
+
+    Raises
+    ------
+    DataError
+        For an ensemble (``number`` of length > 1): pick one member first.
+    """
+    ds = raw
+    if "valid_time" in ds.dims and "time" not in ds.dims:
+        ds = ds.drop_vars("time", errors="ignore").rename(valid_time="time")
+    for level_dim in ("pressure_level", "isobaricInhPa"):
+        if level_dim in ds.dims:
+            ds = ds.rename({level_dim: "level"})
+    if "number" in ds.dims:
+        if ds.sizes["number"] > 1:
+            raise DataError(
+                f"This ERA5 file holds {ds.sizes['number']} ensemble members (dimension 'number'); "
+                "select one (ds.isel(number=0)) and pass the Dataset."
+            )
+        ds = ds.isel(number=0)
+    if "expver" in ds.dims:
+        # ERA5 (expver 1) where it exists, the preliminary ERA5T (5) elsewhere.
+        order = sorted(ds["expver"].values.tolist(), key=lambda v: int(str(v)))
+        parts = [ds.sel(expver=v, drop=True) for v in order]
+        merged = parts[0]
+        for part in parts[1:]:
+            merged = merged.combine_first(part)
+        ds = merged
+    ds = ds.drop_vars(
+        [c for c in ("number", "expver", "surface", "step", "valid_time") if c in ds.coords], errors="ignore"
+    )
+    if "level" in ds.coords:
+        ds = ds.assign_coords(level=np.asarray(ds["level"].values).astype(np.int64))
+    renames, dropped = {}, []
+    for name, da in ds.data_vars.items():
+        key = str(name)
+        if key in lexicon.ERA5_NAMES:
+            continue
+        if key in lexicon.ECMWF_LEVEL_FIELDS and "level" not in da.dims:
+            dropped.append(key)  # surface geopotential (orography) and the like
+        elif key in lexicon.ECMWF_LEVEL_FIELDS:
+            renames[key] = _LONG_NAME[lexicon.ECMWF_LEVEL_FIELDS[key]]
+        elif key in lexicon.ECMWF_SHORT_NAMES and lexicon.ECMWF_SHORT_NAMES[key] in _LONG_NAME:
+            renames[key] = _LONG_NAME[lexicon.ECMWF_SHORT_NAMES[key]]
+    return ds.drop_vars(dropped).rename(renames)
 
 
 def available_variables(raw: xr.Dataset) -> list[str]:
