@@ -162,13 +162,15 @@ def grid_of(obj: xr.DataArray | xr.Dataset) -> Grid:
             )
         grid = LambertConformalGrid(nx=obj.sizes["x"], ny=obj.sizes["y"], dx=dx, x0=x0, y0=y0)
         if "latitude" in obj.coords and obj["latitude"].ndim == 2:
-            lat = np.asarray(obj["latitude"].transpose("y", "x").values, dtype=np.float64)
+            lat = obj["latitude"].transpose("y", "x")
             for iy, ix in ((0, 0), (-1, -1)):
-                if abs(lat[iy, ix] - grid.latitude[iy, ix]) > 0.01:
+                # Two corners are enough, and cheap: the whole 2-D latitude of a 3-km grid is not.
+                have = float(lat[iy, ix])
+                want = float(grid.unproject(grid.x[ix], grid.y[iy])[0])
+                if abs(have - want) > 0.01:
                     raise GridError(
                         f"The object's y/x and latitude do not match the HRRR Lambert projection (latitude "
-                        f"{lat[iy, ix]:.3f} where the projection gives {grid.latitude[iy, ix]:.3f}); only that "
-                        "projection is known."
+                        f"{have:.3f} where the projection gives {want:.3f}); only that projection is known."
                     )
         return grid
     raise GridError(
@@ -259,6 +261,9 @@ class Weights:
     method: str
     target_area: np.ndarray | None = None
     source_area: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.nan_outside = np.where(self.valid, 1.0, np.nan)  # 1 inside the source grid, NaN outside
 
 
 def _bilinear(source: Grid, target: Grid) -> Weights:
@@ -459,8 +464,13 @@ def apply(w: Weights, values: np.ndarray) -> np.ndarray:
     """Regrid an array whose last two axes are the source grid; returns ``(..., n_target)`` flattened."""
     lead = values.shape[:-2]
     flat = values.reshape(-1, values.shape[-2] * values.shape[-1]).astype(np.float64, copy=False)
-    out = _maximum(w.matrix, flat) if w.method == "maximum" else np.asarray(w.matrix @ flat.T).T
-    out[:, ~w.valid] = np.nan
+    if w.method == "maximum":
+        out = _maximum(w.matrix, flat)
+    elif flat.shape[0] == 1:
+        out = (w.matrix @ flat[0])[None, :]  # one field: SciPy's matrix-vector kernel, the fastest path
+    else:
+        out = np.asarray(w.matrix @ flat.T).T
+    out *= w.nan_outside  # one multiply: cheaper than boolean indexing on a mostly-outside target
     return out.reshape(*lead, -1)
 
 
