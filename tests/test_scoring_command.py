@@ -115,3 +115,55 @@ def test_sample_nwp_errs_more_inside_report_cases(tiny_sample):
         area = float(row["area_fraction"].sel(region="extreme"))
         share = float(row["error_share"].sel(region="extreme"))
         assert area < 0.1 and share > 3 * area, (var, area, share)
+
+
+def test_score_regrids_a_latlon_forecast_onto_the_truth_grid(tmp_path, tiny_sample):
+    """A global model's forecast on a 1-degree lat-lon grid, scored against HRRR-grid truth with --regrid."""
+    from workbench.errors import GridError
+    from workbench.regrid import regrid
+    from workbench.sample import open_sample
+    from workbench.scoring.inputs import prepare_forecast
+
+    truth = open_sample("hrrr", size="tiny")[["t2m", "tp"]].compute()
+    inits = truth.time.values[:2]
+    leads = pd.to_timedelta([0, 1, 2], "h").values
+    lat, lon = np.arange(90.0, -90.001, -1.0), np.arange(0.0, 360.0, 1.0)  # ERA5-like: latitude descending
+
+    def t2m(la, lo):
+        return 290.0 + 10.0 * np.cos(np.deg2rad(la)) * np.sin(np.deg2rad(2 * lo))
+
+    field = t2m(lat[:, None], lon[None, :])
+    rng = np.random.default_rng(3)
+    fc = xr.Dataset(
+        {
+            "t2m": (
+                ("init_time", "lead_time", "latitude", "longitude"),
+                np.broadcast_to(field, (2, 3, *field.shape)).copy(),
+                {"units": "K"},
+            ),
+            "tp": (
+                ("init_time", "lead_time", "latitude", "longitude"),
+                rng.gamma(0.5, 1e-3, (2, 3, *field.shape)),
+                {"units": "m"},
+            ),
+        },
+        coords={"init_time": inits, "lead_time": leads, "latitude": lat, "longitude": lon},
+    )
+    path = tmp_path / "global_model.zarr"
+    fc.to_zarr(path, mode="w", zarr_format=2)
+    truth_path = tmp_path / "truth.nc"
+    truth.to_netcdf(truth_path)
+    out = tmp_path / "scores.nc"
+    with pytest.raises(GridError, match="grid"):
+        _cli(["score", str(path), "--truth", str(truth_path), "-o", str(out), "--quiet"])
+    assert _cli(["score", str(path), "--truth", str(truth_path), "--regrid", "-o", str(out), "--quiet"]) == 0
+    written = open_scores(out)
+    on_hrrr = regrid(prepare_forecast(xr.open_zarr(path)), truth)
+    assert on_hrrr["tp"].attrs["regrid_method"] == "conservative"  # 1 degree (~98 km) onto ~96 km
+    assert on_hrrr["t2m"].attrs["regrid_method"] == "bilinear" and not on_hrrr["t2m"].isnull().any()
+    lat2, lon2 = truth.latitude.values, truth.longitude.values
+    np.testing.assert_allclose(
+        on_hrrr["t2m"].isel(init_time=0, lead_time=0).values, t2m(lat2, lon2), rtol=1e-4
+    )
+    expected = decompose(on_hrrr, truth, None, progress=False)
+    np.testing.assert_allclose(written["rmse"].values, expected["rmse"].values, rtol=1e-6)

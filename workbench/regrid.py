@@ -268,7 +268,9 @@ class Weights:
 
 def _bilinear(source: Grid, target: Grid) -> Weights:
     lat, lon = _points(target)
-    fi, fj = _fractional_index(source, lat, lon)
+    with np.errstate(all="ignore"):
+        fi, fj = _fractional_index(source, lat, lon)
+    fi, fj = np.where(np.isfinite(fi), fi, -1.0), np.where(np.isfinite(fj), fj, -1.0)
     ny, nx = source.shape
     wrap = isinstance(source, LatLonAxes) and source.is_global
     valid = (fi >= -1e-9) & (fi <= ny - 1 + 1e-9)
@@ -301,15 +303,18 @@ def _bilinear(source: Grid, target: Grid) -> Weights:
 
 def _target_index(target: Grid, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Flat index of the target cell holding each point, -1 outside."""
-    fi, fj = _fractional_index(target, lat, lon)
+    with np.errstate(all="ignore"):  # the far side of the globe projects to inf/NaN on a Lambert grid
+        fi, fj = _fractional_index(target, lat, lon)
     ny, nx = target.shape
+    bad = ~(np.isfinite(fi) & np.isfinite(fj))
+    fi, fj = np.where(bad, -1.0, fi), np.where(bad, -1.0, fj)
     # Points exactly on a cell edge (nested grids sharing an origin) go to the upper cell; the small
     # offset keeps rounding noise of the projection round trip from splitting such an edge at random.
     i = np.floor(fi + 0.5 + 1e-6).astype(np.int64)
     j = np.floor(fj + 0.5 + 1e-6).astype(np.int64)
     if isinstance(target, LatLonAxes) and target.is_global:
         j %= nx
-    inside = (i >= 0) & (i < ny) & (j >= 0) & (j < nx) & np.isfinite(fi) & np.isfinite(fj)
+    inside = (i >= 0) & (i < ny) & (j >= 0) & (j < nx) & ~bad
     return np.where(inside, i * nx + j, -1)
 
 

@@ -5,6 +5,7 @@ Examples::
     workbench score sample_nwp --truth sample_hrrr --param size=tiny --masks thresholds -o scores.nc
     workbench score forecasts --param model=pangu --truth sample_hrrr --masks masks.nc -o pangu.zarr
     workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler tcp://host:8786 -o s.nc
+    workbench score /data/graphcast_latlon.zarr --truth hrrr --masks masks.nc --regrid -o graphcast.nc
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="event masks: a netCDF/zarr file with the bool variable 'mask' (event_type, time, y, x), or "
         "'thresholds' to build threshold-event masks from the truth (workbench.events); default: none",
+    )
+    parser.add_argument(
+        "--regrid",
+        nargs="?",
+        const="auto",
+        default=None,
+        choices=["auto", "bilinear", "conservative", "maximum", "nearest"],
+        help="regrid the forecast onto the truth's grid first (e.g. a lat-lon model onto HRRR); without a "
+        "method, per variable: conservative for tp, maximum for refc, bilinear otherwise",
     )
     parser.add_argument("--climatology", default=None, help="netCDF/zarr climatological mean, for ACC")
     parser.add_argument(
@@ -91,6 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     from workbench.scoring.inputs import prepare_forecast
 
     forecast = prepare_forecast(forecast)
+    if args.regrid is not None:
+        from workbench.regrid import regrid
+        from workbench.sources.remote import cache_root
+
+        forecast = regrid(forecast, truth, args.regrid, cache_dir=cache_root() / "regrid")
     masks = _masks(args.masks, truth, forecast)
     climatology = None if args.climatology is None else open_path(Path(args.climatology))
     client = None
