@@ -426,3 +426,38 @@ def summarize_names(names: list[str] | tuple[str, ...]) -> str:
             single.append(name)
     parts = single + [f"{f}<level> for levels {sorted(levs)}" for f, levs in upper.items()]
     return ", ".join(parts)
+
+
+#: The public archive of AI-model forecasts run from GFS/IFS initial conditions (NOAA/CIRA, one netCDF
+#: per run, e.g. ``FOUR_v200_GFS_2023100100_f000_f240_06.nc``): variable -> (field or name, upper-air?,
+#: units when the file gives none). ``apcp`` is the precipitation over the 6-hour output step.
+AIWP_NAMES: dict[str, tuple[str, bool, str]] = {
+    "t2": ("t2m", False, "K"),
+    "u10": ("u10m", False, "m s-1"),
+    "v10": ("v10m", False, "m s-1"),
+    "msl": ("msl", False, "Pa"),
+    "apcp": ("tp", False, "kg m-2"),
+    "z": ("z", True, "m2 s-2"),
+    "t": ("t", True, "K"),
+    "u": ("u", True, "m s-1"),
+    "v": ("v", True, "m s-1"),
+    "q": ("q", True, "kg kg-1"),
+    "r": ("r", True, "%"),
+}
+
+#: HRRR surface-file fields as Herbie searches them in NCEP's index files (``:VAR:level:``), by
+#: canonical name; pressure-level fields are added below for every level HRRR's surface file has.
+HERBIE_HRRR_SEARCH: dict[str, str] = {
+    "t2m": ":TMP:2 m above ground:",
+    "d2m": ":DPT:2 m above ground:",
+    "u10m": ":UGRD:10 m above ground:",
+    "v10m": ":VGRD:10 m above ground:",
+    "msl": ":MSLMA:mean sea level:",
+    "sp": ":PRES:surface:",
+    "tp": ":APCP:surface:",
+    "refc": ":REFC:entire atmosphere",
+    "gust": ":GUST:surface:",
+}
+for _field, _var in (("z", "HGT"), ("t", "TMP"), ("u", "UGRD"), ("v", "VGRD"), ("q", "SPFH")):
+    for _level in (1000, 925, 850, 700, 500, 300, 250):
+        HERBIE_HRRR_SEARCH[level_name(_field, _level)] = f":{_var}:{_level} mb:"

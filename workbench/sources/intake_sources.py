@@ -264,6 +264,125 @@ class HRRRSource(WorkbenchSource):
         )
 
 
+class WB2ForecastSource(WorkbenchSource):
+    """A WeatherBench 2 forecast store (see :func:`workbench.sources.archives.open_wb2_forecast`)."""
+
+    name = "workbench_wb2_forecast"
+
+    def __init__(
+        self,
+        url: str = "",
+        start: Any = None,
+        end: Any = None,
+        variables: Any = None,
+        lead_hours: int = 0,
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        self.url, self.lead_hours = url, int(lead_hours or 0)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+
+    @property
+    def path(self) -> str:
+        if _empty(self.url):
+            raise DataError(
+                "wb2_forecast needs url=: a WeatherBench 2 forecast store, e.g. "
+                "gs://weatherbench2/datasets/hres/2016-2022-0012-1440x721.zarr, or a local copy."
+            )
+        return self.url
+
+    def _open(self):
+        from workbench.sources.archives import open_wb2_forecast
+
+        return open_wb2_forecast(
+            self.path,
+            variables=self.variables,
+            start=self.start,
+            end=self.end,
+            lead_hours=self.lead_hours or None,
+        )
+
+
+class AIWPForecastSource(WorkbenchSource):
+    """Runs of the AI-model forecast archive (see :func:`workbench.sources.archives.open_aiwp_forecast`)."""
+
+    name = "workbench_aiwp_forecast"
+
+    def __init__(
+        self,
+        files: Any = "",
+        start: Any = None,
+        end: Any = None,
+        variables: Any = None,
+        lead_hours: int = 0,
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        self.files, self.lead_hours = files, int(lead_hours or 0)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+
+    @property
+    def path(self) -> str | list[str]:
+        if _empty(self.files):
+            raise DataError(
+                "aiwp_forecast needs files=: run files such as FOUR_v200_GFS_2023100100_f000_f240_06.nc "
+                "(paths or a glob pattern, comma-separated)."
+            )
+        return self.files
+
+    def _open(self):
+        from workbench.sources.archives import open_aiwp_forecast
+
+        files = _variables(self.files) if isinstance(self.files, str) else self.files
+        return open_aiwp_forecast(
+            files,
+            variables=self.variables,
+            start=self.start,
+            end=self.end,
+            lead_hours=self.lead_hours or None,
+        )
+
+
+class HRRRHerbieSource(WorkbenchSource):
+    """HRRR forecasts as GRIB2 subsets fetched by Herbie (see :func:`workbench.sources.archives.open_hrrr_herbie`)."""
+
+    name = "workbench_hrrr_herbie"
+
+    def __init__(
+        self,
+        start: Any = None,
+        end: Any = None,
+        variables: Any = None,
+        lead_hours: int = 18,
+        init_step_hours: int = 6,
+        save_dir: str = "",
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+        self.lead_hours, self.init_step_hours, self.save_dir = int(lead_hours), int(init_step_hours), save_dir
+
+    @property
+    def path(self) -> str:
+        from workbench.sources.hrrr import HRRR_GRIB_URL
+
+        return HRRR_GRIB_URL
+
+    def _open(self):
+        from workbench.sources.archives import open_hrrr_herbie
+
+        if self.start is None:
+            raise DataError("hrrr_herbie needs a start time (start=...).")
+        return open_hrrr_herbie(
+            self.start,
+            self.end,
+            variables=self.variables,
+            lead_hours=self.lead_hours,
+            init_step_hours=self.init_step_hours,
+            save_dir=None if _empty(self.save_dir) else self.save_dir,
+        )
+
+
 class StormEventsSource(WorkbenchSource):
     """NCEI Storm Events details for a year, from NCEI (downloaded once into the cache) or a local file."""
 
