@@ -25,6 +25,7 @@ ENTRIES = {
     "wb2_forecast",
     "aiwp_forecast",
     "hrrr_herbie",
+    "earth2_data",
     "storm_events",
     "spc_reports",
     "forecasts",

@@ -461,3 +461,25 @@ HERBIE_HRRR_SEARCH: dict[str, str] = {
 for _field, _var in (("z", "HGT"), ("t", "TMP"), ("u", "UGRD"), ("v", "VGRD"), ("q", "SPFH")):
     for _level in (1000, 925, 850, 700, 500, 300, 250):
         HERBIE_HRRR_SEARCH[level_name(_field, _level)] = f":{_var}:{_level} mb:"
+
+
+def earth2_name(name: str) -> str | None:
+    """Canonical name of an Earth2Studio lexicon name, or ``None`` when the workbench has no equivalent.
+
+    The workbench's names follow Earth2Studio's (``t2m``, ``u10m``, ``msl``, ``z500``), so the table is
+    the identity on every canonical name plus the few Earth2Studio spellings listed in
+    :data:`EARTH2_NAMES`.
+    """
+    if name in EARTH2_NAMES:
+        return EARTH2_NAMES[name]
+    try:
+        return info(name).name
+    except DataError:
+        return None
+
+
+#: Earth2Studio names that differ from the canonical ones (all others are the same).
+EARTH2_NAMES: dict[str, str] = {
+    "fg10m": "gust",  # maximum 10 m wind gust since the previous output
+    "i10fg": "gust",  # instantaneous 10 m wind gust
+}

@@ -383,6 +383,49 @@ class HRRRHerbieSource(WorkbenchSource):
         )
 
 
+class Earth2DataSource(WorkbenchSource):
+    """An Earth2Studio data source (``earth2studio.data.<source>``) in canonical form (the earth2 extra)."""
+
+    name = "workbench_earth2_data"
+
+    def __init__(
+        self,
+        source: str = "GFS",
+        start: Any = None,
+        end: Any = None,
+        step_hours: int = 6,
+        variables: Any = None,
+        metadata=None,
+    ):
+        super().__init__(metadata=metadata)
+        self.source, self.step_hours = str(source), int(step_hours)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+
+    @property
+    def path(self) -> str:
+        return f"earth2studio.data.{self.source}"
+
+    def _open(self):
+        try:
+            import earth2studio.data as e2s_data
+        except ImportError:
+            raise DataError(
+                "Earth2Studio data sources need the earth2 extra: pip install 'workbench[earth2]'."
+            ) from None
+        from workbench.sources.earth2 import from_earth2_source
+
+        if not hasattr(e2s_data, self.source):
+            raise DataError(
+                f"earth2studio.data has no source {self.source!r} (e.g. GFS, ARCO, WB2ERA5, HRRR)."
+            )
+        if self.start is None:
+            raise DataError("earth2_data needs a start time (start=...).")
+        times = pd.date_range(self.start, self.end or self.start, freq=f"{self.step_hours}h")
+        return from_earth2_source(
+            getattr(e2s_data, self.source)(), times, self.variables or ["t2m", "u10m", "v10m", "msl", "z500"]
+        )
+
+
 class StormEventsSource(WorkbenchSource):
     """NCEI Storm Events details for a year, from NCEI (downloaded once into the cache) or a local file."""
 
