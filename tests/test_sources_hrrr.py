@@ -424,3 +424,8 @@ def test_catalog_grib_entry_honours_every_parameter(grib_files):
         cat["hrrr_forecast"](format="grib", files=files, start="2023-07-01", end="2023-07-02").read()
     with pytest.raises(DataError, match="none between"):
         cat["hrrr"](format="grib", files=str(grib_files[0]), start="2020-06-02", end="2020-06-02").read()
+    # a parameter of the other format is refused, not ignored
+    with pytest.raises(DataError, match="root= is the zarr archive's"):
+        cat["hrrr"](format="grib", files=str(grib_files[0]), root="/data/hrrrzarr").read()
+    with pytest.raises(DataError, match="files= is for format='grib'"):
+        cat["hrrr"](files=str(grib_files[0])).read()

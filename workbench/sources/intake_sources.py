@@ -236,6 +236,11 @@ class HRRRSource(WorkbenchSource):
     def _open(self):
         from workbench.sources.hrrr import open_hrrr_grib, open_hrrr_zarr
 
+        # A parameter of the other format would be silently ignored: refuse it instead.
+        if self.format == "grib" and not _empty(self.root):
+            raise DataError("root= is the zarr archive's; with format='grib' pass the GRIB2 files as files=.")
+        if self.format == "zarr" and not _empty(self.files):
+            raise DataError("files= is for format='grib'; the zarr archive is read from root= (or s3://hrrrzarr).")
         if self.format == "grib":
             if _empty(self.files):
                 raise DataError("format='grib' needs files=: GRIB2 paths, a glob pattern or URLs.")
