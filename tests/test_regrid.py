@@ -169,3 +169,29 @@ def test_unknown_method_and_grid_are_refused():
         regrid(xr.DataArray(np.zeros((3, 3)), dims=("a", "b")), hrrr_grid(48.0))
     with pytest.raises(GridError, match="not evenly spaced"):
         grid_of(latlon_field(np.array([0.0, 1.0, 3.0]), LON))
+
+
+def test_conservative_between_nested_weatherbench_grids_is_the_area_weighted_block_mean():
+    from workbench.grids import latlon_grid
+
+    # WeatherBench grids: latitude cell-centred (a coarse row is 2 fine rows), longitude centred on 0,
+    # so a coarse column is one fine column and half of each neighbour
+    fine, coarse = latlon_grid(2.8125), latlon_grid(5.625)
+    values = np.random.default_rng(2).random(fine.shape)
+    src = xr.DataArray(values, dims=("latitude", "longitude"), coords=fine.coords(), name="tp")
+    like = xr.DataArray(np.zeros(coarse.shape), dims=("latitude", "longitude"), coords=coarse.coords())
+    out = regrid(src, like)
+    assert out.attrs["regrid_method"] == "conservative" and not out.isnull().any()
+    lat = np.deg2rad(fine.latitude)
+    half = np.deg2rad(2.8125 / 2)
+    band = np.sin(lat + half) - np.sin(lat - half)  # cell area / (R2 dlon)
+    j, i = 7, 40
+    block = values[2 * j : 2 * j + 2, 2 * i - 1 : 2 * i + 2]
+    weights_ = band[2 * j : 2 * j + 2, None] * np.array([0.5, 1.0, 0.5])[None, :]
+    expected = (block * weights_).sum() / weights_.sum()
+    assert float(out.isel(latitude=j, longitude=i)) == pytest.approx(expected, rel=1e-12)
+    # global: the whole area integral is kept
+    w = weights(grid_of(src), grid_of(out), "conservative")
+    assert np.sum(out.values.ravel() * w.target_area) == pytest.approx(
+        np.sum(values.ravel() * w.source_area), rel=1e-12
+    )
