@@ -195,3 +195,13 @@ def test_conservative_between_nested_weatherbench_grids_is_the_area_weighted_blo
     assert np.sum(out.values.ravel() * w.target_area) == pytest.approx(
         np.sum(values.ravel() * w.source_area), rel=1e-12
     )
+
+
+def test_weights_kept_in_memory_are_bounded():
+    from workbench import regrid as module
+
+    module._MEMORY.clear()
+    source = grid_of(latlon_field(LAT, LON))
+    for spacing in range(60, 60 + 10 * module._MEMORY_SIZE, 10):
+        weights(source, hrrr_grid(float(spacing)), "nearest")
+    assert len(module._MEMORY) == module._MEMORY_SIZE

@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -393,7 +394,8 @@ def _refines(source: Grid, target: Grid) -> bool:
     return _cell_size_m(target) < 0.5 * _cell_size_m(source)
 
 
-_MEMORY: dict[str, Weights] = {}
+_MEMORY: OrderedDict[str, Weights] = OrderedDict()  # the most recently used weights, newest last
+_MEMORY_SIZE = 8  # a 0.25-degree to 3-km pair is about 120 MB of weights: keep a few, not all
 
 
 def weights(source: Grid, target: Grid, method: str, cache_dir: str | os.PathLike | None = None) -> Weights:
@@ -420,6 +422,7 @@ def weights(source: Grid, target: Grid, method: str, cache_dir: str | os.PathLik
     text = f"{_WEIGHTS_VERSION}|{_grid_key(source)}|{_grid_key(target)}|{method}|{k}"
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
     if key in _MEMORY:
+        _MEMORY.move_to_end(key)
         return _MEMORY[key]
     path = Path(cache_dir) / f"{method}-{key}.npz" if cache_dir is not None else None
     w = _load(path) if path is not None and path.exists() else None
@@ -433,6 +436,8 @@ def weights(source: Grid, target: Grid, method: str, cache_dir: str | os.PathLik
         if path is not None:
             _save(w, path)
     _MEMORY[key] = w
+    while len(_MEMORY) > _MEMORY_SIZE:
+        _MEMORY.popitem(last=False)
     return w
 
 
