@@ -91,13 +91,19 @@ def choose(name: str, raw: object, options: Sequence) -> object | None:
     return None
 
 
+def _echo(raw: object) -> str:
+    """A sent value as the visitor typed it (decoded, the first of a list), quoted, cut and escaped."""
+    text = query_value(raw)
+    return shown_value(raw if text is None else text)
+
+
 def refusal(name: str, raw: object, options: Sequence, kept: object) -> str:
     """The page's one-line message for a URL value that names no option (escaped Markdown)."""
     listed = [str(o) for o in options]
     if len(listed) > 8:
         listed = [*listed[:4], "...", *listed[-2:]]
     return (
-        f"URL parameter {escape(name)}={shown_value(raw)} is not one of "
+        f"URL parameter {escape(name)}={_echo(raw)} is not one of "
         f"{escape(', '.join(listed))}; showing {escape(kept)}."
     )
 
@@ -183,8 +189,8 @@ def choose_scores(raw: object, choices: Mapping[str, str]) -> tuple[str | None, 
             return choices[stems[0]], None
     there = ", ".join(choices) if choices else "none besides the sample's own"
     return None, (
-        f"**Refused** scores={shown_value(raw)}: a URL can only pick scores results this server already has "
-        f"({escape(there)}); showing the sample's scores."
+        f"**Refused** scores={_echo(raw)}: a URL can only pick scores results this server already has "
+        f"({escape(there)}); showing the default scores."
     )
 
 
