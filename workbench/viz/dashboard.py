@@ -30,7 +30,14 @@ from workbench.viz.safety import escape, page_text
 from workbench.viz.scorecard import scorecard
 from workbench.viz.skill import skill_curves
 from workbench.viz.style import CURVE_METRICS
-from workbench.viz.urlstate import URL_PARAMETERS, apply_query, choose_scores, scores_choices, url_search
+from workbench.viz.urlstate import (
+    URL_PARAMETERS,
+    apply_query,
+    choose_scores,
+    scores_choices,
+    session_location,
+    url_search,
+)
 
 log = logging.getLogger(__name__)
 
@@ -627,7 +634,7 @@ def sync_url(dashboard: SkillDashboard, query: dict | None = None, extra: dict |
     args = (pn.state.session_args or {}) if query is None else query
     for problem in apply_query(state, args):
         dashboard.add_message(problem, "warning")
-    location = pn.state.location
+    location = session_location()
     if location is None:
         return
 

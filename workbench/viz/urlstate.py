@@ -16,6 +16,7 @@ keeps its current selection; nothing here raises on any input.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -204,3 +205,41 @@ def url_search(state: param.Parameterized, extra: Mapping[str, str] | None = Non
         if value is not None:
             values[name] = str(value)
     return "?" + urlencode(values)
+
+
+def session_location():
+    """The session's ``pn.state.location``, made so that no address can break the page.
+
+    Panel's :class:`~panel.io.location.Location` parses the whole query string whenever its ``search``
+    changes - on creation from the request, and when the browser reports its address - and that parser
+    raises on some values (``lead_time=`` and 5000 digits, ``lead_time=²``): the session then fails
+    before the page is built. The dashboard reads the URL itself (:func:`apply_query`) and only writes
+    it, so the session gets a Location that parses nothing unless something is synced with it. It is
+    registered where Panel looks for the session's Location (``servable`` and ``pn.serve`` reuse it).
+
+    Returns
+    -------
+    panel.io.location.Location or None
+        ``None`` outside a server session.
+    """
+    import panel as pn
+
+    doc = pn.state.curdoc
+    context = getattr(doc, "session_context", None)
+    if doc is not None and context is not None and doc not in pn.state._locations:
+        pn.state._locations[doc] = _quiet_location_class().from_request(context.request)
+    return pn.state.location
+
+
+@functools.cache
+def _quiet_location_class():
+    from panel.io.location import Location
+
+    class QuietLocation(Location):
+        """A Location that leaves the raw query string alone while nothing is synced with it."""
+
+        def _update_synced(self, event=None) -> None:
+            if self._synced:
+                super()._update_synced(event)
+
+    return QuietLocation
