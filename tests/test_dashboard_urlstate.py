@@ -269,3 +269,50 @@ def test_a_url_picks_an_existing_scores_result(results, scores_folder, monkeypat
     page = dash.create_app(loader=loader, size="tiny")
     assert asked == [str(scores_folder / "week1-scores.nc")]
     assert not [obj for obj in page.main[0].objects if isinstance(obj, pn.pane.Alert)]
+
+
+# -- who may open the page --------------------------------------------------------------------------
+def test_loopback_addresses():
+    from workbench.viz.access import is_loopback
+
+    assert all(is_loopback(a) for a in ("127.0.0.1", "127.8.0.1", "::1", "::ffff:127.0.0.1"))
+    assert not any(is_loopback(a) for a in ("10.0.0.7", "192.168.1.2", "::ffff:10.0.0.7", "", None, "x"))
+
+
+def test_another_machine_gets_the_local_only_page(results, monkeypatch):
+    from workbench.viz import access
+
+    monkeypatch.delenv(access.EXPOSE_ENV, raising=False)
+    monkeypatch.setattr(access, "session_remote_ip", lambda: "203.0.113.9")
+    monkeypatch.setattr(dash, "session_remote_ip", lambda: "203.0.113.9")
+    asked = []
+
+    def loader(size, scores):
+        asked.append(scores)
+        return results
+
+    page = dash.create_app(loader=loader, size="tiny")
+    assert asked == [] and isinstance(page, pn.pane.Markdown) and "this machine only" in page.object
+    monkeypatch.setenv(access.EXPOSE_ENV, "1")  # exposed on purpose: the visitor gets the dashboard
+    page = dash.create_app(loader=loader, size="tiny")
+    assert asked == [None] and isinstance(page, pn.template.BaseTemplate)
+
+
+def test_serve_listens_on_loopback_by_default_and_the_readme_says_so():
+    import argparse
+    from pathlib import Path
+
+    from workbench.viz import command
+
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["serve"])
+    assert args.address == "127.0.0.1"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    # every command line that starts the page, except the one that exposes it on purpose
+    commands = [
+        line
+        for line in readme.splitlines()
+        if "panel serve apps/skill.py" in line and "`" not in line and "EXPOSE" not in line
+    ]
+    assert commands and all("--address 127.0.0.1" in line for line in commands), commands

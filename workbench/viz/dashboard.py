@@ -23,6 +23,7 @@ from bokeh.models import ColumnDataSource
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.viz import maps as vmaps
+from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip, visitor_allowed
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
 from workbench.viz.results import Results
@@ -665,8 +666,12 @@ def create_app(
     loader: Callable[..., Results] | None = None,
     size: str | None = None,
     scores: str | None = None,
-) -> pn.template.BaseTemplate:
+) -> pn.viewable.Viewable:
     """Build the page for the current session.
+
+    A visitor from another machine gets a one-line page instead, unless the dashboard was exposed on
+    purpose (:mod:`workbench.viz.access`); a URL only selects among what the server already has
+    (:mod:`workbench.viz.urlstate`).
 
     Parameters
     ----------
@@ -675,14 +680,19 @@ def create_app(
     size : str, optional
         Sample size (``tiny``, ``default``, ``full``); defaults to ``$WORKBENCH_SAMPLE_SIZE`` or ``default``.
     scores : str, optional
-        A scores file or catalog entry to show instead of the sample's scores; the page's ``?scores=``
-        URL parameter (or ``$WORKBENCH_SCORES``) sets it too. Only what the catalog names is read.
+        A scores file or catalog entry to show instead of the sample's scores (or ``$WORKBENCH_SCORES``),
+        chosen by whoever starts the server; only what the catalog names is read. A page's ``?scores=``
+        may only name this one or a scores file already in the forecast-store folder.
 
     Returns
     -------
-    panel.template.BaseTemplate
-        Call ``.servable()`` on it in an app script.
+    panel.viewable.Viewable
+        The page template (the local-only note for a refused visitor); call ``.servable()`` on it.
     """
+    if not visitor_allowed(session_remote_ip()):
+        # `panel serve` without --address listens on every interface: serve nothing to other machines
+        log.warning("a visitor from another machine got the local-only page (%s unset)", EXPOSE_ENV)
+        return pn.pane.Markdown(LOCAL_ONLY_PAGE, sizing_mode="stretch_width")
     loader = loader or cached_results
     size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
     messages = []
