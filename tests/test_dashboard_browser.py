@@ -58,6 +58,33 @@ FIGURES_JS = """() => {
 }"""
 
 
+#: A ``sitecustomize`` for the server process: an audit hook that appends every host it resolves or
+#: connects to, other than this machine, to ``$WORKBENCH_TEST_NETWORK_LOG``.
+NETWORK_HOOK = """
+import os, sys
+
+_LOG = os.environ.get("WORKBENCH_TEST_NETWORK_LOG")
+_LOCAL = ("127.", "::1", "localhost", "0.0.0.0", "None")
+
+
+def _hook(event, args):
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and isinstance(args[1], tuple):
+        host = args[1][0]
+    else:
+        return
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host and not host.startswith(_LOCAL):
+        with open(_LOG, "a") as log:
+            log.write(f"{event} {host}\\n")
+
+
+if _LOG:
+    sys.addaudithook(_hook)
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     """``panel serve apps/skill.py`` on the tiny sample; yields ``(url, log_path)``.
@@ -68,12 +95,26 @@ def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI installs it)")
     log_path = tmp_path_factory.mktemp("dashboard") / "server.log"
-    with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
-        url,
-        _,
-        _,
-    ):
-        yield url, log_path
+    # the server process records every network address it looks up or connects to (see NETWORK_HOOK)
+    hook = log_path.parent / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NETWORK_HOOK)
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "WORKBENCH_TEST_NETWORK_LOG")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), saved["PYTHONPATH"]) if p)
+    os.environ["WORKBENCH_TEST_NETWORK_LOG"] = str(log_path.parent / "network.log")
+    try:
+        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
+            url,
+            _,
+            _,
+        ):
+            yield url, log_path
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
@@ -192,12 +233,13 @@ def test_a_path_outside_the_catalog_is_refused_on_the_page(server, browser):
 
 
 #: Hostile page addresses: (case, query string). Each payload sets ``window.__pwned`` if its markup runs.
-PAYLOAD = "<img src=x onerror=window.__pwned=1>"
+PAYLOAD = '<img src=x onerror="window.__pwned=1">'
+SVG_PAYLOAD = '<svg onload="window.__pwned=2">'
 HOSTILE_URLS = [
     ("markup in scores", "?scores=" + quote(PAYLOAD)),
     (
         "markup in view parameters",
-        f"?model={quote(PAYLOAD)}&variable={quote('<svg onload=window.__pwned=2>')}"
+        f"?model={quote(PAYLOAD)}&variable={quote(SVG_PAYLOAD)}"
         f"&metric={quote('<script>window.__pwned=3</script>')}",
     ),
     ("path traversal", "?scores=../../etc/passwd&variable=msl"),
@@ -256,8 +298,10 @@ def test_hostile_urls_are_refused_and_the_page_keeps_working(server, browser, wo
     # no server path, and nothing read from outside the catalog
     for secret in (str(workbench_cache), str(Path(__file__).resolve().parents[1]), "root:x:0", "/tmp/"):
         assert secret not in text, secret
-    # no data was generated or fetched for the URL
+    # no data was generated or fetched for the URL, and the server looked up no other machine
     assert _files(workbench_cache) == files_before
+    network = log_path.parent / "network.log"
+    assert not network.exists(), network.read_text()
 
     # the next widget change updates the views and replaces the refused values in the address
     page.get_by_label("Variable").select_option("refc")
