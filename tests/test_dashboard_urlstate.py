@@ -316,3 +316,19 @@ def test_serve_listens_on_loopback_by_default_and_the_readme_says_so():
         if "panel serve apps/skill.py" in line and "`" not in line and "EXPOSE" not in line
     ]
     assert commands and all("--address 127.0.0.1" in line for line in commands), commands
+
+
+def test_header_text_from_files_is_escaped_and_pathless(results):
+    import dataclasses
+
+    shown = dataclasses.replace(
+        results,
+        label="scores from /srv/cache/forecasts/week1-scores.nc; <b onmouseover=alert(1)>x</b>",
+        notes=["pangu: not shown, its forecast failed: No forecasts at /srv/cache/forecasts/pangu.zarr"],
+    )
+    page = dash.SkillDashboard(shown).template()
+    header = next(o for o in page.sidebar if isinstance(o, pn.pane.Markdown) and "Data:" in str(o.object))
+    tags = rendered_tags(header.object)
+    assert all(tag in ("p", "strong", "br") and not attrs for tag, attrs in tags), tags
+    text = html.unescape(header.object)
+    assert "/srv" not in text and "week1-scores.nc" in text and "pangu.zarr" in text
