@@ -282,7 +282,7 @@ def test_loopback_addresses():
 def test_another_machine_gets_the_local_only_page(results, monkeypatch):
     from workbench.viz import access
 
-    monkeypatch.delenv(access.EXPOSE_ENV, raising=False)
+    monkeypatch.setenv(access.EXPOSE_ENV, "")
     monkeypatch.setattr(access, "session_remote_ip", lambda: "203.0.113.9")
     monkeypatch.setattr(dash, "session_remote_ip", lambda: "203.0.113.9")
     asked = []
@@ -332,3 +332,18 @@ def test_header_text_from_files_is_escaped_and_pathless(results):
     assert all(tag in ("p", "strong", "br") and not attrs for tag, attrs in tags), tags
     text = html.unescape(header.object)
     assert "/srv" not in text and "week1-scores.nc" in text and "pangu.zarr" in text
+
+
+@pytest.mark.parametrize(("address", "exposed"), [(None, False), ("localhost", False), ("0.0.0.0", True)])
+def test_serve_exposes_only_on_an_address_other_than_loopback(monkeypatch, address, exposed):
+    from workbench.cli import main
+    from workbench.viz import access
+
+    monkeypatch.setenv(access.EXPOSE_ENV, "")  # so that what `serve` sets is undone after the test
+    served = {}
+    monkeypatch.setattr(pn, "serve", lambda apps, **kw: served.update(kw))
+    monkeypatch.setattr(dash, "cached_results", lambda **kw: None)
+    argv = ["serve", "--size", "tiny", "--learned", "off"] + (["--address", address] if address else [])
+    assert main(argv) == 0
+    assert served["address"] == (address or "127.0.0.1")
+    assert access.exposed() is exposed
