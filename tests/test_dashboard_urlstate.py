@@ -24,6 +24,8 @@ HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "<script>window.pwned=1</script>",
     "[click](javascript:alert(1))",
+    "http://evil.example/x",
+    "<http://evil.example>",
     "<a href='javascript:alert(1)'>x</a>",
     "\n\n<div onmouseover=alert(1)>x</div>",
     "../../etc/passwd",
