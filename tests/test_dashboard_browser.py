@@ -1,4 +1,4 @@
-"""The served dashboard in headless Chromium: it renders, widgets update the views, bad paths are refused.
+"""The served dashboard in headless Chromium: it renders, widgets update the views, hostile URLs are refused.
 
 Starts ``panel serve apps/skill.py`` on a free loopback port with the ``tiny`` sample (its results are built
 in this process first, into the test session's cache), drives it with Playwright and reads the plots'
@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -57,6 +58,33 @@ FIGURES_JS = """() => {
 }"""
 
 
+#: A ``sitecustomize`` for the server process: an audit hook that appends every host it resolves or
+#: connects to, other than this machine, to ``$WORKBENCH_TEST_NETWORK_LOG``.
+NETWORK_HOOK = """
+import os, sys
+
+_LOG = os.environ.get("WORKBENCH_TEST_NETWORK_LOG")
+_LOCAL = ("127.", "::1", "localhost", "0.0.0.0", "None")
+
+
+def _hook(event, args):
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and isinstance(args[1], tuple):
+        host = args[1][0]
+    else:
+        return
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host and not host.startswith(_LOCAL):
+        with open(_LOG, "a") as log:
+            log.write(f"{event} {host}\\n")
+
+
+if _LOG:
+    sys.addaudithook(_hook)
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     """``panel serve apps/skill.py`` on the tiny sample; yields ``(url, log_path)``.
@@ -67,8 +95,26 @@ def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI installs it)")
     log_path = tmp_path_factory.mktemp("dashboard") / "server.log"
-    with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (url, _, _):
-        yield url, log_path
+    # the server process records every network address it looks up or connects to (see NETWORK_HOOK)
+    hook = log_path.parent / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NETWORK_HOOK)
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "WORKBENCH_TEST_NETWORK_LOG")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), saved["PYTHONPATH"]) if p)
+    os.environ["WORKBENCH_TEST_NETWORK_LOG"] = str(log_path.parent / "network.log")
+    try:
+        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
+            url,
+            _,
+            _,
+        ):
+            yield url, log_path
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
@@ -171,10 +217,10 @@ def test_a_path_outside_the_catalog_is_refused_on_the_page(server, browser):
     url, log_path = server
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{url}?scores=/etc/passwd&variable=msl&lead_time=6", timeout=90_000)
-    alert = page.get_by_text("not a catalog entry", exact=False).first
+    alert = page.get_by_text("a URL can only pick scores results", exact=False).first
     alert.wait_for(timeout=60_000)
     text = alert.inner_text()
-    assert text.startswith("Refused:") and "/etc/passwd" in text, text
+    assert text.startswith("Refused scores='/etc/passwd'"), text
     # the rest of the page still works, on the sample, with the URL's selection
     figs = wait_for(page, lambda f: any(t.startswith("RMSE of msl — all") for t in f), 60, "the skill curves")
     init = page.get_by_label("Initial time (UTC)").input_value()
@@ -184,3 +230,90 @@ def test_a_path_outside_the_catalog_is_refused_on_the_page(server, browser):
         figs
     )
     page.close()
+
+
+#: Hostile page addresses: (case, query string). Each payload sets ``window.__pwned`` if its markup runs.
+PAYLOAD = '<img src=x onerror="window.__pwned=1">'
+SVG_PAYLOAD = '<svg onload="window.__pwned=2">'
+HOSTILE_URLS = [
+    ("markup in scores", "?scores=" + quote(PAYLOAD)),
+    (
+        "markup in view parameters",
+        f"?model={quote(PAYLOAD)}&variable={quote(SVG_PAYLOAD)}"
+        f"&metric={quote('<script>window.__pwned=3</script>')}",
+    ),
+    ("path traversal", "?scores=../../etc/passwd&variable=msl"),
+    ("huge numbers", "?lead_time=" + "9" * 5000 + "&init_time=99999-99-99T99:99"),
+    (
+        "unknown names",
+        "?model=banana&variable=banana&metric=banana&region=banana&event_type=banana"
+        "&reference=banana&lead_time=1e400",
+    ),
+    # a catalog entry of another sample size (the server shows tiny): it would be generated
+    ("sample generation", "?scores=sample_hrrr"),
+    # an entry whose path is a download
+    ("network access", "?scores=storm_events"),
+]
+
+
+#: The page's visible text, shadow roots included (Panel renders its panes inside them).
+TEXT_JS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) out.push(child.textContent);
+      else if (!['STYLE', 'SCRIPT'].includes(child.nodeName)) walk(child);
+    }
+  };
+  walk(document.body);
+  return out.join(' ');
+}"""
+
+
+def _files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("query", [q for _, q in HOSTILE_URLS], ids=[c for c, _ in HOSTILE_URLS])
+def test_hostile_urls_are_refused_and_the_page_keeps_working(server, browser, workbench_cache, query):
+    url, log_path = server
+    files_before = _files(workbench_cache)
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    dialogs, errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + query, timeout=90_000)
+    # a refusal is on the page, as text
+    page.get_by_text("Refused", exact=False).or_(
+        page.get_by_text("URL parameter", exact=False)
+    ).first.wait_for(timeout=60_000)
+    wait_for(page, lambda f: any(t.startswith("RMSE of") for t in f), 60, "the skill curves")
+    text = page.evaluate(TEXT_JS)
+
+    # no markup of the URL ran, and it is shown as the text that was sent
+    assert page.evaluate("() => window.__pwned") is None and not dialogs
+    if "pwned" in query:
+        assert "window.__pwned=" in text
+    # no server path, and nothing read from outside the catalog
+    for secret in (str(workbench_cache), str(Path(__file__).resolve().parents[1]), "root:x:0", "/tmp/"):
+        assert secret not in text, secret
+    # no data was generated or fetched for the URL, and the server looked up no other machine
+    assert _files(workbench_cache) == files_before
+    network = log_path.parent / "network.log"
+    assert not network.exists(), network.read_text()
+
+    # the next widget change updates the views and replaces the refused values in the address
+    page.get_by_label("Variable").select_option("refc")
+    wait_for(page, lambda f: any(t.startswith("RMSE of refc") for t in f), 30, "the views to show refc")
+    page.wait_for_function("() => window.location.search.includes('variable=refc')", timeout=10_000)
+    assert all(bad not in page.url for bad in ("pwned", "banana", "passwd", "99999", "sample_hrrr", "storm"))
+    page.close()
+    assert not errors, errors
+    assert not _server_errors(log_path.read_text())
+
+
+def _server_errors(log: str) -> list[str]:
+    """Tracebacks in the server log, less the closed websockets of pages the tests have closed."""
+    blocks = log.split("Traceback (most recent call last):")[1:]
+    return [b for b in blocks if "WebSocketClosedError" not in b and "StreamClosedError" not in b]

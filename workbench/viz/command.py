@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     parser.add_argument(
-        "--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only); another address (0.0.0.0: every "
+        "interface) exposes the dashboard to the network on purpose - read SECURITY.md first",
     )
     parser.add_argument(
         "--allow-websocket-origin",
@@ -72,10 +75,15 @@ def _run(args: argparse.Namespace) -> int:
 
     import panel as pn
 
+    from workbench.viz.access import EXPOSE_ENV, is_loopback
     from workbench.viz.dashboard import cached_results, create_app
 
     if args.learned:
         os.environ["WORKBENCH_DASHBOARD_LEARNED"] = args.learned  # read by every session's loader
+    if not is_loopback(args.address) and args.address != "localhost":
+        # an address other than loopback is the operator's deliberate choice to serve other machines
+        os.environ[EXPOSE_ENV] = "1"
+        print(f"exposed: visitors from other machines can open the page on {args.address} (see SECURITY.md)")
 
     def app():
         return create_app(loader=cached_results, size=args.size, scores=args.scores)

@@ -23,26 +23,26 @@ from bokeh.models import ColumnDataSource
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.viz import maps as vmaps
+from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip, visitor_allowed
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
 from workbench.viz.results import Results
+from workbench.viz.safety import escape, page_text
 from workbench.viz.scorecard import scorecard
 from workbench.viz.skill import skill_curves
 from workbench.viz.style import CURVE_METRICS
+from workbench.viz.urlstate import (
+    URL_PARAMETERS,
+    apply_query,
+    choose_scores,
+    scores_choices,
+    session_location,
+    url_search,
+)
 
 log = logging.getLogger(__name__)
 
-#: Parameters kept in the page's URL (query parameter names are the same).
-URL_PARAMETERS = (
-    "model",
-    "variable",
-    "metric",
-    "region",
-    "event_type",
-    "init_time",
-    "lead_time",
-    "reference",
-)
+__all__ = ["URL_PARAMETERS", "SkillDashboard", "SkillState", "create_app", "sync_url"]
 
 #: State parameters the maps depend on.
 MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
@@ -127,21 +127,9 @@ class SkillState(param.Parameterized):
         return pd.Timestamp(self.init_time) + pd.Timedelta(hours=int(self.lead_time))
 
     def apply_url_values(self, values: dict) -> list[str]:
-        """Apply query-parameter values one by one; returns a message per value that was not valid."""
-        problems = []
-        for name, value in values.items():
-            if name == "lead_time":
-                with contextlib.suppress(TypeError, ValueError):
-                    value = int(float(value))
-            objects = self.param[name].objects
-            if value not in objects:
-                shown = objects if len(objects) <= 12 else [*objects[:5], "...", *objects[-3:]]
-                problems.append(
-                    f"URL parameter {name}={value!r} is not one of {shown}; kept {getattr(self, name)!r}."
-                )
-                continue
-            setattr(self, name, value)
-        return problems
+        """Apply query-parameter values one by one; returns an escaped message per value that was not
+        valid (see :func:`workbench.viz.urlstate.apply_query`)."""
+        return apply_query(self, values)
 
 
 def _nearest_time(options: list[str], wanted: str) -> str:
@@ -207,7 +195,8 @@ class SkillDashboard:
     state : SkillState, optional
         A selection to share with other views (a new one by default).
     messages : list of (str, str), optional
-        ``(alert_type, text)`` shown above the views (refused paths, dropped URL values).
+        ``(alert_type, text)`` shown above the views (refused scores, dropped URL values); the text is
+        Markdown, with anything from outside already escaped (:mod:`workbench.viz.safety`).
     """
 
     def __init__(self, results: Results, state: SkillState | None = None, messages=None) -> None:
@@ -227,7 +216,9 @@ class SkillDashboard:
 
     # -- messages -----------------------------------------------------------------------------------
     def add_message(self, text: str, kind: str = "warning") -> None:
-        """Show an alert above the views."""
+        """Show an alert above the views (``text`` is Markdown: escape what comes from outside)."""
+        if any(getattr(m, "object", None) == text for m in self.messages):
+            return  # the same refusal once, however often the URL is read
         self.messages.append(
             pn.pane.Alert(text, alert_type=kind, sizing_mode="stretch_width", margin=(5, 10))
         )
@@ -483,8 +474,8 @@ class SkillDashboard:
         )
         if choice is None:
             self.add_message(
-                f"No forecast of {s.model} verifies during event {row['event_id']} "
-                f"({row['start']}, {row['hours']} h); showing its place only.",
+                f"No forecast of {escape(s.model)} verifies during event {page_text(row['event_id'], 60)} "
+                f"({page_text(row['start'], 40)}, {page_text(row['hours'], 20)} h); showing its place only.",
                 "info",
             )
         else:
@@ -560,10 +551,10 @@ class SkillDashboard:
 
         def note(model: str) -> str:
             if model in self.results.ensembles:
-                return f"Ensemble spread of **{model}**: epistemic (weights) and aleatoric (noise) parts."
+                return f"Ensemble spread of **{escape(model)}**: epistemic (weights) and aleatoric (noise) parts."
             return (
-                f"**{model}** has no ensemble; spread maps exist for {', '.join(self.results.ensembles)}. "
-                "Pick that model."
+                f"**{escape(model)}** has no ensemble; spread maps exist for "
+                f"{escape(', '.join(self.results.ensembles))}. Pick that model."
             )
 
         return pn.Column(
@@ -584,7 +575,9 @@ class SkillDashboard:
         """The page: widgets in the sidebar, views in the main area."""
         v = self.views()
         header = pn.pane.Markdown(
-            f"**Data:** {self.results.label}" + "".join(f"<br>{n}" for n in self.results.notes),
+            # the label and notes come from files (and exception texts): escaped, without paths
+            f"**Data:** {page_text(self.results.label)}"
+            + "".join(f"<br>{page_text(n)}" for n in self.results.notes),
             sizing_mode="stretch_width",
         )
         valid = pn.pane.Markdown(
@@ -620,16 +613,36 @@ class SkillDashboard:
         return template
 
 
-def sync_url(dashboard: SkillDashboard) -> None:
-    """Keep the selection in the page's URL; values that do not fit are reported on the page."""
+def sync_url(dashboard: SkillDashboard, query: dict | None = None, extra: dict | None = None) -> None:
+    """Select what the page's URL asks for, and keep the selection in the URL from then on.
+
+    The URL is read once, from the request (``pn.state.session_args``, or ``query``): each value must
+    name one of the widgets' options (:func:`workbench.viz.urlstate.apply_query`); a refused one gets a
+    short escaped message on the page and the current choice stays. Later changes are written back to
+    the URL, one way only: Panel's two-way ``Location.sync`` re-reads the raw address with its own parser,
+    which raises on some inputs (``lead_time=`` and 5000 digits) and blanked the page.
+
+    Parameters
+    ----------
+    dashboard : SkillDashboard
+        Its state is updated; refusals are shown with :meth:`SkillDashboard.add_message`.
+    query : dict, optional
+        Query parameters (name to value or list of values); by default the request's.
+    extra : dict, optional
+        Parameters kept in the URL besides the selection (``scores``).
+    """
     state = dashboard.state
+    args = (pn.state.session_args or {}) if query is None else query
+    for problem in apply_query(state, args):
+        dashboard.add_message(problem, "warning")
+    location = session_location()
+    if location is None:
+        return
 
-    def on_error(values: dict) -> None:
-        for problem in state.apply_url_values(values):
-            dashboard.add_message(problem, "warning")
+    def write(*_) -> None:
+        location.search = url_search(state, extra)
 
-    if pn.state.location is not None:
-        pn.state.location.sync(state, {p: p for p in URL_PARAMETERS}, on_error=on_error)
+    state.param.watch(write, list(URL_PARAMETERS))
 
 
 def cached_results(size: str = "default", scores: str | None = None) -> Results:
@@ -653,8 +666,12 @@ def create_app(
     loader: Callable[..., Results] | None = None,
     size: str | None = None,
     scores: str | None = None,
-) -> pn.template.BaseTemplate:
+) -> pn.viewable.Viewable:
     """Build the page for the current session.
+
+    A visitor from another machine gets a one-line page instead, unless the dashboard was exposed on
+    purpose (:mod:`workbench.viz.access`); a URL only selects among what the server already has
+    (:mod:`workbench.viz.urlstate`).
 
     Parameters
     ----------
@@ -663,29 +680,43 @@ def create_app(
     size : str, optional
         Sample size (``tiny``, ``default``, ``full``); defaults to ``$WORKBENCH_SAMPLE_SIZE`` or ``default``.
     scores : str, optional
-        A scores file or catalog entry to show instead of the sample's scores; the page's ``?scores=``
-        URL parameter (or ``$WORKBENCH_SCORES``) sets it too. Only what the catalog names is read.
+        A scores file or catalog entry to show instead of the sample's scores (or ``$WORKBENCH_SCORES``),
+        chosen by whoever starts the server; only what the catalog names is read. A page's ``?scores=``
+        may only name this one or a scores file already in the forecast-store folder.
 
     Returns
     -------
-    panel.template.BaseTemplate
-        Call ``.servable()`` on it in an app script.
+    panel.viewable.Viewable
+        The page template (the local-only note for a refused visitor); call ``.servable()`` on it.
     """
+    if not visitor_allowed(session_remote_ip()):
+        # `panel serve` without --address listens on every interface: serve nothing to other machines
+        log.warning("a visitor from another machine got the local-only page (%s unset)", EXPOSE_ENV)
+        return pn.pane.Markdown(LOCAL_ONLY_PAGE, sizing_mode="stretch_width")
     loader = loader or cached_results
     size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
     messages = []
     args = pn.state.session_args or {}
-    requested = scores or os.environ.get("WORKBENCH_SCORES") or None
-    if "scores" in args and args["scores"]:
-        raw = args["scores"][0]
-        requested = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    # What the server was started with may be a catalog entry or a path (the operator's choice); what a
+    # URL asks for may only be the name of a scores result that already exists (see workbench.viz.urlstate).
+    launched = scores or os.environ.get("WORKBENCH_SCORES") or None
+    requested, shown = launched, None
+    if args.get("scores"):
+        choices = scores_choices(launched)
+        chosen, refusal = choose_scores(args["scores"], choices)
+        if refusal:
+            messages.append(("danger", refusal))
+        else:
+            requested = chosen
+            shown = next(name for name, target in choices.items() if target == chosen)
     try:
         results = loader(size=size, scores=requested)
     except WorkbenchError as exc:
-        # A refused or broken source: say so, and show the sample instead so the page stays usable.
-        log.warning("refused data source %r: %s", requested, exc)
-        messages.append(("danger", f"**Refused:** {exc}"))
+        # A broken scores file: say so without the server's paths, and show the sample's scores instead.
+        log.warning("refused scores %r: %s", requested, exc)
+        messages.append(("danger", f"**Refused** scores: {page_text(exc, 300)}"))
+        shown = None
         results = loader(size=size, scores=None)
     dashboard = SkillDashboard(results, messages=messages)
-    sync_url(dashboard)
+    sync_url(dashboard, args, extra={"scores": shown} if shown else None)
     return dashboard.template()
