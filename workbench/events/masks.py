@@ -149,6 +149,11 @@ def combine_masks(*masks: xr.DataArray) -> xr.DataArray:
         out = base.isel(event_type=slice(0, 0))
     out = out.assign_coords(grid_coords).rename("mask")
     out.attrs = {"description": "extreme-event masks"}
+    # where the thresholds and their reference period come from travels with the union
+    for m in masks:
+        for key in ("thresholds", "reference_period", "in_sample"):
+            if key in m.attrs:
+                out.attrs[key] = m.attrs[key]
     return out
 
 
@@ -207,11 +212,12 @@ def build_masks(
     thresholds: str | Sequence[ThresholdRule] | None = "default",
     *,
     clim: xr.Dataset | None = None,
-    reference: slice | None = None,
+    reference: slice | Sequence[slice] | None = None,
     case_rules: CaseRules | None = None,
     min_cells: int = 2,
     min_duration: int = 1,
     allow_empty: bool = False,
+    allow_in_sample: bool = False,
     **case_overrides,
 ) -> EventSet:
     """Report cases and threshold events on ``truth``'s grid and times, as one mask array and one table.
@@ -228,16 +234,22 @@ def build_masks(
         Threshold events (step 3 and more): :data:`DEFAULT_RULES`, :func:`percentile_rules` or your own;
         ``None`` for report cases only.
     clim : xarray.Dataset, optional
-        Climatology for percentile thresholds; computed from ``truth`` over ``reference`` (default: all of
-        ``truth``'s times, hourly bins pooled over +-2 h) when a rule needs one.
-    reference : slice, optional
-        Reference period for that climatology.
+        Climatology for percentile thresholds, from a reference period disjoint from ``truth``'s times
+        (for the sample: :func:`workbench.events.sample_climatology`). Without one, rules that have a
+        fixed value use it (the default heat and cold rules: 38 C and -29 C) and quantile-only rules
+        need ``reference`` or ``allow_in_sample``.
+    reference : slice or list of slices, optional
+        Compute the climatology from ``truth`` over these periods. Since the masks cover all of
+        ``truth``'s times this is in sample, so it needs ``allow_in_sample=True``.
     case_rules : CaseRules, optional
         Case-building parameters; ``**case_overrides`` change single fields (e.g. ``pad_cells=20``).
     min_cells, min_duration : int
         Size filter of threshold objects.
     allow_empty : bool
         Return empty masks instead of raising when nothing is found.
+    allow_in_sample : bool
+        Accept a climatology whose reference period overlaps ``truth``'s times (the masks are then
+        flagged ``attrs["in_sample"] = 1``); refused by default.
 
     Returns
     -------
@@ -279,13 +291,19 @@ def build_masks(
             skip = True
         else:
             rules, skip = tuple(thresholds), False
-        if clim is None:
+        if clim is None and (reference is not None or allow_in_sample):
             variables = sorted({r.variable for r in rules if r.quantile is not None})
             variables = [v for v in variables if v in truth.data_vars or (v == "ws10m" and "u10m" in truth)]
             if variables:
                 clim = climatology(truth, reference=reference, variables=variables)
         found = threshold_events(
-            truth, clim, rules, min_cells=min_cells, min_duration=min_duration, skip_missing=skip
+            truth,
+            clim,
+            rules,
+            min_cells=min_cells,
+            min_duration=min_duration,
+            skip_missing=skip,
+            allow_in_sample=allow_in_sample,
         )
         parts_masks.append(found.masks)
         parts_tables.append(found.table)
