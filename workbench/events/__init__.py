@@ -34,6 +34,13 @@ from __future__ import annotations
 from workbench.events.cases import CaseRules, cases_from_reports
 from workbench.events.climatology import check_out_of_sample, climatology, reference_periods
 from workbench.events.grid import GridLocator, grid_info
+from workbench.events.hrextreme import (
+    HR_EXTREME_TYPES,
+    HRExtremeParams,
+    hr_extreme_cases,
+    to_hr_extreme_index,
+    write_hr_extreme_index,
+)
 from workbench.events.masks import build_masks, combine_masks, masks_at, masks_from_cases
 from workbench.events.sample import sample_climatology
 from workbench.events.table import EVENT_COLUMNS, read_index_csv, to_index_frame, write_index_csv
@@ -47,6 +54,11 @@ from workbench.events.thresholds import (
 from workbench.events.types import DEFAULT_EVENT_TYPES, FAMILY_ORDER, family_of, split_types
 
 __all__ = [
+    "HR_EXTREME_TYPES",
+    "HRExtremeParams",
+    "hr_extreme_cases",
+    "to_hr_extreme_index",
+    "write_hr_extreme_index",
     "DEFAULT_EVENT_TYPES",
     "DEFAULT_RULES",
     "EVENT_COLUMNS",
