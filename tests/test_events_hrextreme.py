@@ -157,3 +157,28 @@ def test_bad_inputs():
         hr_extreme_cases(None, grid())
     with pytest.raises(DataError, match="BEGIN_RANGE"):
         hr_extreme_cases(pd.DataFrame({"EVENT_TYPE": ["Hail"]}), grid())
+
+
+def test_build_masks_in_hr_extreme_mode(tmp_path):
+    from workbench.events import build_masks
+
+    times = pd.date_range("2020-06-10T00", "2020-06-13T23", freq="h")
+    t2m = t2m_field().reindex(time=times, fill_value=300.0)
+    truth = grid().assign(t2m=t2m.assign_coords(latitude=grid().latitude, longitude=grid().longitude))
+    events = build_masks(truth, storm_events_file(tmp_path), spc_files(tmp_path), method="hr-extreme")
+    layers = events.masks.event_type.values.tolist()
+    assert set(layers) == {
+        "Hail",
+        "Thunderstorm_Wind",
+        "Flash_Flood",
+        "Marine_Thunderstorm_Wind",
+        "Wind",
+        "Heat",
+    }
+    assert set(layers) <= set(HR_EXTREME_TYPES)
+    heat = events.masks.sel(event_type="Heat")
+    # one 18 UTC case lasting to 22 UTC (span 4 h), box rows 30-59, columns 0-26
+    assert heat.any(("y", "x")).values.nonzero()[0].tolist() == [18, 19, 20, 21, 22]
+    assert int(heat.isel(time=18).sum()) == 30 * 27
+    with pytest.raises(DataError, match="method must be"):
+        build_masks(truth, thresholds="default", method="hrextreme")

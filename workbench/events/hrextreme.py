@@ -210,12 +210,17 @@ def _fix_type(label: str) -> str:
 
 
 def _spc_frame(spc: pd.DataFrame) -> pd.DataFrame:
-    """SPC reports as HR-Extreme reads them: ``datetime`` (file date + HHMM, floored), ``type``, lat, lon."""
+    """SPC reports as HR-Extreme reads them: ``datetime`` (file date + HHMM, floored), ``type``, lat, lon.
+
+    The normalised layout of ``workbench.sources.reports.read_spc_reports`` (``time`` as datetimes,
+    ``event_type``) is accepted too; its times already follow the SPC day (reports before 12 UTC on the
+    next day), so only raw files reproduce HR-Extreme's times exactly.
+    """
     if not isinstance(spc, pd.DataFrame):
         raise DataError(f"SPC reports: expected a pandas DataFrame, got {type(spc).__name__}")
     cols = {c.lower(): c for c in spc.columns}
     lat_c, lon_c = cols.get("lat"), cols.get("lon")
-    type_c = cols.get("type") or cols.get("kind")
+    type_c = cols.get("type") or cols.get("kind") or cols.get("event_type")
     if lat_c is None or lon_c is None or type_c is None:
         raise DataError(
             f"SPC reports need Lat, Lon and a type/kind column (torn, hail, wind); they have {list(spc.columns)}"
@@ -236,7 +241,7 @@ def _spc_frame(spc: pd.DataFrame) -> pd.DataFrame:
         spc[type_c]
         .astype(str)
         .str.lower()
-        .map({"torn": "torn", "tornado": "torn", "hail": "hail", "wind": "wind"})
+        .map({"torn": "torn", "tornado": "torn", "hail": "hail", "wind": "wind", "thunderstorm wind": "wind"})
     )
     if kind.isna().any():
         raise DataError(

@@ -205,6 +205,26 @@ def masks_at(masks: xr.DataArray, valid_time) -> xr.DataArray:
     return out
 
 
+def _read_raw(reports, spc):
+    """Report files given as paths, read raw (HR-Extreme reads the files' own columns)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(reports, str | os.PathLike):
+        from workbench.sources.reports import read_storm_events
+
+        reports = read_storm_events(reports)
+    if isinstance(spc, str | os.PathLike):
+        files = sorted(Path(spc).glob("*_rpts_*.csv")) if Path(spc).is_dir() else [Path(spc)]
+        frames = []
+        for f in files:
+            df = pd.read_csv(f, dtype={"Time": str}, keep_default_na=False, na_values=[""])
+            if len(df):
+                frames.append(df.assign(kind=f.stem.split("_")[-1], date=f.name[:6]))
+        spc = pd.concat(frames, ignore_index=True) if frames else None
+    return reports, spc
+
+
 def build_masks(
     truth: xr.Dataset,
     reports: pd.DataFrame | None = None,
@@ -218,6 +238,7 @@ def build_masks(
     min_duration: int = 1,
     allow_empty: bool = False,
     allow_in_sample: bool = False,
+    method: str = "workbench",
     **case_overrides,
 ) -> EventSet:
     """Report cases and threshold events on ``truth``'s grid and times, as one mask array and one table.
@@ -250,6 +271,11 @@ def build_masks(
     allow_in_sample : bool
         Accept a climatology whose reference period overlaps ``truth``'s times (the masks are then
         flagged ``attrs["in_sample"] = 1``); refused by default.
+    method : {"workbench", "hr-extreme"}
+        ``"workbench"``: :func:`cases_from_reports` plus threshold events. ``"hr-extreme"``: HR-Extreme's
+        exact steps 1-3 (:func:`workbench.events.hrextreme.hr_extreme_cases`, heat and cold from
+        ``truth["t2m"]``), one mask layer per HR-Extreme type; ``thresholds`` are then not used unless
+        given as rules.
 
     Returns
     -------
@@ -266,8 +292,21 @@ def build_masks(
         tchunks = truth.chunksizes.get("time")
         chunks = {"time": int(tchunks[0])} if tchunks else None
 
+    if method not in ("workbench", "hr-extreme"):
+        raise DataError(f"method must be 'workbench' or 'hr-extreme', got {method!r}")
     parts_masks, parts_tables = [], []
-    if reports is not None or spc is not None:
+    if method == "hr-extreme":
+        from workbench.events.hrextreme import hr_extreme_cases
+
+        reports, spc = _read_raw(reports, spc)
+        cases = hr_extreme_cases(reports, truth, spc, truth.get("t2m"))
+        inside = (cases.end >= times.min()) & (cases.start <= times.max())
+        cases = cases.loc[inside].reset_index(drop=True)
+        parts_masks.append(masks_from_cases(cases, truth, chunks=chunks))
+        parts_tables.append(cases)
+        if isinstance(thresholds, str):
+            thresholds = None
+    elif reports is not None or spc is not None:
         cases = cases_from_reports(reports, truth, spc, rules=case_rules, allow_empty=True, **case_overrides)
         inside = (cases.end >= times.min()) & (cases.start <= times.max())
         if (~inside).any():
