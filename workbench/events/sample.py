@@ -80,3 +80,17 @@ def sample_climatology(
     clim = climatology(run, reference=reference, quantiles=quantiles, variables=list(variables)).load()
     clim.attrs["source"] = f"sample size {size!r}, outside the evaluated period with a {gap_hours} h gap"
     return clim
+
+
+#: Sample sizes with a longer run of the same grid to take a climatology from.
+LONGER_RUN = {"default": "long"}
+
+
+def climatology_for_sample(
+    size: str, evaluated: tuple, cache_dir: str | os.PathLike | None = None
+) -> xr.Dataset | None:
+    """:func:`sample_climatology` for a sample size that has a longer run on its grid, else ``None``
+    (its events then use the fixed thresholds)."""
+    if size not in LONGER_RUN:
+        return None
+    return sample_climatology(evaluated, size=LONGER_RUN[size], cache_dir=cache_dir)
