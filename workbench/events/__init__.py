@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from workbench.events.cases import CaseRules, cases_from_reports
 from workbench.events.climatology import check_out_of_sample, climatology, reference_periods
+from workbench.events.controls import control_cases
 from workbench.events.forecast import forecast_event_masks
 from workbench.events.grid import GridLocator, grid_info
 from workbench.events.hrextreme import (
@@ -73,6 +74,7 @@ __all__ = [
     "cases_from_reports",
     "climatology",
     "combine_masks",
+    "control_cases",
     "family_of",
     "forecast_event_masks",
     "grid_info",
