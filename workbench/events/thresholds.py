@@ -326,6 +326,14 @@ def threshold_events(
     )
 
 
+def _ordinal(value: float) -> str:
+    """``99`` -> ``"99th"``, ``1`` -> ``"1st"``, ``2.5`` -> ``"2.5th"``."""
+    text = f"{value:g}"
+    if text.isdigit() and not 10 <= int(text) % 100 <= 20:
+        return text + {1: "st", 2: "nd", 3: "rd"}.get(int(text) % 10, "th")
+    return text + "th"
+
+
 def _check_units(rule: ThresholdRule, da: xr.DataArray) -> None:
     have = da.attrs.get("units")
     if rule.units is not None and have is not None and _norm_units(str(have)) != _norm_units(rule.units):
@@ -346,7 +354,7 @@ def _threshold(
             field = field.chunk({"time": da.chunksizes["time"]}).transpose(*da.dims)
         else:
             field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
-        pct = f"{100 * rule.quantile:g}th percentile"
+        pct = f"{_ordinal(100 * rule.quantile)} percentile"
         if rule.bound is not None:
             _check_units(rule, da)
             # the stricter of the percentile and the physical bound, cell by cell
