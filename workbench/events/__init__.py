@@ -27,6 +27,13 @@ The pieces and their documented defaults:
 * :func:`masks_from_cases`, :func:`build_masks`, :func:`masks_at`: bool masks ``(event_type, time, y, x)``
   over the families ``tornado, hail, wind, gust, heavy_rain, reflectivity, winter, heat, cold``.
 * :func:`write_index_csv` / :func:`read_index_csv`: HR-Extreme's index CSV.
+* :func:`hr_extreme_cases` (``build_masks(..., method="hr-extreme")``): HR-Extreme's exact steps 1-3,
+  its 17 :data:`HR_EXTREME_TYPES` and index layout (:func:`write_hr_extreme_index`); the differences from
+  the default method are tabled in :mod:`workbench.events.hrextreme`.
+* :func:`forecast_event_masks`: the threshold rules applied to each forecast, ``(event_type, init_time,
+  lead_time, y, x)``, for the forecast-conditioned regions of :mod:`workbench.scoring.regions`.
+* :func:`control_cases`: a matched non-extreme case (same hours and box size, nearest clear position)
+  for every case.
 """
 
 from __future__ import annotations
