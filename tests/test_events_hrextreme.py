@@ -182,3 +182,33 @@ def test_build_masks_in_hr_extreme_mode(tmp_path):
     assert int(heat.isel(time=18).sum()) == 30 * 27
     with pytest.raises(DataError, match="method must be"):
         build_masks(truth, thresholds="default", method="hrextreme")
+
+
+def test_cli_hr_extreme_mode_writes_its_index(tmp_path, capsys):
+    from workbench.cli import main
+
+    times = pd.date_range("2020-06-10T00", "2020-06-13T23", freq="h")
+    t2m = t2m_field().reindex(time=times, fill_value=300.0)
+    truth = grid().assign(t2m=t2m.assign_coords(latitude=grid().latitude, longitude=grid().longitude))
+    truth.to_netcdf(tmp_path / "truth.nc")
+    storm = storm_events_file(tmp_path)
+    spc_dir = tmp_path / "spc"
+    spc_dir.mkdir()
+    spc_files(spc_dir)
+    out = tmp_path / "events.nc"
+    code = main(["events", str(tmp_path / "truth.nc"), "--reports", str(storm), "--spc", str(spc_dir),
+                 "--method", "hr-extreme", "--thresholds", "none", "-o", str(out)])  # fmt: skip
+    assert code == 0
+    index = pd.read_csv(tmp_path / "events.nc.index.csv", keep_default_na=False)
+    assert index.columns.tolist() == ["type", "bounding_box", "begin_time", "end_time", "details", "span"]
+    # the cases of the hand-worked test, in order of their begin times
+    assert index.bounding_box.tolist() == [
+        "20_0_62_42",
+        "0_30_26_59",
+        "58_39_79_59",
+        "40_20_79_59",
+        "0_0_24_22",
+    ]
+    masks = xr.open_dataset(out)["mask"].load()
+    assert set(masks.event_type.values.tolist()) <= set(HR_EXTREME_TYPES)
+    assert "Marine_Thunderstorm_Wind" in capsys.readouterr().out
