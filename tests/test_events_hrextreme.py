@@ -132,6 +132,10 @@ def test_hr_extreme_cases_by_hand(tmp_path):
     from workbench.events.hrextreme import write_hr_extreme_index
 
     write_hr_extreme_index(table, path)
+    from workbench.events import read_index_csv
+
+    again = read_index_csv(path)
+    assert again.end.tolist() == table.end.tolist()  # begin_time + span
     back = pd.read_csv(path, keep_default_na=False)
     assert back.columns.tolist() == ["type", "bounding_box", "begin_time", "end_time", "details", "span"]
     assert back.bounding_box.tolist() == expected.bounding_box.tolist()
