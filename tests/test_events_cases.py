@@ -456,6 +456,7 @@ def test_build_masks_combines_reports_and_thresholds():
             spc_frame(),
             thresholds="default",
             reference=slice("2020-06-01", "2020-06-03"),
+            allow_in_sample=True,
             pad_cells=2,
         )
     masks = events.masks

@@ -213,11 +213,81 @@ def test_percentile_heat_against_a_reference_period():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few samples per bin in a 2-day reference
         clim = climatology(truth, reference=slice("2020-06-01", "2020-06-02"), window=1)
-    events = threshold_events(truth, clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.99)])
+    day3 = truth.sel(time="2020-06-03")  # evaluated out of sample: the day after the reference
+    events = threshold_events(day3, clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.99)])
     expected = np.zeros(t2m.shape, dtype=bool)
     expected[50:53, 4:6, 2:5] = True
-    np.testing.assert_array_equal(events.masks.sel(event_type="heat").values, expected)
+    np.testing.assert_array_equal(events.masks.sel(event_type="heat").values, expected[48:])
     assert "99th percentile (climatology 2020-06-01 to 2020-06-02)" in events.table.details.iloc[0]
+    assert events.masks.attrs["reference_period"] == "2020-06-01T00/2020-06-02T23"
+    assert events.masks.attrs["in_sample"] == 0
+
+
+def test_in_sample_climatology_is_refused_unless_allowed():
+    truth = diurnal_truth(days=3)
+    rule = [ThresholdRule("heat", "t2m", ">", quantile=0.99)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clim = climatology(truth, reference=slice("2020-06-02", "2020-06-03"), window=1)
+    # the reference (2-3 June) overlaps the evaluated period (1-3 June)
+    with pytest.raises(
+        DataError, match=r"reference period 2020-06-02T00/2020-06-03T23 overlaps the evaluated"
+    ):
+        threshold_events(truth, clim, rules=rule)
+    # touching by one hour is an overlap too
+    with pytest.raises(DataError, match="overlaps"):
+        threshold_events(truth.sel(time=slice("2020-06-01", "2020-06-02T00")), clim, rules=rule)
+    allowed = threshold_events(truth, clim, rules=rule, allow_in_sample=True)
+    assert allowed.masks.attrs["in_sample"] == 1
+    assert allowed.masks.attrs["reference_period"] == "2020-06-02T00/2020-06-03T23"
+    # build_masks never computes an in-sample climatology silently
+    from workbench.events import build_masks
+
+    with pytest.raises(DataError, match="overlaps the evaluated period"):
+        build_masks(truth, thresholds="percentile", reference=slice("2020-06-01", "2020-06-01"))
+    # a climatology that does not say where it comes from cannot be checked, so it is refused
+    anonymous = clim.copy()
+    anonymous.attrs = {}
+    with pytest.raises(DataError, match="does not record its reference period"):
+        threshold_events(truth.sel(time="2020-06-01"), anonymous, rules=rule)
+
+
+def test_reference_of_several_periods_and_default_masks_attrs():
+    truth = diurnal_truth(days=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clim = climatology(
+            truth, reference=[slice("2020-06-01", "2020-06-01"), slice("2020-06-05", None)], by=None
+        )
+    assert clim.attrs["reference_period"] == "2020-06-01T00/2020-06-01T23; 2020-06-05T00/2020-06-05T23"
+    assert int(clim["n_samples"]) == 48
+    events = threshold_events(
+        truth.sel(time=slice("2020-06-02", "2020-06-04")),
+        clim,
+        rules=[ThresholdRule("heat", "t2m", ">", quantile=0.99)],
+    )
+    assert events.masks.attrs["reference_period"] == clim.attrs["reference_period"]
+    # without a climatology the default rules use their fixed values and say so
+    fixed = threshold_events(truth)
+    assert fixed.masks.attrs["reference_period"] == "none"
+    assert "heat: t2m > 311.15 K" in fixed.masks.attrs["thresholds"]
+
+
+def test_cold_percentile_needs_frost_too():
+    # a cool June day: 1st-percentile cold for the cell, but far above freezing, is not a cold extreme
+    truth = diurnal_truth(days=3)
+    truth["t2m"].values[60:62, 1:3, 1:3] -= 8.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clim = climatology(truth, reference=slice("2020-06-01", "2020-06-02"), window=1)
+    day3 = truth.sel(time="2020-06-03")
+    from workbench.events import DEFAULT_RULES
+
+    cold = [r for r in DEFAULT_RULES if r.label == "cold"]
+    assert float(day3["t2m"].min()) > 273.15
+    assert not threshold_events(day3, clim, rules=cold).masks.any()
+    unbounded = [ThresholdRule("cold", "t2m", "<", quantile=0.01)]
+    assert int(threshold_events(day3, clim, rules=unbounded).masks.sum()) == 8
 
 
 def test_wind_speed_is_derived_for_the_climatology():
@@ -257,10 +327,12 @@ def test_climatology_missing_hours_or_quantiles():
         warnings.simplefilter("ignore")
         clim = climatology(truth.isel(time=slice(0, 12)), window=0)
     with pytest.raises(DataError, match=r"no values for hours \[12, 13"):
-        threshold_events(truth, clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.99)])
+        threshold_events(
+            truth.isel(time=slice(24, 48)), clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.99)]
+        )
     with pytest.raises(DataError, match="not 0.95"):
         threshold_events(
-            truth.isel(time=slice(0, 12)), clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.95)]
+            truth.isel(time=slice(24, 36)), clim, rules=[ThresholdRule("heat", "t2m", ">", quantile=0.95)]
         )
 
 
@@ -295,12 +367,12 @@ def test_lazy_climatology_is_computed_once_not_per_time_block(monkeypatch):
     reference = slice("2020-06-01", "2020-06-03")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few samples per climatology bin
-        events = build_masks(lazy, thresholds="percentile", reference=reference)
+        events = build_masks(lazy, thresholds="percentile", reference=reference, allow_in_sample=True)
         masks = events.masks.load()
         # one quantile computation per hour-of-day bin (24), not one per bin for every time block of
         # the heat and cold comparisons and again when the lazy masks are loaded
         assert len(quantile_calls) == 24
-        expected = build_masks(truth, thresholds="percentile", reference=reference)
+        expected = build_masks(truth, thresholds="percentile", reference=reference, allow_in_sample=True)
     np.testing.assert_array_equal(masks.values, expected.masks.values)
     heat = masks.sel(event_type="heat").values
     assert heat[74:77, 4:6, 2:5].all() and heat.sum() == 18

@@ -16,21 +16,42 @@ The pieces and their documented defaults:
   join an episode within 1 degree and inside an event's hours; boxes padded by 60 km (20 cells on the
   3-km HRRR grid); spans capped at 3 days, plus 4 hours; leftover SPC reports of one family grouped when
   within 100 km and 2 hours (single linkage); minimum case size 1 report (HR-Extreme: 2).
-* :func:`climatology`: per-cell quantiles (1st, 99th) per hour of day, pooling +-2 hours.
+* :func:`climatology`: per-cell quantiles (1st, 99th) per hour of day, pooling +-2 hours, from a
+  reference period (or several) recorded in its attributes; :func:`check_out_of_sample` refuses one
+  that overlaps the evaluated period unless ``allow_in_sample=True``; :func:`sample_climatology` gives
+  the sample's, from its longer run outside the evaluated period.
 * :func:`threshold_events` (step 3 and more), rules in :data:`DEFAULT_RULES`: heat / cold beyond the
-  99th / 1st percentile (38 C / -29 C without a climatology), 10-m wind >= 17.9 m/s, gust >= 25.7 m/s,
+  99th / 1st percentile of an out-of-sample climatology and beyond 30 C / 0 C (38 C / -29 C without a
+  climatology), 10-m wind >= 17.9 m/s, gust >= 25.7 m/s,
   rain >= 25.4 mm/h, reflectivity >= 50 dBZ; objects smaller than 2 cells or shorter than 1 step dropped.
 * :func:`masks_from_cases`, :func:`build_masks`, :func:`masks_at`: bool masks ``(event_type, time, y, x)``
   over the families ``tornado, hail, wind, gust, heavy_rain, reflectivity, winter, heat, cold``.
 * :func:`write_index_csv` / :func:`read_index_csv`: HR-Extreme's index CSV.
+* :func:`hr_extreme_cases` (``build_masks(..., method="hr-extreme")``): HR-Extreme's exact steps 1-3,
+  its 17 :data:`HR_EXTREME_TYPES` and index layout (:func:`write_hr_extreme_index`); the differences from
+  the default method are tabled in :mod:`workbench.events.hrextreme`.
+* :func:`forecast_event_masks`: the threshold rules applied to each forecast, ``(event_type, init_time,
+  lead_time, y, x)``, for the forecast-conditioned regions of :mod:`workbench.scoring.regions`.
+* :func:`control_cases`: a matched non-extreme case (same hours and box size, nearest clear position)
+  for every case.
 """
 
 from __future__ import annotations
 
 from workbench.events.cases import CaseRules, cases_from_reports
-from workbench.events.climatology import climatology
+from workbench.events.climatology import check_out_of_sample, climatology, reference_periods
+from workbench.events.controls import control_cases
+from workbench.events.forecast import forecast_event_masks
 from workbench.events.grid import GridLocator, grid_info
+from workbench.events.hrextreme import (
+    HR_EXTREME_TYPES,
+    HRExtremeParams,
+    hr_extreme_cases,
+    to_hr_extreme_index,
+    write_hr_extreme_index,
+)
 from workbench.events.masks import build_masks, combine_masks, masks_at, masks_from_cases
+from workbench.events.sample import sample_climatology
 from workbench.events.table import EVENT_COLUMNS, read_index_csv, to_index_frame, write_index_csv
 from workbench.events.thresholds import (
     DEFAULT_RULES,
@@ -42,6 +63,11 @@ from workbench.events.thresholds import (
 from workbench.events.types import DEFAULT_EVENT_TYPES, FAMILY_ORDER, family_of, split_types
 
 __all__ = [
+    "HR_EXTREME_TYPES",
+    "HRExtremeParams",
+    "hr_extreme_cases",
+    "to_hr_extreme_index",
+    "write_hr_extreme_index",
     "DEFAULT_EVENT_TYPES",
     "DEFAULT_RULES",
     "EVENT_COLUMNS",
@@ -51,15 +77,20 @@ __all__ = [
     "GridLocator",
     "ThresholdRule",
     "build_masks",
+    "check_out_of_sample",
     "cases_from_reports",
     "climatology",
     "combine_masks",
+    "control_cases",
     "family_of",
+    "forecast_event_masks",
     "grid_info",
     "masks_at",
     "masks_from_cases",
     "percentile_rules",
     "read_index_csv",
+    "reference_periods",
+    "sample_climatology",
     "split_types",
     "threshold_events",
     "to_index_frame",

@@ -10,6 +10,13 @@ percentiles.
 
 The wind speed ``ws10m = hypot(u10m, v10m)`` is added when both components are present, so wind events
 can be thresholded on it.
+
+**Out of sample.** A percentile threshold is only meaningful against a reference period that does not
+contain the evaluated period: the 99th percentile of the evaluated week itself marks 1% of that week as
+"extreme" whatever the weather did, and a cool June week gets its own "cold" events. The reference
+period(s) are recorded in the climatology's ``attrs["reference_period"]`` (``"start/end; start/end"``),
+and :func:`check_out_of_sample` refuses a climatology whose reference overlaps the times it is applied
+to unless the caller says ``allow_in_sample=True``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from workbench.errors import DataError
@@ -34,9 +42,92 @@ def with_wind_speed(truth: xr.Dataset) -> xr.Dataset:
     return truth
 
 
+def _as_slices(reference) -> list[slice] | None:
+    if reference is None:
+        return None
+    if isinstance(reference, slice):
+        return [reference]
+    is_list = isinstance(reference, Sequence) and not isinstance(reference, str) and len(reference) > 0
+    if is_list and all(isinstance(r, slice) for r in reference):
+        return list(reference)
+    raise DataError(
+        f"reference must be a slice of times or a list of slices (several periods), got {reference!r}"
+    )
+
+
+def format_periods(periods: Sequence[tuple[pd.Timestamp, pd.Timestamp]]) -> str:
+    """``"start/end; start/end"`` (ISO, to the hour) of closed time periods."""
+    return "; ".join(f"{pd.Timestamp(a):%Y-%m-%dT%H}/{pd.Timestamp(b):%Y-%m-%dT%H}" for a, b in periods)
+
+
+def reference_periods(clim: xr.Dataset) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The reference periods a climatology was computed from (from its attributes).
+
+    Raises
+    ------
+    DataError
+        When the climatology does not record them (it was not made by :func:`climatology`).
+    """
+    attrs = getattr(clim, "attrs", {}) or {}
+    text = attrs.get("reference_period")
+    if text is None and "reference_start" in attrs and "reference_end" in attrs:
+        text = f"{attrs['reference_start']}/{attrs['reference_end']}"
+    if not text:
+        raise DataError(
+            "the climatology does not record its reference period (attrs 'reference_period'); build it "
+            "with workbench.events.climatology(truth, reference=...) so that it can be checked against "
+            "the evaluated period"
+        )
+    try:
+        return [
+            (pd.Timestamp(a.strip()), pd.Timestamp(b.strip()))
+            for a, b in (part.split("/") for part in str(text).split(";") if part.strip())
+        ]
+    except ValueError as err:
+        raise DataError(f"cannot read the climatology's reference_period {text!r} ({err})") from None
+
+
+def check_out_of_sample(clim: xr.Dataset, times, allow_in_sample: bool = False) -> bool:
+    """Refuse a climatology whose reference period overlaps the evaluated times.
+
+    Parameters
+    ----------
+    clim : xarray.Dataset
+        From :func:`climatology` (its ``reference_period`` attribute is read).
+    times : array_like of datetime64
+        The evaluated times (their span, first to last, is the evaluated period).
+    allow_in_sample : bool
+        Accept an overlap (the result is then flagged in sample).
+
+    Returns
+    -------
+    bool
+        Whether the climatology is in sample (only ever True with ``allow_in_sample``).
+
+    Raises
+    ------
+    DataError
+        Naming both periods, when they overlap and ``allow_in_sample`` is False.
+    """
+    times = np.atleast_1d(np.asarray(times, dtype="datetime64[ns]"))
+    if times.size == 0:
+        return False
+    first, last = pd.Timestamp(times.min()), pd.Timestamp(times.max())
+    overlap = [(a, b) for a, b in reference_periods(clim) if a <= last and b >= first]
+    if overlap and not allow_in_sample:
+        raise DataError(
+            f"the climatology's reference period {format_periods(overlap)} overlaps the evaluated period "
+            f"{first:%Y-%m-%dT%H}/{last:%Y-%m-%dT%H}: percentile thresholds would be in sample (the "
+            "evaluated period's own extremes). Use a reference period outside it (e.g. "
+            "workbench.events.sample_climatology for the sample), fixed thresholds, or pass "
+            "allow_in_sample=True"
+        )
+    return bool(overlap)
+
+
 def climatology(
     truth: xr.Dataset | xr.DataArray,
-    reference: slice | None = None,
+    reference: slice | Sequence[slice] | None = None,
     quantiles: Sequence[float] = (0.01, 0.99),
     by: str | None = "hourofday",
     window: int = 2,
@@ -49,8 +140,10 @@ def climatology(
     truth : xarray.Dataset or DataArray
         Fields with a ``time`` dimension (hourly or coarser), any horizontal grid. Dask-backed input
         stays lazy.
-    reference : slice, optional
-        Times of the reference period, e.g. ``slice("2020-06-01", "2020-06-21")``; default all times.
+    reference : slice or list of slices, optional
+        Times of the reference period, e.g. ``slice("2020-06-01", "2020-06-21")``, or several periods
+        (e.g. before and after an evaluated week, with a gap); default all times. The periods used are
+        recorded in ``attrs["reference_period"]``.
     quantiles : sequence of float
         Quantiles in (0, 1); the defaults give the 1st and 99th percentiles.
     by : {"hourofday", None}
@@ -97,17 +190,32 @@ def climatology(
     if missing:
         raise DataError(f"variables {missing} are not in truth (it has {list(truth.data_vars)})")
     ref = truth[list(variables)]
-    if reference is not None:
-        ref = ref.sel(time=reference)
+    slices = _as_slices(reference)
+    periods = []
+    if slices is not None:
+        parts = [ref.sel(time=r) for r in slices]
+        empty = [r for r, part in zip(slices, parts, strict=True) if part.sizes.get("time", 0) == 0]
+        if empty:
+            raise DataError(
+                f"the reference period {empty[0]} holds no times; truth covers "
+                f"{truth.time.values.min()} to {truth.time.values.max()}"
+            )
+        periods = [(p["time"].to_index().min(), p["time"].to_index().max()) for p in parts]
+        ref = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
+        if not ref["time"].to_index().is_unique:
+            raise DataError(f"the reference periods {slices} overlap each other")
     if ref.sizes.get("time", 0) == 0:
         raise DataError(
             f"the reference period {reference} holds no times; truth covers "
             f"{truth.time.values.min()} to {truth.time.values.max()}"
         )
     times = ref["time"].to_index()
+    if not periods:
+        periods = [(times.min(), times.max())]
     attrs = {
         "reference_start": str(times.min()),
         "reference_end": str(times.max()),
+        "reference_period": format_periods(periods),
         "by": str(by),
         "window_hours": int(window),
     }

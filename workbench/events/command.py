@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("default", "percentile", "none"),
         help="threshold events: fixed physical thresholds, climatological percentiles, or none",
     )
+    parser.add_argument(
+        "--method",
+        default="workbench",
+        choices=("workbench", "hr-extreme"),
+        help="case-building method: the workbench's (UTC times, out-of-sample thresholds) or HR-Extreme's "
+        "exact steps 1-3 (its 17 types; the index CSV in its layout)",
+    )
     parser.add_argument("--start", default=None, help="first time to use (ISO date), default: all")
     parser.add_argument("--end", default=None, help="last time to use (ISO date), default: all")
     parser.add_argument("-o", "--output", required=True, help="masks file, *.nc or *.zarr")
@@ -76,14 +83,21 @@ def _run(args: argparse.Namespace) -> int:
     spc_spec = args.reports if args.spc == "sample" else args.spc
     spc = _reports(spc_spec, params, args.catalog, "spc") if spc_spec else None
     thresholds = None if args.thresholds == "none" else args.thresholds
-    events = build_masks(truth, reports=reports, spc=spc, thresholds=thresholds, allow_empty=True)
+    events = build_masks(
+        truth, reports=reports, spc=spc, thresholds=thresholds, allow_empty=True, method=args.method
+    )
     masks = events.masks.load()
     write_scores(masks.to_dataset(name="mask"), output, overwrite=args.overwrite)
     table_path = output.with_name(output.name + ".events.csv")
     tmp = table_path.with_name("." + table_path.name + ".tmp")
     events.table.to_csv(tmp, index=False)
     tmp.replace(table_path)
-    events.write_index_csv(output.with_name(output.name + ".index.csv"))
+    if args.method == "hr-extreme":
+        from workbench.events.hrextreme import write_hr_extreme_index
+
+        write_hr_extreme_index(events.table, output.with_name(output.name + ".index.csv"))
+    else:
+        events.write_index_csv(output.with_name(output.name + ".index.csv"))
     counts = events.table["event_type"].value_counts()
     print(f"{len(events.table)} events on {masks.sizes['time']} times:")
     for name, count in counts.items():

@@ -149,6 +149,11 @@ def combine_masks(*masks: xr.DataArray) -> xr.DataArray:
         out = base.isel(event_type=slice(0, 0))
     out = out.assign_coords(grid_coords).rename("mask")
     out.attrs = {"description": "extreme-event masks"}
+    # where the thresholds and their reference period come from travels with the union
+    for m in masks:
+        for key in ("thresholds", "reference_period", "in_sample"):
+            if key in m.attrs:
+                out.attrs[key] = m.attrs[key]
     return out
 
 
@@ -200,6 +205,26 @@ def masks_at(masks: xr.DataArray, valid_time) -> xr.DataArray:
     return out
 
 
+def _read_raw(reports, spc):
+    """Report files given as paths, read raw (HR-Extreme reads the files' own columns)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(reports, str | os.PathLike):
+        from workbench.sources.reports import read_storm_events
+
+        reports = read_storm_events(reports)
+    if isinstance(spc, str | os.PathLike):
+        files = sorted(Path(spc).glob("*_rpts_*.csv")) if Path(spc).is_dir() else [Path(spc)]
+        frames = []
+        for f in files:
+            df = pd.read_csv(f, dtype={"Time": str}, keep_default_na=False, na_values=[""])
+            if len(df):
+                frames.append(df.assign(kind=f.stem.split("_")[-1], date=f.name[:6]))
+        spc = pd.concat(frames, ignore_index=True) if frames else None
+    return reports, spc
+
+
 def build_masks(
     truth: xr.Dataset,
     reports: pd.DataFrame | None = None,
@@ -207,11 +232,13 @@ def build_masks(
     thresholds: str | Sequence[ThresholdRule] | None = "default",
     *,
     clim: xr.Dataset | None = None,
-    reference: slice | None = None,
+    reference: slice | Sequence[slice] | None = None,
     case_rules: CaseRules | None = None,
     min_cells: int = 2,
     min_duration: int = 1,
     allow_empty: bool = False,
+    allow_in_sample: bool = False,
+    method: str = "workbench",
     **case_overrides,
 ) -> EventSet:
     """Report cases and threshold events on ``truth``'s grid and times, as one mask array and one table.
@@ -228,16 +255,27 @@ def build_masks(
         Threshold events (step 3 and more): :data:`DEFAULT_RULES`, :func:`percentile_rules` or your own;
         ``None`` for report cases only.
     clim : xarray.Dataset, optional
-        Climatology for percentile thresholds; computed from ``truth`` over ``reference`` (default: all of
-        ``truth``'s times, hourly bins pooled over +-2 h) when a rule needs one.
-    reference : slice, optional
-        Reference period for that climatology.
+        Climatology for percentile thresholds, from a reference period disjoint from ``truth``'s times
+        (for the sample: :func:`workbench.events.sample_climatology`). Without one, rules that have a
+        fixed value use it (the default heat and cold rules: 38 C and -29 C) and quantile-only rules
+        need ``reference`` or ``allow_in_sample``.
+    reference : slice or list of slices, optional
+        Compute the climatology from ``truth`` over these periods. Since the masks cover all of
+        ``truth``'s times this is in sample, so it needs ``allow_in_sample=True``.
     case_rules : CaseRules, optional
         Case-building parameters; ``**case_overrides`` change single fields (e.g. ``pad_cells=20``).
     min_cells, min_duration : int
         Size filter of threshold objects.
     allow_empty : bool
         Return empty masks instead of raising when nothing is found.
+    allow_in_sample : bool
+        Accept a climatology whose reference period overlaps ``truth``'s times (the masks are then
+        flagged ``attrs["in_sample"] = 1``); refused by default.
+    method : {"workbench", "hr-extreme"}
+        ``"workbench"``: :func:`cases_from_reports` plus threshold events. ``"hr-extreme"``: HR-Extreme's
+        exact steps 1-3 (:func:`workbench.events.hrextreme.hr_extreme_cases`, heat and cold from
+        ``truth["t2m"]``), one mask layer per HR-Extreme type; ``thresholds`` are then not used unless
+        given as rules.
 
     Returns
     -------
@@ -254,8 +292,21 @@ def build_masks(
         tchunks = truth.chunksizes.get("time")
         chunks = {"time": int(tchunks[0])} if tchunks else None
 
+    if method not in ("workbench", "hr-extreme"):
+        raise DataError(f"method must be 'workbench' or 'hr-extreme', got {method!r}")
     parts_masks, parts_tables = [], []
-    if reports is not None or spc is not None:
+    if method == "hr-extreme":
+        from workbench.events.hrextreme import hr_extreme_cases
+
+        reports, spc = _read_raw(reports, spc)
+        cases = hr_extreme_cases(reports, truth, spc, truth.get("t2m"))
+        inside = (cases.end >= times.min()) & (cases.start <= times.max())
+        cases = cases.loc[inside].reset_index(drop=True)
+        parts_masks.append(masks_from_cases(cases, truth, chunks=chunks))
+        parts_tables.append(cases)
+        if isinstance(thresholds, str):
+            thresholds = None
+    elif reports is not None or spc is not None:
         cases = cases_from_reports(reports, truth, spc, rules=case_rules, allow_empty=True, **case_overrides)
         inside = (cases.end >= times.min()) & (cases.start <= times.max())
         if (~inside).any():
@@ -279,13 +330,19 @@ def build_masks(
             skip = True
         else:
             rules, skip = tuple(thresholds), False
-        if clim is None:
+        if clim is None and (reference is not None or allow_in_sample):
             variables = sorted({r.variable for r in rules if r.quantile is not None})
             variables = [v for v in variables if v in truth.data_vars or (v == "ws10m" and "u10m" in truth)]
             if variables:
                 clim = climatology(truth, reference=reference, variables=variables)
         found = threshold_events(
-            truth, clim, rules, min_cells=min_cells, min_duration=min_duration, skip_missing=skip
+            truth,
+            clim,
+            rules,
+            min_cells=min_cells,
+            min_duration=min_duration,
+            skip_missing=skip,
+            allow_in_sample=allow_in_sample,
         )
         parts_masks.append(found.masks)
         parts_tables.append(found.table)

@@ -130,7 +130,8 @@ def read_index_csv(path: str | os.PathLike, grid_like=None) -> pd.DataFrame:
     ----------
     path : path-like
         A CSV with columns ``type, bounding_box, begin_time, end_time`` (``details`` optional), such as
-        HR-Extreme's ``index_files/*.csv`` or one written by :func:`write_index_csv`.
+        HR-Extreme's ``index_files/*.csv`` or one written by :func:`write_index_csv`. A ``span`` column
+        (HR-Extreme's final index) sets the end to ``begin_time + span``.
     grid_like : xarray object or grid, optional
         The grid the boxes index; when given, ``lat_min``..``lon_max`` are filled and boxes are checked
         against its shape, otherwise those columns are NaN.
@@ -149,8 +150,11 @@ def read_index_csv(path: str | os.PathLike, grid_like=None) -> pd.DataFrame:
     try:
         start = pd.to_datetime(df["begin_time"])
         end = pd.to_datetime(df["end_time"])
+        if "span" in df.columns:
+            # HR-Extreme's final index: end_time is the clipped end, the case lasts begin_time + span
+            end = start + pd.to_timedelta(df["span"])
     except (ValueError, TypeError) as err:
-        raise DataError(f"{path}: cannot parse begin_time/end_time ({err})") from None
+        raise DataError(f"{path}: cannot parse begin_time/end_time/span ({err})") from None
     lat_min = lat_max = lon_min = lon_max = np.full(len(df), np.nan)
     if grid_like is not None and len(df):
         from workbench.events.grid import grid_info

@@ -11,9 +11,11 @@ Default rules (:data:`DEFAULT_RULES`), with their physical basis:
 =============  ==========  =========================================================================
 label          variable    threshold
 =============  ==========  =========================================================================
-heat           t2m         > 99th percentile (per cell and hour of day); without a climatology
-                           > 311.15 K (38 C, HR-Extreme's heat threshold)
-cold           t2m         < 1st percentile; without a climatology < 244.15 K (-29 C, HR-Extreme)
+heat           t2m         > 99th percentile (per cell and hour of day) of an out-of-sample
+                           climatology and > 303.15 K (30 C); without a climatology > 311.15 K
+                           (38 C, HR-Extreme's heat threshold)
+cold           t2m         < 1st percentile of that climatology and < 273.15 K (frost); without a
+                           climatology < 244.15 K (-29 C, HR-Extreme's cold threshold)
 wind           ws10m       >= 17.9 m s-1 (40 mph sustained, the NWS high-wind criterion)
 gust           gust        >= 25.7 m s-1 (50 kt, the NWS severe-thunderstorm gust criterion)
 heavy_rain     tp          >= 0.0254 m per hour (1 inch/h); scaled by the data's time step, so a
@@ -36,7 +38,13 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import DataError, UnitsError
-from workbench.events.climatology import quantile_field, with_wind_speed
+from workbench.events.climatology import (
+    check_out_of_sample,
+    format_periods,
+    quantile_field,
+    reference_periods,
+    with_wind_speed,
+)
 from workbench.events.grid import box_extents, grid_info
 from workbench.events.objects import label_objects
 from workbench.events.table import make_table
@@ -66,6 +74,10 @@ class ThresholdRule:
         Units of ``value``; the variable's ``attrs["units"]`` must match when ``value`` is used.
     per_hour : bool
         ``value`` is a rate per hour, multiplied by the data's time step (accumulated precipitation).
+    bound : float, optional
+        A physical value a climatological threshold must also pass (same comparison, in ``units``), so
+        that a percentile event is extreme in absolute terms too: a cell in its 1st June percentile at
+        15 C is cool for June, not a cold extreme.
     """
 
     label: str
@@ -75,6 +87,7 @@ class ThresholdRule:
     quantile: float | None = None
     units: str | None = None
     per_hour: bool = False
+    bound: float | None = None
 
     def __post_init__(self) -> None:
         if self.comparison not in _OPS:
@@ -86,8 +99,8 @@ class ThresholdRule:
 
 
 DEFAULT_RULES: tuple[ThresholdRule, ...] = (
-    ThresholdRule("heat", "t2m", ">", value=311.15, quantile=0.99, units="K"),
-    ThresholdRule("cold", "t2m", "<", value=244.15, quantile=0.01, units="K"),
+    ThresholdRule("heat", "t2m", ">", value=311.15, quantile=0.99, units="K", bound=303.15),
+    ThresholdRule("cold", "t2m", "<", value=244.15, quantile=0.01, units="K", bound=273.15),
     ThresholdRule("wind", "ws10m", ">=", value=17.9, units="m s-1"),
     ThresholdRule("gust", "gust", ">=", value=25.7, units="m s-1"),
     ThresholdRule("heavy_rain", "tp", ">=", value=0.0254, units="m", per_hour=True),
@@ -155,6 +168,8 @@ def threshold_events(
     min_duration: int = 1,
     block: int = 24,
     skip_missing: bool | None = None,
+    allow_in_sample: bool = False,
+    step_hours: float | None = None,
 ) -> EventSet:
     """Find threshold events as connected space-time objects.
 
@@ -178,12 +193,20 @@ def threshold_events(
     skip_missing : bool, optional
         Skip rules whose variable ``truth`` lacks, with a warning (default: True for the default rules,
         False for rules you pass, which then raise).
+    allow_in_sample : bool
+        Accept a climatology whose reference period overlaps ``truth``'s times (refused by default:
+        see :func:`~workbench.events.climatology.check_out_of_sample`).
+    step_hours : float, optional
+        Accumulation period of ``tp`` in hours for per-hour rules (default: the median time step; give
+        it for unevenly spaced times such as a forecast's sparse lead times).
 
     Returns
     -------
     EventSet
         ``masks`` (one layer per rule label; rules sharing a label are merged) and ``table`` (one row per
         object: its time span, bounding box, and in ``details`` the rule, the peak value and the size).
+        ``masks.attrs`` name the thresholds (``thresholds``), the climatology's reference period
+        (``reference_period``, ``"none"`` when every threshold is fixed) and ``in_sample`` (0 or 1).
 
     Raises
     ------
@@ -207,9 +230,14 @@ def threshold_events(
         # The climatology is small (quantile x hour x cell) but, computed from dask-backed truth, lazy:
         # every time block of the comparison would recompute it from the whole reference period.
         used = sorted({r.variable for r in rules if r.quantile is not None} & set(clim.data_vars))
+        ref_attrs = dict(clim.attrs)
         clim = clim[used].compute()
+        clim.attrs = ref_attrs
+    in_sample = False
+    if clim is not None and any(r.quantile is not None and r.variable in truth.data_vars for r in rules):
+        in_sample = check_out_of_sample(clim, times, allow_in_sample)
 
-    skipped, layers, rows = [], {}, []
+    skipped, layers, rows, descriptions = [], {}, [], []
     for rule in rules:
         if rule.variable not in truth.data_vars:
             if skip_missing:
@@ -220,7 +248,8 @@ def threshold_events(
                 f"(it has {list(truth.data_vars)})"
             )
         da = truth[rule.variable].transpose(*dims)
-        threshold, desc = _threshold(rule, da, clim, times)
+        threshold, desc = _threshold(rule, da, clim, times, step_hours)
+        descriptions.append(f"{rule.label}: {rule.variable} {rule.comparison} {desc}")
         exceed = _OPS[rule.comparison](da, threshold)
         score = da if rule.comparison in (">", ">=") else -da
         found = label_objects(
@@ -282,14 +311,41 @@ def threshold_events(
             [c for c in masks.coords if c not in (*dims, "event_type", "latitude", "longitude")]
         )
     masks = masks.assign_coords(info.coords).rename("mask")
-    masks.attrs = {"description": "threshold events", "min_cells": min_cells, "min_duration": min_duration}
+    uses_clim = clim is not None and any("percentile" in d for d in descriptions)
+    masks.attrs = {
+        "description": "threshold events",
+        "min_cells": min_cells,
+        "min_duration": min_duration,
+        "thresholds": "; ".join(descriptions),
+        "reference_period": format_periods(reference_periods(clim)) if uses_clim else "none",
+        "in_sample": int(in_sample),
+    }
     table = make_table(pd.concat(rows, ignore_index=True) if rows else [])
     return EventSet(
         masks=masks, table=table.sort_values(["start", "event_id"], kind="stable").reset_index(drop=True)
     )
 
 
-def _threshold(rule: ThresholdRule, da: xr.DataArray, clim: xr.Dataset | None, times: np.ndarray):
+def _ordinal(value: float) -> str:
+    """``99`` -> ``"99th"``, ``1`` -> ``"1st"``, ``2.5`` -> ``"2.5th"``."""
+    text = f"{value:g}"
+    if text.isdigit() and not 10 <= int(text) % 100 <= 20:
+        return text + {1: "st", 2: "nd", 3: "rd"}.get(int(text) % 10, "th")
+    return text + "th"
+
+
+def _check_units(rule: ThresholdRule, da: xr.DataArray) -> None:
+    have = da.attrs.get("units")
+    if rule.units is not None and have is not None and _norm_units(str(have)) != _norm_units(rule.units):
+        raise UnitsError(
+            f"{rule.variable} has units {have!r} but the {rule.label} threshold is in "
+            f"{rule.units!r}; convert the data to canonical units first"
+        )
+
+
+def _threshold(
+    rule: ThresholdRule, da: xr.DataArray, clim: xr.Dataset | None, times: np.ndarray, step: float | None
+):
     """The threshold (a number or a (time, grid) field) of ``rule`` and its description."""
     if rule.quantile is not None and clim is not None:
         if da.chunks is not None:
@@ -298,22 +354,28 @@ def _threshold(rule: ThresholdRule, da: xr.DataArray, clim: xr.Dataset | None, t
             field = field.chunk({"time": da.chunksizes["time"]}).transpose(*da.dims)
         else:
             field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
-        pct = f"{100 * rule.quantile:g}th percentile"
-        ref = f"{clim.attrs.get('reference_start', '?')[:10]} to {clim.attrs.get('reference_end', '?')[:10]}"
+        pct = f"{_ordinal(100 * rule.quantile)} percentile"
+        if rule.bound is not None:
+            _check_units(rule, da)
+            # the stricter of the percentile and the physical bound, cell by cell
+            field = (
+                np.maximum(field, rule.bound)
+                if rule.comparison in (">", ">=")
+                else np.minimum(field, rule.bound)
+            )
+            pct += f" and {rule.comparison} {rule.bound:g} {rule.units or ''}".rstrip()
+        periods = reference_periods(clim)
+        ref = "; ".join(f"{a:%Y-%m-%d} to {b:%Y-%m-%d}" for a, b in periods)
         return field, f"{pct} (climatology {ref})"
     if rule.value is None:
         raise DataError(
             f"rule {rule.label!r} is defined by the {rule.quantile} quantile: pass a climatology "
             "(workbench.events.climatology(truth, reference=...))"
         )
-    have = da.attrs.get("units")
-    if rule.units is not None and have is not None and _norm_units(str(have)) != _norm_units(rule.units):
-        raise UnitsError(
-            f"{rule.variable} has units {have!r} but the {rule.label} threshold {rule.value} is in "
-            f"{rule.units!r}; convert the data to canonical units first"
-        )
-    value = rule.value * (_step_hours(times) if rule.per_hour else 1.0)
+    _check_units(rule, da)
+    hours = float(step) if step is not None else _step_hours(times)
+    value = rule.value * (hours if rule.per_hour else 1.0)
     desc = f"{value:g} {rule.units or ''}".strip()
     if rule.per_hour:
-        desc += f" ({rule.value:g} per hour over a {_step_hours(times):g} h step)"
+        desc += f" ({rule.value:g} per hour over a {hours:g} h step)"
     return value, desc

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from workbench.errors import DataError
-from workbench.scoring import kernels
+from workbench.scoring import kernels, regions
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
@@ -64,6 +64,7 @@ def decompose(
     engine: str = "auto",
     num_threads: int | None = None,
     progress: bool = False,
+    forecast_masks: xr.DataArray | Mapping[Hashable, xr.DataArray] | None = None,
 ) -> xr.Dataset:
     """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
 
@@ -104,7 +105,9 @@ def decompose(
         in the truth are left out, with a warning.
     masks : xarray.DataArray (bool) or Dataset with ``mask``, optional
         Dims ``(event_type, time, *grid)``, True inside an event; they must cover every scored valid
-        time. Without masks only the ``all`` region is scored.
+        time. Without masks only the ``all`` region is scored. Masks that differ per forecast field,
+        dims ``(event_type, init_time, lead_time, *grid)``, are accepted too (each field is scored
+        with its own mask).
     weights : xarray.DataArray, optional
         Non-negative weights over (some of) the grid dims; default
         :func:`workbench.grids.area_weights` of the truth.
@@ -132,6 +135,12 @@ def decompose(
         Threads scoring the fields of a block in parallel (default: the CPUs).
     progress : bool
         Show a progress bar over the blocks.
+    forecast_masks : xarray.DataArray or dict of them, optional
+        The model's own event masks ``(event_type, init_time, lead_time, *grid)`` (the same rules applied
+        to its forecast, e.g. ``workbench.events.forecast_event_masks``), one per model for a dict of
+        forecasts. Adds the regions of :mod:`workbench.scoring.regions`: ``extreme_forecast``,
+        ``extreme_either``, ``hit``, ``miss``, ``false_alarm`` and, per event type ``t``,
+        ``t|forecast``, ``t|either``, ``t|hit``, ``t|miss``, ``t|false_alarm``. Needs ``masks``.
 
     Returns
     -------
@@ -150,10 +159,20 @@ def decompose(
     """
     if engine not in ENGINES:
         raise DataError(f"engine must be one of {ENGINES}, not {engine!r}.")
+    if forecast_masks is not None:
+        options = dict(
+            weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk, client=client,
+            device=device, variables=variables, engine=engine, num_threads=num_threads, progress=progress,
+        )  # fmt: skip
+        return _with_forecast_regions(forecast, truth, masks, forecast_masks, options)
     truth = prepare_truth(truth)
     spatial = spatial_dims(truth)
     models = as_model_dict(forecast)
-    masks = prepare_masks(masks, truth, spatial)
+    if regions.is_field_masks(masks):
+        check_grid("masks", masks, truth, spatial)
+        masks = regions.field_masks(masks, spatial)
+    else:
+        masks = prepare_masks(masks, truth, spatial)
     w, weights_how = resolve_weights(weights, truth, spatial)
     engine, device = _resolve_engine(engine, device)
     runner = _Runner(
@@ -359,10 +378,13 @@ def _make_groups(tpos: np.ndarray, mpos: np.ndarray | None, cpos: np.ndarray | N
     ii, jj = np.nonzero(tpos >= 0)
     if not ii.size:
         return []
-    t = tpos[ii, jj]
-    order = np.argsort(t, kind="stable")
-    ii, jj, t = ii[order], jj[order], t[order]
-    bounds = [0, *(np.flatnonzero(np.diff(t)) + 1).tolist(), len(t)]
+    t = tpos[ii, jj].astype(np.int64)
+    # fields share a group when they share the truth and the mask: with valid-time masks the mask
+    # follows from the valid time, with per-field masks (forecast-conditioned regions) it does not
+    key = t if mpos is None else t * (int(mpos.max()) + 2) + (mpos[ii, jj].astype(np.int64) + 1)
+    order = np.argsort(key, kind="stable")
+    ii, jj, t, key = ii[order], jj[order], t[order], key[order]
+    bounds = [0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), len(t)]
     groups = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         i0, j0 = ii[a], jj[a]
@@ -470,7 +492,9 @@ class _Runner:
                 stacklevel=4,
             )
         mpos = None
-        if self.masks is not None:
+        if self.masks is not None and "field_init" in self.masks.coords:
+            mpos = regions.field_positions(self.masks, fc)  # one mask per forecast field
+        elif self.masks is not None:
             mpos = time_positions(self.masks.indexes["time"], vt)
             uncovered = (tpos >= 0) & (mpos < 0)
             if uncovered.any():
@@ -805,3 +829,48 @@ def _concat_filled(datasets: list[xr.Dataset], dim: str, labels: list[str]) -> x
     return xr.concat(
         filled, dim=xr.DataArray(labels, dims=dim, name=dim), join="outer", combine_attrs="override"
     )
+
+
+def _with_forecast_regions(forecast, truth, masks, forecast_masks, options: dict) -> xr.Dataset:
+    """:func:`decompose` with the forecast-conditioned regions of :mod:`workbench.scoring.regions` added.
+
+    The observed regions come from one pass with ``masks``; each model's conditioned regions from a pass
+    with its per-field region masks, whose own ``all`` row is the same and whose ``extreme`` and
+    ``non_extreme`` rows (the union of the derived layers) are dropped.
+    """
+    if masks is None:
+        raise DataError("forecast_masks need the observed masks too (masks=...).")
+    observed = masks["mask"] if isinstance(masks, xr.Dataset) and "mask" in masks else masks
+    if regions.is_field_masks(observed):
+        raise DataError("masks must be the observed masks on valid times (event_type, time, *grid).")
+    models = as_model_dict(forecast)
+    if isinstance(forecast_masks, Mapping):
+        fms = {name: forecast_masks.get(name) for name in models}
+        if list(models) == [None] and len(forecast_masks) == 1:
+            fms = {None: next(iter(forecast_masks.values()))}
+    else:
+        # one mask array serves a single model only: each model's forecast has its own events
+        fms = {name: forecast_masks for name in models} if len(models) == 1 else {}
+    lacking = [str(name) for name in models if fms.get(name) is None]
+    if lacking:
+        raise DataError(f"forecast_masks lack the model(s) {lacking}; give a dict {{model: masks}}.")
+    out = []
+    for name, fc in models.items():
+        base = decompose(fc, truth, observed, **options)
+        derived = regions.conditioned_regions(
+            observed, fms[name].sel(init_time=fc["init_time"], lead_time=fc["lead_time"])
+        )
+        cond = decompose(fc, truth, derived, **options)
+        cond = cond.sel(
+            region=[r for r in cond["region"].values if r not in ("all", "extreme", "non_extreme")]
+        )
+        out.append(xr.concat([base, cond], dim="region", join="outer", combine_attrs="override"))
+    result = out[0] if list(models) == [None] else _concat_filled(out, "model", [str(n) for n in models])
+    order = [d for d in ("variable", "lead_time", "region", "model") if d in result.dims]
+    result = result.transpose(*order)
+    result.attrs["regions"] = (
+        "all; extreme = union of the observed masks; non_extreme; each type; extreme_forecast, "
+        "extreme_either, hit, miss, false_alarm and per type t|forecast ... t|false_alarm "
+        "(workbench.scoring.regions)"
+    )
+    return result

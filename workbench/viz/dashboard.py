@@ -65,7 +65,9 @@ class SkillState(param.Parameterized):
     variable = param.Selector(doc="Canonical variable.")
     metric = param.Selector(doc="Score shown by the curves and the scorecard.")
     region = param.Selector(
-        doc="Region compared with 'all': the extreme union, non-extreme or an event type."
+        doc="Region compared with 'all': the observed extreme union, non-extreme, an event type, or a "
+        "forecast-conditioned region (extreme_forecast, extreme_either, hit, miss, false_alarm, and "
+        "'<type>|<region>' per event type)."
     )
     event_type = param.Selector(doc="Event type outlined on the maps and listed in the event browser.")
     init_time = param.Selector(doc="Initial time of the mapped forecast (ISO, UTC).")

@@ -245,6 +245,7 @@ def _context(size: str, cache_dir) -> dict:
     verif = truth.sel(time=slice(inits[0], inits[-1] + lead_td.max()))
     return {
         "root": root,
+        "size": size,
         "truth": truth,
         "nwp": nwp,
         "inits": inits,
@@ -263,6 +264,8 @@ def _climatology(ctx: dict):
 
 def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | None = None) -> None:
     """Score the finished forecasts (and ensemble) into ``scores.zarr``, replaced atomically."""
+    from workbench.events import forecast_event_masks
+    from workbench.events.sample import climatology_for_sample
     from workbench.scoring import decompose
 
     root = ctx["root"]
@@ -274,12 +277,23 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
     variables = [v for v in ctx["truth"].data_vars if all(v in f for f in forecasts.values())]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        # each model's own events (the observed rules on its forecast; an ensemble's mean) give the
+        # forecast-conditioned regions (extreme_forecast, hit, miss, false_alarm, ...)
+        event_clim = climatology_for_sample(
+            ctx["size"], (ctx["verif"].time.values[0], ctx["verif"].time.values[-1])
+        )
+        forecast_masks = {}
+        for m in order:
+            fc = forecasts[m][variables]
+            members = [d for d in fc.dims if d not in ("init_time", "lead_time", "y", "x")]
+            forecast_masks[m] = forecast_event_masks(fc.mean(members) if members else fc, event_clim).load()
         scores = decompose(
             {m: forecasts[m] for m in order},
             ctx["verif"],
             masks,
             climatology=climatology.climatology,
             variables=variables,
+            forecast_masks=forecast_masks,
         )
     _write_zarr(scores.load(), root / "scores.zarr")
 
@@ -290,6 +304,7 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
     Products already written by an interrupted run are reused. Returns the results directory.
     """
     from workbench.events import build_masks
+    from workbench.events.sample import climatology_for_sample
     from workbench.models import load
 
     t0 = time.perf_counter()
@@ -309,7 +324,10 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
         with warnings.catch_warnings():
             # the sample's zone-based reports have no coordinates; its climatology bins are small
             warnings.simplefilter("ignore", UserWarning)
-            events = build_masks(ctx["verif"].load(), reports=reports, spc=spc, allow_empty=True)
+            verif = ctx["verif"].load()
+            # percentiles from the sample's longer run outside the verified days (never in sample)
+            clim = climatology_for_sample(size, (verif.time.values[0], verif.time.values[-1]), cache_dir)
+            events = build_masks(verif, reports=reports, spc=spc, clim=clim, allow_empty=True)
         _write_zarr(events.masks.rename("mask").astype(bool).to_dataset().load(), masks_path)
         events.table.to_csv(events_path, index=False)
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)

@@ -90,7 +90,8 @@ class Results:
 
     @property
     def regions(self) -> list[str]:
-        """Score regions (``all``, ``extreme``, ``non_extreme`` and event types)."""
+        """Score regions (``all``, ``extreme``, ``non_extreme``, event types and, where the forecasts' own
+        events were scored, the forecast-conditioned regions of :mod:`workbench.scoring.regions`)."""
         return [str(r) for r in self.scores["region"].values]
 
     @property
