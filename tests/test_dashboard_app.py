@@ -11,8 +11,8 @@ from bokeh.models import ColorBar, GlyphRenderer, Plot
 
 from workbench.errors import CatalogError
 from workbench.viz import dashboard as dash
-from workbench.viz.results import load_results, open_scores
-from workbench.viz.synthetic import synthetic_results
+from workbench.workflow.results import load_results, open_scores
+from workbench.workflow.synthetic import synthetic_results
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ _EXPORTS = {
     "state_at": "workbench.viz.borders",
     "event_frame": "workbench.viz.events",
     "event_errors": "workbench.viz.events",
-    "Results": "workbench.viz.results",
-    "load_results": "workbench.viz.results",
+    "Results": "workbench.workflow.results",
+    "load_results": "workbench.workflow.results",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workbench.viz.results import load_results, open_scores
+    from workbench.workflow.results import load_results, open_scores
 
     if args.scores:
         open_scores(args.scores)  # refuse a path outside the catalog before starting anything

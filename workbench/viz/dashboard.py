@@ -25,10 +25,10 @@ from workbench.errors import DataError, WorkbenchError
 from workbench.viz import maps as vmaps
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
-from workbench.viz.results import Results
 from workbench.viz.scorecard import scorecard
 from workbench.viz.skill import skill_curves
 from workbench.viz.style import CURVE_METRICS
+from workbench.workflow.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -633,18 +633,18 @@ def sync_url(dashboard: SkillDashboard) -> None:
 
 
 def cached_results(size: str = "default", scores: str | None = None) -> Results:
-    """:func:`workbench.viz.results.load_results`, kept in memory across the sessions of a server.
+    """:func:`workbench.workflow.results.load_results`, kept in memory across the sessions of a server.
 
     Reopened when the cached products change (the learned models' background forecasts finishing).
     """
-    from workbench.viz.pipeline import results_generation
+    from workbench.workflow.pipeline import results_generation
 
     return _cached_results(size, scores, results_generation(size))
 
 
 @pn.cache(max_items=2)
 def _cached_results(size: str, scores: str | None, generation: int) -> Results:
-    from workbench.viz.results import load_results
+    from workbench.workflow.results import load_results
 
     return load_results(size=size, scores=scores)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import CatalogError, DataError
-from workbench.viz import pipeline
+from workbench.workflow import pipeline
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_serve_refuses_scores_outside_the_catalog(capsys):
     err = capsys.readouterr().err
     assert "Refusing '/etc/passwd'" in err
     with pytest.raises(CatalogError):
-        from workbench.viz.results import open_scores
+        from workbench.workflow.results import open_scores
 
         open_scores("/etc/shadow")
 
@@ -88,7 +88,7 @@ def test_serve_prepare_uses_the_cache(results, capsys):
 
 def test_scores_the_catalog_names_replace_the_samples(results, workbench_cache):
     from workbench.sources.intake_sources import forecasts_dir
-    from workbench.viz.results import load_results
+    from workbench.workflow.results import load_results
 
     # a scores file in a location the catalog names (the forecast stores), as `workbench score` writes
     target = forecasts_dir() / "nwp-only-scores.zarr"

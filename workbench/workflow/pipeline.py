@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import CheckpointError, DataError, WorkbenchError
-from workbench.viz.results import Results
+from workbench.workflow.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ def start_learned_background(size: str, cache_dir: str | os.PathLike | None = No
         env["WORKBENCH_CACHE"] = str(cache_dir)
     with open(root / "learned.log", "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.viz.pipeline", "--size", size, "--stage", "learned"],
+            [sys.executable, "-m", "workbench.workflow.pipeline", "--size", size, "--stage", "learned"],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -538,7 +538,7 @@ def results_generation(size: str, cache_dir: str | os.PathLike | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m workbench.viz.pipeline --size SIZE --stage baselines|learned|all``."""
+    """``python -m workbench.workflow.pipeline --size SIZE --stage baselines|learned|all``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Build the dashboard's cached results for a sample size.")

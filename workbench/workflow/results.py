@@ -1,7 +1,7 @@
 """What the dashboard shows: truth, forecasts, masks, events and scores, bundled, with field look-ups.
 
 :class:`Results` only holds objects in the workbench's layouts; :func:`load_results` fills one from the
-embedded sample (see :mod:`workbench.viz.pipeline`), and a scores file the catalog names can replace its
+embedded sample (see :mod:`workbench.workflow.pipeline`), and a scores file the catalog names can replace its
 scores.
 """
 
@@ -19,8 +19,7 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
-from workbench.viz.maps import grid_from_coords, spread_split
-from workbench.viz.skill import with_model_dim
+from workbench.workflow.derive import event_errors, grid_from_coords, spread_split, with_model_dim
 
 #: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
 MEMORY_BUDGET_MB = 2048
@@ -235,9 +234,7 @@ class Results:
 
     def event_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
         """Each mapped model's RMSE inside each event at one lead time (cached; see
-        :func:`workbench.viz.events.event_errors`)."""
-        from workbench.viz.events import event_errors
-
+        :func:`workbench.workflow.derive.event_errors`)."""
         key = ("event_errors", variable, int(lead_hours))
         if key not in self._cache:
             truth = self.truth_var(variable).to_dataset()
@@ -345,14 +342,14 @@ def load_results(size: str = "default", scores: str | None = None, learned: str 
         Scores to show in the skill curves and scorecard instead of the sample's (see
         :func:`open_scores`); the maps and the event browser keep the sample's fields.
     learned : {"background", "wait", "off"}, optional
-        How the learned models are run (see :func:`workbench.viz.pipeline.sample_results`).
+        How the learned models are run (see :func:`workbench.workflow.pipeline.sample_results`).
 
     Raises
     ------
     CatalogError
         If ``scores`` names something outside the catalog; it is checked before any work is done.
     """
-    from workbench.viz.pipeline import sample_results
+    from workbench.workflow.pipeline import sample_results
 
     other = open_scores(scores) if scores else None
     results = sample_results(size, learned=learned)
