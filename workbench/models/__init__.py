@@ -6,10 +6,12 @@
 >>> persistence = models.load("persistence")
 >>> net = models.build("pangu", {"time_step_hours": 6})      # untrained, for training
 
-Every model meets :class:`Forecaster`: ``name``, ``variables``, ``input_variables``, ``time_step``,
-``grid`` and ``forecast(initial, init_times, lead_times) -> xr.Dataset`` in the layout
-``(init_time, lead_time, y, x)`` with ``valid_time``. Torch models (:class:`TorchForecaster`) also
-offer ``step``/``normalize``/``denormalize`` on tensors for the inference engine.
+Every model keeps one of the contracts of :mod:`workbench.models.protocol`: a :class:`Forecaster`
+forecasts by itself (the baselines), a :class:`StepForecaster` advances a state tensor by its time step
+and a :class:`StepFamily` holds several of them (Pangu-like hierarchical temporal aggregation); torch
+models (:class:`TorchForecaster`) are also ensemble members (:class:`EnsembleMember`). Every kind is run by
+:func:`workbench.inference.run_forecast` into the layout ``(init_time, lead_time, y, x)`` with
+``valid_time``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from workbench.models.flops import count_flops, count_parameters
 from workbench.models.hta import HierarchicalModel, hta_schedule
 from workbench.models.normalization import Normalization
 from workbench.models.protocol import (
+    EnsembleMember,
     Forecaster,
+    StepFamily,
+    StepForecaster,
     as_init_times,
     as_lead_times,
+    check_model,
     forecast_dataset,
     select_initial,
     spatial_dims,
@@ -42,15 +48,19 @@ from workbench.models.weights import load_checkpoint, load_foreign_state_dict, s
 __all__ = [
     "CheckpointError",
     "Climatology",
+    "EnsembleMember",
     "Forecaster",
     "HierarchicalModel",
     "NWPForecast",
     "Normalization",
     "Persistence",
+    "StepFamily",
+    "StepForecaster",
     "TorchForecaster",
     "as_init_times",
     "as_lead_times",
     "build",
+    "check_model",
     "count_flops",
     "count_parameters",
     "default_config",

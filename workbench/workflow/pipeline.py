@@ -192,7 +192,7 @@ def ensemble_spec():
 
 
 def _run_learned(name, truth, inits, leads, store: Path, members=None):
-    from workbench.inference import run_forecast
+    from workbench.inference import ZarrSink, run_forecast
     from workbench.models import load
 
     model = load(name)
@@ -204,7 +204,7 @@ def _run_learned(name, truth, inits, leads, store: Path, members=None):
         members=members,
         device="auto",
         dtype="fp32",
-        store=store,
+        sink=ZarrSink(store),
         progress=False,
     )
 
