@@ -11,7 +11,7 @@ from bokeh.models import ColorBar, GlyphRenderer, Plot
 
 from workbench.errors import CatalogError
 from workbench.viz import dashboard as dash
-from workbench.workflow.results import load_results, open_scores
+from workbench.workflow.load import load_results, open_catalog_scores
 from workbench.workflow.synthetic import synthetic_results
 
 
@@ -160,9 +160,9 @@ def test_a_path_outside_the_catalog_is_refused(tmp_path):
     secret = tmp_path / "secret.nc"
     secret.write_text("not for the dashboard")
     with pytest.raises(CatalogError, match="Refusing"):
-        open_scores(str(secret))
+        open_catalog_scores(str(secret))
     with pytest.raises(CatalogError, match="Refusing"):
-        open_scores("/etc/passwd")
+        open_catalog_scores("/etc/passwd")
     # refused before the sample pipeline runs (which would take seconds)
     with pytest.raises(CatalogError):
         load_results(size="tiny", scores="../../etc/passwd")
@@ -171,7 +171,7 @@ def test_a_path_outside_the_catalog_is_refused(tmp_path):
 def test_the_page_shows_the_refusal(results):
     def loader(size, scores):
         if scores:
-            open_scores(scores)
+            open_catalog_scores(scores)
         return results
 
     page = dash.create_app(loader=loader, size="tiny", scores="/etc/passwd")

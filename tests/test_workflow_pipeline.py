@@ -74,9 +74,9 @@ def test_serve_refuses_scores_outside_the_catalog(capsys):
     err = capsys.readouterr().err
     assert "Refusing '/etc/passwd'" in err
     with pytest.raises(CatalogError):
-        from workbench.workflow.results import open_scores
+        from workbench.workflow.load import open_catalog_scores
 
-        open_scores("/etc/shadow")
+        open_catalog_scores("/etc/shadow")
 
 
 def test_serve_prepare_uses_the_cache(results, capsys):
@@ -88,7 +88,7 @@ def test_serve_prepare_uses_the_cache(results, capsys):
 
 def test_scores_the_catalog_names_replace_the_samples(results, workbench_cache):
     from workbench.sources.intake_sources import forecasts_dir
-    from workbench.workflow.results import load_results
+    from workbench.workflow.load import load_results
 
     # a scores file in a location the catalog names (the forecast stores), as `workbench score` writes
     target = forecasts_dir() / "nwp-only-scores.zarr"

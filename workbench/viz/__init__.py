@@ -33,7 +33,7 @@ _EXPORTS = {
     "event_frame": "workbench.viz.events",
     "event_errors": "workbench.viz.events",
     "Results": "workbench.workflow.results",
-    "load_results": "workbench.workflow.results",
+    "load_results": "workbench.workflow.load",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -633,7 +633,7 @@ def sync_url(dashboard: SkillDashboard) -> None:
 
 
 def cached_results(size: str = "default", scores: str | None = None) -> Results:
-    """:func:`workbench.workflow.results.load_results`, kept in memory across the sessions of a server.
+    """:func:`workbench.workflow.load.load_results`, kept in memory across the sessions of a server.
 
     Reopened when the cached products change (the learned models' background forecasts finishing).
     """
@@ -644,7 +644,7 @@ def cached_results(size: str = "default", scores: str | None = None) -> Results:
 
 @pn.cache(max_items=2)
 def _cached_results(size: str, scores: str | None, generation: int) -> Results:
-    from workbench.workflow.results import load_results
+    from workbench.workflow.load import load_results
 
     return load_results(size=size, scores=scores)
 

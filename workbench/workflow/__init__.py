@@ -3,7 +3,8 @@
 * :mod:`~workbench.workflow.pipeline` builds the dashboard's results for a sample size (baselines at
   once, learned models in a background process) under a manifest;
 * :mod:`~workbench.workflow.results` holds :class:`Results` (scores, truth, forecasts, events, masks
-  and a public view cache) and :func:`load_results`, the one builder the dashboard calls;
+  and a public view cache);
+* :mod:`~workbench.workflow.load` has :func:`load_results`, the one builder the dashboard calls;
 * :mod:`~workbench.workflow.synthetic` builds a :class:`Results` from synthetic fields of any grid size
   (for load tests);
 * :mod:`~workbench.workflow.derive` computes the data the views draw: a field's grid, the ensemble
@@ -20,8 +21,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "Results": "workbench.workflow.results",
-        "load_results": "workbench.workflow.results",
-        "open_scores": "workbench.workflow.results",
+        "load_results": "workbench.workflow.load",
+        "open_catalog_scores": "workbench.workflow.load",
         "sample_results": "workbench.workflow.pipeline",
         "results_generation": "workbench.workflow.pipeline",
         "synthetic_results": "workbench.workflow.synthetic",
