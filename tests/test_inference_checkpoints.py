@@ -19,13 +19,6 @@ CHECKPOINTS = Path(workbench.__file__).parent / "checkpoints"
 H = pd.Timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def tiny_hrrr(tiny_sample):
-    from workbench.sample import open_sample
-
-    return open_sample("hrrr", size="tiny").load()
-
-
 @pytest.mark.parametrize(
     ("name", "steps", "lead"),
     [("pangu", [H, 6 * H, 24 * H], 6), ("climax", [H, 6 * H, 24 * H], 1), ("hrheim", [H], 1)],

@@ -11,7 +11,6 @@ from inference_standins import (
     LinearForecaster,
     apply_linear,
     rotation_matrix,
-    synthetic_source,
 )
 
 from workbench import models
@@ -34,8 +33,8 @@ INITS = pd.DatetimeIndex(["2020-06-01T00", "2020-06-01T01", "2020-06-01T02"])
 
 
 @pytest.fixture(scope="module")
-def source():
-    return synthetic_source()
+def source(linear_source):
+    return linear_source
 
 
 class _Shapeless:

@@ -11,15 +11,7 @@ from workbench import models
 from workbench.inference import run_forecast
 from workbench.lexicon import SAMPLE_VARIABLES
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    # spinning threads make each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,36 @@ command line start without torch, HoloViews or the event builders unless they ne
     from workbench._lazy import lazy_exports
 
     __getattr__, __dir__, __all__ = lazy_exports(__name__, {"run_forecast": "workbench.inference.engine"})
+
+An exported name always means the exported object, also where a submodule has the same name
+(``workbench.events.climatology`` is the function; ``import workbench.events.climatology`` still loads
+the module, which ``sys.modules`` holds).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["lazy_exports"]
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose exported names win over its submodules of the same name."""
+
+    _lazy_exports: Mapping[str, str] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The import system binds every imported submodule on its package; an exported object of that
+        # name (the climatology function of events/climatology.py) keeps the name instead.
+        if isinstance(value, types.ModuleType) and name in self._lazy_exports and (
+            value.__name__ == f"{self.__name__}.{name}"
+        ):
+            return
+        super().__setattr__(name, value)
 
 
 def lazy_exports(
@@ -38,13 +58,19 @@ def lazy_exports(
         package's namespace, so later look-ups are plain attribute reads.
     """
     names = sorted(exports)
+    module = sys.modules[package]
+    module.__class__ = _LazyPackage
+    vars(module)["_lazy_exports"] = dict(exports)
+    for name in names:  # a submodule bound before this call gives its name back to the export
+        if isinstance(vars(module).get(name), types.ModuleType):
+            del vars(module)[name]
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
+        source = exports.get(name)
+        if source is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        setattr(sys.modules[package], name, value)
+        value = getattr(importlib.import_module(source), name)
+        vars(sys.modules[package])[name] = value
         return value
 
     def __dir__() -> list[str]:

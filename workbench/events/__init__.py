@@ -27,41 +27,32 @@ The pieces and their documented defaults:
 
 from __future__ import annotations
 
-from workbench.events.cases import CaseRules, cases_from_reports
-from workbench.events.climatology import climatology
-from workbench.events.grid import GridLocator, grid_info
-from workbench.events.masks import build_masks, combine_masks, masks_at, masks_from_cases
-from workbench.events.table import EVENT_COLUMNS, read_index_csv, to_index_frame, write_index_csv
-from workbench.events.thresholds import (
-    DEFAULT_RULES,
-    EventSet,
-    ThresholdRule,
-    percentile_rules,
-    threshold_events,
-)
-from workbench.events.types import DEFAULT_EVENT_TYPES, FAMILY_ORDER, family_of, split_types
+from workbench._lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_EVENT_TYPES",
-    "DEFAULT_RULES",
-    "EVENT_COLUMNS",
-    "FAMILY_ORDER",
-    "CaseRules",
-    "EventSet",
-    "GridLocator",
-    "ThresholdRule",
-    "build_masks",
-    "cases_from_reports",
-    "climatology",
-    "combine_masks",
-    "family_of",
-    "grid_info",
-    "masks_at",
-    "masks_from_cases",
-    "percentile_rules",
-    "read_index_csv",
-    "split_types",
-    "threshold_events",
-    "to_index_frame",
-    "write_index_csv",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_EVENT_TYPES": "workbench.events.types",
+        "DEFAULT_RULES": "workbench.events.thresholds",
+        "EVENT_COLUMNS": "workbench.events.table",
+        "FAMILY_ORDER": "workbench.events.types",
+        "CaseRules": "workbench.events.cases",
+        "EventSet": "workbench.events.thresholds",
+        "GridLocator": "workbench.events.grid",
+        "ThresholdRule": "workbench.events.thresholds",
+        "build_masks": "workbench.events.masks",
+        "cases_from_reports": "workbench.events.cases",
+        "climatology": "workbench.events.climatology",
+        "combine_masks": "workbench.events.masks",
+        "family_of": "workbench.events.types",
+        "grid_info": "workbench.events.grid",
+        "masks_at": "workbench.events.masks",
+        "masks_from_cases": "workbench.events.masks",
+        "percentile_rules": "workbench.events.thresholds",
+        "read_index_csv": "workbench.events.table",
+        "split_types": "workbench.events.types",
+        "threshold_events": "workbench.events.thresholds",
+        "to_index_frame": "workbench.events.table",
+        "write_index_csv": "workbench.events.table",
+    },
+)
