@@ -178,3 +178,16 @@ def test_the_page_shows_the_refusal(results):
     alerts = [obj for obj in page.main[0].objects if isinstance(obj, pn.pane.Alert)]
     assert alerts and alerts[0].alert_type == "danger"
     assert "Refusing '/etc/passwd'" in alerts[0].object
+
+
+def test_the_dashboard_is_a_panel_viewer_sharing_its_views_through_results(results):
+    import panel as pn
+
+    first, second = dash.SkillDashboard(results), dash.SkillDashboard(results)
+    assert isinstance(first, pn.viewable.Viewer)
+    root = rendered(pn.panel(first))  # Panel shows it through __panel__: widgets beside the views
+    assert len(map_images(root)) == 3
+    card = first.scorecard_view("rmse", "nwp", "extreme")
+    kept = results.views.count("scorecard")
+    assert second.scorecard_view("rmse", "nwp", "extreme") is card  # built once, for every session
+    assert results.views.count("scorecard") == kept >= 1

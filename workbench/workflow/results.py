@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,42 @@ from workbench.workflow.derive import event_errors, grid_from_coords, spread_spl
 
 #: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
 MEMORY_BUDGET_MB = 2048
+
+
+class ViewCache:
+    """Views built from one :class:`Results`, shared by every session that shows them.
+
+    Each kind of view (``"skill"``, ``"scorecard"``, ``"event_rows"``, ...) keeps up to ``kept`` of its
+    views, the oldest dropped first; a view is built once per key by the function that makes it.
+
+    Parameters
+    ----------
+    kept : int
+        Views kept per kind.
+    """
+
+    def __init__(self, kept: int = 512) -> None:
+        if kept < 1:
+            raise DataError(f"A view cache keeps at least one view per kind; got kept={kept}.")
+        self.kept = int(kept)
+        self._kinds: dict[str, OrderedDict] = {}
+
+    def get(self, kind: str, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The view of ``kind`` for ``key``, made by ``build()`` the first time."""
+        views = self._kinds.setdefault(kind, OrderedDict())
+        if key not in views:
+            if len(views) >= self.kept:
+                views.popitem(last=False)
+            views[key] = build()
+        return views[key]
+
+    def count(self, kind: str) -> int:
+        """How many views of ``kind`` are kept."""
+        return len(self._kinds.get(kind, ()))
+
+    def clear(self) -> None:
+        """Drop every view."""
+        self._kinds.clear()
 
 
 @dataclass(eq=False)
@@ -46,6 +84,8 @@ class Results:
         Shown in the page header.
     notes : list of str
         What was left out and why (shown on the page).
+    views : ViewCache
+        The views built from these results (plots, tables), shared by every session.
     """
 
     truth: xr.Dataset
@@ -56,6 +96,7 @@ class Results:
     ensembles: dict[str, xr.Dataset] = field(default_factory=dict)
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    views: ViewCache = field(default_factory=ViewCache, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.scores = with_model_dim(self.scores)
