@@ -1,5 +1,10 @@
 """Running one block of initial times through a model: torch networks on the device, baselines as is.
 
+Every runner meets :class:`Runner`: ``run_block(block)`` takes a :class:`Block` (its index, initial times
+and the source) and returns a :class:`BlockResult` whose ``arrays()`` the run loop's writer thread
+hands to the forecast sink. :class:`TorchRunner` rolls stepped models out (the contract of
+:mod:`workbench.models.protocol`); :class:`BaselineRunner` calls a model's own ``forecast``.
+
 The torch path keeps every state on the device from the first copy of the initial conditions to the last
 output: the plan (:mod:`workbench.inference.plan`) is replayed without host decisions, the clock that
 drives the models' time forcings is a device tensor, and each output lead is copied asynchronously into a
@@ -116,16 +121,15 @@ class _Stepper:
 
 
 def _norm_tensors(model, variables: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    norm = getattr(model, "normalization", None)
-    if norm is not None and hasattr(norm, "tensors"):
-        mean, std = norm.tensors(list(variables), device=device)
-        return mean.float(), std.float()
-    # Fall back on the model's own maps: normalise 0 and 1 to read off mean and std.
-    c = len(variables)
-    zeros = torch.zeros((1, c, 1, 1), device=device)
-    mean = model.denormalize(zeros).float()
-    std = model.denormalize(torch.ones_like(zeros)).float() - mean
-    return mean, std
+    """Mean and standard deviation of ``variables`` from the model's ``normalization`` (the contract's)."""
+    tensors = getattr(getattr(model, "normalization", None), "tensors", None)
+    if not callable(tensors):
+        raise DataError(
+            f"{type(model).__name__}.normalization has no tensors(variables, device=...); a step forecaster "
+            "declares its statistics that way (see workbench.models.protocol.StepForecaster)"
+        )
+    mean, std = tensors(list(variables), device=device)
+    return mean.float(), std.float()
 
 
 # --------------------------------------------------------------------------------------------------
