@@ -32,11 +32,6 @@ H = pd.Timedelta(hours=1)
 INITS = pd.DatetimeIndex(["2020-06-01T00", "2020-06-01T01", "2020-06-01T02"])
 
 
-@pytest.fixture(scope="module")
-def source(linear_source):
-    return linear_source
-
-
 class _Shapeless:
     """Has a name and variables but neither ``forecast`` nor ``step``: no model at all."""
 
@@ -75,9 +70,9 @@ def test_a_model_that_keeps_no_contract_is_refused_where_it_is_loaded():
         step_models(models.Persistence())
 
 
-def test_both_runners_meet_the_runner_protocol(source):
-    net = prepare(LinearForecaster(rotation_matrix()), source, INITS, [1], device="cpu", dtype="fp32")
-    base = prepare(models.Persistence(), source, INITS, [1])
+def test_both_runners_meet_the_runner_protocol(linear_source):
+    net = prepare(LinearForecaster(rotation_matrix()), linear_source, INITS, [1], device="cpu", dtype="fp32")
+    base = prepare(models.Persistence(), linear_source, INITS, [1])
     assert isinstance(net.runner, TorchRunner) and isinstance(base.runner, BaselineRunner)
     assert isinstance(net.runner, Runner) and isinstance(base.runner, Runner)
     assert net.signature["model"] == ["linear"] and net.layout.n_blocks == 1
@@ -100,31 +95,31 @@ class _RecordingSink:
         return self.blocks
 
 
-def test_the_loop_hands_each_block_to_any_sink(source):
+def test_the_loop_hands_each_block_to_any_sink(linear_source):
     A = rotation_matrix(5)
     model = LinearForecaster(A)
     sink = _RecordingSink()
     assert isinstance(sink, ForecastSink)
-    blocks = run_forecast(model, source, INITS, [1, 2], sink=sink, batch_size=1, device="cpu", dtype="fp32",
+    blocks = run_forecast(model, linear_source, INITS, [1, 2], sink=sink, batch_size=1, device="cpu", dtype="fp32",
                           progress=False)
     assert [k for k, _ in blocks] == [0, 2]
     assert model.calls == 2 * 2  # two blocks of two one-hour steps: block 1 was skipped
     assert blocks[1][1]["t2m"].shape == (1, 2, 6, 8)
-    exact = apply_linear(A, source, INITS[2], 2)
+    exact = apply_linear(A, linear_source, INITS[2], 2)
     np.testing.assert_allclose(blocks[1][1]["z500"][0, 1], exact[VARIABLES.index("z500")], rtol=1e-5)
 
 
-def test_memory_and_zarr_sinks_hold_the_same_forecast(source, tmp_path):
+def test_memory_and_zarr_sinks_hold_the_same_forecast(linear_source, tmp_path):
     A = rotation_matrix(6)
     kw = dict(batch_size=2, device="cpu", dtype="fp32", progress=False)
-    memory = run_forecast(LinearForecaster(A), source, INITS, [1, 3], sink=MemorySink(), **kw)
-    stored = run_forecast(LinearForecaster(A), source, INITS, [1, 3], sink=ZarrSink(tmp_path / "l.zarr"), **kw)
-    default = run_forecast(LinearForecaster(A), source, INITS, [1, 3], **kw)
+    memory = run_forecast(LinearForecaster(A), linear_source, INITS, [1, 3], sink=MemorySink(), **kw)
+    stored = run_forecast(LinearForecaster(A), linear_source, INITS, [1, 3], sink=ZarrSink(tmp_path / "l.zarr"), **kw)
+    default = run_forecast(LinearForecaster(A), linear_source, INITS, [1, 3], **kw)
     for v in VARIABLES:
         np.testing.assert_array_equal(stored[v].values, memory[v].values)
         np.testing.assert_array_equal(default[v].values, memory[v].values)
     assert memory.attrs["model"] == "linear"
-    exact = apply_linear(A, source, INITS[0], 3)
+    exact = apply_linear(A, linear_source, INITS[0], 3)
     np.testing.assert_allclose(memory["t2m"].isel(init_time=0, lead_time=1).values, exact[0], rtol=1e-5)
 
 
