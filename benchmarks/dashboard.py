@@ -18,7 +18,7 @@ notebooks use, for comparison), the outline.
 template, Bokeh document), with the results already cached in the server process, and, with
 ``--load-test``, the time until a browser shows the maps.
 
-The 3-km case uses :func:`workbench.viz.synthetic.synthetic_results` on the full 1059 x 1799 HRRR grid
+The 3-km case uses :func:`workbench.workflow.synthetic.synthetic_results` on the full 1059 x 1799 HRRR grid
 (the sample pipeline at 3 km would take far longer than the view code being measured). The target is
 under 200 ms for an update at 3 km.
 
@@ -179,7 +179,7 @@ def bench_results(results, label: str, repeats: int) -> dict:
 
 def full_grid_results():
     """Synthetic results on the full 3-km HRRR grid (see the module docstring)."""
-    from workbench.viz.synthetic import synthetic_results
+    from workbench.workflow.synthetic import synthetic_results
 
     t = time.perf_counter()
     results = synthetic_results(
@@ -453,7 +453,7 @@ def run_load_test(
 @contextlib.contextmanager
 def serve_dashboard(size: str, cache_dir, log_path: Path, start_timeout: float = 300):
     """``panel serve apps/skill.py`` on a free loopback port; yields ``(url, pid, models shown)``."""
-    from workbench.viz.pipeline import sample_results
+    from workbench.workflow.pipeline import sample_results
 
     env = dict(
         os.environ, WORKBENCH_SAMPLE_SIZE=size, WORKBENCH_DASHBOARD_LEARNED="off", PYTHONUNBUFFERED="1"

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test session gets its own cache directory and one tiny sample."""
+"""Shared fixtures: every test session gets its own cache directory and one tiny sample; torch tests run on
+one thread; the stand-in models' synthetic analysis."""
 
 from __future__ import annotations
 
@@ -43,3 +44,34 @@ def dashboard_benchmark():
         sys.modules[name] = module  # dataclasses look their module up while the file executes
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tiny_hrrr(tiny_sample):
+    """The tiny sample's HRRR-like analysis, loaded into memory once per session."""
+    from workbench.sample import open_sample
+
+    return open_sample("hrrr", size="tiny").load()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one intra-op thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+
+    Tiny tensors gain nothing from intra-op threads, and on a busy machine with few cores OpenMP's
+    spinning threads make each op many times slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def linear_source():
+    """The hourly ``(time, y, x)`` analysis the stand-in linear models of ``inference_standins`` run on."""
+    from inference_standins import synthetic_source
+
+    return synthetic_source()

@@ -56,6 +56,9 @@ class LinearForecaster:
             y = y + self.clock_gain * hour.view(-1, 1, 1, 1)
         return y
 
+    def torch_module(self) -> nn.Module:
+        return self.net
+
     def forecast(self, *args, **kwargs):  # the engine must roll torch models out itself
         raise AssertionError("run_forecast called forecast() on a torch model")
 
@@ -67,14 +70,17 @@ class LinearFamily:
         self.name = "linear-hta"
         self.variables = VARIABLES
         self.input_variables = VARIABLES
-        self.step_models = {
+        self.members = {
             pd.Timedelta(hours=k): LinearForecaster(np.linalg.matrix_power(matrix, k), hours=k) for k in steps
         }
-        self.time_step = min(self.step_models)
+        self.time_step = min(self.members)
         self.grid = None
 
+    def step_models(self) -> dict[pd.Timedelta, LinearForecaster]:
+        return dict(self.members)
+
     def calls(self) -> dict[int, int]:
-        return {int(dt / pd.Timedelta(hours=1)): m.calls for dt, m in self.step_models.items()}
+        return {int(dt / pd.Timedelta(hours=1)): m.calls for dt, m in self.members.items()}
 
 
 def rotation_matrix(seed: int = 0, scale: float = 0.99) -> np.ndarray:

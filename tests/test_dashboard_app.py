@@ -13,8 +13,8 @@ from bokeh.models import ColorBar, GlyphRenderer, Plot
 
 from workbench.errors import CatalogError
 from workbench.viz import dashboard as dash
-from workbench.viz.results import load_results, open_scores
-from workbench.viz.synthetic import synthetic_results
+from workbench.workflow.load import load_results, open_catalog_scores
+from workbench.workflow.synthetic import synthetic_results
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +164,9 @@ def test_a_path_outside_the_catalog_is_refused(tmp_path):
     secret = tmp_path / "secret.nc"
     secret.write_text("not for the dashboard")
     with pytest.raises(CatalogError, match="Refusing"):
-        open_scores(str(secret))
+        open_catalog_scores(str(secret))
     with pytest.raises(CatalogError, match="Refusing"):
-        open_scores("/etc/passwd")
+        open_catalog_scores("/etc/passwd")
     # refused before the sample pipeline runs (which would take seconds)
     with pytest.raises(CatalogError):
         load_results(size="tiny", scores="../../etc/passwd")
@@ -175,7 +175,7 @@ def test_a_path_outside_the_catalog_is_refused(tmp_path):
 def test_the_page_shows_the_refusal(results):
     def loader(size, scores):
         if scores:
-            open_scores(scores)
+            open_catalog_scores(scores)
         return results
 
     page = dash.create_app(loader=loader, size="tiny", scores="/etc/passwd")
@@ -184,3 +184,16 @@ def test_the_page_shows_the_refusal(results):
     # the operator's path is refused by the catalog; the page names the file, never where it is
     shown = html.unescape(alerts[0].object)
     assert "Refusing 'passwd'" in shown and "/etc" not in shown, shown
+
+
+def test_the_dashboard_is_a_panel_viewer_sharing_its_views_through_results(results):
+    import panel as pn
+
+    first, second = dash.SkillDashboard(results), dash.SkillDashboard(results)
+    assert isinstance(first, pn.viewable.Viewer)
+    root = rendered(pn.panel(first))  # Panel shows it through __panel__: widgets beside the views
+    assert len(map_images(root)) == 3
+    card = first.scorecard_view("rmse", "nwp", "extreme")
+    kept = results.views.count("scorecard")
+    assert second.scorecard_view("rmse", "nwp", "extreme") is card  # built once, for every session
+    assert results.views.count("scorecard") == kept >= 1

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from workbench.viz import dashboard as dash
 from workbench.viz import urlstate
 from workbench.viz.safety import escape, hide_paths, page_text
-from workbench.viz.synthetic import synthetic_results
+from workbench.workflow.synthetic import synthetic_results
 
 HOSTILE = [
     "<img src=x onerror=alert(1)>",

@@ -16,7 +16,7 @@ from inference_standins import (
 )
 
 from workbench.errors import DataError
-from workbench.inference import EnsembleSpec, run_forecast
+from workbench.inference import EnsembleSpec, ZarrSink, run_forecast
 from workbench.inference.ensemble import EnsembleError
 from workbench.inference.plan import count_steps, make_plan
 
@@ -118,7 +118,7 @@ def test_default_precision_is_auto_fp32_on_cpu(source, tmp_path):
         resolve_precision("fp16", torch.device("cpu"))
     A = rotation_matrix(3)
     default = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu",
-                           store=tmp_path / "auto.zarr", progress=False)
+                           sink=ZarrSink(tmp_path / "auto.zarr"), progress=False)
     fp32 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
                         progress=False)
     bf16 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16",
@@ -127,7 +127,7 @@ def test_default_precision_is_auto_fp32_on_cpu(source, tmp_path):
     assert not np.array_equal(default["t2m"].values, bf16["t2m"].values)
     # the store records the precision it resolved to, so an explicit fp32 run resumes it
     again = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
-                         store=tmp_path / "auto.zarr", progress=False)
+                         sink=ZarrSink(tmp_path / "auto.zarr"), progress=False)
     np.testing.assert_array_equal(again["t2m"].values, fp32["t2m"].values)
 
 
@@ -209,7 +209,7 @@ class _Persistence:
 def test_baselines_go_through_the_same_api(source, tmp_path):
     model = _Persistence()
     fc = run_forecast(model, source, ["2020-06-01T00", "2020-06-01T01", "2020-06-01T02"], [1, 6],
-                      batch_size=2, store=tmp_path / "p.zarr", progress=False)
+                      batch_size=2, sink=ZarrSink(tmp_path / "p.zarr"), progress=False)
     assert model.calls == 2
     np.testing.assert_array_equal(
         fc["t2m"].isel(init_time=2, lead_time=1).values, source["t2m"].sel(time="2020-06-01T02").values

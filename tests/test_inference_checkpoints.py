@@ -11,19 +11,12 @@ import pytest
 import xarray as xr
 
 import workbench
-from workbench.inference import open_forecast, run_forecast
-from workbench.inference.runner import step_models
+from workbench.inference import ZarrSink, open_forecast, run_forecast
 from workbench.models import load
+from workbench.models.protocol import step_models
 
 CHECKPOINTS = Path(workbench.__file__).parent / "checkpoints"
 H = pd.Timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def tiny_hrrr(tiny_sample):
-    from workbench.sample import open_sample
-
-    return open_sample("hrrr", size="tiny").load()
 
 
 @pytest.mark.parametrize(
@@ -101,7 +94,7 @@ def test_workbench_infer_writes_the_catalog_store_by_default(tiny_sample, capsys
         hrrr = xr.open_zarr(tiny_sample.hrrr)
         np.testing.assert_array_equal(fc["t2m"].isel(init_time=1, lead_time=1).values,
                                       hrrr["t2m"].sel(time="2020-06-01T06").values)
-        # the API's store=True is the same store: the same run finds every block done there
+        # the API's catalog sink is the same store: the same run finds every block done there
         from workbench.models import load
 
         model = load("persistence")
@@ -111,7 +104,7 @@ def test_workbench_infer_writes_the_catalog_store_by_default(tiny_sample, capsys
 
         model.forecast = refuse
         again = run_forecast(model, xr.open_zarr(tiny_sample.hrrr), ["2020-06-01T00", "2020-06-01T06"],
-                             [0, 2], store=True, progress=False)
+                             [0, 2], sink=ZarrSink.catalog("persistence"), progress=False)
         np.testing.assert_array_equal(again["t2m"].values, fc["t2m"].values)
     finally:
         shutil.rmtree(store, ignore_errors=True)
@@ -125,7 +118,7 @@ def test_importing_the_inference_package_does_not_import_torch():
         "import sys, workbench.inference as inf\n"
         "from workbench.inference import open_forecast\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "assert sorted(inf.__all__) == ['EnsembleSpec', 'open_forecast', 'rollout', 'run_forecast']\n"
+        "assert sorted(inf.__all__) == ['EnsembleSpec', 'ForecastSink', 'MemorySink', 'ZarrSink', 'open_forecast', 'run_forecast']\n"
         "assert callable(inf.run_forecast) and inf.EnsembleSpec(weight_members=2).weight_members == 2\n"
         "assert 'torch' in sys.modules\n"
     )
@@ -136,7 +129,7 @@ def test_importing_the_inference_package_does_not_import_torch():
 def test_mc_dropout_of_models_trained_without_dropout(name, tiny_hrrr, tmp_path):
     from workbench.inference import EnsembleSpec
     from workbench.inference.ensemble import EnsembleError, dropout_layers
-    from workbench.inference.runner import torch_module
+    from workbench.models.protocol import torch_module
 
     model = load(name)
     # shipped with every dropout rate 0 (and drop_path 0): MC dropout alone gives no epistemic spread
@@ -145,7 +138,7 @@ def test_mc_dropout_of_models_trained_without_dropout(name, tiny_hrrr, tmp_path)
     init, store = tiny_hrrr.time.values[10], tmp_path / f"{name}.zarr"
     for members in [(2, 1), EnsembleSpec(weight_members=2, dropout=0.0)]:
         with pytest.raises(EnsembleError, match="identical") as err:
-            run_forecast(model, tiny_hrrr, init, [1], members=members, device="cpu", store=store, progress=False)
+            run_forecast(model, tiny_hrrr, init, [1], members=members, device="cpu", sink=ZarrSink(store), progress=False)
         assert "dropout=0.1" in str(err.value) and name in str(err.value)
         assert not store.exists()  # refused before a store is made, so a corrected rerun is not blocked
     with pytest.raises(EnsembleError, match=r"\[0, 1\)"):

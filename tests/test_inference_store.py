@@ -18,7 +18,7 @@ import xarray as xr
 from inference_standins import VARIABLES, LinearForecaster, rotation_matrix, synthetic_source
 
 from workbench.errors import DataError
-from workbench.inference import EnsembleSpec, open_forecast, run_forecast
+from workbench.inference import EnsembleSpec, ZarrSink, open_forecast, run_forecast
 from workbench.inference.store import PROGRESS_DIR
 
 INITS = pd.date_range("2020-06-01", periods=10, freq="3h")
@@ -39,15 +39,15 @@ def source():
 def reference(source, tmp_path_factory):
     path = tmp_path_factory.mktemp("ref") / "ref.zarr"
     fc = run_forecast(LinearForecaster(rotation_matrix(7), dropout=0.2), source, INITS, LEADS, members=SPEC,
-                      batch_size=3, device="cpu", dtype="fp32", store=path, progress=False)
+                      batch_size=3, device="cpu", dtype="fp32", sink=ZarrSink(path), progress=False)
     return fc.load()
 
 
-def _run(source, path, callback=None, **kw):
+def _run(source, path, callback=None, overwrite=False, **kw):
     model = LinearForecaster(rotation_matrix(7), dropout=0.2)
     kw.setdefault("batch_size", 3)
-    fc = run_forecast(model, source, INITS, LEADS, members=SPEC, device="cpu", dtype="fp32", store=path,
-                      progress=False, callback=callback, **kw)
+    fc = run_forecast(model, source, INITS, LEADS, members=SPEC, device="cpu", dtype="fp32",
+                      sink=ZarrSink(path, overwrite=overwrite), progress=False, callback=callback, **kw)
     return model, fc
 
 
@@ -113,7 +113,7 @@ _SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import pandas as pd
     from inference_standins import LinearForecaster, rotation_matrix, synthetic_source
-    from workbench.inference import EnsembleSpec, run_forecast
+    from workbench.inference import EnsembleSpec, ZarrSink, run_forecast
 
     class Slow(LinearForecaster):
         def step(self, x, valid_time=None):
@@ -123,7 +123,7 @@ _SCRIPT = textwrap.dedent(
     spec = EnsembleSpec(weight_members=2, noise_members=2, noise_scale=0.1, dropout=0.2, seed=3)
     run_forecast(Slow(rotation_matrix(7), dropout=0.2), synthetic_source(),
                  pd.date_range("2020-06-01", periods=10, freq="3h"), [1, 2, 4], members=spec, batch_size=3,
-                 device="cpu", dtype="fp32", store={store!r}, progress=False)
+                 device="cpu", dtype="fp32", sink=ZarrSink({store!r}), progress=False)
     """
 )
 

@@ -18,14 +18,7 @@ from workbench.models.pangu import earth_position_index
 TIMES = np.array(["2020-06-01T00", "2020-06-01T06"], dtype="datetime64[ns]")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    # spinning threads make each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

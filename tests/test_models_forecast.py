@@ -8,17 +8,10 @@ import pytest
 import torch
 
 from workbench import models
+from workbench.inference import run_forecast
 from workbench.lexicon import SAMPLE_VARIABLES
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    # spinning threads make each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def zoo(truth, tmp_path_factory):
 def test_loaded_models_forecast_the_sample(name, truth, zoo):
     model = models.load(name, checkpoint=zoo)
     inits = truth.time.values[[2, 9]]
-    fc = model.forecast(truth, inits, [1, 7], device="cpu", dtype="fp32")
+    fc = run_forecast(model, truth, inits, [1, 7], device="cpu", dtype="fp32", progress=False)
     assert fc["t2m"].dims == ("init_time", "lead_time", "y", "x")
     assert set(SAMPLE_VARIABLES) <= set(fc.data_vars)
     assert fc["valid_time"].values[1, 1] == inits[1] + np.timedelta64(7, "h")
@@ -65,7 +58,7 @@ def test_engine_step_is_the_models_step(truth, zoo):
     """One engine step equals denormalize(step(normalize(state))) with the input's valid time."""
     model = models.load("hrheim", checkpoint=zoo)
     init = pd.Timestamp(truth.time.values[5])
-    fc = model.forecast(truth, [init], [1], device="cpu", dtype="fp32")
+    fc = run_forecast(model, truth, [init], [1], device="cpu", dtype="fp32", progress=False)
     state = np.stack([truth[v].sel(time=init).values for v in model.variables])[None]
     with torch.no_grad():
         x = model.normalize(torch.as_tensor(state, dtype=torch.float32))
@@ -78,7 +71,7 @@ def test_pangu_family_reaches_leads_by_hta(truth, zoo):
     family = models.load("pangu", checkpoint=zoo)
     assert isinstance(family, models.HierarchicalModel) and family.steps == (6, 1)
     init = pd.Timestamp(truth.time.values[3])
-    fc = family.forecast(truth, [init], [7], device="cpu", dtype="fp32")
+    fc = run_forecast(family, truth, [init], [7], device="cpu", dtype="fp32", progress=False)
     state = np.stack([truth[v].sel(time=init).values for v in family.variables])[None]
     with torch.no_grad():
         x = family.normalize(torch.as_tensor(state, dtype=torch.float32))

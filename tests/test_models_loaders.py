@@ -21,14 +21,7 @@ from workbench.models.pangu_onnx import PanguWeatherONNX, pangu_variables
 NY, NX = 5, 8  # a reduced lat-lon grid; the real files are 721 x 1440
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    # spinning threads make each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,14 +19,7 @@ TIMES = np.array(["2020-06-01T03"], dtype="datetime64[ns]")
 SMALL_HRHEIM = {"net": {"channels": [8, 16, 32], "bottleneck_depth": 2, "heads": 2, "head_hidden": 4}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
-    # spinning threads make each op many times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(name: str = "hrheim", **kw) -> models.TorchForecaster:

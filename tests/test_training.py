@@ -12,8 +12,8 @@ import xarray as xr
 
 from workbench.errors import CheckpointError, DataError
 from workbench.inference import run_forecast
-from workbench.inference.runner import step_models
 from workbench.models import build, load
+from workbench.models.protocol import step_models
 from workbench.training import TrainConfig, build_for, load_training_data, resolve_extra_size, train_model
 from workbench.training.recipes import Recipe
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -11,7 +13,9 @@ from bokeh.models import GlyphRenderer, Plot
 
 from workbench.errors import DataError
 from workbench.grids import hrrr_grid
-from workbench.viz import borders, events, maps, scorecard, skill
+from workbench.viz import borders, events, maps, skill
+
+scorecard = importlib.import_module("workbench.viz.scorecard")  # the module; workbench.viz.scorecard is its builder
 
 hv.extension("bokeh")
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+from workbench._lazy import lazy_exports
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "open_catalog"]
-
-
-def open_catalog(path: str | None = None):
-    """Open the workbench's Intake catalog (see :func:`workbench.catalog.open_catalog`)."""
-    from workbench.catalog import open_catalog as _open
-
-    return _open(path)
+__getattr__, __dir__, _lazy_names = lazy_exports(__name__, {"open_catalog": "workbench.catalog"})
+__all__ = ["__version__", *_lazy_names]

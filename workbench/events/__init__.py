@@ -38,61 +38,42 @@ The pieces and their documented defaults:
 
 from __future__ import annotations
 
-from workbench.events.cases import CaseRules, cases_from_reports
-from workbench.events.climatology import check_out_of_sample, climatology, reference_periods
-from workbench.events.controls import control_cases
-from workbench.events.forecast import forecast_event_masks
-from workbench.events.grid import GridLocator, grid_info
-from workbench.events.hrextreme import (
-    HR_EXTREME_TYPES,
-    HRExtremeParams,
-    hr_extreme_cases,
-    to_hr_extreme_index,
-    write_hr_extreme_index,
-)
-from workbench.events.masks import build_masks, combine_masks, masks_at, masks_from_cases
-from workbench.events.sample import sample_climatology
-from workbench.events.table import EVENT_COLUMNS, read_index_csv, to_index_frame, write_index_csv
-from workbench.events.thresholds import (
-    DEFAULT_RULES,
-    EventSet,
-    ThresholdRule,
-    percentile_rules,
-    threshold_events,
-)
-from workbench.events.types import DEFAULT_EVENT_TYPES, FAMILY_ORDER, family_of, split_types
+from workbench._lazy import lazy_exports
 
-__all__ = [
-    "HR_EXTREME_TYPES",
-    "HRExtremeParams",
-    "hr_extreme_cases",
-    "to_hr_extreme_index",
-    "write_hr_extreme_index",
-    "DEFAULT_EVENT_TYPES",
-    "DEFAULT_RULES",
-    "EVENT_COLUMNS",
-    "FAMILY_ORDER",
-    "CaseRules",
-    "EventSet",
-    "GridLocator",
-    "ThresholdRule",
-    "build_masks",
-    "check_out_of_sample",
-    "cases_from_reports",
-    "climatology",
-    "combine_masks",
-    "control_cases",
-    "family_of",
-    "forecast_event_masks",
-    "grid_info",
-    "masks_at",
-    "masks_from_cases",
-    "percentile_rules",
-    "read_index_csv",
-    "reference_periods",
-    "sample_climatology",
-    "split_types",
-    "threshold_events",
-    "to_index_frame",
-    "write_index_csv",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "CaseRules": "workbench.events.cases",
+        "DEFAULT_EVENT_TYPES": "workbench.events.types",
+        "DEFAULT_RULES": "workbench.events.thresholds",
+        "EVENT_COLUMNS": "workbench.events.table",
+        "EventSet": "workbench.events.thresholds",
+        "FAMILY_ORDER": "workbench.events.types",
+        "GridLocator": "workbench.events.grid",
+        "HRExtremeParams": "workbench.events.hrextreme",
+        "HR_EXTREME_TYPES": "workbench.events.hrextreme",
+        "ThresholdRule": "workbench.events.thresholds",
+        "build_masks": "workbench.events.masks",
+        "cases_from_reports": "workbench.events.cases",
+        "check_out_of_sample": "workbench.events.climatology",
+        "climatology": "workbench.events.climatology",
+        "combine_masks": "workbench.events.masks",
+        "control_cases": "workbench.events.controls",
+        "family_of": "workbench.events.types",
+        "forecast_event_masks": "workbench.events.forecast",
+        "grid_info": "workbench.events.grid",
+        "hr_extreme_cases": "workbench.events.hrextreme",
+        "masks_at": "workbench.events.masks",
+        "masks_from_cases": "workbench.events.masks",
+        "percentile_rules": "workbench.events.thresholds",
+        "read_index_csv": "workbench.events.table",
+        "reference_periods": "workbench.events.climatology",
+        "sample_climatology": "workbench.events.sample",
+        "split_types": "workbench.events.types",
+        "threshold_events": "workbench.events.thresholds",
+        "to_hr_extreme_index": "workbench.events.hrextreme",
+        "to_index_frame": "workbench.events.table",
+        "write_hr_extreme_index": "workbench.events.hrextreme",
+        "write_index_csv": "workbench.events.table",
+    },
+)

@@ -132,13 +132,12 @@ def _model(args):
 
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import DataError
-    from workbench.inference import EnsembleSpec, run_forecast
+    from workbench.inference import EnsembleSpec, ZarrSink, run_forecast
 
-    store = args.store
-    if store is None:
-        from workbench.catalog import forecast_store_path
-
-        store = forecast_store_path(args.model)
+    if args.store:
+        sink = ZarrSink(args.store, overwrite=args.overwrite)
+    else:
+        sink = ZarrSink.catalog(args.model, overwrite=args.overwrite)
     source = _open_source(args)
     inits = _init_times(args, source)
     model = _model(args)
@@ -166,11 +165,10 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         compile=args.compile,
         batch_size=args.batch_size,
-        store=store,
-        overwrite=args.overwrite,
+        sink=sink,
         hta=not args.single_step,
         progress=not args.no_progress,
     )
     dims = ", ".join(f"{k}: {v}" for k, v in fc.sizes.items())
-    print(f"wrote {store} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
+    print(f"wrote {sink.path} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
     return 0

@@ -8,20 +8,64 @@ kept only while a later lead still needs it.
 Two schedules:
 
 * **hierarchical temporal aggregation** (Pangu-Weather): each lead time is reached with the fewest steps,
-  largest step first (e.g. 31 h with 24/6/1-hour models is 24 + 6 + 1), from the schedule in
-  :mod:`workbench.models.hta`; errors accumulate over fewer steps;
+  largest step first (e.g. 31 h with 24/6/1-hour models is 24 + 6 + 1; :func:`schedule`); errors
+  accumulate over fewer steps;
 * **single step**: every lead is reached by repeating one step size (the smallest by default), the way
   most autoregressive models are run; kept for comparison.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from workbench.errors import DataError
+from workbench.models.hta import fewest_steps
+
+
+def schedule(lead: Any, steps: Sequence[Any]) -> list[pd.Timedelta]:
+    """:func:`hta_schedule` on timedeltas: the fewest steps, longest first, that add up to ``lead``.
+
+    ``lead`` and ``steps`` are timedelta-likes (or numbers of hours); the steps need not be whole hours
+    (they are counted in units of their greatest common divisor).
+
+    Raises
+    ------
+    DataError
+        If ``lead`` is negative or not a sum of the steps.
+    """
+
+    def seconds(value: Any) -> int:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = pd.Timedelta(hours=value)
+        return int(round(pd.Timedelta(value).total_seconds()))
+
+    step_s = sorted({seconds(v) for v in steps}, reverse=True)
+    if not step_s or step_s[-1] <= 0:
+        raise DataError(f"Steps must be positive; got {list(steps)}.")
+    lead_s = seconds(lead)
+    if lead_s < 0:
+        raise DataError(f"Lead time must not be negative; got {pd.Timedelta(seconds=lead_s)}.")
+    unit = functools.reduce(math.gcd, step_s)
+    if lead_s % unit:
+        raise DataError(
+            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
+            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
+        )
+    try:
+        units = fewest_steps(lead_s // unit, tuple(s // unit for s in step_s))
+    except DataError as exc:
+        raise DataError(
+            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
+            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
+        ) from exc
+    return [pd.Timedelta(seconds=u * unit) for u in units]
+
 
 
 @dataclass(frozen=True)
@@ -40,26 +84,8 @@ class Op:
 
 
 def greedy_path(lead: pd.Timedelta, steps: Sequence[pd.Timedelta]) -> list[pd.Timedelta]:
-    """Fewest steps, largest first, that add up to ``lead`` (the HTA schedule).
-
-    Uses :func:`workbench.models.hta.schedule` when that module provides it, so the engine and the
-    models agree on one definition.
-    """
-    try:
-        from workbench.models.hta import schedule as _schedule  # the models' own definition
-    except ImportError:  # the models package is optional for the engine itself
-        _schedule = None
-    if _schedule is not None:
-        path = [pd.Timedelta(s) for s in _schedule(lead, list(steps))]
-    else:
-        path = []
-        rest = pd.Timedelta(lead)
-        for s in sorted((pd.Timedelta(s) for s in steps), reverse=True):
-            n = rest // s
-            path += [s] * int(n)
-            rest -= n * s
-        if rest != pd.Timedelta(0):
-            path = None  # type: ignore[assignment]
+    """Fewest steps, largest first, that add up to ``lead`` (the HTA schedule, :func:`schedule`)."""
+    path = schedule(lead, list(steps))
     if path is None or sum(path, pd.Timedelta(0)) != pd.Timedelta(lead):
         raise DataError(
             f"lead time {pd.Timedelta(lead)} cannot be reached with model steps "

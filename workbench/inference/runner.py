@@ -1,5 +1,10 @@
 """Running one block of initial times through a model: torch networks on the device, baselines as is.
 
+Every runner meets :class:`Runner`: ``run_block(block)`` takes a :class:`Block` (its index, initial times
+and the source) and returns a :class:`BlockResult` whose ``arrays()`` the run loop's writer thread
+hands to the forecast sink. :class:`TorchRunner` rolls stepped models out (the contract of
+:mod:`workbench.models.protocol`); :class:`BaselineRunner` calls a model's own ``forecast``.
+
 The torch path keeps every state on the device from the first copy of the initial conditions to the last
 output: the plan (:mod:`workbench.inference.plan`) is replayed without host decisions, the clock that
 drives the models' time forcings is a device tensor, and each output lead is copied asynchronously into a
@@ -13,95 +18,85 @@ import contextlib
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from torch import nn
 
 from workbench.errors import DataError
 from workbench.inference.device import attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
+from workbench.models.protocol import select_initial, step_models, torch_module
 
 HOUR = pd.Timedelta(hours=1)
 
 
 # --------------------------------------------------------------------------------------------------
-# What the engine needs from a model
+# The runner contract
 # --------------------------------------------------------------------------------------------------
-def is_torch_model(model) -> bool:
-    """A torch prognostic network (rolled out here) rather than a baseline (which forecasts itself)."""
-    return callable(getattr(model, "step", None)) or bool(step_models(model, strict=False))
+@dataclass(frozen=True)
+class Block:
+    """One unit of work: a run of consecutive initial times, forecast together and written together.
+
+    Attributes
+    ----------
+    index : int
+        The block's number in the forecast's layout.
+    init_times : pandas.DatetimeIndex
+        Its initial times.
+    source : xarray.Dataset
+        The initial data (dims ``(time, <spatial dims>)``).
+    """
+
+    index: int
+    init_times: pd.DatetimeIndex
+    source: xr.Dataset
 
 
-def step_models(model, *, strict: bool = True) -> dict[pd.Timedelta, object]:
-    """The model of each time step: several for an HTA family (Pangu-like), one otherwise."""
-    for attr in ("step_models", "models_by_step", "members"):
-        family = getattr(model, attr, None)
-        if isinstance(family, dict) and family:
-            return {pd.Timedelta(k): v for k, v in family.items()}
-    family = getattr(model, "models", None)
-    if isinstance(family, nn.ModuleDict) and getattr(model, "steps", None):
-        # workbench.models.HierarchicalModel: networks keyed by their step in whole hours
-        return {pd.Timedelta(hours=int(k)): m for k, m in family.items()}
-    leads = _trained_leads(model)
-    if callable(getattr(model, "step", None)) and len(leads) > 1:
-        # One lead-time conditioned network (ClimaX-like) trained for several leads acts as an HTA family.
-        return {pd.Timedelta(hours=h): LeadStep(model, h) for h in leads}
-    if callable(getattr(model, "step", None)) and getattr(model, "time_step", None) is not None:
-        return {pd.Timedelta(model.time_step): model}
-    if strict:
-        raise DataError(
-            f"{type(model).__name__} is neither a torch forecaster with step() and time_step nor a family of "
-            "them; baselines go through their forecast() method"
-        )
-    return {}
+class BlockResult(Protocol):
+    """A block's forecast, possibly still being copied off the device."""
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Per variable ``(b, lead[, members], y, x)``; waits for the device first if need be. Called on
+        the run loop's writer thread."""
+        ...
 
 
-def _trained_leads(model) -> list[float]:
-    try:
-        config = model.config
-    except Exception:  # a model without a config property (or one that fails) has no trained leads
-        return []
-    leads = config.get("lead_hours") if isinstance(config, dict) else None
-    return sorted(float(h) for h in leads) if leads else []
+@runtime_checkable
+class Runner(Protocol):
+    """Turns blocks of initial times into forecasts; one per kind of model.
+
+    Attributes
+    ----------
+    variables : tuple of str
+        What it forecasts, in the order of the output.
+    model_calls : int
+        Model calls made so far (steps of a network, ``forecast`` calls of a baseline).
+
+    A runner may reuse the memory of the result before last: the run loop finishes writing block
+    ``k - 2`` before it asks for block ``k``.
+    """
+
+    variables: tuple[str, ...]
+    model_calls: int
+
+    def run_block(self, block: Block) -> BlockResult:
+        """Forecast one block."""
+        ...
 
 
-class LeadStep:
-    """A lead-time conditioned network used at one fixed lead, so it can join an HTA plan."""
+@dataclass(frozen=True)
+class _Ready:
+    """A result already on the host."""
 
-    def __init__(self, model, hours: float):
-        self.model = model
-        self.hours = float(hours)
-        self.module = torch_module(model)
-        self.name = getattr(model, "name", type(model).__name__)
-        self.variables = tuple(model.variables)
-        self.input_variables = tuple(getattr(model, "input_variables", self.variables))
-        self.normalization = getattr(model, "normalization", None)
-        self.time_step = pd.Timedelta(hours=self.hours)
+    data: dict[str, np.ndarray]
 
-    def normalize(self, x):
-        return self.model.normalize(x)
-
-    def denormalize(self, x):
-        return self.model.denormalize(x)
-
-    def step(self, x: torch.Tensor, valid_time=None) -> torch.Tensor:
-        return self.model.step(x, valid_time=valid_time, lead_hours=self.hours)
-
-
-def torch_module(model) -> nn.Module:
-    """The ``nn.Module`` that holds a model's parameters (the model itself or its ``net``)."""
-    if isinstance(model, nn.Module):
-        return model
-    for attr in ("net", "module", "network"):
-        m = getattr(model, attr, None)
-        if isinstance(m, nn.Module):
-            return m
-    raise DataError(f"cannot find the torch module of {type(model).__name__} (expected .net or an nn.Module)")
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.data
 
 
 def _takes_valid_time(fn) -> bool:
@@ -126,16 +121,15 @@ class _Stepper:
 
 
 def _norm_tensors(model, variables: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    norm = getattr(model, "normalization", None)
-    if norm is not None and hasattr(norm, "tensors"):
-        mean, std = norm.tensors(list(variables), device=device)
-        return mean.float(), std.float()
-    # Fall back on the model's own maps: normalise 0 and 1 to read off mean and std.
-    c = len(variables)
-    zeros = torch.zeros((1, c, 1, 1), device=device)
-    mean = model.denormalize(zeros).float()
-    std = model.denormalize(torch.ones_like(zeros)).float() - mean
-    return mean, std
+    """Mean and standard deviation of ``variables`` from the model's ``normalization`` (the contract's)."""
+    tensors = getattr(getattr(model, "normalization", None), "tensors", None)
+    if not callable(tensors):
+        raise DataError(
+            f"{type(model).__name__}.normalization has no tensors(variables, device=...); a step forecaster "
+            "declares its statistics that way (see workbench.models.protocol.StepForecaster)"
+        )
+    mean, std = tensors(list(variables), device=device)
+    return mean.float(), std.float()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,6 +155,12 @@ class TorchRunner:
         Hierarchical temporal aggregation (True) or a single-step rollout (False).
     single_step
         The step to repeat when ``hta`` is False.
+    member_layout
+        How the members are laid out in the output: ``"none"``, ``"member"`` or ``"split"`` (see
+        :func:`workbench.inference.ensemble.as_spec`).
+    batch_size
+        Initial times per block; with ``compile`` a shorter last block is padded to it, so the compiled
+        step functions keep one shape.
     """
 
     def __init__(
@@ -174,7 +174,14 @@ class TorchRunner:
         compile: bool | str = False,
         hta: bool = True,
         single_step=None,
+        member_layout: str = "none",
+        batch_size: int = 8,
     ):
+        self.member_layout = member_layout
+        self.pad_to = int(batch_size) if compile else 0
+        # Two host buffers: the device fills one while the writer thread drains the other.
+        self._buffers: list[torch.Tensor | None] = [None, None]
+        self._blocks_run = 0
         self.device = device
         self.dtype = dtype
         self.spec = spec
@@ -238,10 +245,26 @@ class TorchRunner:
         """
         return (len(self.lead_times), self.n_weight, b, self.n_noise, len(self.variables))
 
-    def run_block(
+    def run_block(self, block: Block) -> BlockResult:
+        """Forecast one block on the device; the result is copied to a host buffer asynchronously."""
+        inits = block.init_times
+        initial = _initial_array(block.source, inits, self.variables)
+        real = len(inits)
+        if real < self.pad_to:
+            # Pad the last block to the compiled batch shape instead of recompiling.
+            pad = self.pad_to - real
+            initial = np.concatenate([initial, np.repeat(initial[-1:], pad, axis=0)])
+            inits = inits.append(pd.DatetimeIndex([inits[-1]] * pad))
+        slot = self._blocks_run % 2
+        self._blocks_run += 1
+        buf, event = self._forecast_block(list(inits.values), initial, self._buffers[slot])
+        self._buffers[slot] = buf
+        return _Pending(buf, event, real, self.variables, self.member_layout)
+
+    def _forecast_block(
         self, init_times: Sequence[np.datetime64], initial: np.ndarray, out: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, object]:
-        """Forecast one block.
+        """Forecast one block into a host buffer.
 
         Parameters
         ----------
@@ -340,6 +363,43 @@ class _Done:
         return None
 
 
+@dataclass
+class _Pending:
+    """A block's host buffer, filled once ``event`` is reached; :meth:`arrays` waits for it."""
+
+    buffer: torch.Tensor
+    event: object
+    real: int
+    variables: tuple[str, ...]
+    member_layout: str
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        self.event.synchronize()
+        return _block_arrays(self.buffer.numpy()[:, :, : self.real], self.variables, self.member_layout)
+
+
+def _initial_array(source: xr.Dataset, init_times: pd.DatetimeIndex, variables: Sequence[str]) -> np.ndarray:
+    sel = select_initial(source, init_times, variables)
+    arr = np.stack([np.asarray(sel[v].values, dtype=np.float32) for v in variables], axis=1)
+    if not np.isfinite(arr).all():
+        bad = [v for i, v in enumerate(variables) if not np.isfinite(arr[:, i]).all()]
+        raise DataError(f"initial conditions have NaN or infinite values in {bad}; fill or mask them first")
+    return arr
+
+
+def _block_arrays(buf: np.ndarray, variables: Sequence[str], layout: str) -> dict[str, np.ndarray]:
+    """Host buffer ``(L, W, b, N, C, y, x)`` -> per variable ``(b, L[, members], y, x)``."""
+    out = {}
+    for c, v in enumerate(variables):
+        arr = np.moveaxis(buf[:, :, :, :, c], 2, 0)  # (b, L, W, N, y, x)
+        if layout == "none":
+            arr = arr[:, :, 0, 0]
+        elif layout == "member":
+            arr = arr[:, :, 0]
+        out[v] = arr  # a view: the sink copies it once, into its own layout
+    return out
+
+
 def _variables(model) -> tuple[str, ...]:
     names = getattr(model, "variables", None)
     if not names:
@@ -368,8 +428,9 @@ class BaselineRunner:
         self.input_variables = tuple(getattr(model, "input_variables", self.variables))
         self.model_calls = 0
 
-    def run_block(self, init_times: Sequence[np.datetime64], initial: xr.Dataset) -> dict[str, np.ndarray]:
-        fc = self.model.forecast(initial, pd.DatetimeIndex(init_times), self.lead_times)
+    def run_block(self, block: Block) -> BlockResult:
+        """Forecast one block with the model's own ``forecast``."""
+        fc = self.model.forecast(block.source, block.init_times, self.lead_times)
         self.model_calls += 1
         out = {}
         for v in self.variables:
@@ -380,4 +441,4 @@ class BaselineRunner:
             if not got.equals(self.lead_times):
                 da = da.sel(lead_time=self.lead_times.values)
             out[v] = np.asarray(da.values, dtype=np.float32)
-        return out
+        return _Ready(out)

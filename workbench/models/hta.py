@@ -2,27 +2,27 @@
 
 Pangu-Weather trains one network per time step (1, 3, 6 and 24 h) and reaches a lead time by using
 the longest steps first: 31 h = 24 + 6 + 1 (three calls instead of 31), which keeps the accumulated
-error small. :func:`hta_schedule` computes that schedule; :class:`HierarchicalModel` holds the
-per-step networks and advances a state by any of its steps. The roll-out itself (batching, reuse of
-shared prefixes across lead times) is the inference engine's job.
+error small. :func:`hta_schedule` computes that schedule; :class:`HierarchicalModel` holds the per-step
+networks (a
+:class:`~workbench.models.protocol.StepFamily`) and advances a state by any of its steps. The schedule
+and the roll-out itself (batching, reuse of shared prefixes across lead times) are the inference
+engine's job (:mod:`workbench.inference.plan`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 import torch
-import xarray as xr
 from torch import nn
 
 from workbench.errors import CheckpointError, DataError
 from workbench.models.torch_model import TorchForecaster
 
-__all__ = ["HierarchicalModel", "hta_schedule", "schedule"]
+__all__ = ["HierarchicalModel", "fewest_steps", "hta_schedule"]
 
 
 def _as_hours(value: Any) -> int:
@@ -73,50 +73,13 @@ def hta_schedule(lead_hours: Any, steps: Sequence[int] = (24, 6, 3, 1)) -> list[
     clean = tuple(sorted({int(s) for s in steps}, reverse=True))
     if not clean or clean[-1] <= 0:
         raise DataError(f"Steps must be positive whole hours; got {list(steps)}.")
-    return list(_schedule(lead, clean))
-
-
-def schedule(lead: Any, steps: Sequence[Any]) -> list[pd.Timedelta]:
-    """:func:`hta_schedule` on timedeltas: the fewest steps, longest first, that add up to ``lead``.
-
-    ``lead`` and ``steps`` are timedelta-likes (or numbers of hours); the steps need not be whole hours
-    (they are counted in units of their greatest common divisor).
-
-    Raises
-    ------
-    DataError
-        If ``lead`` is negative or not a sum of the steps.
-    """
-
-    def seconds(value: Any) -> int:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = pd.Timedelta(hours=value)
-        return int(round(pd.Timedelta(value).total_seconds()))
-
-    step_s = sorted({seconds(v) for v in steps}, reverse=True)
-    if not step_s or step_s[-1] <= 0:
-        raise DataError(f"Steps must be positive; got {list(steps)}.")
-    lead_s = seconds(lead)
-    if lead_s < 0:
-        raise DataError(f"Lead time must not be negative; got {pd.Timedelta(seconds=lead_s)}.")
-    unit = functools.reduce(math.gcd, step_s)
-    if lead_s % unit:
-        raise DataError(
-            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
-            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
-        )
-    try:
-        units = _schedule(lead_s // unit, tuple(s // unit for s in step_s))
-    except DataError as exc:
-        raise DataError(
-            f"A lead time of {pd.Timedelta(seconds=lead_s)} cannot be reached with steps "
-            f"{[str(pd.Timedelta(seconds=s)) for s in step_s]}."
-        ) from exc
-    return [pd.Timedelta(seconds=u * unit) for u in units]
+    return list(fewest_steps(lead, clean))
 
 
 @functools.lru_cache(maxsize=4096)
-def _schedule(lead: int, steps: tuple[int, ...]) -> tuple[int, ...]:
+def fewest_steps(lead: int, steps: tuple[int, ...]) -> tuple[int, ...]:
+    """The fewest steps (in whole units, longest first) that add up to ``lead`` units, by dynamic
+    programming; ties keep the longer steps. Raises :class:`~workbench.errors.DataError` when none do."""
     # best[h] = fewest calls to reach h; ties keep the first (longest) step tried
     best: list[int | None] = [0] + [None] * lead
     choice = [0] * (lead + 1)
@@ -193,6 +156,14 @@ class HierarchicalModel(nn.Module):
         """The HTA schedule of this model's steps for one lead time."""
         return hta_schedule(lead_hours, self.steps)
 
+    def step_models(self) -> dict[pd.Timedelta, TorchForecaster]:
+        """The network of each time step (the :class:`~workbench.models.protocol.StepFamily` contract)."""
+        return {pd.Timedelta(hours=int(k)): m for k, m in self.models.items()}
+
+    def torch_module(self) -> nn.Module:
+        """The module holding every network's parameters: the family itself."""
+        return self
+
     def normalize(self, x: torch.Tensor, variables: Sequence[str] | None = None) -> torch.Tensor:
         return self.models[str(min(self.steps))].normalize(x, variables)
 
@@ -222,9 +193,3 @@ class HierarchicalModel(nn.Module):
         self, x: torch.Tensor, step_hours: int | None = None, valid_time: Any = None, **kw
     ) -> torch.Tensor:
         return self.step(x, step_hours, valid_time, **kw)
-
-    def forecast(self, initial: xr.Dataset, init_times: Any, lead_times: Any, **kwargs) -> xr.Dataset:
-        """Forecast through the inference engine, which applies the HTA schedule."""
-        from workbench.inference import rollout
-
-        return rollout(self, initial, init_times, lead_times, **kwargs)

@@ -1,11 +1,22 @@
-"""The protocol every forecaster meets, and the forecast layout it returns.
+"""The model contract: what a model declares so that the engine can run it, and the forecast layout.
 
-Two kinds of model meet here. Baselines (persistence, climatology, the NWP forecast, Pangu-Weather's
-ONNX files) produce a forecast :class:`xarray.Dataset` directly. Torch prognostic networks
-(:class:`workbench.models.TorchForecaster`) map a normalised state tensor to the next state; their
-``forecast`` runs through the inference engine (:func:`workbench.inference.rollout`), which does the
-batching, autocast and the roll-out. Downstream code (the scorer, the dashboard) sees only
-:class:`Forecaster` and the layout built by :func:`forecast_dataset`.
+Three kinds of model meet here, each a :class:`typing.Protocol` checked with ``isinstance`` when a model
+is loaded or built (:func:`check_model`):
+
+* a :class:`Forecaster` forecasts by itself: ``forecast(initial, init_times, lead_times)`` returns a
+  Dataset (persistence, climatology, the NWP forecast, Pangu-Weather's ONNX files);
+* a :class:`StepForecaster` is a prognostic network that advances a state tensor, normalised by its
+  ``normalization``, by its ``time_step`` (``step(x, valid_time=...)``); the inference engine rolls it out;
+* a :class:`StepFamily` holds step forecasters of several time steps, used together by hierarchical
+  temporal aggregation (Pangu-like), and declares them with ``step_models()``.
+
+An :class:`EnsembleMember` is a step forecaster or family whose weights live in one torch module
+(``torch_module()``): the engine hashes them into a store's signature and draws MC-dropout members from
+them; a list of members makes a deep ensemble.
+
+Models never import the engine: every model, of any kind, is run by
+:func:`workbench.inference.run_forecast`, which finds what it needs through :func:`step_models` and
+these protocols only. This is the contract an adapter for outside models implements.
 
 Forecast layout: dims ``(init_time, lead_time, <spatial dims>)`` where the spatial dims are those of
 the initial data (``y, x`` on the HRRR-like grid, ``latitude, longitude`` on lat-lon grids);
@@ -15,8 +26,8 @@ the initial data (``y, x`` on the HRRR-like grid, ``latitude, longitude`` on lat
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -24,26 +35,37 @@ import xarray as xr
 
 from workbench.errors import DataError
 
+if TYPE_CHECKING:  # torch is imported by the torch models themselves, not by the contract
+    import torch
+    from torch import nn
+
 __all__ = [
+    "EnsembleMember",
     "Forecaster",
+    "StepFamily",
+    "StepForecaster",
     "as_init_times",
     "as_lead_times",
+    "check_model",
     "forecast_dataset",
+    "is_stepped",
     "select_initial",
     "spatial_dims",
+    "step_models",
+    "torch_module",
 ]
 
 
 @runtime_checkable
 class Forecaster(Protocol):
-    """What every model offers to the rest of the workbench.
+    """A model that forecasts by itself (a baseline, or a model run by another runtime).
 
     Attributes
     ----------
     name : str
-        Registry name (``"persistence"``, ``"pangu"``, ...).
+        Registry name (``"persistence"``, ``"nwp"``, ...).
     variables : tuple of str
-        Canonical names of the variables the model forecasts.
+        Canonical names of the variables the model forecasts (empty: whatever the initial data holds).
     input_variables : tuple of str
         Canonical names it needs in the initial data.
     time_step : pandas.Timedelta or None
@@ -78,6 +100,127 @@ class Forecaster(Protocol):
             Forecast in the layout of :func:`forecast_dataset`.
         """
         ...
+
+
+@runtime_checkable
+class StepForecaster(Protocol):
+    """A prognostic network: advances a normalised state by ``time_step``.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    variables : tuple of str
+        The state's channels, in order; the network forecasts all of them.
+    input_variables : tuple of str
+        What it reads from the initial data (the same as ``variables`` for a network that can be rolled
+        out).
+    time_step : pandas.Timedelta
+        How far one :meth:`step` advances the state.
+    grid : dict or None
+        The grid the network was built for.
+    normalization : object
+        Per-variable statistics with ``tensors(variables, device=...) -> (mean, std)``: the engine keeps
+        the state normalised by them between steps
+        (:class:`~workbench.models.normalization.Normalization`).
+    """
+
+    name: str
+    variables: tuple[str, ...]
+    input_variables: tuple[str, ...]
+    time_step: pd.Timedelta
+    grid: dict | None
+    normalization: Any
+
+    def step(self, x: torch.Tensor, valid_time: Any = None) -> torch.Tensor:
+        """The normalised state ``time_step`` later; ``valid_time`` (hours since 1970, one per batch
+        element) is the input's valid time, for models with time-of-day forcings."""
+        ...
+
+
+@runtime_checkable
+class StepFamily(Protocol):
+    """Step forecasters of several time steps that forecast the same variables, used together by
+    hierarchical temporal aggregation (each lead reached with the fewest steps, longest first).
+
+    A lead-time conditioned network trained for several leads (ClimaX-like) is a family too: one
+    member per trained lead, all sharing its weights.
+    """
+
+    name: str
+    variables: tuple[str, ...]
+
+    def step_models(self) -> Mapping[pd.Timedelta, StepForecaster]:
+        """The step forecaster of each time step."""
+        ...
+
+
+@runtime_checkable
+class EnsembleMember(Protocol):
+    """A step forecaster or family whose weights live in one torch module.
+
+    The engine hashes that module's parameters into a forecast store's signature (a store is never
+    resumed with other weights) and draws MC-dropout weight members from its dropout layers; a list of
+    members is a deep ensemble, one weight member each.
+    """
+
+    def torch_module(self) -> nn.Module:
+        """The module that holds every parameter of the model."""
+        ...
+
+
+def is_stepped(model: Any) -> bool:
+    """Whether the engine rolls ``model`` out (a :class:`StepForecaster` or :class:`StepFamily`)."""
+    return isinstance(model, (StepFamily, StepForecaster))
+
+
+def step_models(model: Any) -> dict[pd.Timedelta, StepForecaster]:
+    """The step forecaster of each time step of a stepped model: its own family, or just itself.
+
+    Raises
+    ------
+    DataError
+        If ``model`` is neither a :class:`StepFamily` nor a :class:`StepForecaster`, or a family is empty.
+    """
+    if isinstance(model, StepFamily):
+        family = {pd.Timedelta(k): v for k, v in model.step_models().items()}
+        if not family:
+            raise DataError(f"{type(model).__name__}.step_models() is empty; a family needs one network at least.")
+        return family
+    if isinstance(model, StepForecaster):
+        return {pd.Timedelta(model.time_step): model}
+    raise DataError(
+        f"{type(model).__name__} is neither a step forecaster (step, time_step, normalization) nor a "
+        "family of them (step_models); baselines forecast by themselves through forecast()."
+    )
+
+
+def torch_module(model: Any) -> nn.Module:
+    """The torch module that holds a model's parameters (see :class:`EnsembleMember`)."""
+    if not isinstance(model, EnsembleMember):
+        raise DataError(
+            f"{type(model).__name__} does not say where its weights are; an ensemble member defines "
+            "torch_module()."
+        )
+    return model.torch_module()
+
+
+def check_model(model: Any, name: str | None = None) -> Any:
+    """Return ``model`` if it meets one of the model protocols, else raise a one-line error.
+
+    Called by :func:`workbench.models.load` and :func:`workbench.models.build` on every model they hand
+    out, so that a model which does not keep the contract is refused where it joins the workbench
+    rather than deep inside a forecast.
+    """
+    if isinstance(model, (Forecaster, StepForecaster, StepFamily)):
+        return model
+    label = name or type(model).__name__
+    raise DataError(
+        f"Model {label!r} ({type(model).__name__}) meets none of the model protocols: a Forecaster needs name, "
+        "variables, input_variables, time_step, grid and forecast(); a StepForecaster those attributes (less "
+        "forecast) with normalization and step; a StepFamily name, variables and "
+        "step_models() (see workbench.models.protocol)."
+    )
 
 
 def as_init_times(init_times: Any) -> pd.DatetimeIndex:

@@ -17,6 +17,7 @@ from typing import Any
 
 from workbench.errors import CheckpointError
 from workbench.lexicon import SAMPLE_VARIABLES
+from workbench.models.protocol import check_model
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -83,8 +84,10 @@ def register_model(
     name : str
         Registry name.
     loader : callable
-        ``loader(checkpoint=None, **kw)`` returning an object with the
-        :class:`~workbench.models.Forecaster` attributes and ``forecast`` method.
+        ``loader(checkpoint=None, **kw)`` returning a model that meets one of the protocols of
+        :mod:`workbench.models.protocol` (:class:`~workbench.models.protocol.Forecaster`,
+        :class:`~workbench.models.protocol.StepForecaster` or :class:`~workbench.models.protocol.StepFamily`);
+        :func:`load` checks every model it returns.
     description : str
         One line for listings.
     kind : str
@@ -133,14 +136,15 @@ def load(name: str, checkpoint: str | os.PathLike | None = None, **kw) -> Any:
 
     Returns
     -------
-    object meeting :class:`workbench.models.Forecaster`
+    object meeting one of the protocols of :mod:`workbench.models.protocol`
+        Checked by :func:`~workbench.models.protocol.check_model` (a ``DataError`` names what is missing).
 
     Raises
     ------
     CheckpointError
         When a torch model's weights are absent (the message says how to train them) or unreadable.
     """
-    return _entry(name).loader(checkpoint=checkpoint, **kw)
+    return check_model(_entry(name).loader(checkpoint=checkpoint, **kw), name)
 
 
 def default_config(name: str) -> dict:
@@ -204,7 +208,7 @@ def build(name: str, config: dict | None = None, normalization=None, **overrides
     cfg["forcings"] = list(cfg.get("forcings") or [])
     net_cls, _ = architecture(cfg["architecture"])
     net = net_cls(variables=cfg["variables"], forcings=cfg["forcings"], **cfg["net"])
-    return TorchForecaster(net, cfg, normalization)
+    return check_model(TorchForecaster(net, cfg, normalization), name)
 
 
 def find_checkpoints(name: str, checkpoint: str | os.PathLike | None = None) -> list[Path]:

@@ -8,8 +8,9 @@ buffers, and the configuration that rebuilds it. The inference engine works on n
 >>> physical_next = model.denormalize(x)
 
 ``valid_time`` is the valid time of the *input* state (one per batch element); models whose
-``forcings`` are not empty (time-of-day channels) need it. ``forecast`` hands the whole job to
-:func:`workbench.inference.rollout`.
+``forcings`` are not empty (time-of-day channels) need it. A forecaster meets the
+:class:`~workbench.models.protocol.StepForecaster` and :class:`~workbench.models.protocol.StepFamily`
+contracts; :func:`workbench.inference.run_forecast` rolls it out.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from typing import Any
 
 import pandas as pd
 import torch
-import xarray as xr
 from torch import nn
 
 from workbench.errors import CheckpointError, DataError
 from workbench.models.layers import forcing_fields
 from workbench.models.normalization import Normalization
 
-__all__ = ["ARCHITECTURES", "TorchForecaster", "architecture"]
+__all__ = ["ARCHITECTURES", "LeadStep", "TorchForecaster", "architecture"]
 
 #: Architecture name -> (module path, class name, default hyper-parameters attribute).
 ARCHITECTURES = {
@@ -186,14 +186,48 @@ class TorchForecaster(nn.Module):
         """Same as :meth:`step`."""
         return self.step(x, valid_time=valid_time, **kw)
 
-    # -- the protocol -------------------------------------------------------------------------------
-    def forecast(self, initial: xr.Dataset, init_times: Any, lead_times: Any, **kwargs) -> xr.Dataset:
-        """Forecast through the inference engine (:func:`workbench.inference.rollout`)."""
-        try:
-            from workbench.inference import rollout
-        except ImportError as exc:  # the engine is a separate part of the package
-            raise ImportError(
-                "Torch models forecast through workbench.inference.rollout, which could not be imported "
-                f"({exc})."
-            ) from exc
-        return rollout(self, initial, init_times, lead_times, **kwargs)
+    # -- the contract -------------------------------------------------------------------------------
+    def step_models(self) -> dict[pd.Timedelta, Any]:
+        """The network as a step family: one :class:`LeadStep` per trained lead when it is lead-time
+        conditioned for several leads (ClimaX-like, chained by hierarchical temporal aggregation), else
+        itself at its time step."""
+        leads = sorted({float(h) for h in self._config.get("lead_hours") or ()})
+        if len(leads) > 1:
+            return {pd.Timedelta(hours=h): LeadStep(self, h) for h in leads}
+        return {self.time_step: self}
+
+    def torch_module(self) -> nn.Module:
+        """The module holding every parameter: the forecaster itself."""
+        return self
+
+
+class LeadStep:
+    """A lead-time conditioned network used at one fixed lead, so it can join an HTA family.
+
+    It shares the network's weights; :meth:`step` asks the network for ``hours`` ahead.
+    """
+
+    def __init__(self, model: TorchForecaster, hours: float) -> None:
+        self.model = model
+        self.hours = float(hours)
+        self.name = model.name
+        self.variables = tuple(model.variables)
+        self.input_variables = tuple(model.input_variables)
+        self.grid = model.grid
+        self.normalization = model.normalization
+        self.time_step = pd.Timedelta(hours=self.hours)
+
+    def __repr__(self) -> str:
+        return f"LeadStep({self.model.name!r}, {self.hours:g} h)"
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.normalize(x)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.denormalize(x)
+
+    def step(self, x: torch.Tensor, valid_time: Any = None) -> torch.Tensor:
+        return self.model.step(x, valid_time=valid_time, lead_hours=self.hours)
+
+    def torch_module(self) -> nn.Module:
+        return self.model.torch_module()

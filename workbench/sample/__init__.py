@@ -11,32 +11,24 @@ storm reports (NCEI Storm Events and SPC layouts) derived from the storms and ex
 
 from __future__ import annotations
 
-from workbench.sample.params import (
-    NWP_PARAMS,
-    SEED,
-    SIZES,
-    START,
-    TRUTH_PARAMS,
-    VERSION,
-    AtmosphereParams,
-    SizeSpec,
-    size_spec,
-)
-from workbench.sample.store import SamplePaths, cache_root, ensure_sample, open_sample, sample_dir
+from workbench._lazy import lazy_exports
 
-__all__ = [
-    "NWP_PARAMS",
-    "SEED",
-    "SIZES",
-    "START",
-    "TRUTH_PARAMS",
-    "VERSION",
-    "AtmosphereParams",
-    "SamplePaths",
-    "SizeSpec",
-    "cache_root",
-    "ensure_sample",
-    "open_sample",
-    "sample_dir",
-    "size_spec",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "NWP_PARAMS": "workbench.sample.params",
+        "SEED": "workbench.sample.params",
+        "SIZES": "workbench.sample.params",
+        "START": "workbench.sample.params",
+        "TRUTH_PARAMS": "workbench.sample.params",
+        "VERSION": "workbench.sample.params",
+        "AtmosphereParams": "workbench.sample.params",
+        "SamplePaths": "workbench.sample.store",
+        "SizeSpec": "workbench.sample.params",
+        "cache_root": "workbench.sample.store",
+        "ensure_sample": "workbench.sample.store",
+        "open_sample": "workbench.sample.store",
+        "sample_dir": "workbench.sample.store",
+        "size_spec": "workbench.sample.params",
+    },
+)

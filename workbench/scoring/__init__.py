@@ -7,35 +7,24 @@ The metrics (:mod:`workbench.scoring.metrics`) follow the calling style of the `
 
 from __future__ import annotations
 
-from workbench.scoring.decompose import decompose
-from workbench.scoring.inputs import ScoringWarning
-from workbench.scoring.io import open_scores, write_scores
-from workbench.scoring.metrics import (
-    acc,
-    bias,
-    crps_ensemble,
-    mae,
-    mean_error,
-    rank_histogram,
-    rmse,
-    spread,
-    spread_skill_ratio,
-    variance_split,
-)
+from workbench._lazy import lazy_exports
 
-__all__ = [
-    "ScoringWarning",
-    "acc",
-    "bias",
-    "crps_ensemble",
-    "decompose",
-    "mae",
-    "mean_error",
-    "open_scores",
-    "rank_histogram",
-    "rmse",
-    "spread",
-    "spread_skill_ratio",
-    "variance_split",
-    "write_scores",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "ScoringWarning": "workbench.scoring.inputs",
+        "acc": "workbench.scoring.metrics",
+        "bias": "workbench.scoring.metrics",
+        "crps_ensemble": "workbench.scoring.metrics",
+        "decompose": "workbench.scoring.decompose",
+        "mae": "workbench.scoring.metrics",
+        "mean_error": "workbench.scoring.metrics",
+        "open_scores": "workbench.scoring.io",
+        "rank_histogram": "workbench.scoring.metrics",
+        "rmse": "workbench.scoring.metrics",
+        "spread": "workbench.scoring.metrics",
+        "spread_skill_ratio": "workbench.scoring.metrics",
+        "variance_split": "workbench.scoring.metrics",
+        "write_scores": "workbench.scoring.io",
+    },
+)

@@ -9,41 +9,28 @@
 
 from __future__ import annotations
 
-from workbench.sources.era5 import ARCO_ERA5_URL, WB2_ERA5_URLS, era5_url, from_era5_names, open_era5
-from workbench.sources.hrrr import (
-    HRRR_ZARR_ROOT,
-    hrrr_grib_url,
-    hrrr_zarr_url,
-    open_hrrr_grib,
-    open_hrrr_zarr,
-    rotate_to_earth,
-)
-from workbench.sources.remote import check_remote, is_remote
-from workbench.sources.reports import (
-    STORM_EVENTS_COLUMNS,
-    STORM_EVENTS_REQUIRED,
-    read_spc_reports,
-    read_storm_events,
-    storm_events_url,
-)
+from workbench._lazy import lazy_exports
 
-__all__ = [
-    "ARCO_ERA5_URL",
-    "HRRR_ZARR_ROOT",
-    "STORM_EVENTS_COLUMNS",
-    "STORM_EVENTS_REQUIRED",
-    "WB2_ERA5_URLS",
-    "check_remote",
-    "era5_url",
-    "from_era5_names",
-    "hrrr_grib_url",
-    "hrrr_zarr_url",
-    "is_remote",
-    "open_era5",
-    "open_hrrr_grib",
-    "open_hrrr_zarr",
-    "read_spc_reports",
-    "read_storm_events",
-    "rotate_to_earth",
-    "storm_events_url",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "ARCO_ERA5_URL": "workbench.sources.era5",
+        "HRRR_ZARR_ROOT": "workbench.sources.hrrr",
+        "STORM_EVENTS_COLUMNS": "workbench.sources.reports",
+        "STORM_EVENTS_REQUIRED": "workbench.sources.reports",
+        "WB2_ERA5_URLS": "workbench.sources.era5",
+        "check_remote": "workbench.sources.remote",
+        "era5_url": "workbench.sources.era5",
+        "from_era5_names": "workbench.sources.era5",
+        "hrrr_grib_url": "workbench.sources.hrrr",
+        "hrrr_zarr_url": "workbench.sources.hrrr",
+        "is_remote": "workbench.sources.remote",
+        "open_era5": "workbench.sources.era5",
+        "open_hrrr_grib": "workbench.sources.hrrr",
+        "open_hrrr_zarr": "workbench.sources.hrrr",
+        "read_spc_reports": "workbench.sources.reports",
+        "read_storm_events": "workbench.sources.reports",
+        "rotate_to_earth": "workbench.sources.hrrr",
+        "storm_events_url": "workbench.sources.reports",
+    },
+)

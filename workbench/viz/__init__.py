@@ -16,7 +16,7 @@ Importing this package is cheap; HoloViews loads with the first builder used.
 
 from __future__ import annotations
 
-import importlib
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "skill_curves": "workbench.viz.skill",
@@ -32,14 +32,8 @@ _EXPORTS = {
     "state_at": "workbench.viz.borders",
     "event_frame": "workbench.viz.events",
     "event_errors": "workbench.viz.events",
-    "Results": "workbench.viz.results",
-    "load_results": "workbench.viz.results",
+    "Results": "workbench.workflow.results",
+    "load_results": "workbench.workflow.load",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'workbench.viz' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -61,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workbench.viz.results import load_results, open_scores
+    from workbench.workflow.load import load_results, open_catalog_scores
 
     if args.scores:
-        open_scores(args.scores)  # refuse a path outside the catalog before starting anything
+        open_catalog_scores(args.scores)  # refuse a path outside the catalog before starting anything
     if args.prepare:
         learned = args.learned or os.environ.get("WORKBENCH_DASHBOARD_LEARNED") or "wait"
         results = load_results(size=args.size, scores=args.scores, learned=learned)

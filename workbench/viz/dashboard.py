@@ -26,7 +26,6 @@ from workbench.viz import maps as vmaps
 from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip, visitor_allowed
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
-from workbench.viz.results import Results
 from workbench.viz.safety import escape, page_text
 from workbench.viz.scorecard import scorecard
 from workbench.viz.skill import skill_curves
@@ -39,6 +38,7 @@ from workbench.viz.urlstate import (
     session_location,
     url_search,
 )
+from workbench.workflow.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,6 @@ MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 
 #: Width in pixels of each map.
 MAP_WIDTH = 370
-
-#: Skill-curve layouts kept in memory (each is a few small curves).
-SKILL_VIEWS_KEPT = 512
-
 
 def _time_label(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M")
@@ -187,8 +183,14 @@ def best_forecast_for(
     return None
 
 
-class SkillDashboard:
-    """The dashboard's views over one :class:`Results`.
+class SkillDashboard(pn.viewable.Viewer):
+    """The dashboard's views over one :class:`Results`; shown by Panel as its :meth:`layout`.
+
+    Each kind of view follows the selection (:class:`SkillState`) one way: the HoloViews plots (skill
+    curves, maps) through ``DynamicMap`` streams, so they update in place; the Panel panes (scorecard,
+    notes, the event browser) through :func:`panel.bind` or a watcher on the state. Views that depend
+    only on the results are built once in :attr:`Results.views <workbench.workflow.results.Results.views>`
+    and shared by every session.
 
     Parameters
     ----------
@@ -202,6 +204,7 @@ class SkillDashboard:
     """
 
     def __init__(self, results: Results, state: SkillState | None = None, messages=None) -> None:
+        super().__init__()
         self.results = results
         self.state = state or SkillState(results)
         self.messages = pn.Column(sizing_mode="stretch_width")
@@ -228,13 +231,11 @@ class SkillDashboard:
     # -- skill curves and scorecard -----------------------------------------------------------------
     def skill_view(self, metric: str, variable: str, region: str, model: str) -> hv.Layout:
         """Skill curves: ``all`` beside the selected region (built once per choice, for every session)."""
-        views = self.results._cache.setdefault("skill_views", {})
-        key = (metric, variable, region, model)
-        if key not in views:
-            if len(views) >= SKILL_VIEWS_KEPT:
-                views.pop(next(iter(views)))
-            views[key] = skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model)
-        return views[key]
+        return self.results.views.get(
+            "skill",
+            (metric, variable, region, model),
+            lambda: skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model),
+        )
 
     def skill_panels(self) -> hv.Layout:
         """The skill curves as two DynamicMaps (``all``, the selected region) that update in place."""
@@ -251,11 +252,11 @@ class SkillDashboard:
 
     def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
         """Scorecard for ``all`` and the selected region (built once per choice, for every session)."""
-        key = ("scorecard", metric, reference, region)
-        cache = self.results._cache
-        if key not in cache:
-            cache[key] = scorecard(self.results.scores, metric, reference, ("all", region))
-        return cache[key]
+        return self.results.views.get(
+            "scorecard",
+            (metric, reference, region),
+            lambda: scorecard(self.results.scores, metric, reference, ("all", region)),
+        )
 
     # -- maps ---------------------------------------------------------------------------------------
     def field_view(
@@ -423,10 +424,11 @@ class SkillDashboard:
         if r.events is None or not len(r.events):
             return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
         # The rows' fixed part (places, sizes, times) is built once; each refresh adds the error columns.
-        if "event_rows" not in r._cache:
+        def rows() -> tuple[pd.DataFrame, pd.Series]:
             base = event_frame(r.events, None, r.grid)
-            r._cache["event_rows"] = (base, base["type"].str.split("+").map(frozenset))
-        base, types = r._cache["event_rows"]
+            return base, base["type"].str.split("+").map(frozenset)
+
+        base, types = r.views.get("event_rows", None, rows)
         if event_type not in (None, "", "all", "extreme"):
             keep = types.map(lambda t: event_type in t).to_numpy(dtype=bool)
             base = base[keep]
@@ -573,6 +575,9 @@ class SkillDashboard:
         v = self.views()
         return pn.Row(self.widgets(), pn.Column(self.messages, *v.values()))
 
+    def __panel__(self) -> pn.Row:
+        return self.layout()
+
     def template(self, title: str = "Extreme Weather Workbench — skill") -> pn.template.BaseTemplate:
         """The page: widgets in the sidebar, views in the main area."""
         v = self.views()
@@ -648,18 +653,18 @@ def sync_url(dashboard: SkillDashboard, query: dict | None = None, extra: dict |
 
 
 def cached_results(size: str = "default", scores: str | None = None) -> Results:
-    """:func:`workbench.viz.results.load_results`, kept in memory across the sessions of a server.
+    """:func:`workbench.workflow.load.load_results`, kept in memory across the sessions of a server.
 
     Reopened when the cached products change (the learned models' background forecasts finishing).
     """
-    from workbench.viz.pipeline import results_generation
+    from workbench.workflow.pipeline import results_generation
 
     return _cached_results(size, scores, results_generation(size))
 
 
 @pn.cache(max_items=2)
 def _cached_results(size: str, scores: str | None, generation: int) -> Results:
-    from workbench.viz.results import load_results
+    from workbench.workflow.load import load_results
 
     return load_results(size=size, scores=scores)
 

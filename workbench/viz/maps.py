@@ -17,9 +17,10 @@ from holoviews.operation import contours
 from holoviews.operation.datashader import rasterize
 
 from workbench.errors import DataError
-from workbench.grids import HRRR_CENTRAL_MERIDIAN, HRRR_STANDARD_PARALLEL, LambertConformalGrid
+from workbench.grids import LambertConformalGrid
 from workbench.viz.borders import state_borders
 from workbench.viz.style import ERROR_CMAP, FIELD_CMAPS, SPREAD_CMAP
+from workbench.workflow.derive import grid_from_coords, spread_split
 
 #: Outlines are traced on a mask no larger than this many cells per side (block-wise "any"), so a
 #: 3-km mask outlines as fast as a 24-km one and small events do not vanish.
@@ -29,35 +30,7 @@ OUTLINE_MAX_CELLS = 480
 MAP_KINDS = ("truth", "forecast", "error", "spread_epistemic", "spread_aleatoric")
 
 
-def grid_from_coords(obj: xr.DataArray | xr.Dataset) -> LambertConformalGrid:
-    """The Lambert conformal grid an object with regular ``y``/``x`` coordinates (m) lies on.
 
-    The projection parameters are read from the attributes written by
-    :meth:`~workbench.grids.LambertConformalGrid.attrs` when present, else HRRR's.
-
-    Raises
-    ------
-    GridError
-        If ``x``/``y`` are missing, not regular or not equally spaced.
-    """
-    from workbench.errors import GridError
-
-    if "x" not in obj.coords or "y" not in obj.coords:
-        raise GridError(f"A map needs 'x' and 'y' projection coordinates (m); got coords {list(obj.coords)}.")
-    x, y = np.asarray(obj["x"], float), np.asarray(obj["y"], float)
-    dx, dy = np.diff(x), np.diff(y)
-    if len(x) < 2 or len(y) < 2 or not (np.allclose(dx, dx[0]) and np.allclose(dy, dx[0], rtol=1e-3)):
-        raise GridError("Map coordinates 'x' and 'y' must be ascending and equally spaced (a Lambert grid).")
-    attrs = dict(getattr(obj, "attrs", {}))
-    return LambertConformalGrid(
-        nx=len(x),
-        ny=len(y),
-        dx=float(dx[0]),
-        x0=float(x[0]),
-        y0=float(y[0]),
-        standard_parallel=float(attrs.get("standard_parallel", HRRR_STANDARD_PARALLEL)),
-        central_meridian=float(attrs.get("longitude_of_central_meridian", HRRR_CENTRAL_MERIDIAN)),
-    )
 
 
 def _as_2d(da: xr.DataArray, what: str) -> xr.DataArray:
@@ -230,35 +203,7 @@ def mask_outline(
     return contours(image, levels=[0.5], filled=False).opts(**style)
 
 
-def spread_split(ensemble: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Epistemic and aleatoric spread (standard deviations) of a two-level ensemble.
 
-    By the law of total variance over weight members ``w`` and noise members ``n``:
-    ``Var = E_w[Var_n] + Var_w[E_n]`` (aleatoric + epistemic); the maps show the square roots.
-
-    Parameters
-    ----------
-    ensemble : xarray.DataArray
-        With dims ``weight_member`` and ``noise_member``.
-
-    Returns
-    -------
-    (epistemic, aleatoric) : tuple of xarray.DataArray
-        In the field's units.
-    """
-    for dim in ("weight_member", "noise_member"):
-        if dim not in ensemble.dims:
-            raise DataError(
-                f"The spread split needs an ensemble with dims 'weight_member' and 'noise_member'; got "
-                f"{tuple(ensemble.dims)}. Run an ensemble with both member kinds (workbench.inference)."
-            )
-    aleatoric = ensemble.var("noise_member").mean("weight_member")
-    epistemic = ensemble.mean("noise_member").var("weight_member")
-    units = ensemble.attrs.get("units", "")
-    return (
-        np.sqrt(epistemic).assign_attrs(units=units, long_name="epistemic spread"),
-        np.sqrt(aleatoric).assign_attrs(units=units, long_name="aleatoric spread"),
-    )
 
 
 def map_extent(grid: LambertConformalGrid) -> tuple[tuple[float, float], tuple[float, float]]:

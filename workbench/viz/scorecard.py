@@ -10,8 +10,8 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import DataError
-from workbench.viz.skill import with_model_dim
 from workbench.viz.style import SKILL_CMAP, format_hours, lead_hours, metric_info
+from workbench.workflow.derive import with_model_dim
 
 
 def relative_skill(scores: xr.Dataset, metric: str = "rmse", reference: str = "nwp") -> xr.DataArray:

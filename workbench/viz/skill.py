@@ -11,14 +11,7 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.viz.style import lead_hours, metric_info, model_colors, units_of
-
-
-def with_model_dim(scores: xr.Dataset) -> xr.Dataset:
-    """The scores with a ``model`` dimension (a single-model Dataset gets one, named from its attrs)."""
-    if "model" in scores.dims:
-        return scores
-    name = str(scores.attrs.get("model", "model"))
-    return scores.expand_dims(model=[name])
+from workbench.workflow.derive import with_model_dim
 
 
 def _check(scores: xr.Dataset, metric: str, variable: str, regions: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import CatalogError, DataError
-from workbench.viz import pipeline
+from workbench.workflow import pipeline
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +74,9 @@ def test_serve_refuses_scores_outside_the_catalog(capsys):
     err = capsys.readouterr().err
     assert "Refusing '/etc/passwd'" in err
     with pytest.raises(CatalogError):
-        from workbench.viz.results import open_scores
+        from workbench.workflow.load import open_catalog_scores
 
-        open_scores("/etc/shadow")
+        open_catalog_scores("/etc/shadow")
 
 
 def test_serve_prepare_uses_the_cache(results, capsys):
@@ -88,7 +88,7 @@ def test_serve_prepare_uses_the_cache(results, capsys):
 
 def test_scores_the_catalog_names_replace_the_samples(results, workbench_cache):
     from workbench.sources.intake_sources import forecasts_dir
-    from workbench.viz.results import load_results
+    from workbench.workflow.load import load_results
 
     # a scores file in a location the catalog names (the forecast stores), as `workbench score` writes
     target = forecasts_dir() / "nwp-only-scores.zarr"
@@ -100,3 +100,27 @@ def test_scores_the_catalog_names_replace_the_samples(results, workbench_cache):
     np.testing.assert_allclose(shown.scores["rmse"].values, nwp_only["rmse"].values)
     assert list(shown.forecasts) == list(results.forecasts)  # maps still from the sample
     assert str(target) in shown.label
+
+
+def test_view_cache_builds_each_view_once_and_keeps_the_newest():
+    from workbench.errors import DataError
+    from workbench.workflow.results import ViewCache
+
+    views, built = ViewCache(kept=2), []
+
+    def make(value):
+        def build():
+            built.append(value)
+            return value
+
+        return build
+
+    assert views.get("skill", "a", make(1)) == 1
+    assert views.get("skill", "a", make(99)) == 1  # built once, then shared
+    views.get("skill", "b", make(2))
+    views.get("skill", "c", make(3))  # over the limit: the oldest ("a") goes
+    views.get("scorecard", "a", make(4))  # another kind has its own room
+    assert built == [1, 2, 3, 4] and views.count("skill") == 2 and views.count("scorecard") == 1
+    assert views.get("skill", "a", make(5)) == 5
+    with pytest.raises(DataError, match="at least one view"):
+        ViewCache(kept=0)

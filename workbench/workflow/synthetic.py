@@ -5,7 +5,7 @@ scores on grids the sample pipeline would take long to fill (a full 1059 x 1799 
 module makes them directly: smooth temperature with a diurnal cycle, convective storms that move
 east as reflectivity and rain blobs (each storm an event with a mask and a table row), forecasts that
 misplace the storms more with lead time, a two-level ensemble, and scores computed from those fields
-(unweighted cell means). Nothing here stands in for the real pipeline (:mod:`workbench.viz.pipeline`).
+(unweighted cell means). Nothing here stands in for the real pipeline (:mod:`workbench.workflow.pipeline`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from workbench.grids import hrrr_grid
-from workbench.viz.results import Results
+from workbench.workflow.results import Results
 
 START = np.datetime64("2020-06-01T00", "ns")
 

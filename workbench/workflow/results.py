@@ -1,7 +1,7 @@
 """What the dashboard shows: truth, forecasts, masks, events and scores, bundled, with field look-ups.
 
-:class:`Results` only holds objects in the workbench's layouts; :func:`load_results` fills one from the
-embedded sample (see :mod:`workbench.viz.pipeline`), and a scores file the catalog names can replace its
+:class:`Results` only holds objects in the workbench's layouts; :func:`~workbench.workflow.load.load_results` fills one from the
+embedded sample (see :mod:`workbench.workflow.pipeline`), and a scores file the catalog names can replace its
 scores.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,11 +20,46 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
-from workbench.viz.maps import grid_from_coords, spread_split
-from workbench.viz.skill import with_model_dim
+from workbench.workflow.derive import event_errors, grid_from_coords, spread_split, with_model_dim
 
 #: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
 MEMORY_BUDGET_MB = 2048
+
+
+class ViewCache:
+    """Views built from one :class:`Results`, shared by every session that shows them.
+
+    Each kind of view (``"skill"``, ``"scorecard"``, ``"event_rows"``, ...) keeps up to ``kept`` of its
+    views, the oldest dropped first; a view is built once per key by the function that makes it.
+
+    Parameters
+    ----------
+    kept : int
+        Views kept per kind.
+    """
+
+    def __init__(self, kept: int = 512) -> None:
+        if kept < 1:
+            raise DataError(f"A view cache keeps at least one view per kind; got kept={kept}.")
+        self.kept = int(kept)
+        self._kinds: dict[str, OrderedDict] = {}
+
+    def get(self, kind: str, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The view of ``kind`` for ``key``, made by ``build()`` the first time."""
+        views = self._kinds.setdefault(kind, OrderedDict())
+        if key not in views:
+            if len(views) >= self.kept:
+                views.popitem(last=False)
+            views[key] = build()
+        return views[key]
+
+    def count(self, kind: str) -> int:
+        """How many views of ``kind`` are kept."""
+        return len(self._kinds.get(kind, ()))
+
+    def clear(self) -> None:
+        """Drop every view."""
+        self._kinds.clear()
 
 
 @dataclass(eq=False)
@@ -48,6 +84,8 @@ class Results:
         Shown in the page header.
     notes : list of str
         What was left out and why (shown on the page).
+    views : ViewCache
+        The views built from these results (plots, tables), shared by every session.
     """
 
     truth: xr.Dataset
@@ -58,6 +96,7 @@ class Results:
     ensembles: dict[str, xr.Dataset] = field(default_factory=dict)
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    views: ViewCache = field(default_factory=ViewCache, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.scores = with_model_dim(self.scores)
@@ -236,9 +275,7 @@ class Results:
 
     def event_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
         """Each mapped model's RMSE inside each event at one lead time (cached; see
-        :func:`workbench.viz.events.event_errors`)."""
-        from workbench.viz.events import event_errors
-
+        :func:`workbench.workflow.derive.event_errors`)."""
         key = ("event_errors", variable, int(lead_hours))
         if key not in self._cache:
             truth = self.truth_var(variable).to_dataset()
@@ -296,76 +333,3 @@ class Results:
                 top = (hi - lo) / 4
             self._cache[key] = (-top, top)
         return self._cache[key]
-
-
-def open_scores(name_or_path: str) -> xr.Dataset:
-    """Open a scores data set that the catalog names (an entry, or a file in a location it names).
-
-    Parameters
-    ----------
-    name_or_path : str
-        A catalog entry name or a path to a ``*.nc`` / ``*.zarr`` scores file written by
-        ``workbench score``, inside a location the catalog names.
-
-    Raises
-    ------
-    CatalogError
-        If the path is outside every location the catalog names (nothing is read).
-    DataError
-        If the file is missing or is not a scores data set.
-    """
-    from workbench.catalog import resolve_path
-
-    location = resolve_path(name_or_path)
-    path = Path(str(location))
-    if not path.exists():
-        raise DataError(f"No scores file at {path}; write one with `workbench score ... --output {path}`.")
-    try:
-        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable netCDF or zarr scores file: {exc}") from None
-    missing = [d for d in ("variable", "lead_time", "region") if d not in ds.dims]
-    if missing:
-        raise DataError(
-            f"{path} is not a scores data set: it lacks dims {missing} (scores have dims variable, "
-            "lead_time, region[, model], as written by `workbench score`)."
-        )
-    ds = ds.load()
-    ds["lead_time"] = ds["lead_time"].astype("timedelta64[ns]")
-    return ds
-
-
-def load_results(size: str = "default", scores: str | None = None, learned: str | None = None) -> Results:
-    """The dashboard's results: the embedded sample's pipeline, optionally with other scores.
-
-    Parameters
-    ----------
-    size : str
-        Sample size: ``tiny``, ``default`` or ``full``.
-    scores : str, optional
-        Scores to show in the skill curves and scorecard instead of the sample's (see
-        :func:`open_scores`); the maps and the event browser keep the sample's fields.
-    learned : {"background", "wait", "off"}, optional
-        How the learned models are run (see :func:`workbench.viz.pipeline.sample_results`).
-
-    Raises
-    ------
-    CatalogError
-        If ``scores`` names something outside the catalog; it is checked before any work is done.
-    """
-    from workbench.viz.pipeline import sample_results
-
-    other = open_scores(scores) if scores else None
-    results = sample_results(size, learned=learned)
-    if other is not None:
-        results = Results(
-            truth=results.truth,
-            forecasts=results.forecasts,
-            scores=other,
-            masks=results.masks,
-            events=results.events,
-            ensembles=results.ensembles,
-            label=f"scores from {scores}; maps from the {results.label}",
-            notes=results.notes,
-        )
-    return results

@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import CheckpointError, DataError, WorkbenchError
-from workbench.viz.results import Results
+from workbench.workflow.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def ensemble_spec():
 
 
 def _run_learned(name, truth, inits, leads, store: Path, members=None):
-    from workbench.inference import run_forecast
+    from workbench.inference import ZarrSink, run_forecast
     from workbench.models import load
 
     model = load(name)
@@ -204,7 +204,7 @@ def _run_learned(name, truth, inits, leads, store: Path, members=None):
         members=members,
         device="auto",
         dtype="fp32",
-        store=store,
+        sink=ZarrSink(store),
         progress=False,
     )
 
@@ -453,7 +453,7 @@ def start_learned_background(size: str, cache_dir: str | os.PathLike | None = No
         env["WORKBENCH_CACHE"] = str(cache_dir)
     with open(root / "learned.log", "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.viz.pipeline", "--size", size, "--stage", "learned"],
+            [sys.executable, "-m", "workbench.workflow.pipeline", "--size", size, "--stage", "learned"],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -556,7 +556,7 @@ def results_generation(size: str, cache_dir: str | os.PathLike | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m workbench.viz.pipeline --size SIZE --stage baselines|learned|all``."""
+    """``python -m workbench.workflow.pipeline --size SIZE --stage baselines|learned|all``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Build the dashboard's cached results for a sample size.")

@@ -1,0 +1,123 @@
+"""Where a forecast goes, block by block: a resumable zarr store or memory.
+
+The run loop (:func:`workbench.inference.run_forecast`) knows nothing of files. It hands every block of
+initial times to a :class:`ForecastSink`, which
+
+1. ``open(layout, signature)``: gets ready for the forecast of that layout and says which blocks it holds
+   already (a zarr store resumed after a killed run; nothing for memory);
+2. ``write(block, data)``: keeps one block, per variable an array ``(b, lead[, members], y, x)``;
+   called from the run loop's writer thread, one block at a time;
+3. ``close()``: returns the whole forecast as an :class:`xarray.Dataset`.
+
+:class:`ZarrSink` writes through :class:`~workbench.inference.store.ForecastStore` (atomic blocks, a run
+signature, resumption); :class:`MemorySink` fills numpy arrays. A sink serves one run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.inference.store import ForecastStore, StoreLayout, layout_dataset, open_forecast
+
+__all__ = ["ForecastSink", "MemorySink", "ZarrSink"]
+
+
+@runtime_checkable
+class ForecastSink(Protocol):
+    """What the run loop writes a forecast into."""
+
+    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
+        """Prepare for a forecast of ``layout`` made by the run ``signature``; return the finished blocks."""
+        ...
+
+    def write(self, block: int, data: dict[str, np.ndarray]) -> None:
+        """Keep block ``block``: per variable ``(b, lead[, members], y, x)`` (views the sink must copy)."""
+        ...
+
+    def close(self) -> xr.Dataset:
+        """The whole forecast, after every block is written."""
+        ...
+
+
+class ZarrSink:
+    """A resumable zarr store at ``path`` (see :mod:`workbench.inference.store`).
+
+    Parameters
+    ----------
+    path : path-like
+        The store. Rerunning the same forecast into it resumes: finished blocks are skipped.
+    overwrite : bool
+        Replace an existing store (of any run) instead of resuming it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise DataError(f"A zarr sink needs a store path; got {path!r}.")
+        self.path = Path(path)
+        self.overwrite = bool(overwrite)
+        self._store: ForecastStore | None = None
+
+    @classmethod
+    def catalog(cls, model: str, *, overwrite: bool = False) -> ZarrSink:
+        """The catalog's store of ``model`` (``<cache>/forecasts/<model>.zarr``), which
+        ``open_catalog()["forecasts"](model=model)`` reads."""
+        from workbench.catalog import forecast_store_path
+
+        return cls(forecast_store_path(model), overwrite=overwrite)
+
+    def __repr__(self) -> str:
+        return f"ZarrSink({str(self.path)!r}, overwrite={self.overwrite})"
+
+    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
+        self._store = ForecastStore.open_or_create(self.path, layout, signature, overwrite=self.overwrite)
+        return self._store.done_blocks()
+
+    def write(self, block: int, data: dict[str, np.ndarray]) -> None:
+        self._opened().write_block(block, data)
+
+    def close(self) -> xr.Dataset:
+        store = self._opened()
+        store.finish()
+        return open_forecast(store.path)
+
+    def _opened(self) -> ForecastStore:
+        if self._store is None:
+            raise DataError(f"{self!r} is not open; the run loop opens it with the forecast's layout first.")
+        return self._store
+
+
+class MemorySink:
+    """The forecast in memory: numpy arrays filled block by block, NaN until written."""
+
+    def __init__(self) -> None:
+        self._layout: StoreLayout | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._model = ""
+
+    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
+        shape = (len(layout.init_times), len(layout.lead_times), *layout.member_dims.values(), *layout.grid_shape)
+        self._layout = layout
+        self._arrays = {v: np.full(shape, np.nan, dtype=np.float32) for v in layout.variables}
+        self._model = "+".join(str(m) for m in signature.get("model", ()))
+        return set()
+
+    def write(self, block: int, data: dict[str, np.ndarray]) -> None:
+        layout = self._opened()
+        for v, arr in data.items():
+            self._arrays[v][layout.block_slice(block)] = arr
+
+    def close(self) -> xr.Dataset:
+        ds = layout_dataset(self._opened(), self._arrays)
+        ds.attrs["model"] = self._model
+        return ds
+
+    def _opened(self) -> StoreLayout:
+        if self._layout is None:
+            raise DataError("This memory sink is not open; the run loop opens it with the forecast's layout first.")
+        return self._layout
