@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,8 +26,15 @@ from tqdm.auto import tqdm
 from workbench.errors import DataError
 from workbench.inference.device import resolve_device, resolve_precision
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, as_spec
+from workbench.inference.horizon import check_leads
 from workbench.inference.runner import BaselineRunner, TorchRunner, is_torch_model, step_models, torch_module
-from workbench.inference.store import ForecastStore, StoreLayout, layout_dataset, open_forecast
+from workbench.inference.store import (
+    ForecastStore,
+    StoreLayout,
+    layout_dataset,
+    open_forecast,
+    source_fingerprint,
+)
 
 __all__ = ["run_forecast"]
 
@@ -201,6 +209,7 @@ def run_forecast(
         )
         n_weight = runner.n_weight
         weights = _weights_digest(models)
+        check_leads(models, leads.values)
     else:
         if len(models) > 1 or spec is not None:
             raise EnsembleError(
@@ -244,6 +253,9 @@ def run_forecast(
         "single_step": None if single_step is None else str(pd.Timedelta(single_step)),
         "block_size": int(batch_size),
     }
+    if store:
+        # The input is part of the run: resuming on changed initial data would mix two forecasts.
+        signature["source"] = source_fingerprint(source, layout.init_times, variables)
 
     fstore = ForecastStore.open_or_create(store, layout, signature, overwrite=overwrite) if store else None
     done = fstore.done_blocks() if fstore else set()
@@ -313,6 +325,8 @@ def run_forecast(
             for _, fut in pending:
                 fut.exception()
             bar.close()
+            if fstore is not None and sys.exc_info()[0] is not None:
+                fstore.release()  # a failed run frees the store for the next attempt at once
     if fstore is not None:
         fstore.finish()
         return open_forecast(fstore.path)
