@@ -88,7 +88,8 @@ FAULT_POINTS = (
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache directory: ``cache_dir``, else ``$WORKBENCH_CACHE``, else ``~/.cache/workbench``."""
     if cache_dir is None:
-        cache_dir = os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench"
+        env = os.environ.get("WORKBENCH_CACHE", "").strip()
+        return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
     return Path(cache_dir).expanduser()
 
 
