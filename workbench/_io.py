@@ -34,8 +34,8 @@ Locks
 Fault injection
     ``WORKBENCH_FAULT=<point>[:<n>]`` makes the process ``SIGKILL`` itself the ``n``-th time (default 1st)
     it reaches the named point (see :data:`FAULT_POINTS`); the fault-injection tests use it to kill
-    inside a rename. ``WORKBENCH_FAULT_SLEEP=<seconds>`` sleeps at every point instead, to widen the
-    windows for kills sent from outside at random times.
+    inside a rename. ``WORKBENCH_FAULT_SLEEP=<seconds>[@<point>]`` sleeps at every point (or at the named
+    one) instead, to widen the windows for kills sent from outside at random times.
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def fault_point(name: str) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
     pause = os.environ.get("WORKBENCH_FAULT_SLEEP")
     if pause:
-        time.sleep(float(pause))
+        seconds, _, where = pause.partition("@")
+        if not where or where == name:
+            time.sleep(float(seconds))
 
 
 # -- files -----------------------------------------------------------------------------------------------
@@ -192,7 +194,13 @@ _AT_FDCWD = -100
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths with ``renameat2``; False where the system cannot."""
+    """Atomically exchange two paths with ``renameat2``; False where the system cannot.
+
+    ``WORKBENCH_IO_NO_EXCHANGE=1`` forces the two-rename fallback (for file systems that misreport
+    support, and for testing the fallback's recovery).
+    """
+    if os.environ.get("WORKBENCH_IO_NO_EXCHANGE"):
+        return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         renameat2 = libc.renameat2
