@@ -163,6 +163,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)  # sweeps temporary files of writers that were killed
     tmp = _temp_name(path, "tmp")
     try:
         write(tmp)
