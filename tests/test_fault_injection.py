@@ -27,6 +27,7 @@ def fault_injection():
     return module
 
 
+@pytest.mark.slow
 def test_killed_infer_and_score_leave_old_new_or_resumable_output(fault_injection, tiny_sample, tmp_path):
     result = fault_injection.campaign(tmp_path, KILLS, seed=11, size="tiny")
     for command, tally in result.items():

@@ -164,6 +164,7 @@ def test_a_second_writer_on_one_store_is_refused_naming_the_first(source, tmp_pa
     assert np.isfinite(fc["t2m"].values).all() and not lock_path(path).exists()
 
 
+@pytest.mark.slow
 def test_two_concurrent_cli_writers_second_refuses(tiny_sample, tmp_path):
     store = tmp_path / "p.zarr"
     args = ["infer", "persistence", "--size", "tiny", "--store", str(store), "--init-range", "2020-06-01T00",
