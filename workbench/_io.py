@@ -69,6 +69,7 @@ __all__ = [
     "recover_dir",
     "remove_tree",
     "swap_dir",
+    "temp_name",
     "write_bytes",
     "write_text",
 ]
@@ -141,8 +142,13 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def _temp_name(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+def temp_name(path: Path, tag: str) -> Path:
+    """A hidden sibling name of ``path`` for a temporary (``tag`` "tmp") that :func:`recover_dir` sweeps."""
+    # Host and pid in the name: a leftover is swept only by a process that can tell its writer is dead.
+    return path.with_name(f".{path.name}.{tag}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+_HOST = socket.gethostname().replace("/", "_")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
@@ -164,7 +170,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(path)  # sweeps temporary files of writers that were killed
-    tmp = _temp_name(path, "tmp")
+    tmp = temp_name(path, "tmp")
     try:
         write(tmp)
         with open(tmp, "rb+") as f:  # the writer may not have fsync-ed; do it here, once for all
@@ -222,7 +228,7 @@ def remove_tree(path: str | os.PathLike) -> None:
     if not path.exists() and not path.is_symlink():
         return
     if path.is_dir() and not path.is_symlink():
-        doomed = _temp_name(path, "del")
+        doomed = temp_name(path, "del")
         os.replace(path, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
     else:
@@ -243,7 +249,7 @@ def swap_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
         fault_point("dir.swapped")
         remove_tree(new)  # now the old folder
         return
-    aside = _temp_name(target, "old")
+    aside = temp_name(target, "old")
     os.replace(target, aside)
     fault_point("dir.aside")
     os.replace(new, target)
@@ -257,7 +263,8 @@ def recover_dir(target: str | os.PathLike) -> None:
 
     A leftover ``.<name>.old-*`` is the complete old folder: moved back when ``target`` is missing (a
     kill between the two renames of the fallback swap), deleted otherwise. Leftover ``.<name>.tmp-*``
-    and ``.<name>.del-*`` of dead processes are deleted.
+    and ``.<name>.del-*`` of dead processes of this host are deleted (another host's are left alone: their
+    writer may be alive).
     """
     target = Path(target)
     parent = target.parent
@@ -270,12 +277,14 @@ def recover_dir(target: str | os.PathLike) -> None:
         else:
             shutil.rmtree(aside, ignore_errors=True)
     for tag in ("tmp", "del"):
-        for left in parent.glob(f".{target.name}.{tag}-*"):
+        prefix = f".{target.name}.{tag}-"
+        for left in parent.glob(f"{prefix}*"):
+            host, _, rest = left.name[len(prefix):].rpartition("-")[0].rpartition("-")
             try:
-                pid = int(left.name.rsplit("-", 2)[-2])
-            except (IndexError, ValueError):
+                pid = int(rest)
+            except ValueError:
                 continue
-            if pid != os.getpid() and not pid_alive(pid):
+            if host == _HOST and pid != os.getpid() and not pid_alive(pid):
                 shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
 
 
@@ -289,7 +298,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(target)
-    tmp = _temp_name(target, "tmp")
+    tmp = temp_name(target, "tmp")
     try:
         yield tmp
         swap_dir(tmp, target)
@@ -363,7 +372,7 @@ class ExclusiveLock:
                     # Take over by renaming the stale file away first: of two processes breaking the
                     # same stale lock only one rename succeeds.
                     with contextlib.suppress(FileNotFoundError):
-                        os.replace(self.path, _temp_name(self.path, "stale"))
+                        os.replace(self.path, temp_name(self.path, "stale"))
                         for p in self.path.parent.glob(f".{self.path.name}.stale-*"):
                             p.unlink(missing_ok=True)
                     continue

@@ -39,7 +39,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workbench._io import ExclusiveLock, fault_point, recover_dir, swap_dir, write_text
+from workbench._io import ExclusiveLock, fault_point, recover_dir, swap_dir, temp_name, write_text
 from workbench.errors import DataError
 
 PROGRESS_DIR = "_progress"
@@ -253,7 +252,7 @@ class ForecastStore:
             else:
                 if path.exists():
                     _read_signature(path)  # only ever replace a forecast store, never another folder
-                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+                tmp = temp_name(path, "tmp")
                 try:
                     with warnings.catch_warnings():
                         # zarr 3 warns that consolidated metadata is outside its spec; xarray reads it fine.

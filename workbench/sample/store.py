@@ -226,7 +226,11 @@ def _generate_into(root: Path, spec: SizeSpec, progress: bool, generate) -> None
         if root.exists() and not is_complete(root):
             _io.remove_tree(root)  # an incomplete sample from an older layout
         try:
+            # A plain rename on purpose, not _io.swap_dir: it fails when another process has put a
+            # complete sample there first, and a complete sample is never replaced.
+            _io.fsync_dir(tmp)
             os.rename(tmp, root)
+            _io.fsync_dir(parent)
         except OSError:
             if not is_complete(root):  # lost a race to another process that finished first: fine
                 raise
