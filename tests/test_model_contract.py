@@ -84,7 +84,7 @@ class _RecordingSink:
     def __init__(self):
         self.blocks: list[tuple[int, dict]] = []
 
-    def open(self, layout, signature):
+    def open(self, layout, signature, source):
         self.layout, self.signature = layout, signature
         return {1}  # pretend block 1 is already written: it must not be computed again
 
@@ -93,6 +93,9 @@ class _RecordingSink:
 
     def close(self):
         return self.blocks
+
+    def abort(self):
+        self.aborted = True
 
 
 def test_the_loop_hands_each_block_to_any_sink(linear_source):

@@ -32,3 +32,7 @@ class CatalogError(WorkbenchError, KeyError):
 
 class CheckpointError(WorkbenchError, ValueError):
     """A weights file is corrupt, of the wrong format, or does not match the model."""
+
+
+class LockError(WorkbenchError, RuntimeError):
+    """Another process is writing the same output (its lock names the holder)."""

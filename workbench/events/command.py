@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workbench._io import atomic_write
 from workbench.cli_inputs import open_source, parse_params
 from workbench.errors import DataError
 
@@ -89,9 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     masks = events.masks.load()
     write_scores(masks.to_dataset(name="mask"), output, overwrite=args.overwrite)
     table_path = output.with_name(output.name + ".events.csv")
-    tmp = table_path.with_name("." + table_path.name + ".tmp")
-    events.table.to_csv(tmp, index=False)
-    tmp.replace(table_path)
+    atomic_write(table_path, lambda tmp: events.table.to_csv(tmp, index=False))
     if args.method == "hr-extreme":
         from workbench.events.hrextreme import write_hr_extreme_index
 

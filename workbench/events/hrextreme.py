@@ -75,6 +75,7 @@ import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
 
+from workbench._io import atomic_write
 from workbench.errors import DataError
 from workbench.events.grid import box_extents, grid_info
 from workbench.events.reports import NCEI_REQUIRED, _parse_parts, require_columns
@@ -517,4 +518,5 @@ def to_hr_extreme_index(table: pd.DataFrame, extend: pd.Timedelta = _EXTEND) -> 
 
 def write_hr_extreme_index(table: pd.DataFrame, path) -> None:
     """Write :func:`to_hr_extreme_index` of ``table`` to ``path`` (CSV, no index column)."""
-    to_hr_extreme_index(table).to_csv(path, index=False)
+    index = to_hr_extreme_index(table)
+    atomic_write(path, lambda tmp: index.to_csv(tmp, index=False))

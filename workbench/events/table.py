@@ -26,6 +26,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from workbench._io import atomic_write
 from workbench.errors import DataError
 
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -120,7 +121,9 @@ def to_index_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_index_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write the event table as an HR-Extreme-style index CSV (see :func:`to_index_frame`)."""
-    to_index_frame(table).to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    frame = to_index_frame(table)
+    # Atomic: a kill while writing leaves the previous index, never a truncated or empty one.
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S"))
 
 
 def read_index_csv(path: str | os.PathLike, grid_like=None) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def run_forecast(
     run = prepare(model, source, init_times, lead_times, members=members, device=device, dtype=dtype,
                   compile=compile, batch_size=batch_size, hta=hta, single_step=single_step)
     sink = MemorySink() if sink is None else sink
-    done = sink.open(run.layout, run.signature)
+    done = sink.open(run.layout, run.signature, source)
     with tqdm(total=run.layout.n_blocks, initial=len(done), disable=not progress, unit="block",
               desc=f"{run.label} forecast") as bar:
         _drive(run.runner, run.blocks(source, done), sink, bar, callback)
@@ -107,6 +107,11 @@ def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callbac
                 write = writer.submit(lambda k=block.index, r=result: sink.write(k, r.arrays()))
                 pending.append((block.index, write))
             settle(0)
+        except BaseException:
+            for _, fut in pending:
+                fut.exception()
+            sink.abort()  # a failed run frees a store for the next attempt at once
+            raise
         finally:
             # Let the writes already handed over finish (each is atomic anyway), then stop.
             for _, fut in pending:

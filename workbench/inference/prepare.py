@@ -22,6 +22,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.inference.device import resolve_device, resolve_precision
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, as_spec
+from workbench.inference.horizon import check_leads
 from workbench.inference.runner import BaselineRunner, Block, Runner, TorchRunner
 from workbench.inference.store import StoreLayout
 from workbench.models.protocol import (
@@ -149,6 +150,7 @@ def prepare(
             member_layout=member_layout, batch_size=batch_size,
         )
         n_weight, weights = runner.n_weight, _weights_digest(models)
+        check_leads(models, leads.values)
     else:
         if len(models) > 1 or spec is not None:
             raise EnsembleError(

@@ -3,11 +3,13 @@
 The run loop (:func:`workbench.inference.run_forecast`) knows nothing of files. It hands every block of
 initial times to a :class:`ForecastSink`, which
 
-1. ``open(layout, signature)``: gets ready for the forecast of that layout and says which blocks it holds
-   already (a zarr store resumed after a killed run; nothing for memory);
+1. ``open(layout, signature, source)``: gets ready for the forecast of that layout and says which blocks
+   it holds already (a zarr store resumed after a killed run; nothing for memory); a sink that resumes
+   fingerprints the initial states of ``source`` so that a resume on changed input is refused;
 2. ``write(block, data)``: keeps one block, per variable an array ``(b, lead[, members], y, x)``;
    called from the run loop's writer thread, one block at a time;
-3. ``close()``: returns the whole forecast as an :class:`xarray.Dataset`.
+3. ``close()``: returns the whole forecast as an :class:`xarray.Dataset`; ``abort()`` instead, when the
+   run failed: a store releases its lock and keeps its finished blocks for a resume.
 
 :class:`ZarrSink` writes through :class:`~workbench.inference.store.ForecastStore` (atomic blocks, a run
 signature, resumption); :class:`MemorySink` fills numpy arrays. A sink serves one run.
@@ -23,7 +25,13 @@ import numpy as np
 import xarray as xr
 
 from workbench.errors import DataError
-from workbench.inference.store import ForecastStore, StoreLayout, layout_dataset, open_forecast
+from workbench.inference.store import (
+    ForecastStore,
+    StoreLayout,
+    layout_dataset,
+    open_forecast,
+    source_fingerprint,
+)
 
 __all__ = ["ForecastSink", "MemorySink", "ZarrSink"]
 
@@ -32,8 +40,9 @@ __all__ = ["ForecastSink", "MemorySink", "ZarrSink"]
 class ForecastSink(Protocol):
     """What the run loop writes a forecast into."""
 
-    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
-        """Prepare for a forecast of ``layout`` made by the run ``signature``; return the finished blocks."""
+    def open(self, layout: StoreLayout, signature: dict[str, Any], source: xr.Dataset) -> set[int]:
+        """Prepare for a forecast of ``layout`` made by the run ``signature`` from the initial states of
+        ``source``; return the finished blocks."""
         ...
 
     def write(self, block: int, data: dict[str, np.ndarray]) -> None:
@@ -42,6 +51,10 @@ class ForecastSink(Protocol):
 
     def close(self) -> xr.Dataset:
         """The whole forecast, after every block is written."""
+        ...
+
+    def abort(self) -> None:
+        """The run failed: give up whatever the sink holds (locks), keeping what a resume can use."""
         ...
 
 
@@ -74,7 +87,9 @@ class ZarrSink:
     def __repr__(self) -> str:
         return f"ZarrSink({str(self.path)!r}, overwrite={self.overwrite})"
 
-    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
+    def open(self, layout: StoreLayout, signature: dict[str, Any], source: xr.Dataset) -> set[int]:
+        # The input is part of the run: resuming on changed initial data would mix two forecasts.
+        signature = {**signature, "source": source_fingerprint(source, layout.init_times, layout.variables)}
         self._store = ForecastStore.open_or_create(self.path, layout, signature, overwrite=self.overwrite)
         return self._store.done_blocks()
 
@@ -85,6 +100,10 @@ class ZarrSink:
         store = self._opened()
         store.finish()
         return open_forecast(store.path)
+
+    def abort(self) -> None:
+        if self._store is not None:
+            self._store.release()
 
     def _opened(self) -> ForecastStore:
         if self._store is None:
@@ -100,7 +119,7 @@ class MemorySink:
         self._arrays: dict[str, np.ndarray] = {}
         self._model = ""
 
-    def open(self, layout: StoreLayout, signature: dict[str, Any]) -> set[int]:
+    def open(self, layout: StoreLayout, signature: dict[str, Any], source: xr.Dataset) -> set[int]:
         shape = (len(layout.init_times), len(layout.lead_times), *layout.member_dims.values(), *layout.grid_shape)
         self._layout = layout
         self._arrays = {v: np.full(shape, np.nan, dtype=np.float32) for v in layout.variables}
@@ -116,6 +135,9 @@ class MemorySink:
         ds = layout_dataset(self._opened(), self._arrays)
         ds.attrs["model"] = self._model
         return ds
+
+    def abort(self) -> None:
+        """Nothing to release: the arrays go with the sink."""
 
     def _opened(self) -> StoreLayout:
         if self._layout is None:

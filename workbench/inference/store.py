@@ -19,16 +19,26 @@ Atomicity, at three levels:
    recomputes it and overwrites whatever part of it a killed run had left. A block with its record is
    skipped.
 
-The run signature (model, variables, times, members, precision, seed) is kept in the root attributes; a
-rerun with a different signature refuses to touch the store instead of mixing two runs in one.
+The run signature (model, weights, variables, times, members, precision, seed, and the input: source
+name and a SHA-256 of the initial-condition arrays actually read, :func:`source_fingerprint`) is kept in
+the root attributes; a rerun with a different signature refuses to touch the store instead of mixing two
+runs (or two versions of the input data) in one, and the message names both values of every difference.
+
+Writers and readers. A writer holds an exclusive lock (``.<store>.lock`` beside the store, with its pid
+and host; :class:`workbench._io.ExclusiveLock`) from opening to :meth:`ForecastStore.finish`, so a second
+writer is refused with a message naming the first. ``overwrite=True`` never deletes the finished store
+first: the new run is written into a hidden folder beside it and swapped in by
+:func:`workbench._io.swap_dir` only when complete, so a failing or killed rerun leaves the old store
+intact. :func:`open_forecast` shows only the blocks whose completion record exists; the others read as
+NaN even where a killed writer had left some of their chunks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +49,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from workbench._io import ExclusiveLock, fault_point, recover_dir, swap_dir, temp_name, write_text
 from workbench.errors import DataError
 
 PROGRESS_DIR = "_progress"
@@ -111,12 +122,51 @@ def _size(coord: Any) -> int:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text(path, text)
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of the forecast store at ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def source_fingerprint(source: xr.Dataset, init_times: Sequence, variables: Sequence[str]) -> dict[str, Any]:
+    """Identify the input of a forecast run: the source's name and a SHA-256 of its initial states.
+
+    The hash covers the float32 values of every model variable the source holds at every initial time
+    (the arrays the engine reads), one time at a time so the memory stays that of one state. Variables
+    the source lacks (a baseline reading its own data) are listed as such.
+
+    Returns
+    -------
+    dict
+        ``{"name": ..., "sha256": ..., "variables": [...]}``.
+    """
+    name = source.attrs.get("source") or source.encoding.get("source") or source.attrs.get("title") or ""
+    h = hashlib.sha256()
+    present = [v for v in variables if v in source.data_vars]
+    if present and "time" in source.dims:
+        sub = source[present]
+        for t in np.asarray(init_times, dtype="datetime64[ns]"):
+            try:
+                state = sub.sel(time=t).load()
+            except KeyError:
+                h.update(b"missing:" + str(t).encode())
+                continue
+            for v in present:
+                h.update(v.encode())
+                h.update(np.ascontiguousarray(state[v].values, dtype=np.float32).tobytes())
+    return {"name": str(name), "sha256": h.hexdigest(), "variables": present}
+
+
+def _signature_diff(existing: dict[str, Any], new: dict[str, Any]) -> str:
+    def short(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 90 else text[:87] + "..."
+
+    keys = sorted(k for k in set(existing) | set(new) if existing.get(k) != new.get(k))
+    return "; ".join(f"{k}: store {short(existing.get(k))} vs this run {short(new.get(k))}" for k in keys)
 
 
 def layout_dataset(layout: StoreLayout, data: dict[str, Any], signature: dict[str, Any] | None = None) -> xr.Dataset:
@@ -156,8 +206,10 @@ class ForecastStore:
 
     def __init__(self, path: str | os.PathLike, layout: StoreLayout):
         self.path = Path(path)
+        self.target = self.path  # where the store lands: differs from path while an overwrite is staged
         self.layout = layout
         self._group = None
+        self._lock: ExclusiveLock | None = None
 
     # -- creation and resumption -------------------------------------------------------------
     @classmethod
@@ -169,41 +221,69 @@ class ForecastStore:
         *,
         overwrite: bool = False,
     ) -> ForecastStore:
-        """Open the store at ``path`` to resume it, or create it (atomically) if it does not exist.
+        """Lock the store at ``path``, then resume it or create it (atomically).
+
+        With ``overwrite`` an existing store stays in place, readable, until the new one is complete
+        (:meth:`finish` swaps it in).
 
         Raises
         ------
+        LockError
+            If another process is writing this store.
         DataError
             If a store exists at ``path`` that another run (different signature) wrote, or the path
             exists and is not a forecast store.
         """
         path = Path(path)
-        if path.exists() and overwrite:
-            shutil.rmtree(path)
-        if path.exists():
-            existing = _read_signature(path)
-            if existing != json.loads(json.dumps(signature, sort_keys=True)):
-                diff = sorted(k for k in set(existing) | set(signature) if existing.get(k) != signature.get(k))
-                raise DataError(
-                    f"{path} holds a forecast from a different run (differs in: {', '.join(diff)}); "
-                    "pass another store path, or overwrite=True (--overwrite) to replace it"
-                )
-            store = cls(path, layout)
-            store._clean_partials()
-            return store
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.creating")
+        lock = ExclusiveLock(lock_path(path), f"the forecast store {path}").acquire()
         try:
-            with warnings.catch_warnings():
-                # zarr 3 warns that consolidated metadata is outside its spec; xarray reads it fine.
-                warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-                _template(layout, signature).to_zarr(tmp, mode="w", compute=False)
-            (tmp / PROGRESS_DIR).mkdir()
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return cls(path, layout)
+            recover_dir(path)  # a swap or creation that a killed writer left half-way
+            if path.exists() and not overwrite:
+                existing = _read_signature(path)
+                if existing != json.loads(json.dumps(signature, sort_keys=True)):
+                    raise DataError(
+                        f"{path} holds a forecast from a different run or input, so it cannot be resumed "
+                        f"({_signature_diff(existing, json.loads(json.dumps(signature, sort_keys=True)))}); "
+                        "pass --overwrite (overwrite=True) to replace it, or another store path"
+                    )
+                store = cls(path, layout)
+                store._clean_partials()
+            else:
+                if path.exists():
+                    _read_signature(path)  # only ever replace a forecast store, never another folder
+                tmp = temp_name(path, "tmp")
+                try:
+                    with warnings.catch_warnings():
+                        # zarr 3 warns that consolidated metadata is outside its spec; xarray reads it fine.
+                        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+                        _template(layout, signature).to_zarr(tmp, mode="w", compute=False)
+                    (tmp / PROGRESS_DIR).mkdir()
+                    if path.exists():
+                        store = cls(tmp, layout)  # staged beside the old store until complete
+                        store.target = path
+                    else:
+                        swap_dir(tmp, path)
+                        store = cls(path, layout)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+        except BaseException:
+            lock.release()
+            raise
+        store._lock = lock
+        return store
+
+    def release(self) -> None:
+        """Release the writer's lock (done by :meth:`finish`; call it when abandoning a run).
+
+        An abandoned overwrite's staged store is deleted: the finished store beside it stays as it was.
+        """
+        if self.path != self.target:
+            shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _clean_partials(self) -> None:
         # Temporary files of a killed writer: never read by zarr, but they waste space.
@@ -251,19 +331,25 @@ class ForecastStore:
             if arr.shape != expected:
                 raise DataError(f"block {block} of {name!r} has shape {arr.shape}, expected {expected}")
             group[name][sl] = arr
+        fault_point("store.block")
         record = {"block": block, "init_time_start": str(self.layout.init_times[sl.start])}
         _atomic_write_text(self.path / PROGRESS_DIR / f"{block}.json", json.dumps(record))
 
     def finish(self) -> None:
-        """Write the record that says every block is in place."""
+        """Write the record that says every block is in place, swap a staged overwrite in, unlock."""
         done = self.done_blocks()
         todo = set(range(self.layout.n_blocks)) - done
         if todo:
-            raise DataError(f"cannot mark {self.path} complete: blocks {sorted(todo)} are not written")
+            raise DataError(f"cannot mark {self.target} complete: blocks {sorted(todo)} are not written")
         _atomic_write_text(
             self.path / PROGRESS_DIR / COMPLETE_RECORD,
             json.dumps({"blocks": self.layout.n_blocks, "finished": pd.Timestamp.now("UTC").isoformat()}),
         )
+        if self.path != self.target:
+            swap_dir(self.path, self.target)
+            self.path = self.target
+            self._group = None
+        self.release()
 
     def open(self) -> xr.Dataset:
         """Open the store lazily with xarray."""
@@ -295,9 +381,16 @@ def open_forecast(path: str | os.PathLike, *, require_complete: bool = False) ->
         Raise if the run that wrote it has not finished (unfinished blocks read as NaN).
     """
     path = Path(path)
+    if not path.exists():
+        recover_dir(path)  # a swap interrupted between its two renames (file systems without exchange)
     if require_complete and not (path / PROGRESS_DIR / COMPLETE_RECORD).exists():
         raise DataError(f"{path} is not complete; rerun the same `workbench infer` command to resume it")
     ds = xr.open_zarr(path)
+    if not (path / PROGRESS_DIR / COMPLETE_RECORD).exists() and "block_size" in ds.attrs:
+        # Only finished blocks are shown: a killed writer may have left some chunks of an unfinished one.
+        done = {int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json") if p.stem.isdigit()}
+        block = np.arange(ds.sizes["init_time"]) // int(ds.attrs["block_size"])
+        ds = ds.where(xr.DataArray(np.isin(block, sorted(done)), dims="init_time"))
     return ds
 
 

@@ -12,7 +12,8 @@ On a GPU with the internet, Pangu-Weather from Earth2Studio's model registry run
 
     from earth2studio.models.px import Pangu6
     model = Earth2Forecaster(Pangu6.from_pretrained(Pangu6.load_default_package()).to("cuda"))
-    forecast = run_forecast(model, era5_025, init_times=["2021-06-02"], lead_times=[6, 12, 24], store=True)
+    forecast = run_forecast(model, era5_025, init_times=["2021-06-02"], lead_times=[6, 12, 24],
+                            sink=ZarrSink.catalog("pangu"))
 """
 
 from __future__ import annotations

@@ -3,10 +3,17 @@
 A workbench checkpoint is a pair of files with one stem:
 
 * ``<stem>.safetensors`` — the network's ``state_dict`` (no pickled code, safe to open from anywhere);
-* ``<stem>.json`` — ``{"format": "workbench-checkpoint", "format_version": 1, "config": {...},
-  "sha256": "<hash of the safetensors file>", "metadata": {...}}``; ``config`` is
-  :attr:`TorchForecaster.config` (architecture, variables, forcings, time step, grid, network
-  hyper-parameters and normalisation statistics).
+* ``<stem>.json`` — ``{"format": "workbench-checkpoint", "format_version": 2, "config": {...},
+  "weights_sha256": "<hash of the safetensors file>", "metadata": {...}, "sha256": "<checksum>"}``;
+  ``config`` is :attr:`TorchForecaster.config` (architecture, variables, forcings, time step, grid,
+  network hyper-parameters and normalisation statistics).
+
+The checksum ``sha256`` covers the weights *and* the whole JSON document: it is the SHA-256 of the
+canonical serialisation (:func:`canonical_json`: sorted keys, no whitespace, ASCII) of the document
+without its own ``sha256`` field, and that document holds ``weights_sha256``. So a weights file from
+another run, a truncated one, or a config edited by hand (variables swapped, a statistic changed) are all
+refused. The checksum is required for format version 2 and for every checkpoint shipped in
+``workbench/checkpoints/``; files of format version 1 (weights-only hash, optional) still load.
 
 Every failure — a missing, truncated or corrupt file, a config that does not parse, weights that do not
 fit the network (missing or unexpected keys, shape mismatches) — raises :class:`CheckpointError`
@@ -19,7 +26,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,11 +34,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench._io import atomic_write
 from workbench.errors import CheckpointError
 
 __all__ = [
     "FORMAT",
+    "canonical_json",
     "check_state_dict",
+    "checksum",
     "checkpoint_paths",
     "load_checkpoint",
     "load_foreign_state_dict",
@@ -41,7 +50,8 @@ __all__ = [
 ]
 
 FORMAT = "workbench-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -60,15 +70,61 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    atomic_write(path, lambda tmp: write(str(tmp)))
+
+
+def canonical_json(document: Mapping[str, Any]) -> str:
+    """The canonical serialisation the checksum is taken of: sorted keys, no whitespace, ASCII only."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """SHA-256 of a checkpoint document without its ``sha256`` field (which holds ``weights_sha256``)."""
+    body = {k: v for k, v in document.items() if k != "sha256"}
+    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
+
+
+def _is_shipped(path: Path) -> bool:
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return path.resolve().parent == SHIPPED_DIR
+    except OSError:
+        return False
+
+
+def verify_checksum(document: Mapping[str, Any], weights_path: Path, config_path: Path) -> None:
+    """Raise CheckpointError unless the checksum of ``document`` and the weights file agree.
+
+    Format version 2 and shipped checkpoints must carry the checksum; version 1 files are checked
+    against their optional weights-only hash.
+    """
+    version = document.get("format_version", 1)
+    if version < 2:
+        if _is_shipped(config_path):
+            raise CheckpointError(
+                f"{config_path}: a shipped checkpoint must carry a checksum of weights and config (format "
+                "version 2); this file is version 1. Reinstall the workbench."
+            )
+        if document.get("sha256") and _sha256(weights_path) != document["sha256"]:
+            raise CheckpointError(
+                f"{weights_path}: SHA-256 differs from the one recorded in {config_path.name}; the file is "
+                "corrupt, truncated or from another training run."
+            )
+        return
+    recorded = document.get("sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise CheckpointError(f"{config_path}: no checksum (\"sha256\"); the checkpoint cannot be trusted.")
+    weights_hash = _sha256(weights_path)
+    if document.get("weights_sha256") != weights_hash:
+        raise CheckpointError(
+            f"{weights_path}: SHA-256 differs from the one recorded in {config_path.name}; the weights file "
+            "is corrupt, truncated or from another training run."
+        )
+    if checksum(document) != recorded:
+        raise CheckpointError(
+            f"{config_path}: the checksum does not match the config; it was edited after saving (e.g. "
+            "variables reordered or statistics changed), and the weights would forecast garbage with it. "
+            "Restore the original file, or re-save the model with save_checkpoint."
+        )
 
 
 def save_checkpoint(
@@ -99,9 +155,12 @@ def save_checkpoint(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config,
-        "sha256": _sha256(weights_path),
+        "weights_sha256": _sha256(weights_path),
         "metadata": dict(metadata or {}),
     }
+    # Through a JSON round trip first, so the checksum is taken of exactly what a reader will parse.
+    document = json.loads(json.dumps(document))
+    document["sha256"] = checksum(document)
 
     def write_json(tmp: str) -> None:
         with open(tmp, "w") as f:
@@ -170,7 +229,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     device : str or torch.device
         Where to put the model.
     verify : bool
-        Check the weights file against the SHA-256 recorded in the config.
+        Check the checksum of weights and config (always done for the shipped checkpoints).
 
     Raises
     ------
@@ -190,11 +249,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(
             f"{weights_path}: the weights file does not exist (its config {config_path.name} does)."
         )
-    if verify and document.get("sha256") and _sha256(weights_path) != document["sha256"]:
-        raise CheckpointError(
-            f"{weights_path}: SHA-256 differs from the one recorded in {config_path.name}; the file is corrupt, "
-            "truncated or from another training run."
-        )
+    if verify or _is_shipped(config_path):
+        verify_checksum(document, weights_path, config_path)
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

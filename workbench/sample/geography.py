@@ -8,7 +8,6 @@ only have to make the sample's storm reports look and parse like real ones.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.spatial import cKDTree
+
+from workbench._io import atomic_write
 
 # CONUS lookup raster: 0.05 degrees over 20..53 N, 135..60 W
 _RES = 0.05
@@ -244,16 +245,17 @@ def _regions(kind: str, cache_dir: Path | None) -> Regions:
     result = _build_states() if kind == "states" else _build_counties()
     if cached is not None:
         try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
-            np.savez_compressed(
-                tmp,
-                raster=result.raster.astype(np.int16),
-                name=np.array(result.name),
-                abbrev=np.array(result.abbrev),
-                fips=np.array(result.fips),
-            )
-            os.replace(tmp, cached)
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a bare name
+                    np.savez_compressed(
+                        f,
+                        raster=result.raster.astype(np.int16),
+                        name=np.array(result.name),
+                        abbrev=np.array(result.abbrev),
+                        fips=np.array(result.fips),
+                    )
+
+            atomic_write(cached, write)
         except OSError:
             pass  # a read-only cache only costs the rebuild next time
     return result

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench._io import atomic_write
 from workbench.sample import geography as geo
 from workbench.sample.params import START
 from workbench.sample.tracers import ModelGrid
@@ -529,7 +530,7 @@ def write_spc(
                 }
             )
             path = directory / f"{day:%y%m%d}_rpts_{kind}.csv"
-            out.to_csv(path, index=False)
+            atomic_write(path, lambda tmp, out=out: out.to_csv(tmp, index=False))
             written.append(path)
         day += pd.Timedelta(days=1)
     return written

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from workbench import _io
 from workbench.errors import DataError
 from workbench.sample.params import SEED, VERSION, SizeSpec, size_spec
 
@@ -79,9 +80,7 @@ class SamplePaths:
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache directory: ``cache_dir``, else ``$WORKBENCH_CACHE``, else ``~/.cache/workbench``."""
-    if cache_dir is None:
-        cache_dir = os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench"
-    return Path(cache_dir).expanduser()
+    return _io.cache_root(cache_dir)
 
 
 def sample_dir(size: str | SizeSpec, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -123,13 +122,7 @@ def _prepare_parent(parent: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _io.pid_alive(pid)
 
 
 def _remove_stale(parent: Path, name: str) -> None:
@@ -231,9 +224,13 @@ def _generate_into(root: Path, spec: SizeSpec, progress: bool, generate) -> None
         (tmp / "OWNER").unlink()
         (tmp / MARKER).write_text(json.dumps(info, indent=1))
         if root.exists() and not is_complete(root):
-            shutil.rmtree(root, ignore_errors=True)  # an incomplete sample from an older layout
+            _io.remove_tree(root)  # an incomplete sample from an older layout
         try:
+            # A plain rename on purpose, not _io.swap_dir: it fails when another process has put a
+            # complete sample there first, and a complete sample is never replaced.
+            _io.fsync_dir(tmp)
             os.rename(tmp, root)
+            _io.fsync_dir(parent)
         except OSError:
             if not is_complete(root):  # lost a race to another process that finished first: fine
                 raise

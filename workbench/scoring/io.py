@@ -1,19 +1,19 @@
 """Writing and reading scores data sets: netCDF or zarr, written atomically.
 
-A scores file is written under a temporary name beside the target and moved into place at the end,
-so a reader (the dashboard, a notebook) never sees a half-written file, and an interrupted run leaves
-the previous scores untouched.
+A scores file (or zarr folder) is written under a temporary name beside the target and moved into place
+at the end by :mod:`workbench._io` (a folder by an atomic exchange), so a reader (the dashboard, a
+notebook) never sees a half-written or missing output, and an interrupted run leaves the previous scores
+untouched. A lock beside the target refuses a second concurrent writer.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import xarray as xr
 
+from workbench._io import ExclusiveLock, atomic_dir, atomic_write, recover_dir
 from workbench.errors import DataError
 
 SUFFIXES = (".nc", ".zarr")
@@ -45,45 +45,25 @@ def write_scores(scores: xr.Dataset, path: str | os.PathLike, *, overwrite: bool
     """
     path = Path(path)
     fmt = _format(path)
+    recover_dir(path)
     if path.exists() and not overwrite:
         raise DataError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    scores = scores.load()  # computed before anything is replaced: a failing computation changes nothing
+    with ExclusiveLock(path.with_name(f".{path.name}.lock"), f"the scores file {path}"):
         if fmt == ".nc":
-            scores.load().to_netcdf(tmp)
-            os.replace(tmp, path)
+            atomic_write(path, lambda tmp: scores.to_netcdf(tmp))
         else:
-            scores.load().to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
-            _replace_dir(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+            with atomic_dir(path) as tmp:
+                scores.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
     return path
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move directory ``new`` onto ``target``; each rename is atomic, the old copy goes last."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except OSError:
-        os.replace(old, target)
-        raise
-    if old.is_dir():
-        shutil.rmtree(old)
-    else:
-        old.unlink()
 
 
 def open_scores(path: str | os.PathLike) -> xr.Dataset:
     """Open a scores file written by :func:`write_scores` (loaded into memory; scores are small)."""
     path = Path(path)
     fmt = _format(path)
+    if not path.exists():
+        recover_dir(path)  # a folder swap killed between its two renames (file systems without exchange)
     if not path.exists():
         raise DataError(f"No scores at {str(path)!r}.")
     if fmt == ".nc":

@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from workbench import _io
+from workbench._io import atomic_write
 from workbench.errors import DataError
 
 #: protocol -> (module that fsspec needs, pip package that provides it)
@@ -149,8 +151,7 @@ def storage_options_for(url: str, storage_options: dict | None = None) -> dict:
 
 def cache_root() -> Path:
     """The workbench's cache directory: ``$WORKBENCH_CACHE`` or ``~/.cache/workbench``."""
-    env = os.environ.get("WORKBENCH_CACHE", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
+    return _io.cache_root()
 
 
 def fetch(url: str, subdir: str, *, timeout: float = 30.0) -> Path:
@@ -174,12 +175,13 @@ def fetch(url: str, subdir: str, *, timeout: float = 30.0) -> Path:
         return target
     check_remote(url, needs_fsspec=False)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.{os.getpid()}.part")
-    try:
+
+    def write(partial) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             shutil.copyfileobj(response, out)
-        os.replace(partial, target)
+
+    try:
+        atomic_write(target, write)
     except (urllib.error.URLError, OSError) as exc:
-        partial.unlink(missing_ok=True)
         raise DataError(f"Could not download {url}: {exc}. Check the URL and the network.") from None
     return target

@@ -38,10 +38,9 @@ def register(subparsers) -> None:
 
 
 def _default_out() -> Path:
-    import os
+    from workbench._io import cache_root
 
-    base = os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench"
-    return Path(base) / "checkpoints"
+    return cache_root() / "checkpoints"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(markdown)
         if args.evaluate != "-":
             Path(args.evaluate).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.evaluate).write_text(markdown)
+            from workbench._io import write_text
+
+            write_text(args.evaluate, markdown)
     return 0

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from workbench._io import atomic_write
 from workbench.errors import DataError
 from workbench.inference.device import autocast, check_precision, resolve_device
 from workbench.training.data import TrainingData
@@ -98,9 +99,7 @@ class TrainResult:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def initialise_from(model, path: str | os.PathLike) -> None:

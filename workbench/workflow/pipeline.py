@@ -33,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from workbench._io import atomic_dir, atomic_write, cache_root, write_text
 from workbench.errors import CheckpointError, DataError, WorkbenchError
 from workbench.workflow.results import Results
 
@@ -79,8 +79,7 @@ MANIFEST = "manifest.json"
 
 
 def _cache_root() -> Path:
-    env = os.environ.get("WORKBENCH_CACHE", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
+    return cache_root()
 
 
 def learned_models() -> list[str]:
@@ -148,15 +147,8 @@ def choose_times(truth: xr.Dataset, nwp: xr.Dataset, size: str) -> tuple[np.ndar
 
 
 def _atomic_dir(target: Path, write) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_dir(target) as tmp:
         write(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_zarr(ds: xr.Dataset, target: Path) -> None:
@@ -227,9 +219,7 @@ def read_manifest(root: Path) -> dict | None:
 
 
 def _write_manifest(root: Path, manifest: dict) -> None:
-    tmp = root / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, root / MANIFEST)
+    write_text(root / MANIFEST, json.dumps(manifest, indent=1))
 
 
 def _context(size: str, cache_dir) -> dict:
@@ -329,7 +319,7 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
             clim = climatology_for_sample(size, (verif.time.values[0], verif.time.values[-1]), cache_dir)
             events = build_masks(verif, reports=reports, spc=spc, clim=clim, allow_empty=True)
         _write_zarr(events.masks.rename("mask").astype(bool).to_dataset().load(), masks_path)
-        events.table.to_csv(events_path, index=False)
+        atomic_write(events_path, lambda tmp: events.table.to_csv(tmp, index=False))
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)
 
     forecasts_dir = root / "forecasts"
@@ -460,7 +450,7 @@ def start_learned_background(size: str, cache_dir: str | os.PathLike | None = No
             start_new_session=True,  # outlives a restarted server, and a Ctrl-C in its terminal
             preexec_fn=lambda: os.nice(10),  # the server's sessions come first
         )
-    pid_file.write_text(str(proc.pid))
+    write_text(pid_file, str(proc.pid))
     log.info("dashboard %s: learned models forecast in the background (pid %d)", size, proc.pid)
     return proc.pid
 
