@@ -8,8 +8,9 @@ import xarray as xr
 from test_scoring_decompose import aligned, make_case
 
 from workbench.errors import DataError
-from workbench.scoring import decompose, rmse
+from workbench.scoring import ScoringWarning, decompose, rmse
 from workbench.scoring.bootstrap import block_counts, interval_levels
+from workbench.scoring.conventions import coarsen_mean, ensemble_mean, physical_mean
 
 
 def test_confidence_bounds_equal_a_bootstrap_of_the_per_init_scores():
@@ -100,3 +101,38 @@ def test_anova_split_recovers_the_true_epistemic_variance():
         float(anova["spread_skill_aleatoric"]) ** 2 + float(anova["spread_skill_epistemic"]) ** 2,
         rtol=1e-12,
     )
+
+
+def test_acc_records_the_climatology_named_in_the_call_and_warns_when_unnamed():
+    fc, truth, masks, weights = make_case()
+    clim = truth.mean("time")
+    out = decompose(
+        fc, truth, masks, weights=weights, climatology=clim, climatology_name="sample mean, all times"
+    )
+    assert out["acc"].attrs["climatology"] == "sample mean, all times"
+    named = clim.assign_attrs(climatology_name="hour-of-day mean")
+    assert (
+        decompose(fc, truth, masks, weights=weights, climatology=named).attrs["climatology"]
+        == "hour-of-day mean"
+    )
+    with pytest.warns(ScoringWarning, match="unnamed climatology"):
+        decompose(fc, truth, masks, weights=weights, climatology=clim)
+
+
+def test_reflectivity_is_averaged_in_linear_units():
+    dbz = xr.DataArray([[0.0, 20.0], [60.0, 20.0]], dims=("member", "x"), attrs={"units": "dBZ"})
+    mean = ensemble_mean(dbz, "member")
+    # 10 log10((1 + 1e6) / 2) = 57.0 dBZ, not the 30 dBZ of the arithmetic mean
+    assert mean.values.tolist() == pytest.approx([10 * np.log10((1 + 1e6) / 2), 20.0], rel=1e-12)
+    assert mean.attrs["units"] == "dBZ"
+    w = xr.DataArray([3.0, 1.0], dims="x")
+    assert float(physical_mean(dbz.isel(member=1), "x", weights=w)) == pytest.approx(
+        10 * np.log10((3e6 + 1e2) / 4), rel=1e-12
+    )
+    kelvin = dbz.assign_attrs(units="K")
+    assert ensemble_mean(kelvin, "member").values.tolist() == [30.0, 20.0]  # other units: arithmetic
+    field = xr.DataArray(np.array([[0.0, 60.0, 10.0, 10.0]]), dims=("y", "x"), attrs={"units": "dBZ"})
+    coarse = coarsen_mean(field, {"x": 2})
+    assert coarse.values.ravel().tolist() == pytest.approx([10 * np.log10((1 + 1e6) / 2), 10.0], rel=1e-12)
+    with pytest.raises(DataError, match="not dimensions"):
+        physical_mean(dbz, "time")

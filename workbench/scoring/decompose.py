@@ -70,6 +70,7 @@ def decompose(
     n_resamples: int = 1000,
     block_length: int | str | None = "auto",
     seed: int = 0,
+    climatology_name: str | None = None,
 ) -> xr.Dataset:
     """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
 
@@ -153,6 +154,10 @@ def decompose(
         Add ``<metric>_low`` / ``<metric>_high`` bounds at this confidence (e.g. 0.9) from a block
         bootstrap over initial times (:mod:`workbench.scoring.bootstrap`). The statistics are kept per
         initial time during the pass, so resampling costs no second pass over the data.
+    climatology_name : str, optional
+        What the climatology is (e.g. "ERA5 1990-2019, day of year x hour"), recorded on ``acc``; by
+        default the climatology's ``climatology_name`` or ``description`` attribute. Without either, a
+        ScoringWarning says the ACC's climatology is unnamed (:mod:`workbench.scoring.conventions`).
     n_resamples, block_length, seed
         Bootstrap resamples, block length of consecutive inits (``"auto"``: from the autocorrelation
         of the per-init MSE) and random seed.
@@ -198,6 +203,19 @@ def decompose(
             "seed": seed,
         },
     }
+    clim_label = None
+    if climatology is not None:
+        from workbench.scoring.conventions import climatology_label
+
+        clim_label = climatology_label(climatology, climatology_name)
+        if clim_label is None:
+            warnings.warn(
+                "ACC is computed against an unnamed climatology; say which (climatology_name=...): ACC "
+                "depends on it, and a climatology of a few days before the forecasts rewards little.",
+                ScoringWarning,
+                stacklevel=2,
+            )
+            clim_label = "unnamed"
     runner = _Runner(
         truth=truth,
         masks=masks,
@@ -230,6 +248,9 @@ def decompose(
             "spread_estimator": spread_estimator,
         }
     )
+    if clim_label is not None and "acc" in out:
+        out["acc"].attrs["climatology"] = clim_label
+        out.attrs["climatology"] = clim_label
     if confidence is not None:
         out.attrs.update(
             {
