@@ -304,6 +304,7 @@ def event_scores(
         block_counts,
         default_block_length,
         interval_levels,
+        nan_quantiles,
     )
 
     n_init = stats.sizes["init_time"]
@@ -313,20 +314,24 @@ def event_scores(
         block_length = auto_block_length(obs.transpose("init_time", ...).values)
     elif block_length is None:
         block_length = default_block_length(n_init)
-    counts = block_counts(n_init, n_resamples, block_length, seed)
-    weights = xr.DataArray(counts.astype(np.float64), dims=("resample", "init_time"))
-    boot = _scores(
-        xr.dot(weights, table, dim="init_time"),
-        None if fss_sums is None else xr.dot(weights, fss_sums, dim="init_time"),
-    )
-    low, high = interval_levels(n_init, int(block_length), confidence)
-    import warnings
+    counts = block_counts(n_init, n_resamples, block_length, seed).astype(np.float64)
 
+    def resampled(da: xr.DataArray) -> xr.DataArray:
+        # the per-init sums of each resample: one matrix product
+        da = da.transpose("init_time", ...)
+        values = counts @ da.values.reshape(n_init, -1)
+        dims = ("resample", *da.dims[1:])
+        # plain labels only: the resampled scores are put back on the estimate's coordinates below,
+        # and coordinate-free arithmetic skips xarray's alignment of the float threshold labels
+        keep = {k: da[k].values for k in ("cell", "term") if k in da.dims}
+        return xr.DataArray(values.reshape(n_resamples, *da.shape[1:]), dims=dims, coords=keep)
+
+    boot = _scores(resampled(table), None if fss_sums is None else resampled(fss_sums))
+    levels = interval_levels(n_init, int(block_length), confidence)
     for name in list(boot.data_vars):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # scores undefined in every resample
-            q = boot[name].quantile([low, high], dim="resample", skipna=True)
-        out[f"{name}_low"] = q.isel(quantile=0, drop=True)
-        out[f"{name}_high"] = q.isel(quantile=1, drop=True)
+        da = boot[name].transpose("resample", *out[name].dims)
+        low, high = nan_quantiles(da.values, levels, axis=0)
+        out[f"{name}_low"] = out[name].copy(data=low)
+        out[f"{name}_high"] = out[name].copy(data=high)
     out.attrs.update({"confidence": confidence, "n_resamples": n_resamples, "bootstrap_seed": seed})
     return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats as _stats
+from scipy import special as _special
 
 from workbench.errors import DataError
 from workbench.scoring.bootstrap import _check, auto_block_length, block_counts, interval_levels
@@ -170,9 +170,9 @@ def diebold_mariano(
     stat = res.isel(_out=1)
     n = res.isel(_out=2)
     if distribution == "normal":
-        p = 2 * _stats.norm.sf(np.abs(stat))
+        p = 2 * _special.ndtr(-np.abs(stat.values))
     else:
-        p = 2 * _stats.t.sf(np.abs(stat), df=np.maximum(n - 1, 1))
+        p = 2 * _special.stdtr(np.maximum(n.values - 1, 1), -np.abs(stat.values))
     out = xr.Dataset(
         {
             "difference": res.isel(_out=0),

@@ -268,15 +268,13 @@ def summarise(
             formula = _ANOVA[name]
         data_vars[name] = (("lead_time", "region"), value, {"long_name": long_name, "formula": formula})
     if bootstrap is not None:
-        import warnings
+        from workbench.scoring.bootstrap import nan_quantiles
 
         boot = metric_arrays(sums, layout, has_masks, init_weights=bootstrap["counts"], **kw)
         for name, value in boot.items():
             if name in ("n_valid", "n_nan"):
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells (empty regions)
-                low, high = np.nanquantile(value.astype(np.float64), list(bootstrap["levels"]), axis=0)
+            low, high = nan_quantiles(value, bootstrap["levels"], axis=0)
             long_name = _DESCRIPTIONS[name][0]
             data_vars[f"{name}_low"] = (
                 ("lead_time", "region"),
