@@ -85,3 +85,37 @@ def test_one_pass_bounds_bracket_the_scores_and_checks_inputs():
         event_statistics(fc, truth, THRESHOLDS, windows_km=[300.0])
     with pytest.raises(DataError, match="truth lacks"):
         event_statistics(fc, truth.isel(time=slice(0, 3)), THRESHOLDS)
+
+
+def test_event_metrics_lay_out_like_decompose_and_merge():
+    from workbench.scoring import decompose
+    from workbench.scoring.onepass import event_metrics
+
+    fc, truth, masks, weights = _case()
+    fcs = {"a": fc.to_dataset(name="tp").assign_attrs(), "b": (fc * 1.5).to_dataset(name="tp")}
+    for ds in fcs.values():
+        ds["tp"].attrs["units"] = "m"
+    tr = truth.to_dataset(name="tp")
+    tr["tp"].attrs["units"] = "m"
+    out = event_metrics(fcs, tr, masks, {"tp": 1.0}, window_km=9.0, weights=weights)
+    assert out["csi"].dims == ("variable", "lead_time", "region", "model")
+    ref = contingency_scores(
+        fc,
+        truth.sel(time=fc["valid_time"]).drop_vars("time"),
+        [1.0],
+        preserve_dims="lead_time",
+        weights=weights,
+    )
+    np.testing.assert_allclose(
+        out["csi"].sel(model="a", variable="tp", region="all").values,
+        ref["csi"].squeeze("threshold").values,
+        rtol=1e-10,
+    )
+    assert np.isnan(out["fss"].sel(region="hail")).all() and np.isfinite(out["fss"].sel(region="all")).all()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = decompose(fcs, tr, masks.rename(), weights=weights)
+    merged = xr.merge([scores, out], join="left")
+    assert {"rmse", "csi", "fss"} <= set(merged.data_vars)

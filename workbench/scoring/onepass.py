@@ -335,3 +335,57 @@ def event_scores(
         out[f"{name}_high"] = out[name].copy(data=high)
     out.attrs.update({"confidence": confidence, "n_resamples": n_resamples, "bootstrap_seed": seed})
     return out
+
+
+#: Thresholds of the dashboard's categorical scores: moderate events that the 24-km sample has in every
+#: week (tp in m per hour, refc in dBZ, gust in m s-1); the events' own rules (25.4 mm/h, 50 dBZ,
+#: 25.7 m s-1) are too rare on it for a stable CSI.
+DASHBOARD_THRESHOLDS: dict[str, float] = {"tp": 0.0005, "refc": 35.0, "gust": 20.0}
+DASHBOARD_WINDOW_KM = 72.0
+
+
+def event_metrics(
+    forecasts: dict[str, xr.Dataset],
+    truth: xr.Dataset,
+    masks: xr.DataArray | None = None,
+    thresholds: dict[str, float] | None = None,
+    window_km: float = DASHBOARD_WINDOW_KM,
+    weights: xr.DataArray | None = None,
+) -> xr.Dataset:
+    """POD, FAR, CSI, ETS, SEDI (one threshold per variable) and FSS (one window) of several models, laid
+    out as the scores of :func:`workbench.scoring.decompose`: dims ``(variable, lead_time, region,
+    model)``, to merge with them (FSS is a domain score: region ``all`` only, NaN elsewhere).
+
+    Deterministic forecasts only; variables without a threshold or missing from a forecast are skipped.
+    """
+    thresholds = DASHBOARD_THRESHOLDS if thresholds is None else thresholds
+    per_model = []
+    names = []
+    for name, fc in forecasts.items():
+        per_var = []
+        variables = []
+        for v, thr in thresholds.items():
+            if v not in fc or v not in truth:
+                continue
+            da = fc[v]
+            extra = [d for d in da.dims if d not in ("init_time", "lead_time", "y", "x")]
+            if extra:
+                continue
+            stats = event_statistics(da, truth[v], [thr], masks, windows_km=[window_km], weights=weights)
+            s = event_scores(stats).isel(threshold=0, drop=True)
+            ds = s[["pod", "far", "csi", "ets", "sedi"]]
+            fss = s["fss"].sel(window_km=window_km, drop=True).drop_vars("window_cells", errors="ignore")
+            ds["fss"] = fss.expand_dims(region=["all"]).reindex(region=ds["region"].values)
+            for k in ds.data_vars:
+                ds[k].attrs["threshold"] = f"{v} >= {thr:g}"
+            per_var.append(ds.drop_vars(["window_km", "window_cells"], errors="ignore"))
+            variables.append(v)
+        if per_var:
+            per_model.append(
+                xr.concat(per_var, dim=xr.DataArray(variables, dims="variable", name="variable"))
+            )
+            names.append(str(name))
+    if not per_model:
+        return xr.Dataset()
+    out = xr.concat(per_model, dim=xr.DataArray(names, dims="model", name="model"), join="outer")
+    return out.transpose("variable", "lead_time", "region", "model")
