@@ -12,7 +12,8 @@ FSS is 0 for no skill and 1 for a perfect forecast. A forecast is "useful" at sc
 The fractions come from summed-area tables: one cumulative sum per field, then every window sum is
 four look-ups, so each scale costs O(N) whatever its size. Windows are taken wholly inside the domain
 (``padding="valid"``, as ``scores.spatial.fss_2d`` with ``zero_padding=False``) or centred on every
-cell with zeros (non-events) beyond the edge (``padding="zero"``, as ``zero_padding=True``). Cells where forecast or truth is NaN are not
+cell with zeros (non-events) beyond the edge (``padding="zero"``; ``scores``' ``zero_padding=True``
+pads differently and gives other numbers). Cells where forecast or truth is NaN are not
 events and not non-events: the fraction is taken over the valid cells of the window, and windows with no
 valid cell are skipped.
 """
