@@ -70,7 +70,8 @@ def test_auto_block_length_grows_with_autocorrelation():
 
 def test_bootstrap_interval_covers_the_truth_at_its_nominal_rate():
     """500 seeded trials of 60 inits with autocorrelated error levels; RMSE from per-init sums."""
-    start = time.perf_counter()
+    # CPU time, not wall time: the 30 s budget is the work's, whatever else shares the machine
+    start = time.process_time()
     truth = np.sqrt(np.exp(2 * 0.2**2))  # E[scale^2] of the lognormal scale, unit-variance errors
     covered = 0
     n_trials = 500
@@ -81,7 +82,7 @@ def test_bootstrap_interval_covers_the_truth_at_its_nominal_rate():
         covered += float(out.sel(bound="low")) <= truth <= float(out.sel(bound="high"))
     rate = covered / n_trials
     assert abs(rate - 0.9) <= 0.03, rate
-    assert time.perf_counter() - start < 30
+    assert time.process_time() - start < 30
 
 
 def test_block_bootstrap_estimate_is_the_pooled_score_and_bounds_bracket_it():
