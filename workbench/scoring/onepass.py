@@ -35,32 +35,36 @@ if kernels.HAVE_NUMBA:
     import numba as nb
 
     @nb.njit(parallel=True, cache=True)
-    def _nb_fields(f, o, w, codes, thr, fss_thr, windows, ny, nx, table, fss):  # pragma: no cover - compiled
+    def _nb_fields(f, o, w, codes, thr, fss_thr, windows, ny, nx, hist, fss):  # pragma: no cover - compiled
+        # ``thr`` ascending: a cell adds its weight to one bin (number of thresholds the forecast
+        # passes, number the truth passes) per region; the tables of every threshold follow from
+        # those (T+1)^2 bins (:func:`_tables_from_bins`), one update per cell instead of one per threshold
         n_fields, n_points = f.shape
         n_thr = thr.shape[0]
         for l in nb.prange(n_fields):  # noqa: E741
-            # contingency tables of every region and threshold
             for p in range(n_points):
                 fv = f[l, p]
                 ov = o[l, p]
                 if np.isnan(fv) or np.isnan(ov):
                     continue
+                bf = 0
+                while bf < n_thr and fv >= thr[bf]:
+                    bf += 1
+                bo = 0
+                while bo < n_thr and ov >= thr[bo]:
+                    bo += 1
                 wp = w[p]
+                hist[l, 0, bf, bo] += wp
                 code = np.int64(codes[l, p])
-                for t in range(n_thr):
-                    fe = fv >= thr[t]
-                    oe = ov >= thr[t]
-                    k = 3 - 2 * np.int64(fe) - np.int64(oe)  # hits 0, false alarms 1, misses 2, negatives 3
-                    table[l, 0, t, k] += wp
-                    if code != 0:
-                        table[l, 1, t, k] += wp
-                        c = code
-                        b = 0
-                        while c:
-                            if c & 1:
-                                table[l, 2 + b, t, k] += wp
-                            c >>= 1
-                            b += 1
+                if code != 0:
+                    hist[l, 1, bf, bo] += wp
+                    c = code
+                    b = 0
+                    while c:
+                        if c & 1:
+                            hist[l, 2 + b, bf, bo] += wp
+                        c >>= 1
+                        b += 1
             if windows.shape[0] == 0:
                 continue
             # summed-area tables of forecast events, observed events and valid cells
@@ -100,6 +104,21 @@ if kernels.HAVE_NUMBA:
                         den += wc * (pf * pf + po * po)
                 fss[l, s, 0] = num
                 fss[l, s, 1] = den
+
+
+def _tables_from_bins(hist: np.ndarray) -> np.ndarray:
+    """``(..., T+1, T+1)`` weights by (thresholds passed by the forecast, by the truth) to ``(..., T, 4)``
+    tables (hits, false alarms, misses, correct negatives) of each threshold."""
+    n_thr = hist.shape[-1] - 1
+    out = np.empty((*hist.shape[:-2], n_thr, 4))
+    for t in range(n_thr):
+        fe, oe = slice(t + 1, None), slice(t + 1, None)
+        fn, on = slice(0, t + 1), slice(0, t + 1)
+        out[..., t, 0] = hist[..., fe, oe].sum((-1, -2))
+        out[..., t, 1] = hist[..., fe, on].sum((-1, -2))
+        out[..., t, 2] = hist[..., fn, oe].sum((-1, -2))
+        out[..., t, 3] = hist[..., fn, on].sum((-1, -2))
+    return out
 
 
 def _fields_numpy(f, o, w, codes, thr, fss_thr, windows, ny, nx, table, fss, n_events):
@@ -160,7 +179,7 @@ def event_statistics(
     truth : xarray.DataArray
         Dims ``(time, *spatial_dims)`` covering the valid times.
     thresholds : sequence of float
-        Event thresholds (``>=``) of the contingency tables.
+        Event thresholds (``>=``) of the contingency tables; sorted (and made unique) in the output.
     masks : xarray.DataArray, optional
         Bool ``(event_type, time, *spatial_dims)``: adds the ``extreme`` and per-type regions.
     fss_threshold : float, optional
@@ -191,7 +210,7 @@ def event_statistics(
     extra = [d for d in forecast.dims if d not in ("init_time", "lead_time", *spatial_dims)]
     if extra:
         raise DataError(f"event_statistics scores deterministic fields; reduce the dims {extra} first.")
-    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    thr = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))  # sorted, as the bins need
     if thr.size == 0 or not np.isfinite(thr).all():
         raise DataError("thresholds must be a non-empty sequence of finite numbers.")
     ny, nx = forecast.sizes[spatial_dims[0]], forecast.sizes[spatial_dims[1]]
@@ -245,10 +264,12 @@ def event_statistics(
                     for j in range(n_lead)
                 ]
             )
-        args = (f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, table[i], fss[i])
         if use_numba:
-            _nb_fields(*args)
+            hist = np.zeros((n_lead, n_rows, thr.size + 1, thr.size + 1))
+            _nb_fields(f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, hist, fss[i])
+            table[i] = _tables_from_bins(hist)
         else:
+            args = (f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, table[i], fss[i])
             _fields_numpy(*args, n_events=n_events)
     regions = ["all"]
     if masks is not None:
