@@ -94,11 +94,13 @@ if kernels.HAVE_NUMBA:
                 den = 0.0
                 for i in range(ny - n + 1):
                     for j in range(nx - n + 1):
+                        cf = sf[i + n, j + n] - sf[i, j + n] - sf[i + n, j] + sf[i, j]
+                        co = so[i + n, j + n] - so[i, j + n] - so[i + n, j] + so[i, j]
+                        if cf == 0 and co == 0:
+                            continue  # no event in the window: adds nothing (most windows, for extremes)
                         nv = sv[i + n, j + n] - sv[i, j + n] - sv[i + n, j] + sv[i, j]
-                        if nv == 0:
-                            continue
-                        pf = (sf[i + n, j + n] - sf[i, j + n] - sf[i + n, j] + sf[i, j]) / nv
-                        po = (so[i + n, j + n] - so[i, j + n] - so[i + n, j] + so[i, j]) / nv
+                        pf = cf / nv
+                        po = co / nv
                         wc = w[(i + h) * nx + j + h]
                         num += wc * (pf - po) * (pf - po)
                         den += wc * (pf * pf + po * po)
