@@ -104,6 +104,10 @@ def decompose(
       (1 for a perfect ensemble). ``spread_estimator="population"`` keeps the law of total variance
       with population variances and the total's :math:`(M+1)/(M-1)` on every part. Ratios use the
       pooled RMSE;
+    - reflectivity (dBZ) ensembles: the kernels take the ensemble mean arithmetically in dBZ; the
+      workbench's convention for means of dBZ is the linear-unit mean
+      (:func:`workbench.scoring.conventions.ensemble_mean`): score that mean as a deterministic forecast
+      for the error of the ensemble mean of ``refc``;
     - ``n_valid`` and ``n_nan``: cell-times scored, and skipped because forecast or truth is NaN.
       NaNs are never averaged as zeros; a warning gives their number.
 
