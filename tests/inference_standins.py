@@ -36,14 +36,8 @@ class LinearForecaster:
     so that tests can check the clock the engine feeds it.
     """
 
-    def __init__(
-        self,
-        matrix: np.ndarray,
-        hours: float = 1.0,
-        dropout: float = 0.0,
-        name: str = "linear",
-        clock_gain: float = 0.0,
-    ):
+    def __init__(self, matrix: np.ndarray, hours: float = 1.0, dropout: float = 0.0, name: str = "linear",
+                 clock_gain: float = 0.0):
         self.name = name
         self.variables = VARIABLES
         self.input_variables = VARIABLES

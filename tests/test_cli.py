@@ -27,18 +27,8 @@ def test_catalog_lists_every_entry(capsys):
 @pytest.fixture(scope="module")
 def events_run(tiny_sample, tmp_path_factory):
     output = tmp_path_factory.mktemp("events") / "events.nc"
-    args = [
-        "events",
-        "sample_hrrr",
-        "--reports",
-        "sample_reports",
-        "--spc",
-        "sample",
-        "--param",
-        "size=tiny",
-        "-o",
-        str(output),
-    ]
+    args = ["events", "sample_hrrr", "--reports", "sample_reports", "--spc", "sample", "--param", "size=tiny",
+            "-o", str(output)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # zone-based reports without coordinates
         code = main(args)
@@ -72,9 +62,7 @@ def test_events_writes_masks_and_tables(events_run, tiny_sample, capsys):
     assert table["event_id"].tolist() == expected.table["event_id"].tolist()
     assert table["event_type"].tolist() == expected.table["event_type"].tolist()
     # report cases and threshold events are both there, each painted in its own layer
-    assert (
-        table["source"].str.contains("threshold").any() and (~table["source"].str.contains("threshold")).any()
-    )
+    assert table["source"].str.contains("threshold").any() and (~table["source"].str.contains("threshold")).any()
     for row in table.itertuples():
         for family in row.event_type.split("+"):
             box = masks.sel(event_type=family, time=slice(row.start, row.end)).isel(

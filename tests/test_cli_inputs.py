@@ -38,9 +38,7 @@ def test_open_path_and_source(tmp_path, tiny_sample):
     # an entry takes the parameters it declares and ignores the others
     hrrr = open_source("sample_hrrr", {"size": "tiny", "model": "pangu"})
     assert hrrr.sizes["time"] == xr.open_zarr(tiny_sample.hrrr).sizes["time"]
-    with pytest.raises(
-        CatalogError, match="'nowhere' is neither an existing file nor a catalog entry"
-    ) as err:
+    with pytest.raises(CatalogError, match="'nowhere' is neither an existing file nor a catalog entry") as err:
         open_source("nowhere", {})
     assert "sample_hrrr" in str(err.value)
 

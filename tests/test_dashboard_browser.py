@@ -67,11 +67,7 @@ def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI installs it)")
     log_path = tmp_path_factory.mktemp("dashboard") / "server.log"
-    with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
-        url,
-        _,
-        _,
-    ):
+    with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (url, _, _):
         yield url, log_path
 
 

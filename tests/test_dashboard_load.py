@@ -18,9 +18,7 @@ SESSIONS = 10
 DURATION = 60.0
 
 
-def test_ten_sessions_changing_widgets_for_a_minute(
-    tiny_sample, workbench_cache, tmp_path, dashboard_benchmark
-):
+def test_ten_sessions_changing_widgets_for_a_minute(tiny_sample, workbench_cache, tmp_path, dashboard_benchmark):
     bench = dashboard_benchmark
     if not Path(bench.CHROMIUM).exists():
         pytest.skip(f"no Chromium at {bench.CHROMIUM}: apt-get install chromium (CI installs it)")

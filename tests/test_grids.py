@@ -11,9 +11,7 @@ def test_hrrr_3km_is_noaa_grid():
     assert g.shape == (1059, 1799)
     # NOAA's published corner points of the HRRR CONUS grid
     np.testing.assert_allclose([g.latitude[0, 0], g.longitude[0, 0]], [21.138123, -122.719528], atol=1e-6)
-    np.testing.assert_allclose(
-        [g.latitude[-1, -1], g.longitude[-1, -1]], [47.842195, 299.082807 - 360], atol=1e-4
-    )
+    np.testing.assert_allclose([g.latitude[-1, -1], g.longitude[-1, -1]], [47.842195, 299.082807 - 360], atol=1e-4)
 
 
 def test_coarser_spacing_keeps_domain():

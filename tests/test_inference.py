@@ -32,9 +32,8 @@ def test_rollout_shapes_valid_time_and_values(source):
     A = rotation_matrix(1)
     model = LinearForecaster(A)
     inits = pd.DatetimeIndex(["2020-06-01T00", "2020-06-01T12", "2020-06-02T00"])
-    fc = run_forecast(
-        model, source, inits, [1, 2, 5], device="cpu", dtype="fp32", batch_size=2, progress=False
-    )
+    fc = run_forecast(model, source, inits, [1, 2, 5], device="cpu", dtype="fp32", batch_size=2,
+                      progress=False)
     assert dict(fc.sizes) == {"init_time": 3, "lead_time": 3, "y": 6, "x": 8}
     assert list(fc.data_vars) == list(VARIABLES)
     assert fc["t2m"].dims == ("init_time", "lead_time", "y", "x")
@@ -51,18 +50,10 @@ def test_rollout_shapes_valid_time_and_values(source):
 
 
 def test_lead_zero_is_the_analysis(source):
-    fc = run_forecast(
-        LinearForecaster(rotation_matrix()),
-        source,
-        "2020-06-01T03",
-        [0, 1],
-        device="cpu",
-        dtype="fp32",
-        progress=False,
-    )
+    fc = run_forecast(LinearForecaster(rotation_matrix()), source, "2020-06-01T03", [0, 1], device="cpu",
+                      dtype="fp32", progress=False)
     np.testing.assert_allclose(
-        fc["z500"].isel(init_time=0, lead_time=0).values,
-        source["z500"].sel(time="2020-06-01T03").values,
+        fc["z500"].isel(init_time=0, lead_time=0).values, source["z500"].sel(time="2020-06-01T03").values,
         rtol=1e-6,
     )
 
@@ -81,29 +72,19 @@ def test_hta_equals_single_step_for_a_linear_model(source):
     A = rotation_matrix(2)
     leads = [1, 6, 7, 13, 24, 31]
     fam = LinearFamily(A)
-    hta = run_forecast(
-        fam, source, ["2020-06-01T00", "2020-06-01T05"], leads, device="cpu", dtype="fp32", progress=False
-    )
+    hta = run_forecast(fam, source, ["2020-06-01T00", "2020-06-01T05"], leads, device="cpu", dtype="fp32",
+                       progress=False)
     # six leads cost 1 + 1 + (1) + (1 + 1) ... : 1h x4, 6h x3, 24h x1 with state reuse
     assert fam.calls() == {1: 4, 6: 3, 24: 1}
     fam1 = LinearFamily(A)
-    single = run_forecast(
-        fam1,
-        source,
-        ["2020-06-01T00", "2020-06-01T05"],
-        leads,
-        device="cpu",
-        dtype="fp32",
-        hta=False,
-        progress=False,
-    )
+    single = run_forecast(fam1, source, ["2020-06-01T00", "2020-06-01T05"], leads, device="cpu", dtype="fp32",
+                          hta=False, progress=False)
     assert fam1.calls() == {1: 31, 6: 0, 24: 0}
     for v in VARIABLES:
         np.testing.assert_allclose(hta[v].values, single[v].values, rtol=2e-5, atol=1e-3)
     exact = apply_linear(A, source, pd.Timestamp("2020-06-01T05"), 31)
-    np.testing.assert_allclose(
-        hta["u10m"].isel(init_time=1, lead_time=-1).values, exact[1], rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(hta["u10m"].isel(init_time=1, lead_time=-1).values, exact[1], rtol=1e-4,
+                               atol=1e-4)
 
 
 def test_engine_feeds_the_valid_time_of_each_input(source):
@@ -117,12 +98,10 @@ def test_engine_feeds_the_valid_time_of_each_input(source):
 
 def test_bf16_autocast_runs_on_cpu(source):
     A = rotation_matrix(3)
-    fp32 = run_forecast(
-        LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32", progress=False
-    )
-    bf16 = run_forecast(
-        LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16", progress=False
-    )
+    fp32 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
+                        progress=False)
+    bf16 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16",
+                        progress=False)
     assert bf16["t2m"].dtype == np.float32
     diff = np.abs((bf16["t2m"] - fp32["t2m"]).values) / 5.0  # in normalised units
     assert 0 < diff.max() < 0.05  # bf16 rounding, not garbage, and not silently fp32
@@ -138,56 +117,30 @@ def test_default_precision_is_auto_fp32_on_cpu(source, tmp_path):
     with pytest.raises(DeviceError, match="'auto' or one of"):
         resolve_precision("fp16", torch.device("cpu"))
     A = rotation_matrix(3)
-    default = run_forecast(
-        LinearForecaster(A),
-        source,
-        "2020-06-01T00",
-        [1, 2],
-        device="cpu",
-        store=tmp_path / "auto.zarr",
-        progress=False,
-    )
-    fp32 = run_forecast(
-        LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32", progress=False
-    )
-    bf16 = run_forecast(
-        LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16", progress=False
-    )
+    default = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu",
+                           store=tmp_path / "auto.zarr", progress=False)
+    fp32 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
+                        progress=False)
+    bf16 = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="bf16",
+                        progress=False)
     np.testing.assert_array_equal(default["t2m"].values, fp32["t2m"].values)
     assert not np.array_equal(default["t2m"].values, bf16["t2m"].values)
     # the store records the precision it resolved to, so an explicit fp32 run resumes it
-    again = run_forecast(
-        LinearForecaster(A),
-        source,
-        "2020-06-01T00",
-        [1, 2],
-        device="cpu",
-        dtype="fp32",
-        store=tmp_path / "auto.zarr",
-        progress=False,
-    )
+    again = run_forecast(LinearForecaster(A), source, "2020-06-01T00", [1, 2], device="cpu", dtype="fp32",
+                         store=tmp_path / "auto.zarr", progress=False)
     np.testing.assert_array_equal(again["t2m"].values, fp32["t2m"].values)
 
 
 def test_ensemble_dims_and_noise_statistics(source):
     A = rotation_matrix(4)
-    spec = EnsembleSpec(
-        weight_members=3, noise_members=4, noise_scale=0.1, length_scale=1.0, dropout=0.3, seed=7
-    )
-    fc = run_forecast(
-        LinearForecaster(A),
-        source,
-        ["2020-06-01T00", "2020-06-01T06"],
-        [0, 1],
-        members=spec,
-        device="cpu",
-        dtype="fp32",
-        progress=False,
-    )
+    spec = EnsembleSpec(weight_members=3, noise_members=4, noise_scale=0.1, length_scale=1.0, dropout=0.3,
+                        seed=7)
+    fc = run_forecast(LinearForecaster(A), source, ["2020-06-01T00", "2020-06-01T06"], [0, 1], members=spec,
+                      device="cpu", dtype="fp32", progress=False)
     assert fc["t2m"].dims == ("init_time", "lead_time", "weight_member", "noise_member", "y", "x")
     assert fc.sizes["weight_member"] == 3 and fc.sizes["noise_member"] == 4
     # lead 0: the perturbation itself, amplitude 0.1 std; identical across weight members
-    p0 = fc["t2m"].isel(lead_time=0) - source["t2m"].sel(time=fc.init_time.values).rename(time="init_time")
+    p0 = (fc["t2m"].isel(lead_time=0) - source["t2m"].sel(time=fc.init_time.values).rename(time="init_time"))
     assert np.allclose(p0.isel(weight_member=0), p0.isel(weight_member=2))
     assert 0.3 < float(p0.std()) / (0.1 * 5.0) < 1.7
     # members differ from each other (aleatoric) and weight members differ after a step (MC dropout)
@@ -199,16 +152,8 @@ def test_ensemble_dims_and_noise_statistics(source):
 def test_epistemic_spread_is_zero_for_identical_weight_members(source):
     A = rotation_matrix(5)
     models = [LinearForecaster(A, name="a"), LinearForecaster(A, name="b")]
-    fc = run_forecast(
-        models,
-        source,
-        "2020-06-01T00",
-        [1, 3],
-        members=EnsembleSpec(noise_members=3),
-        device="cpu",
-        dtype="fp32",
-        progress=False,
-    )
+    fc = run_forecast(models, source, "2020-06-01T00", [1, 3], members=EnsembleSpec(noise_members=3),
+                      device="cpu", dtype="fp32", progress=False)
     assert fc.sizes["weight_member"] == 2 and fc.sizes["noise_member"] == 3
     epistemic = fc["t2m"].mean("noise_member").var("weight_member")
     aleatoric = fc["t2m"].var("noise_member").mean("weight_member")
@@ -219,33 +164,15 @@ def test_epistemic_spread_is_zero_for_identical_weight_members(source):
 def test_mc_dropout_masks_are_fixed_per_weight_member(source):
     A = rotation_matrix(6)
     spec = EnsembleSpec(weight_members=2, noise_members=1, noise_scale=0.0, dropout=0.5, seed=1)
-    a = run_forecast(
-        LinearForecaster(A),
-        source,
-        ["2020-06-01T00", "2020-06-01T01"],
-        [1, 2],
-        members=spec,
-        device="cpu",
-        dtype="fp32",
-        batch_size=1,
-        progress=False,
-    )
-    b = run_forecast(
-        LinearForecaster(A),
-        source,
-        ["2020-06-01T00", "2020-06-01T01"],
-        [1, 2],
-        members=spec,
-        device="cpu",
-        dtype="fp32",
-        batch_size=2,
-        progress=False,
-    )
+    a = run_forecast(LinearForecaster(A), source, ["2020-06-01T00", "2020-06-01T01"], [1, 2], members=spec,
+                     device="cpu", dtype="fp32", batch_size=1, progress=False)
+    b = run_forecast(LinearForecaster(A), source, ["2020-06-01T00", "2020-06-01T01"], [1, 2], members=spec,
+                     device="cpu", dtype="fp32", batch_size=2, progress=False)
     # same masks whatever the batching: the draw depends on (seed, member, layer) only
     np.testing.assert_array_equal(a["t2m"].values, b["t2m"].values)
     # a dropped channel is dropped everywhere: the mask is over channels, shared by all points
     d = (a["t2m"].isel(weight_member=0, lead_time=0) - 290.0) / 5.0
-    assert np.isclose(d.values, 0).all() or not np.isclose(d.values, 0).any()
+    assert (np.isclose(d.values, 0).all() or not np.isclose(d.values, 0).any())
 
 
 def test_mc_dropout_needs_dropout_layers(source):
@@ -281,15 +208,8 @@ class _Persistence:
 
 def test_baselines_go_through_the_same_api(source, tmp_path):
     model = _Persistence()
-    fc = run_forecast(
-        model,
-        source,
-        ["2020-06-01T00", "2020-06-01T01", "2020-06-01T02"],
-        [1, 6],
-        batch_size=2,
-        store=tmp_path / "p.zarr",
-        progress=False,
-    )
+    fc = run_forecast(model, source, ["2020-06-01T00", "2020-06-01T01", "2020-06-01T02"], [1, 6],
+                      batch_size=2, store=tmp_path / "p.zarr", progress=False)
     assert model.calls == 2
     np.testing.assert_array_equal(
         fc["t2m"].isel(init_time=2, lead_time=1).values, source["t2m"].sel(time="2020-06-01T02").values

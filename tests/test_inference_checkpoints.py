@@ -39,12 +39,7 @@ def test_shipped_checkpoint_forecasts_on_the_tiny_sample(name, steps, lead, tiny
     assert sorted(step_models(model)) == steps
     init = tiny_hrrr.time.values[10]
     fc = run_forecast(model, tiny_hrrr, init, [lead], device="cpu", dtype="fp32", progress=False)
-    assert dict(fc.sizes) == {
-        "init_time": 1,
-        "lead_time": 1,
-        "y": tiny_hrrr.sizes["y"],
-        "x": tiny_hrrr.sizes["x"],
-    }
+    assert dict(fc.sizes) == {"init_time": 1, "lead_time": 1, "y": tiny_hrrr.sizes["y"], "x": tiny_hrrr.sizes["x"]}
     assert set(fc.data_vars) == set(model.variables)
     t2m = fc["t2m"].values
     assert np.isfinite(t2m).all()
@@ -57,31 +52,15 @@ def test_workbench_infer_writes_and_resumes_a_store(tiny_sample, tmp_path, capsy
     from workbench.cli import main
 
     store = tmp_path / "persistence.zarr"
-    args = [
-        "infer",
-        "persistence",
-        "--size",
-        "tiny",
-        "--store",
-        str(store),
-        "--init-range",
-        "2020-06-01T00",
-        "2020-06-01T12",
-        "6h",
-        "--leads",
-        "0:3:1",
-        "--batch-size",
-        "2",
-        "--no-progress",
-    ]
+    args = ["infer", "persistence", "--size", "tiny", "--store", str(store), "--init-range", "2020-06-01T00",
+            "2020-06-01T12", "6h", "--leads", "0:3:1", "--batch-size", "2", "--no-progress"]
     assert main(args) == 0
     assert "wrote" in capsys.readouterr().out
     fc = open_forecast(store, require_complete=True)
     assert fc.sizes["init_time"] == 3 and list(pd.TimedeltaIndex(fc.lead_time.values) / H) == [0, 1, 2, 3]
     hrrr = xr.open_zarr(tiny_sample.hrrr)
-    np.testing.assert_array_equal(
-        fc["t2m"].isel(init_time=1, lead_time=3).values, hrrr["t2m"].sel(time="2020-06-01T06").values
-    )
+    np.testing.assert_array_equal(fc["t2m"].isel(init_time=1, lead_time=3).values,
+                                  hrrr["t2m"].sel(time="2020-06-01T06").values)
     # the same command again finds every block done
     assert main(args) == 0
     # another run into the same store is refused with a clear message
@@ -94,32 +73,9 @@ def test_workbench_infer_ensemble_with_a_shipped_model(tiny_sample, tmp_path):
     from workbench.cli import main
 
     store = tmp_path / "climax-ens.zarr"
-    assert (
-        main(
-            [
-                "infer",
-                "climax",
-                "--size",
-                "tiny",
-                "--store",
-                str(store),
-                "--init",
-                "2020-06-01T06",
-                "--leads",
-                "1",
-                "--weight-members",
-                "2",
-                "--noise-members",
-                "2",
-                "--dtype",
-                "fp32",
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["infer", "climax", "--size", "tiny", "--store", str(store), "--init", "2020-06-01T06",
+                 "--leads", "1", "--weight-members", "2", "--noise-members", "2", "--dtype", "fp32",
+                 "--device", "cpu", "--no-progress"]) == 0
     fc = open_forecast(store)
     assert fc["u10m"].dims == ("init_time", "lead_time", "weight_member", "noise_member", "y", "x")
     spread = fc["u10m"].isel(init_time=0, lead_time=0)
@@ -136,32 +92,15 @@ def test_workbench_infer_writes_the_catalog_store_by_default(tiny_sample, capsys
     store = forecast_store_path("persistence")
     assert not store.exists()
     try:
-        assert (
-            main(
-                [
-                    "infer",
-                    "persistence",
-                    "--size",
-                    "tiny",
-                    "--init",
-                    "2020-06-01T00",
-                    "2020-06-01T06",
-                    "--leads",
-                    "0",
-                    "2",
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
+        assert main(["infer", "persistence", "--size", "tiny", "--init", "2020-06-01T00", "2020-06-01T06",
+                     "--leads", "0", "2", "--no-progress"]) == 0
         assert str(store) in capsys.readouterr().out
         fc = workbench.open_catalog()["forecasts"](model="persistence", require_complete=True).to_dask()
         assert fc["t2m"].dims == ("init_time", "lead_time", "y", "x")
         assert fc.sizes["init_time"] == 2 and list(pd.TimedeltaIndex(fc.lead_time.values) / H) == [0, 2]
         hrrr = xr.open_zarr(tiny_sample.hrrr)
-        np.testing.assert_array_equal(
-            fc["t2m"].isel(init_time=1, lead_time=1).values, hrrr["t2m"].sel(time="2020-06-01T06").values
-        )
+        np.testing.assert_array_equal(fc["t2m"].isel(init_time=1, lead_time=1).values,
+                                      hrrr["t2m"].sel(time="2020-06-01T06").values)
         # the API's store=True is the same store: the same run finds every block done there
         from workbench.models import load
 
@@ -171,14 +110,8 @@ def test_workbench_infer_writes_the_catalog_store_by_default(tiny_sample, capsys
             raise AssertionError("a finished block was forecast again")
 
         model.forecast = refuse
-        again = run_forecast(
-            model,
-            xr.open_zarr(tiny_sample.hrrr),
-            ["2020-06-01T00", "2020-06-01T06"],
-            [0, 2],
-            store=True,
-            progress=False,
-        )
+        again = run_forecast(model, xr.open_zarr(tiny_sample.hrrr), ["2020-06-01T00", "2020-06-01T06"],
+                             [0, 2], store=True, progress=False)
         np.testing.assert_array_equal(again["t2m"].values, fc["t2m"].values)
     finally:
         shutil.rmtree(store, ignore_errors=True)
@@ -212,9 +145,7 @@ def test_mc_dropout_of_models_trained_without_dropout(name, tiny_hrrr, tmp_path)
     init, store = tiny_hrrr.time.values[10], tmp_path / f"{name}.zarr"
     for members in [(2, 1), EnsembleSpec(weight_members=2, dropout=0.0)]:
         with pytest.raises(EnsembleError, match="identical") as err:
-            run_forecast(
-                model, tiny_hrrr, init, [1], members=members, device="cpu", store=store, progress=False
-            )
+            run_forecast(model, tiny_hrrr, init, [1], members=members, device="cpu", store=store, progress=False)
         assert "dropout=0.1" in str(err.value) and name in str(err.value)
         assert not store.exists()  # refused before a store is made, so a corrected rerun is not blocked
     with pytest.raises(EnsembleError, match=r"\[0, 1\)"):

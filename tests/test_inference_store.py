@@ -38,37 +38,16 @@ def source():
 @pytest.fixture(scope="module")
 def reference(source, tmp_path_factory):
     path = tmp_path_factory.mktemp("ref") / "ref.zarr"
-    fc = run_forecast(
-        LinearForecaster(rotation_matrix(7), dropout=0.2),
-        source,
-        INITS,
-        LEADS,
-        members=SPEC,
-        batch_size=3,
-        device="cpu",
-        dtype="fp32",
-        store=path,
-        progress=False,
-    )
+    fc = run_forecast(LinearForecaster(rotation_matrix(7), dropout=0.2), source, INITS, LEADS, members=SPEC,
+                      batch_size=3, device="cpu", dtype="fp32", store=path, progress=False)
     return fc.load()
 
 
 def _run(source, path, callback=None, **kw):
     model = LinearForecaster(rotation_matrix(7), dropout=0.2)
     kw.setdefault("batch_size", 3)
-    fc = run_forecast(
-        model,
-        source,
-        INITS,
-        LEADS,
-        members=SPEC,
-        device="cpu",
-        dtype="fp32",
-        store=path,
-        progress=False,
-        callback=callback,
-        **kw,
-    )
+    fc = run_forecast(model, source, INITS, LEADS, members=SPEC, device="cpu", dtype="fp32", store=path,
+                      progress=False, callback=callback, **kw)
     return model, fc
 
 

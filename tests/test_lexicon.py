@@ -52,7 +52,7 @@ def test_unknown_conversion_is_an_error():
 
 def test_source_maps_point_at_canonical_names():
     for name, upper, _ in lexicon.ERA5_NAMES.values():
-        assert lexicon.info(lexicon.level_name(name, 500)) if upper else lexicon.info(name)
+        assert (lexicon.info(lexicon.level_name(name, 500)) if upper else lexicon.info(name))
     for name, _ in lexicon.HRRR_ZARR_NAMES.values():
         assert lexicon.info(name)
     assert lexicon.HRRR_GRIB_NAMES[("gh", "isobaricInhPa")] == ("z", True, "gpm")

@@ -18,13 +18,7 @@ from workbench.training import TrainConfig, build_for, load_training_data, resol
 from workbench.training.recipes import Recipe
 
 VARS = ("t2m", "u10m", "z500")
-SMALL_HRHEIM = {
-    "channels": [4, 8, 8],
-    "bottleneck_depth": 1,
-    "heads": 2,
-    "window_size": [4, 4],
-    "head_hidden": 4,
-}
+SMALL_HRHEIM = {"channels": [4, 8, 8], "bottleneck_depth": 1, "heads": 2, "window_size": [4, 4], "head_hidden": 4}
 SMALL_CLIMAX = {"embed_dim": 16, "depth": 1, "decoder_depth": 1, "num_heads": 2, "patch_size": 4}
 
 
@@ -88,19 +82,11 @@ def test_extra_analyses_train_outside_a_gap_around_the_held_out_hours(source, tm
     assert data.normalization.mean["z500"] == pytest.approx(expected, rel=1e-6)
     # a short training run records the runs and the data's origin in the checkpoint
     model = build_for(Recipe("climax", "climax", {"time_step_hours": 1.0}), data, SMALL_CLIMAX)
-    train_model(
-        model,
-        data,
-        tmp_path / "c",
-        config=TrainConfig(steps=1, batch_size=2, dtype="fp32"),
-        device="cpu",
-        progress=False,
-    )
+    train_model(model, data, tmp_path / "c", config=TrainConfig(steps=1, batch_size=2, dtype="fp32"), device="cpu",
+                progress=False)
     meta = json.loads((tmp_path / "c.json").read_text())["metadata"]["training"]
-    assert meta["train_periods"] == [
-        ["2020-06-01 00:00:00", "2020-06-01 19:00:00"],
-        ["2020-06-02 11:00:00", "2020-06-03 11:00:00"],
-    ]
+    assert meta["train_periods"] == [["2020-06-01 00:00:00", "2020-06-01 19:00:00"],
+                                     ["2020-06-02 11:00:00", "2020-06-03 11:00:00"]]
     assert meta["data"] == {"size": None, "extra_size": None, "extra_analyses": 1}
 
 
@@ -120,62 +106,30 @@ def test_fine_tuning_starts_from_a_checkpoint(source, tmp_path):
     data = load_training_data(source, variables=VARS)
     pretrain = Recipe("climax", "climax", {"time_step_hours": 1.0, "lead_hours": [1.0, 3.0]})
     cfg = TrainConfig(steps=2, batch_size=2, warmup=1, dtype="fp32", lead_hours=[1.0, 3.0])
-    train_model(
-        build_for(pretrain, data, SMALL_CLIMAX),
-        data,
-        tmp_path / "base",
-        config=cfg,
-        device="cpu",
-        progress=False,
-    )
+    train_model(build_for(pretrain, data, SMALL_CLIMAX), data, tmp_path / "base", config=cfg, device="cpu",
+                progress=False)
     base = load("climax", checkpoint=tmp_path / "base").net.state_dict()
     # a 3-hour network fine-tuned from it: with no steps it holds exactly the pretrained weights
     tuned = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data, SMALL_CLIMAX)
-    train_model(
-        tuned,
-        data,
-        tmp_path / "climax_3h",
-        device="cpu",
-        progress=False,
-        config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")),
-    )
+    train_model(tuned, data, tmp_path / "climax_3h", device="cpu", progress=False,
+                config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
     for key, value in load("climax", checkpoint=tmp_path / "climax_3h").net.state_dict().items():
         torch.testing.assert_close(value, base[key])
     # one step moves it away from them
     moved = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data, SMALL_CLIMAX)
-    train_model(
-        moved,
-        data,
-        tmp_path / "moved",
-        device="cpu",
-        progress=False,
-        config=TrainConfig(
-            steps=1, batch_size=2, lr=1e-2, warmup=1, dtype="fp32", init_from=str(tmp_path / "base")
-        ),
-    )
+    train_model(moved, data, tmp_path / "moved", device="cpu", progress=False,
+                config=TrainConfig(steps=1, batch_size=2, lr=1e-2, warmup=1, dtype="fp32",
+                                   init_from=str(tmp_path / "base")))
     assert not torch.equal(moved.net.head[-1].weight.cpu(), base["head.2.weight"])
     with pytest.raises(CheckpointError, match="architecture"):
         other = build_for(Recipe("hrheim", "hrheim", {"time_step_hours": 1.0}), data, SMALL_HRHEIM)
-        train_model(
-            other,
-            data,
-            tmp_path / "x",
-            device="cpu",
-            progress=False,
-            config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")),
-        )
+        train_model(other, data, tmp_path / "x", device="cpu", progress=False,
+                    config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
     with pytest.raises(CheckpointError, match="shape mismatches"):
-        wider = build_for(
-            Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data, {**SMALL_CLIMAX, "embed_dim": 32}
-        )
-        train_model(
-            wider,
-            data,
-            tmp_path / "y",
-            device="cpu",
-            progress=False,
-            config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")),
-        )
+        wider = build_for(Recipe("climax", "climax_3h", {"time_step_hours": 3.0}), data,
+                          {**SMALL_CLIMAX, "embed_dim": 32})
+        train_model(wider, data, tmp_path / "y", device="cpu", progress=False,
+                    config=TrainConfig(steps=0, dtype="fp32", init_from=str(tmp_path / "base")))
 
 
 def test_training_writes_a_checkpoint_that_loads_and_forecasts(source, tmp_path):
@@ -190,9 +144,8 @@ def test_training_writes_a_checkpoint_that_loads_and_forecasts(source, tmp_path)
     assert doc["config"]["normalization"]["mean"]["t2m"] == pytest.approx(data.normalization.mean["t2m"])
     assert not (tmp_path / "hrheim.progress.pt").exists()
     loaded = load("hrheim", checkpoint=tmp_path)
-    fc = run_forecast(
-        loaded, source, ["2020-06-01T20", "2020-06-01T22"], [1, 2], device="cpu", dtype="fp32", progress=False
-    )
+    fc = run_forecast(loaded, source, ["2020-06-01T20", "2020-06-01T22"], [1, 2], device="cpu", dtype="fp32",
+                      progress=False)
     assert np.isfinite(fc["z500"].values).all()
     trained = {k: v.cpu() for k, v in model.net.state_dict().items()}
     for key, value in loaded.net.state_dict().items():
@@ -225,14 +178,12 @@ def test_a_killed_training_resumes_from_its_progress_file(source, tmp_path):
     assert (tmp_path / "m.progress.pt").exists() and not (tmp_path / "m.json").exists()
 
     torch.manual_seed(0)
-    resumed = train_model(
-        build_for(recipe, data, SMALL_HRHEIM), data, tmp_path / "m", config=cfg, device="cpu", progress=False
-    )
+    resumed = train_model(build_for(recipe, data, SMALL_HRHEIM), data, tmp_path / "m", config=cfg, device="cpu",
+                          progress=False)
     assert resumed.resumed_from == 2 and resumed.steps == 4
     torch.manual_seed(0)
-    straight = train_model(
-        build_for(recipe, data, SMALL_HRHEIM), data, tmp_path / "n", config=cfg, device="cpu", progress=False
-    )
+    straight = train_model(build_for(recipe, data, SMALL_HRHEIM), data, tmp_path / "n", config=cfg, device="cpu",
+                           progress=False)
     assert straight.resumed_from == 0 and straight.steps == 4
     a = load("hrheim", checkpoint=tmp_path / "m").net.state_dict()
     b = load("hrheim", checkpoint=tmp_path / "n").net.state_dict()
@@ -242,9 +193,8 @@ def test_a_killed_training_resumes_from_its_progress_file(source, tmp_path):
 
 def test_lead_conditioned_training_runs_as_an_hta_family(source, tmp_path):
     data = load_training_data(source, variables=VARS)
-    recipe = Recipe(
-        "climax", "climax", {"time_step_hours": 1.0, "lead_hours": [1.0, 3.0], "net": {"drop_rate": 0.1}}
-    )
+    recipe = Recipe("climax", "climax", {"time_step_hours": 1.0, "lead_hours": [1.0, 3.0],
+                                         "net": {"drop_rate": 0.1}})
     model = build_for(recipe, data, SMALL_CLIMAX)
     cfg = TrainConfig(steps=3, batch_size=2, warmup=1, dtype="fp32", lead_hours=[1.0, 3.0])
     train_model(model, data, tmp_path / "climax", config=cfg, device="cpu", progress=False)
@@ -253,31 +203,21 @@ def test_lead_conditioned_training_runs_as_an_hta_family(source, tmp_path):
     fc = run_forecast(loaded, source, "2020-06-01T20", [1, 3, 4], device="cpu", dtype="fp32", progress=False)
     assert np.isfinite(fc["t2m"].values).all()
     with pytest.raises(DataError, match="rollout_steps=1"):
-        train_model(
-            model,
-            data,
-            tmp_path / "x",
-            config=TrainConfig(steps=1, lead_hours=[1.0], rollout_steps=2, dtype="fp32"),
-            device="cpu",
-            progress=False,
-        )
+        train_model(model, data, tmp_path / "x", config=TrainConfig(steps=1, lead_hours=[1.0], rollout_steps=2,
+                                                                   dtype="fp32"), device="cpu", progress=False)
 
 
 @pytest.mark.slow
 def test_training_learns_the_wave(source, tmp_path):
     """A few dozen steps already beat persistence on the held-out hours for this easy dynamics."""
     data = load_training_data(source, variables=VARS)
-    model = build(
-        "hrheim",
-        {"variables": list(VARS), "grid": {"shape": [16, 24]}, "net": SMALL_HRHEIM, "forcings": []},
-        normalization=data.normalization,
-    )
+    model = build("hrheim", {"variables": list(VARS), "grid": {"shape": [16, 24]}, "net": SMALL_HRHEIM,
+                             "forcings": []}, normalization=data.normalization)
     cfg = TrainConfig(steps=30, batch_size=4, lr=5e-3, warmup=3, dtype="fp32")
     result = train_model(model, data, tmp_path / "w", config=cfg, device="cpu", progress=False)
     # persistence's one-step normalised MSE on the held-out pairs
-    arr = (data.array - data.normalization.arrays(VARS)[0][None, :, None, None]) / data.normalization.arrays(
-        VARS
-    )[1][None, :, None, None]
+    arr = (data.array - data.normalization.arrays(VARS)[0][None, :, None, None]) / \
+        data.normalization.arrays(VARS)[1][None, :, None, None]
     split = data.train_hours
-    persistence = float(np.mean((arr[split + 1 :] - arr[split:-1]) ** 2))
+    persistence = float(np.mean((arr[split + 1 :] - arr[split : -1]) ** 2))
     assert result.heldout_loss < persistence

@@ -21,21 +21,12 @@ def wave_on_latlon(n: int = 36, ny: int = 8, nx: int = 12) -> xr.Dataset:
     data = {}
     for i, v in enumerate(VARS):
         wave = np.sin(2 * np.pi * (x[None, None, :] - np.arange(n)[:, None, None] + 3 * i) / nx)
-        field = {"t2m": 290.0, "u10m": 2.0, "z500": 55000.0}[v] + {"t2m": 5.0, "u10m": 3.0, "z500": 800.0}[
-            v
-        ] * (wave * (1 + y[None, :, None] / ny))
+        field = {"t2m": 290.0, "u10m": 2.0, "z500": 55000.0}[v] + {"t2m": 5.0, "u10m": 3.0, "z500": 800.0}[v] * (
+            wave * (1 + y[None, :, None] / ny))
         data[v] = (("time", "y", "x"), field.astype("float64"), {"units": "1"})
     lat, lon = np.meshgrid(30.0 + y, -100.0 + x, indexing="ij")
-    return xr.Dataset(
-        data,
-        coords={
-            "time": times,
-            "y": y * 100e3,
-            "x": x * 100e3,
-            "latitude": (("y", "x"), lat),
-            "longitude": (("y", "x"), lon),
-        },
-    )
+    return xr.Dataset(data, coords={"time": times, "y": y * 100e3, "x": x * 100e3,
+                                    "latitude": (("y", "x"), lat), "longitude": (("y", "x"), lon)})
 
 
 def cos_lat_rows(ds: xr.Dataset) -> np.ndarray:
@@ -51,10 +42,8 @@ def test_rmse_is_area_weighted_per_lead():
     valid = inits.values[:, None] + leads.values[None, :]
     t2m = truth.t2m.sel(time=xr.DataArray(valid, dims=("init_time", "lead_time")))
     t2m = t2m + xr.DataArray(row_error, dims="y") * xr.DataArray([1.0, 2.0], dims="lead_time")
-    forecast = xr.Dataset(
-        {"t2m": t2m.drop_vars("time")},
-        coords={"init_time": inits, "lead_time": leads, "valid_time": (("init_time", "lead_time"), valid)},
-    )
+    forecast = xr.Dataset({"t2m": t2m.drop_vars("time")}, coords={
+        "init_time": inits, "lead_time": leads, "valid_time": (("init_time", "lead_time"), valid)})
     scores = rmse(forecast, truth, ["t2m", "gust"])
     w = cos_lat_rows(truth)
     expected = np.sqrt((w * row_error**2).mean() / w.mean())
@@ -76,28 +65,12 @@ def test_markdown_marks_the_best_model_per_column():
 def test_evaluation_scores_trained_models_beside_persistence(tmp_path, tiny_sample):
     truth = wave_on_latlon()
     data = load_training_data(truth, variables=VARS)
-    model = build_for(
-        Recipe("climax", "climax", {"time_step_hours": 1.0}),
-        data,
-        {"embed_dim": 16, "depth": 1, "decoder_depth": 1, "num_heads": 2, "patch_size": 4},
-    )
-    train_model(
-        model,
-        data,
-        tmp_path / "climax",
-        config=TrainConfig(steps=2, batch_size=2, dtype="fp32"),
-        device="cpu",
-        progress=False,
-    )
-    table, markdown = evaluate_checkpoints(
-        str(tmp_path),
-        data,
-        size="tiny",
-        leads_h=(1, 3),
-        variables=VARS,
-        device="cpu",
-        models=("pangu", "climax"),
-    )
+    model = build_for(Recipe("climax", "climax", {"time_step_hours": 1.0}), data,
+                      {"embed_dim": 16, "depth": 1, "decoder_depth": 1, "num_heads": 2, "patch_size": 4})
+    train_model(model, data, tmp_path / "climax", config=TrainConfig(steps=2, batch_size=2, dtype="fp32"),
+                device="cpu", progress=False)
+    table, markdown = evaluate_checkpoints(str(tmp_path), data, size="tiny", leads_h=(1, 3), variables=VARS,
+                                           device="cpu", models=("pangu", "climax"))
     assert list(table.index) == ["climax", "persistence"]  # no pangu weights; the tiny NWP is on another grid
     # persistence by hand: without an NWP forecast, initial times every 12 h from the held-out start while
     # the longest lead still verifies (here 06-02 00h only)
@@ -106,15 +79,9 @@ def test_evaluation_scores_trained_models_beside_persistence(tmp_path, tiny_samp
     assert len(inits) == 1
     w = cos_lat_rows(truth)[:, None]
     for lead in (1, 3):
-        err2 = [
-            (
-                (truth.u10m.sel(time=t + pd.Timedelta(hours=lead)) - truth.u10m.sel(time=t)).values ** 2 * w
-            ).mean()
-            for t in inits
-        ]
-        assert table.loc["persistence", ("u10m", f"{lead}h")] == pytest.approx(
-            np.sqrt(np.mean(err2)), rel=1e-6
-        )
+        err2 = [((truth.u10m.sel(time=t + pd.Timedelta(hours=lead)) - truth.u10m.sel(time=t)).values ** 2 * w).mean()
+                for t in inits]
+        assert table.loc["persistence", ("u10m", f"{lead}h")] == pytest.approx(np.sqrt(np.mean(err2)), rel=1e-6)
     assert np.isfinite(table.loc["climax"].values).all()
     assert f"{len(inits)} initial times" in markdown
     assert "training used 2020-06-01 00h to 2020-06-01 23h." in markdown
