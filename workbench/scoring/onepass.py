@@ -249,6 +249,7 @@ def event_statistics(
     table = np.zeros((n_init, n_lead, n_rows, thr.size, 4))
     fss = np.zeros((n_init, n_lead, max(len(windows), 1), 2))
     truth_values = tr.values if isinstance(tr.variable._data, np.ndarray) else None
+    code_cache: dict[int, np.ndarray] = {}
     for i in range(n_init):
         f = np.ascontiguousarray(fc.isel(init_time=i).values).reshape(n_lead, n_points)
         if truth_values is not None:
@@ -260,12 +261,15 @@ def event_statistics(
         if masks is None:
             codes = np.zeros((n_lead, n_points), dtype=np.uint8)
         else:
-            codes = np.stack(
-                [
-                    kernels.event_codes(mask_values[:, mpos[i, j]].reshape(n_events, n_points))
-                    for j in range(n_lead)
-                ]
-            )
+            # the event bits of a valid time are shared by the fields of every init valid then:
+            # built once per valid time (114 for 384 fields in the 3-km benchmark), kept while needed
+            for j in range(n_lead):
+                k = int(mpos[i, j])
+                if k not in code_cache:
+                    code_cache[k] = kernels.event_codes(mask_values[:, k].reshape(n_events, n_points))
+            codes = np.stack([code_cache[int(mpos[i, j])] for j in range(n_lead)])
+            for k in [k for k in code_cache if k < int(mpos[i].min())]:
+                del code_cache[k]  # inits are in time order: earlier valid times are not needed again
         if use_numba:
             hist = np.zeros((n_lead, n_rows, thr.size + 1, thr.size + 1))
             _nb_fields(f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, hist, fss[i])
