@@ -6,7 +6,12 @@ Compares, in one run and on the same data,
 * xskillscore: ``xs.rmse`` called once per region with ``weights = mask * area`` (the masks follow the
   valid time, so this runs lead time by lead time: 9 calls per lead time, each a pass over its data);
 * ``scores``: ``scores.continuous.rmse`` called the same way;
-* the memory-bandwidth floor: one NumPy pass (a sum) over the forecast and truth bytes.
+* the memory-bandwidth floor: one NumPy pass (a sum) over the forecast and truth bytes;
+* the extremes toolbox: contingency scores (POD, FAR, CSI, ETS, frequency bias, SEDI) at 3 thresholds
+  for every region, FSS at 3 scales and a 1000-resample block bootstrap over the initial times
+  (``workbench.scoring.onepass``, one pass), against the same scores from ``scores``
+  (``BinaryContingencyManager`` once per region, threshold and lead time, ``fss_2d`` once per scale and
+  lead time). Both unweighted, so the numbers must agree exactly.
 
 The data are generated with NumPy: an hourly truth on the 1059 x 1799 grid, a float32 forecast with
 ``--n-init`` initial times 6 h apart and ``--n-lead`` hourly lead times (forecast = truth + error that is
@@ -210,7 +215,59 @@ def run_floor_with_masks(fc, truth, masks):
 
 
 def run_ours(fc, truth, masks, weights, **kwargs):
+    # pooled RMSE: what one xs.rmse / scores.rmse call per region computes
+    kwargs.setdefault("rmse_average", "pooled")
     return decompose(fc, truth, masks, weights=weights, **kwargs)["rmse"].sel(variable="t2m")
+
+
+#: t2m thresholds of the toolbox rows (upper tail of the synthetic truth, 290 K +- 11 K) and the FSS one
+THRESHOLDS = (294.0, 297.0, 300.0)
+FSS_THRESHOLD = 297.0
+FSS_CELLS = (3, 9, 27)
+
+
+def run_toolbox(fc, truth, masks, spacing_km, n_resamples=1000):
+    """Contingency scores at 3 thresholds per region, FSS at 3 scales, bootstrap bounds: one pass."""
+    from workbench.scoring.onepass import event_scores, event_statistics
+
+    stats = event_statistics(
+        fc["t2m"],
+        truth["t2m"],
+        THRESHOLDS,
+        masks,
+        fss_threshold=FSS_THRESHOLD,
+        windows_km=[n * spacing_km for n in FSS_CELLS],
+        grid_spacing_km=spacing_km,
+    )
+    return event_scores(stats, confidence=0.9, n_resamples=n_resamples, seed=0)
+
+
+def run_scores_toolbox(fc, truth, masks):
+    """The same scores with ``scores``: one BinaryContingencyManager per region, threshold and lead time
+    (cells outside the region set to NaN), one fss_2d per scale and lead time."""
+    from scores.categorical import BinaryContingencyManager
+    from scores.spatial import fss_2d
+
+    regions = ["all", *(str(e) for e in masks["event_type"].values)]
+    ets = np.full((fc.sizes["lead_time"], len(regions), len(THRESHOLDS)), np.nan)
+    fss = np.full((fc.sizes["lead_time"], len(FSS_CELLS)), np.nan)
+    dims = ["init_time", "y", "x"]
+    for j, f, o, m in _per_lead(fc, truth, masks):
+        f = f.drop_vars([c for c in f.coords if c not in f.dims])
+        o = o.drop_vars([c for c in o.coords if c not in o.dims])
+        for r, region in enumerate(regions):
+            inside = None if region == "all" else m.sel(event_type=region, drop=True).values
+            for t, thr in enumerate(THRESHOLDS):
+                fe, oe = (f >= thr).astype(np.float32), (o >= thr).astype(np.float32)
+                if inside is not None:
+                    fe, oe = fe.where(inside), oe.where(inside)
+                table = BinaryContingencyManager(fe, oe).transform(reduce_dims=dims)
+                ets[j, r, t] = float(table.equitable_threat_score())
+        for k, n in enumerate(FSS_CELLS):
+            fss[j, k] = float(
+                fss_2d(f, o, event_threshold=FSS_THRESHOLD, window_size=(n, n), spatial_dims=("y", "x"))
+            )
+    return {"regions": regions, "ets": ets, "fss": fss}
 
 
 def _per_lead(fc, truth, masks):
@@ -299,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--all-engines", action="store_true", help="also time the NumPy and torch-CPU engines"
     )
+    parser.add_argument(
+        "--skip-toolbox", action="store_true", help="leave out the contingency / FSS / bootstrap rows"
+    )
     args = parser.parse_args(argv)
     spacing = args.spacing_km or (24.0 if args.small else 3.0)
     n_init = args.n_init or (3 if args.small else 16)
@@ -326,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one chunk set (1 init x {n_lead} leads: forecast + truth + masks) = {chunk_set / 2**20:.0f} MiB")
 
     # compile the kernels on a small copy first so compilation is not timed
-    window = {"y": slice(0, 16), "x": slice(0, 16)}
+    window = {"y": slice(0, 32), "x": slice(0, 32)}  # room for the 27-cell FSS window
     warm = (
         fc.isel(init_time=slice(0, 2), **window).copy(deep=True),
         truth.isel(**window).copy(deep=True),
@@ -334,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         weights.isel(**window).copy(deep=True),
     )
     run_ours(*warm)
+    if not args.skip_toolbox:
+        run_toolbox(*warm[:3], spacing_km=spacing, n_resamples=10)
     if args.all_engines or args.small:
         run_ours(*warm, device="cpu")
     if not args.skip_baselines:  # imported here so that their import time is not timed
@@ -381,6 +443,33 @@ def main(argv: list[str] | None = None) -> int:
             )
             checks.append(f"max relative difference workbench vs {name} over the 9 regions: {diff:.1e}")
 
+    t_tool = None
+    if not args.skip_toolbox:
+        t_tool, mem, tool = timed(lambda: run_toolbox(fc, truth, masks, spacing))
+        rows.append(("toolbox: 3 thr x 10 regions, FSS 3 scales, 1000 boot", t_tool, mem))
+        if not args.skip_baselines:
+            t, mem, ref = timed(lambda: run_scores_toolbox(fc, truth, masks))
+            rows.append(("scores: same, per region/threshold/lead, no boot", t, mem))
+            ours_ets = (
+                tool["ets"].sel(region=ref["regions"]).transpose("lead_time", "region", "threshold").values
+            )
+            ours_fss = tool["fss"].transpose("lead_time", "window_km").values
+            ok = np.isfinite(ref["ets"])
+            checks.append(
+                "toolbox vs scores: max relative difference ETS "
+                f"{np.nanmax(np.abs(ours_ets[ok] / ref['ets'][ok] - 1)):.1e} ({int(ok.sum())} values), FSS "
+                f"{np.nanmax(np.abs(ours_fss / ref['fss'] - 1)):.1e}"
+            )
+        checks.append(
+            "toolbox (lead 0 h, all): CSI at "
+            + ", ".join(
+                f"{thr:g} K = {float(tool['csi'].isel(lead_time=0).sel(region='all', threshold=thr)):.3f} "
+                f"[{float(tool['csi_low'].isel(lead_time=0).sel(region='all', threshold=thr)):.3f}, "
+                f"{float(tool['csi_high'].isel(lead_time=0).sel(region='all', threshold=thr)):.3f}]"
+                for thr in THRESHOLDS
+            )
+        )
+
     if disk:
         tmp = Path(tempfile.mkdtemp(prefix="wb-bench-"))
         try:
@@ -414,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         f"workbench: {t_ours / floor:.2f}x the floor"
         + (f", {t_xs / t_ours:.1f}x faster than xskillscore" if t_xs else "")
     )
+    if t_tool is not None:
+        print(f"toolbox (contingency + FSS + 1000-resample bootstrap): {t_tool / floor:.2f}x the floor")
     for line in checks:
         print(line)
     print(f"workbench regions scored in its one pass: {list(ours['region'].values)}")

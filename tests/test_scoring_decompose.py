@@ -73,9 +73,11 @@ def aligned(fc, truth, masks):
 def test_decomposition_equals_per_region_metric_calls():
     fc, truth, masks, weights = make_case()
     out = decompose(fc, truth, masks, weights=weights)
+    pooled = decompose(fc, truth, masks, weights=weights, rmse_average="pooled")
     assert out["region"].values.tolist() == ["all", "extreme", "non_extreme", *EVENTS]
     assert out["rmse"].dims == ("variable", "lead_time", "region")
     assert out["variable"].values.tolist() == ["t2m", "u10m"]
+    assert out.attrs["rmse_average"] == "per_init" and pooled.attrs["rmse_average"] == "pooled"
     tr, regions = aligned(fc, truth, masks)
     cases = [("t2m", name) for name in regions] + [("u10m", "all"), ("u10m", "hail")]
     for var, name in cases:
@@ -83,9 +85,18 @@ def test_decomposition_equals_per_region_metric_calls():
         got = out.sel(variable=var, region=name)
         for metric, fn in (("rmse", rmse), ("mae", mae), ("bias", bias)):
             ref = fn(fc[var], tr[var], weights=weights * region, preserve_dims="lead_time")
+            have = pooled.sel(variable=var, region=name) if metric == "rmse" else got
             np.testing.assert_allclose(
-                got[metric].values, ref.values, rtol=1e-12, err_msg=f"{var} {name} {metric}"
+                have[metric].values, ref.values, rtol=1e-12, err_msg=f"{var} {name} {metric}"
             )
+        # WeatherBench 2's convention: the RMSE of each initial time, then the mean over the inits
+        per_init = rmse(fc[var], tr[var], weights=weights * region, preserve_dims=["init_time", "lead_time"])
+        np.testing.assert_allclose(
+            got["rmse"].values,
+            per_init.mean("init_time", skipna=True).values,
+            rtol=1e-12,
+            err_msg=f"{var} {name}",
+        )
         np.testing.assert_array_equal(got["n_valid"].values, region.sum(["init_time", "y", "x"]).values)
 
 
@@ -128,7 +139,7 @@ def test_acc_with_hour_of_day_climatology():
 
 def test_ensemble_crps_spread_per_region():
     fc, truth, masks, weights = make_case(members={"member": 4})
-    out = decompose(fc, truth, masks, weights=weights)
+    out = decompose(fc, truth, masks, weights=weights, rmse_average="pooled")
     tr, regions = aligned(fc, truth, masks)
     for name in ("all", "non_extreme", "heat"):
         w = weights * regions[name]
@@ -149,7 +160,7 @@ def test_ensemble_crps_spread_per_region():
 
 def test_epistemic_aleatoric_split_against_direct_computation():
     fc, truth, masks, weights = make_case(members={"weight_member": 3, "noise_member": 5}, seed=2)
-    out = decompose(fc, truth, masks, weights=weights)
+    out = decompose(fc, truth, masks, weights=weights, rmse_average="pooled", spread_estimator="population")
     got = out.sel(variable="t2m")
     # the law of total variance holds exactly in every region
     np.testing.assert_allclose(
@@ -171,7 +182,9 @@ def test_epistemic_aleatoric_split_against_direct_computation():
         for part, direct in (("total", direct_total), ("aleatoric", direct_alea), ("epistemic", direct_epi)):
             expect = (w * direct).sum(axis=(0, 2, 3)) / w.sum(axis=(0, 2, 3))
             np.testing.assert_allclose(got[f"spread_{part}"].sel(region=name).values, expect, rtol=1e-12)
-        parts = variance_split(fc["t2m"], weights=weights * regions[name], preserve_dims="lead_time")
+        parts = variance_split(
+            fc["t2m"], weights=weights * regions[name], preserve_dims="lead_time", estimator="population"
+        )
         np.testing.assert_allclose(
             got["spread_epistemic"].sel(region=name).values, parts["epistemic"].values, rtol=1e-12
         )
@@ -244,7 +257,7 @@ def test_distributed_client_gives_the_same_result():
 def test_nans_in_truth_are_skipped_and_counted():
     fc, truth, masks, weights = make_case(truth_nans=15, seed=5)
     with pytest.warns(ScoringWarning, match=r"cell-times of 't2m' have NaN"):
-        out = decompose(fc, truth, masks, weights=weights)
+        out = decompose(fc, truth, masks, weights=weights, rmse_average="pooled")
     tr, regions = aligned(fc, truth, masks)
     nan_cells = tr["t2m"].isnull()
     for name in ("all", "extreme", "non_extreme"):
@@ -266,7 +279,7 @@ def test_valid_times_outside_truth_are_left_out_with_warning():
     fc, truth, masks, weights = make_case()
     short = truth.isel(time=slice(0, -2))
     with pytest.warns(ScoringWarning, match="outside the truth"):
-        out = decompose(fc, short, masks, weights=weights)
+        out = decompose(fc, short, masks, weights=weights, rmse_average="pooled")
     assert out.attrs["fields_without_truth"] == 2  # valid times 06 and 07 h of the last init
     keep = fc["valid_time"] <= short["time"][-1]
     tr, regions = aligned(fc.where(keep), truth, masks)

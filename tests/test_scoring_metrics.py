@@ -158,7 +158,7 @@ def test_variance_split_is_the_law_of_total_variance():
         size=(5, n_w, 1)
     )
     ens = xr.DataArray(values, dims=("x", "weight_member", "noise_member"))
-    parts = variance_split(ens, preserve_dims="all")
+    parts = variance_split(ens, preserve_dims="all", estimator="population")
     direct_total = values.reshape(5, -1).var(axis=1)
     direct_alea = np.mean([values[:, a].var(axis=1) for a in range(n_w)], axis=0)
     direct_epi = values.mean(axis=2).var(axis=1)
@@ -171,6 +171,13 @@ def test_variance_split_is_the_law_of_total_variance():
     assert float(reduced["total"]) == pytest.approx(
         float(reduced["aleatoric"] + reduced["epistemic"]), rel=1e-12
     )
+    # default: the unbiased one-way ANOVA components (ddof=1 within, between minus within / N)
+    anova = variance_split(ens, preserve_dims="all")
+    hand_alea = np.mean([values[:, a].var(axis=1, ddof=1) for a in range(n_w)], axis=0)
+    hand_epi = values.mean(axis=2).var(axis=1, ddof=1) - hand_alea / n_n
+    np.testing.assert_allclose(anova["aleatoric"].values, hand_alea, rtol=1e-12)
+    np.testing.assert_allclose(anova["epistemic"].values, hand_epi, rtol=1e-12)
+    np.testing.assert_allclose(anova["total"].values, hand_alea + hand_epi, rtol=1e-12)
 
 
 def test_rank_histogram_and_variance_split_with_dask_observations():

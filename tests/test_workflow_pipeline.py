@@ -34,6 +34,12 @@ def test_results_hold_the_baselines_on_the_sample(results, tiny_sample):
     # persistence at lead 0 is the analysis itself
     rmse0 = results.scores["rmse"].sel(model="persistence", region="all").isel(lead_time=0)
     assert float(np.nanmax(np.abs(rmse0))) == pytest.approx(0.0, abs=1e-6)
+    # the categorical scores and FSS of tp, refc and gust are offered with the others; persistence at
+    # lead 0 is the analysis: perfect
+    for metric in ("csi", "ets", "fss"):
+        assert metric in results.scores.data_vars
+    csi0 = results.scores["csi"].sel(model="persistence", region="all").isel(lead_time=0).values
+    assert np.isfinite(csi0).any() and np.all(np.isnan(csi0) | (csi0 == 1.0))  # NaN: no event at that time
 
 
 def test_fields_are_consistent(results):

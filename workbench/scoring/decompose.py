@@ -65,6 +65,13 @@ def decompose(
     num_threads: int | None = None,
     progress: bool = False,
     forecast_masks: xr.DataArray | Mapping[Hashable, xr.DataArray] | None = None,
+    rmse_average: str = "per_init",
+    spread_estimator: str = "anova",
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    block_length: int | str | None = "auto",
+    seed: int = 0,
+    climatology_name: str | None = None,
 ) -> xr.Dataset:
     """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
 
@@ -72,7 +79,10 @@ def decompose(
     (ensemble-mean) forecast :math:`e_i = \\bar{f}_i - o_i` and the sums running over the valid
     cell-times :math:`i \\in R` of all initial times:
 
-    - ``rmse`` :math:`= \\sqrt{\\sum w e^2 / \\sum w}`, ``mae`` :math:`= \\sum w|e| / \\sum w`,
+    - ``rmse``: by default (``rmse_average="per_init"``, WeatherBench 2's convention) the RMSE of each
+      initial time, :math:`\\sqrt{\\sum w e^2 / \\sum w}` over its cell-times, then the mean over the
+      initial times whose region is not empty; ``rmse_average="pooled"`` takes the sums over all
+      initial times together. ``mae`` :math:`= \\sum w|e| / \\sum w`,
       ``bias`` :math:`= \\sum w e / \\sum w`;
     - ``area_fraction`` :math:`= \\sum_R w / \\sum_{all} w` (the region's share of weighted cell-times),
       ``error_share`` :math:`= \\sum_R w e^2 / \\sum_{all} w e^2` (its share of the squared error),
@@ -84,13 +94,21 @@ def decompose(
       :func:`workbench.scoring.metrics.crps_ensemble`), ``spread`` (unbiased ensemble standard
       deviation, :math:`\\sqrt{\\frac{M}{M-1}\\sum w\\,\\mathrm{Var}_{pop} / \\sum w}`) and
       ``spread_skill_ratio`` :math:`= \\sqrt{(M+1)/M}\\,` spread / rmse;
-    - two member dimensions (``weight_member`` epistemic, ``noise_member`` aleatoric): the law of total
-      variance per point, :math:`\\mathrm{Var}_{a,n} = \\mathrm{E}_a[\\mathrm{Var}_n] +
-      \\mathrm{Var}_a[\\mathrm{E}_n]`, averaged with the weights: ``spread_total``,
-      ``spread_aleatoric``, ``spread_epistemic`` are **variances** (units squared; population
-      variances, so total = aleatoric + epistemic exactly), and ``spread_skill_total/_aleatoric/
-      _epistemic`` :math:`= \\sqrt{\\frac{M+1}{M-1}\\,\\mathrm{part}} / \\mathrm{rmse}` (the total's
-      equals ``spread_skill_ratio``; the squares of the parts add up to the square of the total's);
+    - two member dimensions (``weight_member`` epistemic, W members; ``noise_member`` aleatoric, N):
+      ``spread_total``, ``spread_aleatoric``, ``spread_epistemic`` are **variances** (units squared).
+      By default (``spread_estimator="anova"``) the unbiased one-way ANOVA components,
+      :math:`\\hat\\sigma_a^2 = \\frac{N}{N-1}\\mathrm{E}_a[\\mathrm{Var}_n]`,
+      :math:`\\hat\\sigma_e^2 = \\frac{W}{W-1}\\mathrm{Var}_a[\\mathrm{E}_n] - \\hat\\sigma_a^2/N`
+      (population variances inside), total = their sum; ``spread_skill_epistemic``
+      :math:`= \\sqrt{\\frac{W+1}{W}\\hat\\sigma_e^2}/\\mathrm{rmse}`, ``spread_skill_aleatoric``
+      :math:`= \\sqrt{\\frac{M+1}{M}\\hat\\sigma_a^2}/\\mathrm{rmse}` and the total's squares add up
+      (1 for a perfect ensemble). ``spread_estimator="population"`` keeps the law of total variance
+      with population variances and the total's :math:`(M+1)/(M-1)` on every part. Ratios use the
+      pooled RMSE;
+    - reflectivity (dBZ) ensembles: the kernels take the ensemble mean arithmetically in dBZ; the
+      workbench's convention for means of dBZ is the linear-unit mean
+      (:func:`workbench.scoring.conventions.ensemble_mean`): score that mean as a deterministic forecast
+      for the error of the ensemble mean of ``refc``;
     - ``n_valid`` and ``n_nan``: cell-times scored, and skipped because forecast or truth is NaN.
       NaNs are never averaged as zeros; a warning gives their number.
 
@@ -141,6 +159,21 @@ def decompose(
         forecasts. Adds the regions of :mod:`workbench.scoring.regions`: ``extreme_forecast``,
         ``extreme_either``, ``hit``, ``miss``, ``false_alarm`` and, per event type ``t``,
         ``t|forecast``, ``t|either``, ``t|hit``, ``t|miss``, ``t|false_alarm``. Needs ``masks``.
+    rmse_average : {"per_init", "pooled"}
+        RMSE convention (above).
+    spread_estimator : {"anova", "population"}
+        Estimator of the epistemic/aleatoric split (above).
+    confidence : float, optional
+        Add ``<metric>_low`` / ``<metric>_high`` bounds at this confidence (e.g. 0.9) from a block
+        bootstrap over initial times (:mod:`workbench.scoring.bootstrap`). The statistics are kept per
+        initial time during the pass, so resampling costs no second pass over the data.
+    climatology_name : str, optional
+        What the climatology is (e.g. "ERA5 1990-2019, day of year x hour"), recorded on ``acc``; by
+        default the climatology's ``climatology_name`` or ``description`` attribute. Without either, a
+        ScoringWarning says the ACC's climatology is unnamed (:mod:`workbench.scoring.conventions`).
+    n_resamples, block_length, seed
+        Bootstrap resamples, block length of consecutive inits (``"auto"``: from the autocorrelation
+        of the per-init MSE) and random seed.
 
     Returns
     -------
@@ -163,6 +196,8 @@ def decompose(
         options = dict(
             weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk, client=client,
             device=device, variables=variables, engine=engine, num_threads=num_threads, progress=progress,
+            rmse_average=rmse_average, spread_estimator=spread_estimator, confidence=confidence,
+            n_resamples=n_resamples, block_length=block_length, seed=seed, climatology_name=climatology_name,
         )  # fmt: skip
         return _with_forecast_regions(forecast, truth, masks, forecast_masks, options)
     truth = prepare_truth(truth)
@@ -175,6 +210,37 @@ def decompose(
         masks = prepare_masks(masks, truth, spatial)
     w, weights_how = resolve_weights(weights, truth, spatial)
     engine, device = _resolve_engine(engine, device)
+    if confidence is not None and not 0 < confidence < 1:
+        raise DataError(f"confidence must be between 0 and 1, not {confidence}.")
+    if rmse_average not in ("per_init", "pooled"):
+        raise DataError(f"rmse_average must be 'per_init' or 'pooled', not {rmse_average!r}.")
+    if spread_estimator not in ("anova", "population"):
+        raise DataError(f"spread_estimator must be 'anova' or 'population', not {spread_estimator!r}.")
+    summary_options = {
+        "rmse_average": rmse_average,
+        "spread_estimator": spread_estimator,
+        "bootstrap": None
+        if confidence is None
+        else {
+            "confidence": confidence,
+            "n_resamples": n_resamples,
+            "block_length": block_length,
+            "seed": seed,
+        },
+    }
+    clim_label = None
+    if climatology is not None:
+        from workbench.scoring.conventions import climatology_label
+
+        clim_label = climatology_label(climatology, climatology_name)
+        if clim_label is None:
+            warnings.warn(
+                "ACC is computed against an unnamed climatology; say which (climatology_name=...): ACC "
+                "depends on it, and a climatology of a few days before the forecasts rewards little.",
+                ScoringWarning,
+                stacklevel=2,
+            )
+            clim_label = "unnamed"
     runner = _Runner(
         truth=truth,
         masks=masks,
@@ -185,6 +251,7 @@ def decompose(
         client=client,
         num_threads=num_threads or os.cpu_count() or 1,
         progress=progress,
+        summary_options=summary_options,
     )
     results = [
         runner.score(fc, climatology, member_dims, chunk, variables, model=name)
@@ -202,8 +269,22 @@ def decompose(
             "weights": weights_how,
             "engine": engine,
             "regions": "all; extreme = union of the event masks; non_extreme = all minus extreme; each type",
+            "rmse_average": rmse_average,
+            "spread_estimator": spread_estimator,
         }
     )
+    if clim_label is not None and "acc" in out:
+        out["acc"].attrs["climatology"] = clim_label
+        out.attrs["climatology"] = clim_label
+    if confidence is not None:
+        out.attrs.update(
+            {
+                "confidence": confidence,
+                "n_resamples": n_resamples,
+                "bootstrap_seed": seed,
+                "bootstrap": "block bootstrap over initial times (workbench.scoring.bootstrap)",
+            }
+        )
     return out
 
 
@@ -416,7 +497,21 @@ def _load_block(fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_point
 
 
 class _Runner:
-    def __init__(self, *, truth, masks, weights, spatial, engine, device, client, num_threads, progress):
+    def __init__(
+        self,
+        *,
+        truth,
+        masks,
+        weights,
+        spatial,
+        engine,
+        device,
+        client,
+        num_threads,
+        progress,
+        summary_options=None,
+    ):
+        self.summary_options = summary_options or {}
         self.truth = truth
         self.masks = masks
         self.weights = weights
@@ -554,7 +649,9 @@ class _Runner:
         n_lead = fc.sizes["lead_time"]
         n_events = None if self.masks is None else self.masks.sizes["event_type"]
         rows = kernels.n_region_rows(n_events)
-        sums = {p.name: np.zeros((n_lead, rows, p.layout.n_columns)) for p in plans}
+        n_init = fc.sizes["init_time"]
+        # kept per initial time: the bootstrap and the per-init RMSE need no second pass
+        sums = {p.name: np.zeros((n_init, n_lead, rows, p.layout.n_columns)) for p in plans}
         blocks = self._blocks(plans, chunk)
         if self.client is not None:
             self._run_distributed(plans, blocks, tpos, mpos, sums)
@@ -563,7 +660,17 @@ class _Runner:
         event_types = None if self.masks is None else [str(t) for t in self.masks["event_type"].values]
         per_var = []
         for plan in plans:
-            ds = summarise(sums[plan.name], plan.layout, fc["lead_time"].values, event_types)
+            ds = summarise(
+                sums[plan.name],
+                plan.layout,
+                fc["lead_time"].values,
+                event_types,
+                rmse_average=self.summary_options.get("rmse_average", "per_init"),
+                spread_estimator=self.summary_options.get("spread_estimator", "anova"),
+                bootstrap=_bootstrap_spec(
+                    sums[plan.name], plan.layout, self.summary_options.get("bootstrap")
+                ),
+            )
             n_nan = int(ds["n_nan"].sel(region="all").sum())
             if n_nan:
                 warnings.warn(
@@ -610,7 +717,7 @@ class _Runner:
                             self.mask_source.prefetch(g.mpos for g in batch)
                         results = self._compute(fields, batch, truth, clim, plan.layout, pool)
                         for group, value in zip(batch, results, strict=True):
-                            sums[plan.name][bl.start + group.jj] += value
+                            sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
                         if bar is not None:
                             bar.update(sum(len(g.ii) for g in batch))
                     del fields
@@ -673,10 +780,35 @@ class _Runner:
                     self.device,
                 )
                 tasks.append(task)
-                targets.append((plan.name, bl))
+                targets.append((plan.name, bi, bl))
         futures = self.client.compute(tasks)
-        for (name, bl), result in zip(targets, self.client.gather(futures), strict=True):
-            sums[name][bl] += result
+        for (name, bi, bl), result in zip(targets, self.client.gather(futures), strict=True):
+            sums[name][bi, bl] += result
+
+
+def _bootstrap_spec(sums: np.ndarray, layout: StatLayout, options: dict | None) -> dict | None:
+    """Resample counts and percentile levels for :func:`summarise`, from per-init sums ``(I, L, R, K)``."""
+    if options is None:
+        return None
+    from workbench.scoring.bootstrap import auto_block_length, block_counts, interval_levels
+
+    n_init = sums.shape[0]
+    length = options["block_length"]
+    if length == "auto":
+        sw, swe2 = sums[:, :, 0, layout.index("sw")], sums[:, :, 0, layout.index("swe2")]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            length = auto_block_length(np.where(sw > 0, swe2 / np.where(sw > 0, sw, 1.0), np.nan))
+    counts = block_counts(n_init, options["n_resamples"], length, options["seed"])
+    return {
+        "counts": counts,
+        "levels": interval_levels(n_init, _resolved_length(length, n_init), options["confidence"]),
+    }
+
+
+def _resolved_length(length: int | None, n_init: int) -> int:
+    from workbench.scoring.bootstrap import default_block_length
+
+    return default_block_length(n_init) if length is None else int(length)
 
 
 def _local_positions(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -689,7 +821,7 @@ def _local_positions(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -> np.ndarray:
-    """Statistics of one block on a Dask worker, summed over its initial times: ``(n_lead, R, K)``."""
+    """Statistics of one block on a Dask worker, per initial time: ``(n_init, n_lead, R, K)``."""
     weights = np.asarray(weights)
     n_points = weights.size
     f = np.asarray(f)
@@ -723,9 +855,9 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
         n_points,
     )
     n_rows = kernels.n_region_rows(None if masks is None else masks.shape[0])
-    out = np.zeros((f.shape[1], n_rows, layout.n_columns))
+    out = np.zeros((f.shape[0], f.shape[1], n_rows, layout.n_columns))
     for group, value in zip(groups, results, strict=True):
-        out[group.jj] += value
+        out[group.ii, group.jj] += value
     return out
 
 

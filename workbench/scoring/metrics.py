@@ -482,8 +482,9 @@ def variance_split(
     reduce_dims: Dims = None,
     preserve_dims: Dims = None,
     weights: xr.DataArray | None = None,
+    estimator: str = "anova",
 ) -> xr.Dataset:
-    """Split ensemble variance into aleatoric and epistemic parts by the law of total variance.
+    """Split ensemble variance into aleatoric and epistemic parts.
 
     For members :math:`x_{a,n}` with weight (epistemic) index :math:`a = 1..W` and noise (aleatoric)
     index :math:`n = 1..N`, using population variances (divisor :math:`N`, :math:`W`, :math:`WN`):
@@ -492,7 +493,16 @@ def variance_split(
               = \\underbrace{\\mathrm{E}_a\\big[\\mathrm{Var}_n[x]\\big]}_{\\text{aleatoric}}
               + \\underbrace{\\mathrm{Var}_a\\big[\\mathrm{E}_n[x]\\big]}_{\\text{epistemic}}
 
-    The identity holds exactly at every point, hence also for the weighted means returned here.
+    The identity holds exactly at every point, hence also for the weighted means (``estimator=
+    "population"``). But the population variance of only W member means is biased low by
+    :math:`(W-1)/W` and carries :math:`\\sigma_a^2/N` of noise, so the default ``estimator="anova"``
+    returns the unbiased one-way ANOVA variance components of the weighted means,
+
+    .. math:: \\hat\\sigma_a^2 = \\tfrac{N}{N-1}\\,\\mathrm{aleatoric}_{pop},\\qquad
+              \\hat\\sigma_e^2 = \\tfrac{W}{W-1}\\,\\mathrm{epistemic}_{pop} - \\hat\\sigma_a^2 / N,
+
+    total = their sum (the variance of a new member drawn at a new weight); :math:`\\hat\\sigma_e^2`
+    is unbiased and may be slightly negative when the epistemic part is small.
 
     Parameters
     ----------
@@ -504,12 +514,16 @@ def variance_split(
         Names of the weight and noise member dimensions.
     reduce_dims, preserve_dims, weights
         As in :func:`rmse`.
+    estimator : {"anova", "population"}
+        Unbiased variance components (default) or the population law of total variance.
 
     Returns
     -------
     xarray.Dataset
         ``total``, ``aleatoric`` and ``epistemic`` weighted mean variances (units of the data squared).
     """
+    if estimator not in ("anova", "population"):
+        raise DataError(f"estimator must be 'anova' or 'population', not {estimator!r}.")
     for dim in (epistemic_dim, aleatoric_dim):
         if dim not in fcst.dims:
             raise DataError(f"member dimension {dim!r} not in the forecast dims {list(fcst.dims)}.")
@@ -520,4 +534,10 @@ def variance_split(
     parts = {"total": total, "aleatoric": aleatoric, "epistemic": epistemic}
     if obs is not None:
         parts = {k: v.where(obs.notnull()) for k, v in parts.items()}
-    return xr.Dataset({k: _mean_of(v, reduce_dims, preserve_dims, weights) for k, v in parts.items()})
+    out = xr.Dataset({k: _mean_of(v, reduce_dims, preserve_dims, weights) for k, v in parts.items()})
+    if estimator == "population":
+        return out
+    w, n = fcst.sizes[epistemic_dim], fcst.sizes[aleatoric_dim]
+    alea = out["aleatoric"] * (n / (n - 1.0)) if n > 1 else xr.zeros_like(out["aleatoric"])
+    epi = out["epistemic"] * (w / (w - 1.0)) - alea / n
+    return xr.Dataset({"total": alea + epi, "aleatoric": alea, "epistemic": epi})

@@ -1,4 +1,19 @@
-"""Scorecard: models x variables x lead times, coloured by skill relative to a reference model."""
+"""Scorecard: models x variables x lead times, coloured by skill relative to a reference model.
+
+Read as the WeatherBench 2 and ECMWF scorecards: every cell prints the percentage by which the model
+improves on the reference (positive = better, whatever the metric's direction); the colour scale is
+diverging and centred on the reference (white = as good, blue = better, red = worse, clipped at
+``±limit``); cells whose difference is not significant are drawn faded. Rows are grouped by variable
+(one block of models per variable), so the card stays readable at 65 rows. :func:`scorecard_legend`
+explains the symbols in words.
+
+Significance comes from, in this order: a ``significance`` DataArray of p-values of a paired test
+(:func:`workbench.scoring.significance.paired_bootstrap` or ``diebold_mariano`` of the per-init
+scores), or the confidence bounds ``<metric>_low``/``_high`` of the scores (``decompose(...,
+confidence=0.9)``): then a cell is significant when the reference's value lies outside the model's
+interval (a conservative rule: unpaired intervals overlap more often than a paired test rejects).
+Without either, no cell is faded and the legend says so.
+"""
 
 from __future__ import annotations
 
@@ -58,14 +73,26 @@ def scorecard_frame(
     reference: str = "nwp",
     region: str = "all",
     variables: Sequence[str] | None = None,
+    significance: xr.DataArray | None = None,
+    alpha: float = 0.1,
 ) -> pd.DataFrame:
     """The cells of one scorecard panel.
+
+    Parameters
+    ----------
+    significance : xarray.DataArray, optional
+        p-values (or booleans, True = significant) with dims among ``(model, variable, lead_time,
+        region)``; see the module notes for the fallback on confidence bounds.
+    alpha : float
+        Significance level of the p-values.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``lead, row, model, variable, lead_hours, skill, value, reference_value``; ``lead`` is a
-        label such as ``"6 h"``, ``row`` is ``"<variable> · <model>"``. The reference model has no rows.
+        Columns ``lead, row, model, variable, lead_hours, skill, value, reference_value, low, high,
+        significant``; ``lead`` is a label such as ``"6 h"``, ``row`` is ``"<variable> · <model>"``.
+        The reference model has no rows. ``frame.attrs["significance"]`` says how significance was
+        decided (``"p-values"``, ``"intervals"`` or ``"none"``).
     """
     scores = with_model_dim(scores)
     if region not in scores["region"].values:
@@ -82,13 +109,39 @@ def scorecard_frame(
     variables_ = [str(v) for v in skill["variable"].values]
     hours = lead_hours(scores["lead_time"])
     n_v, n_m, n_l = len(variables_), len(models), len(hours)
+    low = high = np.full(n_v * n_m * n_l, np.nan)
+    if f"{metric}_low" in scores and f"{metric}_high" in scores:
+        bounds = [
+            scores[f"{metric}_{side}"]
+            .sel(region=region, model=models, variable=variables_)
+            .transpose("variable", "model", "lead_time")
+            for side in ("low", "high")
+        ]
+        low, high = (np.asarray(b, dtype=float).ravel() for b in bounds)
     # Rows in the order variable, model, lead time (the order the panel lists them).
     var_idx, mod_idx, lead_idx = (
         a.ravel() for a in np.meshgrid(np.arange(n_v), np.arange(n_m), np.arange(n_l), indexing="ij")
     )
     var_names = np.array(variables_, dtype=object)[var_idx]
     mod_names = np.array(models, dtype=object)[mod_idx]
-    return pd.DataFrame(
+    ref_values = np.asarray(ref, dtype=float)[var_idx, lead_idx]
+    how = "none"
+    significant = np.ones(n_v * n_m * n_l, dtype=bool)
+    if significance is not None:
+        sig = significance
+        if "region" in sig.dims:
+            sig = sig.sel(region=region)
+        sel = {k: v for k, v in (("model", models), ("variable", variables_)) if k in sig.dims}
+        sig = sig.sel(sel)
+        full = xr.broadcast(sig, skill.isel(region=0, drop=True) if "region" in skill.dims else skill)[0]
+        full = full.transpose("variable", "model", "lead_time")
+        values = np.asarray(full).ravel()
+        significant = values.astype(bool) if values.dtype == bool else values < alpha
+        how = "p-values"
+    elif np.isfinite(low).any():
+        significant = ~((ref_values >= low) & (ref_values <= high))
+        how = "intervals"
+    frame = pd.DataFrame(
         {
             "lead": np.array([format_hours(h) for h in hours], dtype=object)[lead_idx],
             "row": var_names + " · " + mod_names,
@@ -97,9 +150,46 @@ def scorecard_frame(
             "lead_hours": hours[lead_idx].astype(float),
             "skill": np.asarray(skill, dtype=float).ravel(),
             "value": np.asarray(value, dtype=float).ravel(),
-            "reference_value": np.asarray(ref, dtype=float)[var_idx, lead_idx],
+            "reference_value": ref_values,
+            "low": low,
+            "high": high,
+            "significant": significant,
         },
-        columns=["lead", "row", "model", "variable", "lead_hours", "skill", "value", "reference_value"],
+        columns=[
+            "lead",
+            "row",
+            "model",
+            "variable",
+            "lead_hours",
+            "skill",
+            "value",
+            "reference_value",
+            "low",
+            "high",
+            "significant",
+        ],
+    )
+    frame.attrs["significance"] = how
+    return frame
+
+
+def scorecard_legend(metric: str = "rmse", reference: str = "nwp", significance: str = "intervals") -> str:
+    """The symbols of the scorecard in words (Markdown), for a caption under it."""
+    info = metric_info(metric)
+    direction = {"lower": "lower is better", "higher": "higher is better", "zero": "closer to 0 is better"}[
+        info.better
+    ]
+    faded = {
+        "p-values": "Faded cells: the difference is not significant (paired test, p ≥ 0.1).",
+        "intervals": "Faded cells: the reference's value lies inside the model's 90 % bootstrap interval "
+        "over initial times (not significant).",
+        "none": "No interval was computed: no cell is faded, and no difference is shown to be significant.",
+    }[significance]
+    return (
+        f"**Cells**: % by which each model improves {info.label} on **{reference}** ({direction}; "
+        "positive = better). **Colour**: diverging scale centred on the reference — white as good, blue "
+        "better, red worse, saturated beyond the colour limit. **≫ / ≪**: more than 100 % better / worse. "
+        f"{faded} Rows are grouped by variable; hover a cell for both scores and the interval."
     )
 
 
@@ -121,6 +211,7 @@ def scorecard(
     limit: float = 50.0,
     width: int = 460,
     labels: bool | None = None,
+    significance: xr.DataArray | None = None,
 ) -> hv.Layout:
     """Scorecard panels, one per region: rows are ``variable · model``, columns lead times.
 
@@ -142,7 +233,10 @@ def scorecard(
     width : int
         Width of each panel in pixels; the height follows the number of rows.
     labels : bool, optional
-        Print the percentages in the cells (default: when there are at most 300 cells).
+        Print the percentages in the cells (default: when there are at most 1200 cells, 65 rows of 9
+        lead times x 2 panels).
+    significance : xarray.DataArray, optional
+        p-values of a paired test per cell (see the module notes); cells not significant are faded.
 
     Returns
     -------
@@ -152,13 +246,18 @@ def scorecard(
     info = metric_info(metric)
     panels = []
     for region in regions:
-        frame = scorecard_frame(scores, metric, reference, region, variables)
+        frame = scorecard_frame(scores, metric, reference, region, variables, significance)
+        how = frame.attrs["significance"]
         n_rows = max(frame["row"].nunique(), 1)
-        show_labels = labels if labels is not None else len(frame) <= 300
+        show_labels = labels if labels is not None else len(frame) <= 1200
         # Rows top to bottom in the order variables and models appear; HoloViews draws y from the bottom.
         row_order = list(dict.fromkeys(frame["row"]))[::-1]
         lead_order = list(dict.fromkeys(frame.sort_values("lead_hours")["lead"]))
-        frame = frame.assign(skill_clipped=frame["skill"].clip(-limit, limit))
+        frame = frame.assign(
+            skill_clipped=frame["skill"].clip(-limit, limit),
+            cell_alpha=np.where(frame["significant"], 1.0, 0.3),
+            significance=np.where(frame["significant"], "significant", "not significant"),
+        )
         heat = hv.HeatMap(
             frame,
             kdims=[hv.Dimension("lead", label="lead time"), hv.Dimension("row", label="variable · model")],
@@ -169,8 +268,13 @@ def scorecard(
                 "reference_value",
                 "model",
                 "variable",
+                "low",
+                "high",
+                "cell_alpha",
+                "significance",
             ],
         ).opts(
+            alpha=hv.dim("cell_alpha"),
             cmap=SKILL_CMAP,
             clim=(-limit, limit),
             colorbar=True,
@@ -185,9 +289,12 @@ def scorecard(
                 (f"{info.label} vs {reference}", "@skill{+0.0} %"),
                 (info.label, "@value{0.000}"),
                 (f"{info.label} {reference}", "@reference_value{0.000}"),
+                ("interval", "@low{0.000} – @high{0.000}"),
+                ("", "@significance"),
             ],
             xrotation=45,
-            title=f"{info.label}: % better than {reference} — {region}",
+            title=f"{info.label}: % better than {reference} — {region}"
+            + ("" if how == "none" else " (faded: not significant)"),
             invert_yaxis=False,
         )
         heat = heat.redim.values(row=row_order, lead=lead_order)
@@ -196,7 +303,12 @@ def scorecard(
             text = hv.Labels(
                 frame.assign(
                     text=frame["skill"].map(_cell_text),
-                    text_color=np.where(frame["skill"].abs() > 0.6 * limit, "white", "black"),
+                    # white on saturated significant cells, grey on faded ones, black otherwise
+                    text_color=np.where(
+                        ~frame["significant"],
+                        "#777777",
+                        np.where(frame["skill"].abs() > 0.6 * limit, "white", "black"),
+                    ),
                 ),
                 kdims=["lead", "row"],
                 vdims=["text", "text_color"],

@@ -47,7 +47,9 @@ def skill_frame(
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, region, lead_hours, value`` (NaN scores dropped), sorted by model, region, lead.
+        Columns ``model, region, lead_hours, value, low, high`` (NaN scores dropped), sorted by model,
+        region, lead; ``low``/``high`` are the confidence bounds ``<metric>_low``/``_high`` when the
+        scores have them (e.g. ``decompose(..., confidence=0.9)``), else NaN.
     """
     scores = with_model_dim(scores)
     _check(scores, metric, variable, regions)
@@ -59,8 +61,25 @@ def skill_frame(
     m, r, h = np.meshgrid(
         da["model"].values.astype(str), da["region"].values.astype(str), hours, indexing="ij"
     )
+    bounds = {}
+    for side in ("low", "high"):
+        name = f"{metric}_{side}"
+        if name in scores.data_vars:
+            b = scores[name].sel(variable=variable, region=list(regions))
+            if models is not None:
+                b = b.sel(model=list(models))
+            bounds[side] = np.asarray(b.transpose("model", "region", "lead_time"), dtype=float).ravel()
+        else:
+            bounds[side] = np.full(m.size, np.nan)
     frame = pd.DataFrame(
-        {"model": m.ravel(), "region": r.ravel(), "lead_hours": h.ravel(), "value": np.asarray(da).ravel()}
+        {
+            "model": m.ravel(),
+            "region": r.ravel(),
+            "lead_hours": h.ravel(),
+            "value": np.asarray(da).ravel(),
+            "low": bounds["low"],
+            "high": bounds["high"],
+        }
     )
     return (
         frame.dropna(subset=["value"]).sort_values(["model", "region", "lead_hours"]).reset_index(drop=True)
@@ -76,8 +95,10 @@ def skill_curves(
     highlight: str | None = None,
     width: int = 420,
     height: int = 300,
+    bands: bool = True,
 ) -> hv.Layout:
-    """A metric against lead time, one line per model, one panel per region (same y-axis).
+    """A metric against lead time, one line per model, one panel per region (same y-axis), with a
+    shaded confidence band per model where the scores carry ``<metric>_low``/``_high``.
 
     Parameters
     ----------
@@ -95,6 +116,8 @@ def skill_curves(
         A model drawn with a thicker line.
     width, height : int
         Size of each panel in pixels.
+    bands : bool
+        Draw the confidence bands (when the scores have bounds).
 
     Returns
     -------
@@ -110,7 +133,11 @@ def skill_curves(
     ylabel = f"{info.label} of {variable}" + (f" ({units})" if units else "")
     lead_dim = hv.Dimension("lead_hours", label="lead time", unit="h")
     # One y-range for all panels, so overall and extreme are read on the same scale.
+    has_bands = bands and bool(np.isfinite(frame[["low", "high"]].to_numpy(dtype=float)).any())
     values = frame["value"].to_numpy(dtype=float)
+    if has_bands:
+        extra = frame[["low", "high"]].to_numpy(dtype=float).ravel()
+        values = np.concatenate([values, extra[np.isfinite(extra)]])
     if values.size:
         lo, hi = float(values.min()), float(values.max())
         if info.better == "lower" and lo >= 0:
@@ -126,6 +153,14 @@ def skill_curves(
         curves = []
         for model in [m for m in all_models if m in set(sub["model"])]:
             rows = sub[sub["model"] == model]
+            if has_bands and np.isfinite(rows[["low", "high"]].to_numpy(dtype=float)).any():
+                # the interval first, so the line is drawn over it
+                band = rows.dropna(subset=["low", "high"])
+                curves.append(
+                    hv.Area(band, kdims=[lead_dim], vdims=["low", "high"], label=model).opts(
+                        color=colors[model], alpha=0.18, line_alpha=0, show_legend=False
+                    )
+                )
             curves.append(
                 hv.Curve(rows, kdims=[lead_dim], vdims=[value_dim, "model", "region"], label=model).opts(
                     color=colors[model], line_width=4 if model == highlight else 2
@@ -150,7 +185,8 @@ def skill_curves(
                     ],
                 ),
                 hv.opts.Overlay(
-                    title=f"{info.label} of {variable} — {region}",
+                    title=f"{info.label} of {variable} — {region}"
+                    + (f" (bands: {_confidence_label(scores)})" if has_bands else ""),
                     ylim=ylim,
                     legend_position="top_left" if info.better == "lower" else "bottom_left",
                     width=width,
@@ -159,3 +195,8 @@ def skill_curves(
             )
         )
     return hv.Layout(panels).cols(len(panels))
+
+
+def _confidence_label(scores: xr.Dataset) -> str:
+    conf = scores.attrs.get("confidence")
+    return f"{100 * float(conf):.0f} % interval" if conf is not None else "confidence interval"

@@ -52,11 +52,17 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("spread_aleatoric", "aleatoric spread", "lower"),
         MetricInfo("error_share", "share of squared error", "lower", has_units=False),
         MetricInfo("area_fraction", "share of area", "lower", has_units=False),
+        MetricInfo("pod", "POD (hit rate)", "higher", has_units=False),
+        MetricInfo("far", "false alarm ratio", "lower", has_units=False),
+        MetricInfo("csi", "CSI", "higher", has_units=False),
+        MetricInfo("ets", "ETS", "higher", has_units=False),
+        MetricInfo("sedi", "SEDI", "higher", has_units=False),
+        MetricInfo("fss", "FSS", "higher", has_units=False),
     )
 }
 
 #: Metrics offered by the skill curves and the scorecard, in this order, when present.
-CURVE_METRICS: tuple[str, ...] = ("rmse", "acc", "bias", "crps", "mae", "spread")
+CURVE_METRICS: tuple[str, ...] = ("rmse", "acc", "bias", "crps", "mae", "spread", "csi", "ets", "sedi", "fss")
 
 #: Colour maps of the fields, by canonical variable (colorcet / bokeh names HoloViews knows).
 FIELD_CMAPS: dict[str, str] = {

@@ -282,9 +282,16 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
             ctx["verif"],
             masks,
             climatology=climatology.climatology,
+            climatology_name=f"hour-of-day mean of the {CLIMATOLOGY_DAYS} days of analysis before the first init",
             variables=variables,
             forecast_masks=forecast_masks,
         )
+        # categorical scores and FSS of tp, refc and gust, for the dashboard's metric and region selectors
+        from workbench.scoring.onepass import event_metrics
+
+        events = event_metrics({m: forecasts[m] for m in order}, ctx["verif"], masks)
+        if events.data_vars:
+            scores = xr.merge([scores, events], join="left", combine_attrs="override")
     _write_zarr(scores.load(), root / "scores.zarr")
 
 

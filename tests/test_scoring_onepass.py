@@ -1,0 +1,121 @@
+"""One-pass categorical and FSS statistics per region equal the per-region function calls."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from workbench.errors import DataError
+from workbench.scoring.categorical import contingency_scores
+from workbench.scoring.neighbourhood import fss
+from workbench.scoring.onepass import event_scores, event_statistics
+
+THRESHOLDS = [0.5, 1.0, 2.0]
+WINDOWS = [3.0, 9.0]
+
+
+def _case(seed=0, n_init=5, n_lead=3, ny=20, nx=24):
+    rng = np.random.default_rng(seed)
+    inits = pd.date_range("2021-05-01", periods=n_init, freq="6h")
+    leads = pd.to_timedelta(np.arange(n_lead) * 3, "h")
+    times = pd.date_range(inits[0], inits[-1] + leads[-1], freq="h")
+    coords = {"y": np.arange(ny) * 3000.0, "x": np.arange(nx) * 3000.0}
+    truth = xr.DataArray(
+        rng.gamma(0.6, 1.5, (len(times), ny, nx)), dims=("time", "y", "x"), coords={"time": times, **coords}
+    )
+    truth = truth.where(rng.random(truth.shape) > 0.03)
+    vt = inits.values[:, None] + leads.values[None, :]
+    fc = truth.sel(time=vt.ravel()).values.reshape(n_init, n_lead, ny, nx) * rng.lognormal(
+        0, 0.5, (n_init, n_lead, ny, nx)
+    )
+    fc = xr.DataArray(
+        fc,
+        dims=("init_time", "lead_time", "y", "x"),
+        coords={"init_time": inits, "lead_time": leads, **coords},
+    ).assign_coords(valid_time=(("init_time", "lead_time"), vt))
+    masks = xr.DataArray(
+        rng.random((2, len(times), ny, nx)) < 0.2,
+        dims=("event_type", "time", "y", "x"),
+        coords={"event_type": ["hail", "tornado"], "time": times, **coords},
+    )
+    weights = xr.DataArray(rng.uniform(0.5, 1.5, (ny, nx)), dims=("y", "x"), coords=coords)
+    return fc, truth, masks, weights
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_one_pass_equals_contingency_scores_and_fss_per_region(engine):
+    fc, truth, masks, weights = _case()
+    stats = event_statistics(
+        fc, truth, THRESHOLDS, masks, fss_threshold=1.0, windows_km=WINDOWS, weights=weights, engine=engine
+    )
+    out = event_scores(stats)
+    o = truth.sel(time=fc["valid_time"]).drop_vars("time")
+    m = masks.sel(time=fc["valid_time"]).drop_vars("time")
+    regions = {"all": xr.ones_like(m.isel(event_type=0, drop=True)), "extreme": m.any("event_type")}
+    regions["non_extreme"] = ~regions["extreme"]
+    regions.update({e: m.sel(event_type=e, drop=True) for e in ("hail", "tornado")})
+    for name, region in regions.items():
+        ref = contingency_scores(fc, o, THRESHOLDS, preserve_dims="lead_time", weights=weights * region)
+        for score in ("pod", "far", "csi", "ets", "frequency_bias", "sedi"):
+            np.testing.assert_allclose(
+                out[score].sel(region=name).transpose("lead_time", "threshold").values,
+                ref[score].transpose("lead_time", "threshold").values,
+                rtol=1e-10,
+                err_msg=f"{name} {score}",
+            )
+    ref_fss = fss(fc, o, 1.0, WINDOWS, grid_spacing_km=3.0, preserve_dims="lead_time", weights=weights)
+    np.testing.assert_allclose(
+        out["fss"].transpose("lead_time", "window_km").values,
+        ref_fss.transpose("lead_time", "window_km").values,
+        rtol=1e-10,
+    )
+
+
+def test_one_pass_bounds_bracket_the_scores_and_checks_inputs():
+    fc, truth, masks, weights = _case(n_init=10)
+    stats = event_statistics(fc, truth, THRESHOLDS, masks, windows_km=WINDOWS, weights=weights)
+    out = event_scores(stats, confidence=0.9, n_resamples=300, seed=1)
+    for score in ("csi", "fss"):
+        lo, est, hi = out[f"{score}_low"], out[score], out[f"{score}_high"]
+        ok = np.isfinite(est)
+        assert (lo.values[ok] <= est.values[ok] + 1e-12).all() and (
+            est.values[ok] <= hi.values[ok] + 1e-12
+        ).all()
+    with pytest.raises(DataError, match="does not fit"):
+        event_statistics(fc, truth, THRESHOLDS, windows_km=[300.0])
+    with pytest.raises(DataError, match="truth lacks"):
+        event_statistics(fc, truth.isel(time=slice(0, 3)), THRESHOLDS)
+
+
+def test_event_metrics_lay_out_like_decompose_and_merge():
+    from workbench.scoring import decompose
+    from workbench.scoring.onepass import event_metrics
+
+    fc, truth, masks, weights = _case()
+    fcs = {"a": fc.to_dataset(name="tp").assign_attrs(), "b": (fc * 1.5).to_dataset(name="tp")}
+    for ds in fcs.values():
+        ds["tp"].attrs["units"] = "m"
+    tr = truth.to_dataset(name="tp")
+    tr["tp"].attrs["units"] = "m"
+    out = event_metrics(fcs, tr, masks, {"tp": 1.0}, window_km=9.0, weights=weights)
+    assert out["csi"].dims == ("variable", "lead_time", "region", "model")
+    ref = contingency_scores(
+        fc,
+        truth.sel(time=fc["valid_time"]).drop_vars("time"),
+        [1.0],
+        preserve_dims="lead_time",
+        weights=weights,
+    )
+    np.testing.assert_allclose(
+        out["csi"].sel(model="a", variable="tp", region="all").values,
+        ref["csi"].squeeze("threshold").values,
+        rtol=1e-10,
+    )
+    assert np.isnan(out["fss"].sel(region="hail")).all() and np.isfinite(out["fss"].sel(region="all")).all()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = decompose(fcs, tr, masks.rename(), weights=weights)
+    merged = xr.merge([scores, out], join="left")
+    assert {"rmse", "csi", "fss"} <= set(merged.data_vars)
