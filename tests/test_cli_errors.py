@@ -30,7 +30,10 @@ def _score(tmp_path, *extra: str, output: str | None = None) -> list[str]:
 CASES = {
     "param size=huge": (lambda p: _score(p, "--param", "size=huge"), "size=huge is not one of the allowed"),
     "param without key": (lambda p: _score(p, "--param", "=tiny"), "KEY=VALUE"),
-    "init yesterday": (lambda p: _infer(p, "--init", "yesterday", "--leads", "1"), "'yesterday' is not an ISO"),
+    "init yesterday": (
+        lambda p: _infer(p, "--init", "yesterday", "--leads", "1"),
+        "'yesterday' is not an ISO",
+    ),
     "init banana": (lambda p: _infer(p, "--init", "banana", "--leads", "1"), "'banana' is not an ISO date"),
     "init-range banana": (
         lambda p: _infer(p, "--init-range", "2020-06-02", "2020-06-03", "banana", "--leads", "1"),
@@ -47,12 +50,31 @@ CASES = {
     "leads -6": (lambda p: _infer(p, "--leads", "-6"), "is negative"),
     "members -1": (lambda p: _infer(p, "--leads", "1", "--members", "-1"), "--members must be at least 1"),
     "store under a file": (
-        lambda p: ["infer", "persistence", "--size", "tiny", "--init", _INIT, "--leads", "1", "--store",
-                   str(p / "afile" / "f.zarr")],  # fmt: skip
+        lambda p: [
+            "infer",
+            "persistence",
+            "--size",
+            "tiny",
+            "--init",
+            _INIT,
+            "--leads",
+            "1",
+            "--store",
+            str(p / "afile" / "f.zarr"),
+        ],  # fmt: skip
         "cannot be written",
     ),
     "events start banana": (
-        lambda p: ["events", "sample_hrrr", "--param", "size=tiny", "--start", "banana", "-o", str(p / "e.nc")],
+        lambda p: [
+            "events",
+            "sample_hrrr",
+            "--param",
+            "size=tiny",
+            "--start",
+            "banana",
+            "-o",
+            str(p / "e.nc"),
+        ],
         "--start 'banana' is not an ISO date",
     ),
     "output is a directory": (lambda p: _score(p, output=str(p / "dir.nc")), "is a directory; name a file"),
@@ -62,7 +84,10 @@ CASES = {
         "not a zarr store",
     ),
     "chunk-init -2": (lambda p: _score(p, "--param", "size=tiny", "--chunk-init", "-2"), "at least 1"),
-    "malformed catalog": (lambda p: _score(p, "--catalog", str(p / "bad.yaml")), "not a valid Intake catalog"),
+    "malformed catalog": (
+        lambda p: _score(p, "--catalog", str(p / "bad.yaml")),
+        "not a valid Intake catalog",
+    ),
     "empty catalog": (lambda p: _score(p, "--catalog", str(p / "empty.yaml")), "not a valid Intake catalog"),
     "catalog without entries": (
         lambda p: ["catalog", "--path", str(p / "no_entries.yaml")],

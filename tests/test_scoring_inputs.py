@@ -33,7 +33,11 @@ def make_case(n_init=2, n_lead=3, ny=4, nx=5, seed=0):
     times = pd.date_range(inits[0], inits[-1] + pd.Timedelta(hours=n_lead - 1), freq="h")
     truth = xr.Dataset(coords={"time": times, "y": y, "x": x})
     truth["t2m"] = (("time", "y", "x"), 290 + rng.normal(size=(len(times), ny, nx)), {"units": "K"})
-    truth["msl"] = (("time", "y", "x"), 101_000 + 100 * rng.normal(size=(len(times), ny, nx)), {"units": "Pa"})
+    truth["msl"] = (
+        ("time", "y", "x"),
+        101_000 + 100 * rng.normal(size=(len(times), ny, nx)),
+        {"units": "Pa"},
+    )
     fc = xr.Dataset(coords={"init_time": inits, "lead_time": leads, "y": y, "x": x})
     vt = fc["init_time"] + fc["lead_time"]
     for name in ("t2m", "msl"):
@@ -74,7 +78,9 @@ def test_t2m_in_degrees_c_labelled_k_is_refused(lazy):
     assert float(raw) == pytest.approx(274.15, abs=0.01)
     if lazy:
         truth = truth.chunk({"time": 1})
-    with pytest.raises(UnitsError, match=r"'t2m' in the truth has values .* outside the plausible range 150 to 350 K"):
+    with pytest.raises(
+        UnitsError, match=r"'t2m' in the truth has values .* outside the plausible range 150 to 350 K"
+    ):
         decompose(fc, truth)
     with pytest.raises(DataError, match="degrees C labelled K"):  # UnitsError is a DataError
         decompose(fc, truth)

@@ -118,7 +118,9 @@ def _parse_timedelta(text: str, what: str) -> pd.Timedelta:
     try:
         delta = pd.Timedelta(value)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise DataError(f"{what} {text!r} is not a time step such as 6h or 90min ({_one_line(exc)}).") from None
+        raise DataError(
+            f"{what} {text!r} is not a time step such as 6h or 90min ({_one_line(exc)})."
+        ) from None
     if pd.isna(delta):
         raise DataError(f"{what} {text!r} is not a time step such as 6h or 90min.")
     return delta
@@ -228,7 +230,9 @@ def connect_scheduler(address: str, timeout: float = 5.0):
     started = time.monotonic()
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     if parts.scheme not in ("tcp", "tls"):
-        raise DataError(f"--scheduler {address!r} must be a tcp:// or tls:// address such as tcp://host:8786.")
+        raise DataError(
+            f"--scheduler {address!r} must be a tcp:// or tls:// address such as tcp://host:8786."
+        )
     if parts.scheme == "tcp":
         # distributed retries a refused connection until its timeout; a plain socket knows at once.
         try:
