@@ -110,6 +110,8 @@ def test_time_zone_through_the_case_builder():
     [("BEGIN_LAT", 97.0, "BEGIN_LAT must be between -90 and 90, but is 97 on line 2"),
      ("END_LON", "inf", "END_LON must be between -180 and 180"),
      ("BEGIN_RANGE", -3, "BEGIN_RANGE must be at least 0"),
+     ("EPISODE_ID", 9.22351277434313e18, "EPISODE_ID must be between 0 and"),  # found by the fuzz layer
+     ("EVENT_ID", 1.5, "EVENT_ID must hold whole numbers, but is 1.5 on line 2"),
      ("BEGIN_DAY", 31, "unreadable BEGIN date/time on line 2"),  # 31 June
      ("END_TIME", 2460, "unreadable END date/time on line 2"),
      ("BEGIN_YEARMONTH", "2020-06", "unreadable BEGIN date/time")],

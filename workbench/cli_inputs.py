@@ -81,7 +81,8 @@ def parse_time(text: str, what: str = "time") -> pd.Timestamp:
     if not _ISO_START.match(value):
         raise DataError(f"{what} {text!r} is not an ISO date such as 2020-06-15 or 2020-06-15T12:00.")
     try:
-        stamp = pd.Timestamp(value)
+        # in nanoseconds, as xarray and the stores hold times: years 1678 to 2261
+        stamp = pd.Timestamp(value).as_unit("ns")
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(f"{what} {text!r} is not a valid ISO date ({_one_line(exc)}).") from None
     if pd.isna(stamp):
@@ -107,7 +108,7 @@ def parse_time_range(start: str, end: str, every: str, what: str = "--init-range
         raise DataError(f"{what} EVERY must be a positive time step such as 6h, not {every!r}.")
     if last < first:
         raise DataError(f"{what} selects no times: END {end!r} is before START {start!r}.")
-    count = (last - first) // step + 1
+    count = (last.value - first.value) // step.value + 1  # integers: the span may exceed a Timedelta
     if count > MAX_LEADS:
         raise DataError(f"{what} {start} {end} {every} gives {count} initial times; at most {MAX_LEADS}.")
     return pd.date_range(first, last, freq=step)
@@ -116,7 +117,7 @@ def parse_time_range(start: str, end: str, every: str, what: str = "--init-range
 def _parse_timedelta(text: str, what: str) -> pd.Timedelta:
     value = str(text).strip()
     try:
-        delta = pd.Timedelta(value)
+        delta = pd.Timedelta(value).as_unit("ns")
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(
             f"{what} {text!r} is not a time step such as 6h or 90min ({_one_line(exc)})."

@@ -68,13 +68,13 @@ _TZ_CODE = re.compile(r"^([A-Za-z]*)\s*([+-]?\d+)?$")
 #: UTC offsets that exist on Earth, in hours (Baker Island -12 to Kiribati +14).
 UTC_OFFSET_RANGE = (-12, 14)
 
-#: Numeric columns of a details file and the range of their values (None: any number). Empty cells
-#: are allowed (zone-based events have no coordinates); text that is not a number is not.
+#: Numeric columns of a details file: (lowest, highest or None, whole numbers only). Empty cells are
+#: allowed (zone-based events have no coordinates); text that is not a number is not.
 STORM_EVENTS_NUMERIC = {
-    "BEGIN_LAT": (-90.0, 90.0), "END_LAT": (-90.0, 90.0),
-    "BEGIN_LON": (-180.0, 180.0), "END_LON": (-180.0, 180.0),
-    "BEGIN_RANGE": (0.0, None), "END_RANGE": (0.0, None),
-    "EPISODE_ID": None, "EVENT_ID": None, "MAGNITUDE": None,
+    "BEGIN_LAT": (-90.0, 90.0, False), "END_LAT": (-90.0, 90.0, False),
+    "BEGIN_LON": (-180.0, 180.0, False), "END_LON": (-180.0, 180.0, False),
+    "BEGIN_RANGE": (0.0, None, False), "END_RANGE": (0.0, None, False),
+    "EPISODE_ID": (0.0, 2.0**53, True), "EVENT_ID": (0.0, 2.0**53, True), "MAGNITUDE": (0.0, None, False),
 }  # fmt: skip
 
 #: SPC report types: file suffix -> (header column of the magnitude, event type, magnitude units)
@@ -86,7 +86,7 @@ SPC_TYPES = {
 SPC_COLUMNS = ("time", "event_type", "lat", "lon", "magnitude", "magnitude_units", "state", "location",
                "county", "comments", "source")  # fmt: skip
 _SPC_HEADER_REST = ("Location", "County", "State", "Lat", "Lon", "Comments")
-_SPC_NAME = re.compile(r"(\d{6})_rpts(?:_filtered)?(?:_(torn|hail|wind))?\.csv$", re.IGNORECASE)
+_SPC_NAME = re.compile(r"([0-9]{6})_rpts(?:_filtered)?(?:_(torn|hail|wind))?\.csv$", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -211,17 +211,19 @@ def check_storm_events(frame: pd.DataFrame, source: str = "Storm Events table") 
                 f"{str(raw.iloc[unreadable[0]])[:40]!r}); leave the cell empty when there is no value."
             )
         finite = values.to_numpy(dtype=float)
-        if bounds is not None:
-            lo, hi = bounds
-            outside = np.flatnonzero(
-                np.isinf(finite) | (finite < lo) | ((finite > hi) if hi is not None else False)
+        lo, hi, whole = bounds
+        outside = np.flatnonzero(np.isinf(finite) | (finite < lo) | ((finite > hi) if hi is not None else False))
+        if outside.size:
+            want = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
+            raise DataError(
+                f"{source}: column {column} must be {want}, but is {finite[outside[0]]:g} on {_lines(outside)}."
             )
-            if outside.size:
-                want = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
-                raise DataError(
-                    f"{source}: column {column} must be {want}, but is {finite[outside[0]]:g} on "
-                    f"{_lines(outside)}."
-                )
+        fractional = np.flatnonzero(np.isfinite(finite) & (finite != np.round(finite))) if whole else []
+        if len(fractional):
+            raise DataError(
+                f"{source}: column {column} must hold whole numbers, but is {finite[fractional[0]]:g} on "
+                f"{_lines(fractional)}."
+            )
 
 
 def _event_times(table: pd.DataFrame, prefix: str, source: str = "Storm Events table") -> pd.Series:
