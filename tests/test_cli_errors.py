@@ -156,3 +156,20 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(command, "parse_params", broken)
     with pytest.raises(ZeroDivisionError):
         main(_score(tmp_path))
+
+
+def test_truth_in_degrees_c_labelled_k_is_refused_on_opening(tmp_path, tiny_sample, capsys):
+    """Before, ``workbench score`` scored such a truth and reported an RMSE near 273 K."""
+    import xarray as xr
+
+    truth = xr.open_zarr(tiny_sample.hrrr)[["t2m"]].isel(time=slice(0, 12)).load()
+    truth["t2m"] = truth["t2m"] - 273.15  # the attribute still says K
+    path = tmp_path / "truth_degc.nc"
+    truth.to_netcdf(path)
+    argv = ["score", "sample_nwp", "--truth", str(path), "--param", "size=tiny", "-o", str(tmp_path / "s.nc")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "Variable 't2m' in the " in err and "outside the plausible range 150 to 350 K" in err
+    assert "degrees C labelled K" in err
+    assert not (tmp_path / "s.nc").exists()

@@ -282,10 +282,13 @@ def open_source(spec: str, params: dict[str, Any], catalog_path: str | None = No
     ------
     CatalogError
         When ``spec`` is neither an existing path nor an entry of the catalog (the entries are listed).
+    UnitsError
+        When a canonical variable of a Dataset lacks its canonical units or holds implausible values
+        (checked on a few fields, so opening stays lazy).
     """
     path = Path(spec).expanduser()
     if path.exists():
-        return open_path(path)
+        return _checked(open_path(path), spec)
     from workbench.catalog import open_catalog
 
     cat = open_catalog(catalog_path)
@@ -299,4 +302,15 @@ def open_source(spec: str, params: dict[str, Any], catalog_path: str | None = No
         entry = cat[spec](**given)
     except (ValueError, TypeError) as exc:  # Intake checks each value against the entry's declaration
         raise DataError(f"catalog entry {spec!r}: bad --param ({_one_line(exc)}).") from None
-    return entry.to_dask()
+    return _checked(entry.to_dask(), spec)
+
+
+def _checked(data, spec: str):
+    """Gridded data with the units and plausible values of its canonical variables checked on a sample."""
+    import xarray as xr
+
+    if isinstance(data, xr.Dataset):
+        from workbench.lexicon import check_dataset
+
+        check_dataset(data, repr(spec))
+    return data

@@ -345,6 +345,26 @@ def check_plausible(da: xr.DataArray, name: str | None = None, label: str = "dat
     )
 
 
+def check_dataset(ds: xr.Dataset, label: str = "data") -> None:
+    """Check units and plausible values of every canonical variable of ``ds`` (a small sample when lazy).
+
+    Variables the lexicon does not know are left alone; scoring checks their units where they are used.
+
+    Raises
+    ------
+    UnitsError
+        For the first variable with missing or non-canonical units, or implausible values.
+    """
+    for name in ds.data_vars:
+        if str(name) not in VARIABLES:
+            continue
+        try:
+            check_units(ds[name], str(name))
+        except UnitsError as exc:
+            raise UnitsError(f"In the {label}: {exc}") from None
+        check_plausible(ds[name], str(name), label)
+
+
 _RANGE_HINTS = {
     "t2m": " Values near 0-40 are degrees C labelled K.",
     "d2m": " Values near 0-40 are degrees C labelled K.",

@@ -255,7 +255,7 @@ def _event_times(table: pd.DataFrame, prefix: str, source: str = "Storm Events t
     bad = bad | times.isna()  # 31 June and 29 February of a common year
     rows = np.flatnonzero(bad.to_numpy())
     if rows.size:
-        example = {c: table[c].iloc[rows[0]] for c in columns}
+        example = {c: str(table[c].iloc[rows[0]]) for c in columns}
         raise DataError(
             f"{source}: unreadable {prefix} date/time on {_lines(rows)} (e.g. {example}); expected "
             f"{prefix}_YEARMONTH as YYYYMM, {prefix}_DAY 1-31 and {prefix}_TIME as HHMM."
