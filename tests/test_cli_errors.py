@@ -28,6 +28,14 @@ def _score(tmp_path, *extra: str, output: str | None = None) -> list[str]:
 
 
 CASES = {
+    "model banana": (
+        lambda p: ["infer", "banana", "--init", _INIT, "--leads", "1", "--store", str(p / "f.zarr")],
+        "banana",
+    ),
+    "forecast banana": (
+        lambda p: ["score", "banana", "--truth", "sample_hrrr", "-o", str(p / "s.nc")],
+        "'banana' is neither an existing file nor a catalog entry",
+    ),
     "param size=huge": (lambda p: _score(p, "--param", "size=huge"), "size=huge is not one of the allowed"),
     "param without key": (lambda p: _score(p, "--param", "=tiny"), "KEY=VALUE"),
     "init yesterday": (

@@ -154,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     leads = parse_leads(args.leads)  # before opening anything: a typo fails at once
+    from workbench.models import list_models
+
+    known = list_models(include_external=True)
+    if args.model not in known:
+        raise DataError(f"Unknown model {args.model!r}; known models: {known}.")
     store = args.store
     if store is None:
         from workbench.catalog import forecast_store_path
