@@ -112,6 +112,7 @@ def test_time_zone_through_the_case_builder():
      ("BEGIN_RANGE", -3, "BEGIN_RANGE must be at least 0"),
      ("EPISODE_ID", 9.22351277434313e18, "EPISODE_ID must be between 0 and"),  # found by the fuzz layer
      ("EVENT_ID", 1.5, "EVENT_ID must hold whole numbers, but is 1.5 on line 2"),
+     ("EVENT_ID", "", "EVENT_ID is empty on line 2"),  # found by the fuzz layer
      ("BEGIN_DAY", 31, "unreadable BEGIN date/time on line 2"),  # 31 June
      ("END_TIME", 2460, "unreadable END date/time on line 2"),
      ("BEGIN_YEARMONTH", "2020-06", "unreadable BEGIN date/time")],

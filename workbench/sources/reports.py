@@ -218,6 +218,9 @@ def check_storm_events(frame: pd.DataFrame, source: str = "Storm Events table") 
             raise DataError(
                 f"{source}: column {column} must be {want}, but is {finite[outside[0]]:g} on {_lines(outside)}."
             )
+        empty = np.flatnonzero(np.isnan(finite)) if column == "EVENT_ID" else []
+        if len(empty):  # every event has an id: cases and masks are keyed by it
+            raise DataError(f"{source}: column {column} is empty on {_lines(empty)}; every event needs one.")
         fractional = np.flatnonzero(np.isfinite(finite) & (finite != np.round(finite))) if whole else []
         if len(fractional):
             raise DataError(
