@@ -19,13 +19,14 @@ _COUNTS_KEY = pytest.StashKey[collections.Counter]()
 # The deadline is per input: a parser that hangs fails the test instead of stalling it.
 settings.register_profile(
     "workbench-fuzz",
+    max_examples=250,  # about 2,600 inputs in all, some 30 s on two cores
     database=None,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
 # A longer search for local runs: WORKBENCH_FUZZ_PROFILE=thorough python -m pytest tests/fuzz
-settings.register_profile("thorough", parent=settings.get_profile("workbench-fuzz"), max_examples=2000)
+settings.register_profile("thorough", parent=settings.get_profile("workbench-fuzz"), max_examples=5000)
 settings.load_profile(os.environ.get("WORKBENCH_FUZZ_PROFILE", "workbench-fuzz"))
 
 
