@@ -181,3 +181,17 @@ def test_truth_in_degrees_c_labelled_k_is_refused_on_opening(tmp_path, tiny_samp
     assert "Variable 't2m' in the " in err and "outside the plausible range 150 to 350 K" in err
     assert "degrees C labelled K" in err
     assert not (tmp_path / "s.nc").exists()
+
+
+def test_infer_source_without_units_is_refused(tmp_path, tiny_sample, capsys):
+    import xarray as xr
+
+    source = xr.open_zarr(tiny_sample.hrrr).isel(time=slice(0, 3)).load()
+    del source["t2m"].attrs["units"]
+    source.to_netcdf(tmp_path / "source.nc")
+    argv = ["infer", "persistence", "--source", str(tmp_path / "source.nc"), "--init", "2020-06-01T00",
+            "--leads", "1", "--store", str(tmp_path / "f.zarr")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "In the --source" in err and "'t2m' has no 'units' attribute; expected 'K'" in err
+    assert not (tmp_path / "f.zarr").exists()

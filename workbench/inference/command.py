@@ -64,17 +64,22 @@ def _open_source(args):
         from workbench.sample import open_sample
 
         return open_sample("hrrr", size=args.size)
+    from workbench.lexicon import check_dataset
+
     path = Path(args.source)
     if path.exists():
-        return open_path(path)
-    try:
-        from workbench.catalog import open_catalog
+        source = open_path(path)
+    else:
+        try:
+            from workbench.catalog import open_catalog
 
-        return open_catalog()[args.source].read()
-    except (KeyError, CatalogError, ImportError) as err:
-        raise CatalogError(
-            f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
-        ) from err
+            source = open_catalog()[args.source].read()
+        except (KeyError, CatalogError, ImportError) as err:
+            raise CatalogError(
+                f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
+            ) from err
+    check_dataset(source, f"--source {args.source!r}")  # a model fed degrees C as K forecasts nonsense
+    return source
 
 
 def _init_times(args) -> pd.DatetimeIndex | None:
