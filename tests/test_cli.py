@@ -77,13 +77,13 @@ def test_events_refuses_an_existing_output_without_overwrite(events_run, capsys)
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # it stops before opening the data or building any climatology
-        assert main(args) == 1
+        assert main(args) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert output.stat().st_mtime_ns == before
 
 
 def test_unknown_catalog_entry_names_it_and_lists_the_valid_ones(tmp_path, capsys):
-    assert main(["events", "sample_hrrrr", "-o", str(tmp_path / "e.nc")]) == 1
+    assert main(["events", "sample_hrrrr", "-o", str(tmp_path / "e.nc")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("workbench events: error:")
     assert "'sample_hrrrr' is neither an existing file nor a catalog entry" in err

@@ -58,7 +58,7 @@ def test_workbench_infer_writes_and_resumes_a_store(tiny_sample, tmp_path, capsy
     assert main(args) == 0
     # another run into the same store is refused with a clear message
     other = [*args[:-3], "--batch-size", "3", "--no-progress"]
-    assert main(other) == 1
+    assert main(other) == 2
     assert "different run" in capsys.readouterr().err
 
 

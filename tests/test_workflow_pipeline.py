@@ -76,7 +76,7 @@ def test_learned_mode_is_checked(monkeypatch):
 def test_serve_refuses_scores_outside_the_catalog(capsys):
     from workbench.cli import main
 
-    assert main(["serve", "--scores", "/etc/passwd", "--prepare"]) == 1
+    assert main(["serve", "--scores", "/etc/passwd", "--prepare"]) == 2
     err = capsys.readouterr().err
     assert "Refusing '/etc/passwd'" in err
     with pytest.raises(CatalogError):

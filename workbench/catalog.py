@@ -87,12 +87,32 @@ def open_catalog(path: str | os.PathLike | None = None) -> WorkbenchCatalog:
     Raises
     ------
     CatalogError
-        If ``path`` does not exist.
+        If ``path`` does not exist, is not a valid Intake YAML catalog, or has no entries.
     """
     target = default_catalog_path() if path is None else Path(path)
     if not target.is_file():
         raise CatalogError(f"No catalog file at {target}; pass the path of a YAML catalog or leave it empty.")
-    return WorkbenchCatalog(str(target))
+    return _load_catalog(target)
+
+
+def _load_catalog(target: Path) -> WorkbenchCatalog:
+    """Open and fully parse ``target``, so a malformed file fails here with one line, not on first use."""
+    import yaml
+    from intake.catalog.exceptions import CatalogException
+
+    try:
+        with quiet_intake():
+            cat = WorkbenchCatalog(str(target))
+            names = list(cat)
+    except (yaml.YAMLError, CatalogException, ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise CatalogError(
+            f"{target} is not a valid Intake catalog ({reason}); it needs a top-level 'sources:' mapping "
+            "of entries, each with a 'driver' and 'args'."
+        ) from None
+    if not names:
+        raise CatalogError(f"{target} is a catalog without entries; add entries under 'sources:'.")
+    return cat
 
 
 def _catalog_roots() -> list[Path]:

@@ -51,7 +51,11 @@ def _list_catalog(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    0 on success, 2 for a usage or input error (one line on stderr, no traceback), 130 when
+    interrupted; a bug propagates with its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -60,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        # An expected failure (bad input, missing file): one line and exit code 2, as argparse does for
+        # bad arguments. Anything else is a bug and keeps its traceback.
+        message = " ".join(str(exc).split())
+        print(f"workbench {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130

@@ -19,8 +19,9 @@ class GridError(WorkbenchError, ValueError):
     """A grid specification makes no sense, or two grids do not match."""
 
 
-class UnitsError(WorkbenchError, ValueError):
-    """A variable carries units other than the canonical ones."""
+class UnitsError(DataError):
+    """A variable carries no units, units other than the canonical ones, or values outside what its
+    units make plausible (a temperature in degrees C labelled K)."""
 
 
 class CatalogError(WorkbenchError, KeyError):

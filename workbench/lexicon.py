@@ -238,6 +238,145 @@ def check_units(da: xr.DataArray, name: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Plausible ranges: values a variable can take on Earth in its canonical units. They are wide on
+# purpose (record extremes plus a margin); they exist to catch mislabelled data (2 m temperature in
+# degrees C labelled K, pressure in hPa labelled Pa, geopotential height labelled geopotential), not to
+# judge a forecast. A forecast that leaves them is broken rather than merely wrong.
+# ---------------------------------------------------------------------------------------------------
+
+_SURFACE_RANGES: dict[str, tuple[float, float]] = {
+    "t2m": (150.0, 350.0),
+    "d2m": (150.0, 350.0),
+    "u10m": (-150.0, 150.0),
+    "v10m": (-150.0, 150.0),
+    "ws10m": (-50.0, 150.0),  # below zero only from a learned forecast's excursions, never from data
+    "gust": (-50.0, 150.0),
+    "msl": (80_000.0, 110_000.0),
+    "sp": (30_000.0, 110_000.0),
+    "tp": (-0.5, 1.0),  # one step's depth in metres; learned forecasts dip below zero
+    "refc": (-100.0, 100.0),
+    "tcwv": (0.0, 150.0),
+}
+_LEVEL_RANGES: dict[str, tuple[float, float]] = {
+    "t": (150.0, 350.0),
+    "u": (-250.0, 250.0),
+    "v": (-250.0, 250.0),
+    "q": (0.0, 0.06),
+    "r": (0.0, 110.0),
+    "w": (-100.0, 100.0),
+}
+
+
+def _standard_height(level_hpa: float) -> float:
+    """Height (m) of a pressure level in the ICAO standard atmosphere (troposphere formula)."""
+    return 44_330.8 * (1.0 - (level_hpa / 1013.25) ** 0.190263)
+
+
+def plausible_range(name: str) -> tuple[float, float] | None:
+    """The range of values variable ``name`` can plausibly take in its canonical units, or None.
+
+    Geopotential gets a range per level: ``g`` times the standard-atmosphere height of the level,
+    from 70 % of it minus 1500 m to 130 % plus 1500 m, so a field in geopotential metres (ten times
+    smaller) falls outside it from 850 hPa upwards.
+
+    Raises
+    ------
+    DataError
+        If ``name`` is not a canonical variable name.
+    """
+    var = info(name)
+    if var.level is None:
+        return _SURFACE_RANGES.get(name)
+    field = name[0]
+    if field == "z":
+        height = _standard_height(var.level)
+        return (GRAVITY * (0.7 * height - 1500.0), GRAVITY * (1.3 * height + 1500.0))
+    return _LEVEL_RANGES.get(field)
+
+
+def sample_values(da: xr.DataArray, max_fields: int = 3):
+    """A small sample of ``da`` as a numpy array: its first, middle and last field along each leading
+    dimension (all of it when already in memory), so checking a lazily opened store reads a few
+    chunks, never the whole data."""
+    import numpy as np
+
+    if da.chunks is None:
+        return np.asarray(da.values)
+    lead_dims = list(da.dims[:-2]) if da.ndim > 2 else []
+    picks = {}
+    for dim in lead_dims:
+        n = da.sizes[dim]
+        picks[dim] = sorted({0, n // 2, n - 1})[:max_fields] if n else []
+    return np.asarray(da.isel(picks).values)
+
+
+def check_plausible(da: xr.DataArray, name: str | None = None, label: str = "data") -> None:
+    """Check that the values of ``da`` (a small sample when lazy) lie in the plausible range of its variable.
+
+    Variables the lexicon has no range for, and all-NaN samples, pass.
+
+    Raises
+    ------
+    UnitsError
+        Naming the variable, the range found, the plausible range and the likely fix.
+    """
+    import numpy as np
+
+    name = name or str(da.name)
+    if name not in VARIABLES:
+        return
+    bounds = plausible_range(name)
+    if bounds is None or da.dtype.kind not in "fiu" or da.size == 0:
+        return
+    values = sample_values(da)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    lo, hi = bounds
+    if low >= lo and high <= hi:
+        return
+    units = info(name).units
+    hint = _RANGE_HINTS.get(name, _RANGE_HINTS.get(name[0] if info(name).level else "", ""))
+    raise UnitsError(
+        f"Variable {name!r} in the {label} has values {low:.6g} to {high:.6g}, outside the plausible range "
+        f"{lo:.6g} to {hi:.6g} {units} for its units {da.attrs.get('units', units)!r}.{hint} Convert it "
+        f"(workbench.lexicon.convert_units) or fix its 'units' attribute."
+    )
+
+
+def check_dataset(ds: xr.Dataset, label: str = "data") -> None:
+    """Check units and plausible values of every canonical variable of ``ds`` (a small sample when lazy).
+
+    Variables the lexicon does not know are left alone; scoring checks their units where they are used.
+
+    Raises
+    ------
+    UnitsError
+        For the first variable with missing or non-canonical units, or implausible values.
+    """
+    for name in ds.data_vars:
+        if str(name) not in VARIABLES:
+            continue
+        try:
+            check_units(ds[name], str(name))
+        except UnitsError as exc:
+            raise UnitsError(f"In the {label}: {exc}") from None
+        check_plausible(ds[name], str(name), label)
+
+
+_RANGE_HINTS = {
+    "t2m": " Values near 0-40 are degrees C labelled K.",
+    "d2m": " Values near 0-40 are degrees C labelled K.",
+    "msl": " Values near 1000 are hPa labelled Pa.",
+    "sp": " Values near 1000 are hPa labelled Pa.",
+    "tp": " Values in the tens are millimetres labelled metres.",
+    "t": " Values near -60-40 are degrees C labelled K.",
+    "z": " Values ten times too small are geopotential height (gpm) labelled geopotential.",
+}
+
+
+# ---------------------------------------------------------------------------------------------------
 # Maps from other naming schemes: source name -> (canonical field or name, level or None, source units)
 # ---------------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from workbench._io import atomic_write
-from workbench.cli_inputs import open_source, parse_params
+from workbench.cli_inputs import check_output, open_source, parse_params, parse_time
 from workbench.errors import DataError
 
 
@@ -69,15 +69,13 @@ def _run(args: argparse.Namespace) -> int:
     from workbench.events import build_masks
     from workbench.scoring.io import SUFFIXES, write_scores
 
-    output = Path(args.output)
-    if output.suffix.lower() not in SUFFIXES:
-        raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
-    if output.exists() and not args.overwrite:  # before the work, not after it
-        raise DataError(f"{args.output!r} exists; pass --overwrite to replace it.")
+    output = check_output(args.output, args.overwrite, SUFFIXES)  # before the work, not after it
+    start = None if args.start is None else parse_time(args.start, "--start")
+    end = None if args.end is None else parse_time(args.end, "--end")
     params = parse_params(args.param)
     truth = open_source(args.truth, params, args.catalog)
-    if args.start or args.end:
-        truth = truth.sel(time=slice(args.start, args.end))
+    if start is not None or end is not None:
+        truth = truth.sel(time=slice(start, end))
     if truth.sizes.get("time", 0) == 0:
         raise DataError(f"No truth times between {args.start} and {args.end}; check --start/--end.")
     reports = _reports(args.reports, params, args.catalog, "storm_events")

@@ -42,19 +42,6 @@ NCEI_REQUIRED: tuple[str, ...] = (
 
 MILES_TO_KM = 1.61  # the factor HR-Extreme applies to BEGIN_RANGE
 
-# UTC offsets (hours) of time-zone names that come without an offset in older Storm Events files.
-_ZONE_OFFSETS: dict[str, float] = {
-    "UTC": 0, "GMT": 0, "Z": 0,
-    "AST": -4, "ADT": -3,
-    "EST": -5, "EDT": -4,
-    "CST": -6, "CDT": -5,
-    "MST": -7, "MDT": -6,
-    "PST": -8, "PDT": -7,
-    "AKST": -9, "AKDT": -8,
-    "HST": -10, "SST": -11, "GST": 10, "CHST": 10,
-}  # fmt: skip
-_ZONE_RE = re.compile(r"^\s*([A-Za-z]*)\s*([+-]?\d+(?:\.\d+)?)?\s*$")
-
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     """Raise :class:`DataError` naming every column of ``columns`` that ``df`` lacks."""
@@ -72,28 +59,17 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
 def utc_offsets(zones: pd.Series) -> np.ndarray:
     """UTC offsets in hours of ``CZ_TIMEZONE`` values such as ``"CST-6"``, ``"EST"`` or ``"UTC"``.
 
+    Missing values are UTC. The codes are read by :func:`workbench.sources.reports.parse_timezone`: an
+    offset outside -12..+14 h, or one that contradicts the zone's name (``CST6``), is refused.
+
     Raises
     ------
     DataError
-        For a value that is neither ``<name><offset>`` nor a known zone name.
+        Naming the bad values and their rows; pass ``to_utc=False`` if the times are already UTC.
     """
-    values = zones.fillna("UTC").astype(str)
-    cache: dict[str, float] = {}
-    bad: list[str] = []
-    for v in values.unique():
-        m = _ZONE_RE.match(v)
-        if m and m.group(2) is not None:
-            cache[v] = float(m.group(2))
-        elif m and m.group(1).upper() in _ZONE_OFFSETS:
-            cache[v] = float(_ZONE_OFFSETS[m.group(1).upper()])
-        else:
-            bad.append(v)
-    if bad:
-        raise DataError(
-            f"cannot read time zones {bad[:5]} in CZ_TIMEZONE: expected values such as 'CST-6', 'EST' "
-            "or 'UTC'; pass to_utc=False if the times are already UTC"
-        )
-    return values.map(cache).to_numpy(dtype=float)
+    from workbench.sources.reports import timezone_offsets
+
+    return timezone_offsets(pd.DataFrame({"CZ_TIMEZONE": zones.fillna("UTC").to_numpy()}), "CZ_TIMEZONE")
 
 
 def _parse_parts(df: pd.DataFrame, which: str) -> tuple[pd.Series, np.ndarray]:
@@ -173,6 +149,9 @@ def prepare_storm_events(
         events such as Excessive Heat have none).
     """
     require_columns(df, NCEI_REQUIRED, "storm events table")
+    from workbench.sources.reports import check_storm_events
+
+    check_storm_events(df)  # text in BEGIN_LAT is an error, not an event without coordinates
     kept_keys = normalise_types(event_types)
     unknown = [t for t in event_types if family_of(t) is None]
     if unknown:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.cli_inputs import open_path, parse_leads, parse_time_range, parse_times
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(subparsers) -> None:
@@ -50,66 +57,48 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _leads(values: list[str]) -> list:
-    out: list = []
-    for v in values:
-        if ":" in v:
-            start, stop, step = (float(x) for x in v.split(":"))
-            out += list(_frange(start, stop, step))
-        else:
-            try:
-                out.append(float(v))
-            except ValueError:
-                out.append(v)  # a timedelta string such as "90min"
-    return out
-
-
-def _frange(start: float, stop: float, step: float):
-    if step <= 0:
-        from workbench.errors import DataError
-
-        raise DataError(f"lead range step must be positive, got {step}")
-    x = start
-    while x <= stop + 1e-9:
-        yield x
-        x += step
-
-
 def _open_source(args):
-    import xarray as xr
-
     from workbench.errors import CatalogError
 
     if args.source is None:
         from workbench.sample import open_sample
 
         return open_sample("hrrr", size=args.size)
+    from workbench.lexicon import check_dataset
+
     path = Path(args.source)
     if path.exists():
-        return xr.open_zarr(path) if path.is_dir() or path.suffix == ".zarr" else xr.open_dataset(path)
-    try:
-        from workbench.catalog import open_catalog
+        source = open_path(path)
+    else:
+        try:
+            from workbench.catalog import open_catalog
 
-        return open_catalog()[args.source].read()
-    except (KeyError, CatalogError, ImportError) as err:
-        raise CatalogError(
-            f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
-        ) from err
+            source = open_catalog()[args.source].read()
+        except (KeyError, CatalogError, ImportError) as err:
+            raise CatalogError(
+                f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
+            ) from err
+    check_dataset(source, f"--source {args.source!r}")  # a model fed degrees C as K forecasts nonsense
+    return source
 
 
-def _init_times(args, source):
-    import pandas as pd
-
+def _init_times(args) -> pd.DatetimeIndex | None:
+    """The initial times asked for (checked before any data is opened), or None when none are given."""
     from workbench.errors import DataError
 
     if args.init and args.init_range:
         raise DataError("give either --init or --init-range, not both")
     if args.init:
-        return pd.DatetimeIndex(args.init)
+        return parse_times(args.init, "--init")
     if args.init_range:
-        start, end, every = args.init_range
-        return pd.date_range(start, end, freq=pd.Timedelta(every))
-    raise DataError(
+        return parse_time_range(*args.init_range)
+    return None
+
+
+def _no_init_times(source) -> Exception:
+    from workbench.errors import DataError
+
+    return DataError(
         f"no initial times: pass --init TIME ... or --init-range START END EVERY (the data covers "
         f"{str(source.time.values[0])[:16]} to {str(source.time.values[-1])[:16]})"
     )
@@ -130,16 +119,60 @@ def _model(args):
         raise DataError(str(err.args[0]) if err.args else str(err)) from err
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Counts at least 1, amplitudes finite and non-negative, a dropout rate in [0, 1)."""
+    from workbench.errors import DataError
+
+    for flag in ("weight_members", "noise_members", "members", "batch_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise DataError(f"--{flag.replace('_', '-')} must be at least 1, not {value}.")
+    if not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
+        raise DataError(f"--noise-scale must be a finite number >= 0, not {args.noise_scale}.")
+    if not (math.isfinite(args.length_scale) and args.length_scale > 0):
+        raise DataError(f"--length-scale must be a finite number > 0, not {args.length_scale}.")
+    if args.dropout is not None and not (0 <= args.dropout < 1):
+        raise DataError(f"--dropout must be a rate in [0, 1), not {args.dropout}.")
+
+
+def _check_store(store: Path) -> None:
+    """The store must be a zarr directory (to resume) or a new path in a writable directory."""
+    import tempfile
+
+    from workbench.errors import DataError
+
+    if store.exists() and not store.is_dir():
+        raise DataError(f"--store {store} is a file, not a zarr store (a directory).")
+    parent = store.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:  # os.access says yes to root even on read-only mounts: try the real thing
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise DataError(f"--store {store} cannot be written in {parent} ({exc.strerror}).") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import DataError
     from workbench.inference import EnsembleSpec, ZarrSink, run_forecast
 
+    _check_numbers(args)
+    leads = parse_leads(args.leads)  # before opening anything: a typo fails at once
+    from workbench.models import list_models
+
+    known = list_models(include_external=True)
+    if args.model not in known:
+        raise DataError(f"Unknown model {args.model!r}; known models: {known}.")
     if args.store:
         sink = ZarrSink(args.store, overwrite=args.overwrite)
     else:
         sink = ZarrSink.catalog(args.model, overwrite=args.overwrite)
+    _check_store(sink.path)
+    inits = _init_times(args)
     source = _open_source(args)
-    inits = _init_times(args, source)
+    if inits is None:
+        raise _no_init_times(source)
     model = _model(args)
     members = None
     if args.members is not None:
@@ -159,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         model,
         source,
         inits,
-        _leads(args.leads),
+        leads,
         members=members,
         device=args.device,
         dtype=args.dtype,

@@ -36,6 +36,7 @@ from torch import nn
 
 from workbench._io import atomic_write
 from workbench.errors import CheckpointError
+from workbench.models.config_checks import validate_config
 
 __all__ = [
     "FORMAT",
@@ -191,6 +192,7 @@ def read_config(path: str | os.PathLike) -> dict:
     if not isinstance(config, dict) or any(k not in config for k in required):
         missing = [k for k in required if not isinstance(config, dict) or k not in config]
         raise CheckpointError(f"{config_path}: the config lacks {missing}.")
+    validate_config(config, str(config_path))
     return document
 
 

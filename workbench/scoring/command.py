@@ -14,7 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
-from workbench.cli_inputs import open_path, open_source, parse_params
+from workbench.cli_inputs import check_output, connect_scheduler, open_path, open_source, parse_params
 from workbench.errors import DataError
 
 
@@ -90,11 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     from workbench.scoring.decompose import decompose
     from workbench.scoring.io import SUFFIXES, write_scores
 
-    output = Path(args.output)
-    if output.suffix.lower() not in SUFFIXES:
-        raise DataError(f"--output must end in .nc or .zarr, not {args.output!r}.")
-    if output.exists() and not args.overwrite:
-        raise DataError(f"{args.output!r} exists; pass --overwrite to replace it.")
+    output = check_output(args.output, args.overwrite, SUFFIXES)  # before the work, not after it
+    if args.chunk_init is not None and args.chunk_init < 1:
+        raise DataError(f"--chunk-init must be at least 1, not {args.chunk_init}.")
     params = parse_params(args.param)
     forecast = open_source(args.forecast, params, args.catalog)
     truth = open_source(args.truth, params, args.catalog)
@@ -110,9 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     climatology = None if args.climatology is None else open_path(Path(args.climatology))
     client = None
     if args.scheduler:
-        from distributed import Client
-
-        client = Client(args.scheduler)
+        client = connect_scheduler(args.scheduler)
     try:
         scores = decompose(
             forecast if args.model is None else {args.model: forecast},

@@ -83,16 +83,39 @@ def prepare_forecast(forecast: xr.Dataset | xr.DataArray) -> xr.Dataset:
                     f"The forecast has no {dim!r} dimension (dims {list(forecast.dims)}); the layout is "
                     "(init_time, lead_time[, member], y, x)."
                 )
+    for dim, kind, what in (("init_time", "M", "datetime64"), ("lead_time", "m", "timedelta64")):
+        if forecast[dim].dtype.kind != kind:
+            raise DataError(f"The forecast's {dim!r} must be {what}, not {forecast[dim].dtype}.")
+    expected = (forecast["init_time"] + forecast["lead_time"]).transpose(*FORECAST_DIMS)
     if "valid_time" in forecast.coords:
         vt = forecast["valid_time"]
-        if set(vt.dims) != set(FORECAST_DIMS):
-            vt = vt.broadcast_like(forecast["init_time"] + forecast["lead_time"])
+        if not np.issubdtype(vt.dtype, np.datetime64):
+            raise DataError(f"The forecast's valid_time must be datetime64, not {vt.dtype}.")
+        if not set(vt.dims) <= set(FORECAST_DIMS):
+            raise DataError(
+                f"The forecast's valid_time has dims {list(vt.dims)}; it must span (init_time, lead_time)."
+            )
+        vt = vt.broadcast_like(expected).transpose(*FORECAST_DIMS)
+        _check_valid_time(vt, expected)
     else:
-        vt = forecast["init_time"] + forecast["lead_time"]
-    vt = vt.transpose(*FORECAST_DIMS)
-    if not np.issubdtype(vt.dtype, np.datetime64):
-        raise DataError("The forecast's valid_time (init_time + lead_time) must be datetime64.")
+        vt = expected
     return forecast.assign_coords(valid_time=vt)
+
+
+def _check_valid_time(vt: xr.DataArray, expected: xr.DataArray) -> None:
+    """A stored valid_time must equal init_time + lead_time everywhere: else the forecast is paired with
+    the wrong truth and scored against another hour (or day) without any sign of it."""
+    got = np.asarray(vt.values)
+    want = np.asarray(expected.values).astype(got.dtype)
+    bad = got != want  # NaT != anything, so missing valid times count as wrong too
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        raise DataError(
+            f"The forecast's valid_time is not init_time + lead_time at {int(bad.sum())} of {bad.size} "
+            f"(init_time, lead_time) pairs; e.g. init {str(expected['init_time'].values[i])[:16]} + lead "
+            f"{pd.Timedelta(expected['lead_time'].values[j])} is {str(want[i, j])[:16]}, but valid_time says "
+            f"{str(got[i, j])[:16]}. Drop the valid_time coordinate to rebuild it, or fix the times."
+        )
 
 
 def prepare_truth(truth: xr.Dataset | xr.DataArray) -> xr.Dataset:
@@ -136,12 +159,7 @@ def prepare_masks(masks: xr.DataArray | xr.Dataset | None, truth: xr.Dataset, sp
     if extra:
         raise GridError(f"The masks have dimension(s) {extra} that the truth's grid {list(spatial)} lacks.")
     check_grid("masks", masks, truth, spatial)
-    if masks.dtype != bool:
-        if masks.dtype.kind == "f" and masks.chunks is None and bool(np.isnan(masks.values).any()):
-            raise DataError("The masks contain NaN; they must be bool (True inside an event).")
-        if masks.dtype.kind not in "biuf":
-            raise DataError(f"The masks must be bool, not {masks.dtype}.")
-        masks = masks.astype(bool)
+    masks = _as_bool_masks(masks)
     if not masks.indexes["time"].is_unique:
         raise DataError("The masks' 'time' coordinate has duplicate values.")
     types = [str(t) for t in masks["event_type"].values]
@@ -151,6 +169,32 @@ def prepare_masks(masks: xr.DataArray | xr.Dataset | None, truth: xr.Dataset, sp
             f"Event type names must be unique and not 'all', 'extreme' or 'non_extreme': {types}."
         )
     return masks.transpose("event_type", "time", *spatial)
+
+
+def _as_bool_masks(masks: xr.DataArray) -> xr.DataArray:
+    """Bool masks as they are; 0/1 integers as bool; anything else refused, in memory or lazy.
+
+    Float masks are refused whatever their values: a NaN in a float mask turns True under
+    ``astype(bool)``, and whether a lazily opened mask holds a NaN cannot be known without reading it all.
+    """
+    if masks.dtype == bool:
+        return masks
+    if masks.dtype.kind == "f":
+        raise DataError(
+            f"The masks are {masks.dtype}, which may hide NaN (NaN would count as inside an event); they "
+            "must be bool, True inside an event. Convert them with masks.fillna(0).astype(bool) once the "
+            "NaNs are understood."
+        )
+    if masks.dtype.kind not in "iu":
+        raise DataError(f"The masks must be bool (True inside an event), not {masks.dtype}.")
+    from workbench.lexicon import sample_values
+
+    values = np.unique(sample_values(masks))  # the whole array in memory, a few fields when lazy
+    if not set(values.tolist()) <= {0, 1}:
+        raise DataError(
+            f"The masks are integers with values {values[:5].tolist()}; only 0 and 1 can be read as bool."
+        )
+    return masks.astype(bool)
 
 
 def resolve_variables(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
@@ -176,26 +220,40 @@ def resolve_variables(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequen
 
 
 def check_units(name: str, fcst: xr.DataArray, truth: xr.DataArray) -> None:
-    """Forecast and truth must agree on units, and on the lexicon's canonical units where it knows ``name``."""
+    """Units present on both sides and equal; canonical and plausible where the lexicon knows ``name``.
+
+    The plausibility check reads a small sample of each side (a few fields when lazy), so data in
+    degrees C labelled K, or in hPa labelled Pa, are refused before they are scored.
+
+    Raises
+    ------
+    UnitsError
+        Naming the variable, the side, the units or range found, and the fix.
+    """
     from workbench import lexicon
 
     fu, tu = fcst.attrs.get("units"), truth.attrs.get("units")
+    expected = lexicon.info(name).units if name in lexicon.VARIABLES else None
+    for label, units in (("forecast", fu), ("truth", tu)):
+        if units is None or not str(units).strip():
+            want = f"{expected!r}" if expected else "its units"
+            raise UnitsError(
+                f"Variable {name!r} in the {label} has no 'units' attribute; expected {want}. Set "
+                f"da.attrs['units'] once you have checked which units the values are in."
+            )
     if name in lexicon.VARIABLES:
-        for label, da, units in (("forecast", fcst, fu), ("truth", truth, tu)):
-            if units is not None:
-                try:
-                    lexicon.check_units(da, name)
-                except UnitsError as exc:
-                    raise UnitsError(f"In the {label}: {exc}") from None
-    if (
-        fu is not None
-        and tu is not None
-        and lexicon.normalize_units(str(fu)) != lexicon.normalize_units(str(tu))
-    ):
+        for label, da in (("forecast", fcst), ("truth", truth)):
+            try:
+                lexicon.check_units(da, name)
+            except UnitsError as exc:
+                raise UnitsError(f"In the {label}: {exc}") from None
+    if lexicon.normalize_units(str(fu)) != lexicon.normalize_units(str(tu)):
         raise UnitsError(
             f"Variable {name!r} is in {fu!r} in the forecast but {tu!r} in the truth; convert one "
             "of them (workbench.lexicon.convert_units) before scoring."
         )
+    for label, da in (("forecast", fcst), ("truth", truth)):
+        lexicon.check_plausible(da, name, label)
 
 
 def resolve_members(

@@ -64,7 +64,18 @@ _TZ_ABBREVIATIONS = {
     "AST": -4, "ADT": -3, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
     "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "AKS": -9, "HST": -10, "SST": -11, "GST": 10, "ChST": 10,
 }  # fmt: skip
-_TZ_OFFSET = re.compile(r"^[A-Za-z]*\s*([+-]?\d{1,2})$")
+_TZ_CODE = re.compile(r"^([A-Za-z]*)\s*([+-]?\d+)?$")
+#: UTC offsets that exist on Earth, in hours (Baker Island -12 to Kiribati +14).
+UTC_OFFSET_RANGE = (-12, 14)
+
+#: Numeric columns of a details file: (lowest, highest or None, whole numbers only). Empty cells are
+#: allowed (zone-based events have no coordinates); text that is not a number is not.
+STORM_EVENTS_NUMERIC = {
+    "BEGIN_LAT": (-90.0, 90.0, False), "END_LAT": (-90.0, 90.0, False),
+    "BEGIN_LON": (-180.0, 180.0, False), "END_LON": (-180.0, 180.0, False),
+    "BEGIN_RANGE": (0.0, None, False), "END_RANGE": (0.0, None, False),
+    "EPISODE_ID": (0.0, 2.0**53, True), "EVENT_ID": (0.0, 2.0**53, True), "MAGNITUDE": (0.0, None, False),
+}  # fmt: skip
 
 #: SPC report types: file suffix -> (header column of the magnitude, event type, magnitude units)
 SPC_TYPES = {
@@ -75,7 +86,7 @@ SPC_TYPES = {
 SPC_COLUMNS = ("time", "event_type", "lat", "lon", "magnitude", "magnitude_units", "state", "location",
                "county", "comments", "source")  # fmt: skip
 _SPC_HEADER_REST = ("Location", "County", "State", "Lat", "Lon", "Comments")
-_SPC_NAME = re.compile(r"(\d{6})_rpts(?:_filtered)?(?:_(torn|hail|wind))?\.csv$", re.IGNORECASE)
+_SPC_NAME = re.compile(r"([0-9]{6})_rpts(?:_filtered)?(?:_(torn|hail|wind))?\.csv$", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -160,19 +171,75 @@ def read_storm_events(source: str | os.PathLike | Sequence[str | os.PathLike]) -
                 f"{path} is not a Storm Events details file: missing required column(s) {missing}. "
                 f"NCEI's details files have the columns {list(STORM_EVENTS_COLUMNS)}."
             )
+        # Checked per file, so the lines named in an error are lines of that file.
+        check_storm_events(frame, path)
+        offsets = pd.to_timedelta(timezone_offsets(frame, path), unit="h")
+        frame["begin_time"] = _event_times(frame, "BEGIN", path) - offsets
+        frame["end_time"] = _event_times(frame, "END", path) - offsets
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    offsets = _utc_offsets(table)
-    table["begin_time"] = _event_times(table, "BEGIN") - offsets
-    table["end_time"] = _event_times(table, "END") - offsets
-    return table
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _event_times(table: pd.DataFrame, prefix: str) -> pd.Series:
-    """Local times from ``<prefix>_YEARMONTH`` (YYYYMM), ``<prefix>_DAY`` and ``<prefix>_TIME`` (HHMM)."""
-    yearmonth = pd.to_numeric(table[f"{prefix}_YEARMONTH"], errors="coerce")
-    day = pd.to_numeric(table[f"{prefix}_DAY"], errors="coerce")
-    hhmm = pd.to_numeric(table[f"{prefix}_TIME"], errors="coerce")
+def _lines(rows: np.ndarray | pd.Index, n: int = 5) -> str:
+    """CSV line numbers (the header is line 1) of the first ``n`` row positions, and how many in all."""
+    lines = [int(r) + 2 for r in np.asarray(rows)[:n]]
+    more = f" and {len(rows) - n} more" if len(rows) > n else ""
+    return f"line{'s' if len(rows) > 1 else ''} {', '.join(map(str, lines))}{more}"
+
+
+def check_storm_events(frame: pd.DataFrame, source: str = "Storm Events table") -> None:
+    """Refuse text in the numeric columns of a details table, and coordinates off the globe.
+
+    Without this, ``BEGIN_LAT=abc`` read as "no coordinates" and the event vanished under a warning
+    about zone-based events.
+
+    Raises
+    ------
+    DataError
+        Naming the column, the lines (header = line 1) and an example value.
+    """
+    for column, bounds in STORM_EVENTS_NUMERIC.items():
+        if column not in frame.columns:
+            continue
+        raw = frame[column]
+        text = raw.astype("string").str.strip()
+        values = pd.to_numeric(raw, errors="coerce")
+        unreadable = np.flatnonzero((values.isna() & text.notna() & (text != "")).to_numpy())
+        if unreadable.size:
+            raise DataError(
+                f"{source}: column {column} holds text that is not a number on {_lines(unreadable)} (e.g. "
+                f"{str(raw.iloc[unreadable[0]])[:40]!r}); leave the cell empty when there is no value."
+            )
+        finite = values.to_numpy(dtype=float)
+        lo, hi, whole = bounds
+        outside = np.flatnonzero(np.isinf(finite) | (finite < lo) | ((finite > hi) if hi is not None else False))
+        if outside.size:
+            want = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
+            raise DataError(
+                f"{source}: column {column} must be {want}, but is {finite[outside[0]]:g} on {_lines(outside)}."
+            )
+        empty = np.flatnonzero(np.isnan(finite)) if column == "EVENT_ID" else []
+        if len(empty):  # every event has an id: cases and masks are keyed by it
+            raise DataError(f"{source}: column {column} is empty on {_lines(empty)}; every event needs one.")
+        fractional = np.flatnonzero(np.isfinite(finite) & (finite != np.round(finite))) if whole else []
+        if len(fractional):
+            raise DataError(
+                f"{source}: column {column} must hold whole numbers, but is {finite[fractional[0]]:g} on "
+                f"{_lines(fractional)}."
+            )
+
+
+def _event_times(table: pd.DataFrame, prefix: str, source: str = "Storm Events table") -> pd.Series:
+    """Local times from ``<prefix>_YEARMONTH`` (YYYYMM), ``<prefix>_DAY`` and ``<prefix>_TIME`` (HHMM).
+
+    Raises
+    ------
+    DataError
+        For a field that is missing, not a whole number, or makes an impossible date or time (31 June,
+        25:00), naming the lines.
+    """
+    columns = [f"{prefix}_YEARMONTH", f"{prefix}_DAY", f"{prefix}_TIME"]
+    yearmonth, day, hhmm = (pd.to_numeric(table[c], errors="coerce") for c in columns)
     parts = pd.DataFrame(
         {
             "year": yearmonth // 100,
@@ -182,39 +249,68 @@ def _event_times(table: pd.DataFrame, prefix: str) -> pd.Series:
             "minute": hhmm % 100,
         }
     )
-    bad = parts.isna().any(axis=1) | (parts["hour"] > 23) | (parts["minute"] > 59)
-    times = pd.to_datetime(parts.where(~bad), errors="coerce")
-    if bad.any():
-        warnings.warn(
-            f"{int(bad.sum())} Storm Events row(s) have unreadable {prefix} date/time fields; their "
-            f"{prefix.lower()}_time is NaT.",
-            stacklevel=3,
+    whole = (yearmonth == yearmonth.round()) & (day == day.round()) & (hhmm == hhmm.round())
+    bad = (
+        parts.isna().any(axis=1) | ~whole | ~parts["year"].between(1000, 2999) | ~parts["month"].between(1, 12)
+        | ~parts["day"].between(1, 31) | ~parts["hour"].between(0, 23) | ~parts["minute"].between(0, 59)
+    )  # fmt: skip
+    times = pd.to_datetime(parts.where(~bad, 1).astype("int64"), errors="coerce")
+    bad = bad | times.isna()  # 31 June and 29 February of a common year
+    rows = np.flatnonzero(bad.to_numpy())
+    if rows.size:
+        example = {c: str(table[c].iloc[rows[0]]) for c in columns}
+        raise DataError(
+            f"{source}: unreadable {prefix} date/time on {_lines(rows)} (e.g. {example}); expected "
+            f"{prefix}_YEARMONTH as YYYYMM, {prefix}_DAY 1-31 and {prefix}_TIME as HHMM."
         )
     return times.astype("datetime64[ns]")
 
 
-def _utc_offsets(table: pd.DataFrame) -> pd.Series:
-    """``local - UTC`` per row, from ``CZ_TIMEZONE`` such as ``CST-6`` (zero when the column is absent)."""
+def timezone_offsets(table: pd.DataFrame, source: str = "Storm Events table") -> np.ndarray:
+    """``local - UTC`` in hours per row, from ``CZ_TIMEZONE`` (zero when the column is absent).
+
+    A code is a zone name, an offset, or both (``CST-6``, ``EST``, ``UTC``, ``GST10``). The offset must
+    lie within -12..+14 h, and agree with the name where the name is known (``CST6`` or ``CST-60``
+    would shift events by half a day or more).
+
+    Raises
+    ------
+    DataError
+        Naming the bad codes and their lines.
+    """
     if "CZ_TIMEZONE" not in table.columns:
-        return pd.Series(pd.Timedelta(0), index=table.index)
-    codes = table["CZ_TIMEZONE"].astype("string").str.strip()
-    lookup = {code: _parse_timezone(code) for code in codes.dropna().unique()}
-    hours = codes.map(lookup).astype("float64")
-    unknown = hours.isna()
-    if unknown.any():
-        names = sorted({str(c) for c in codes[unknown].unique()})
-        warnings.warn(
-            f"Unknown CZ_TIMEZONE value(s) {names[:5]} in {int(unknown.sum())} row(s); their times are NaT.",
-            stacklevel=3,
+        return np.zeros(len(table))
+    codes = table["CZ_TIMEZONE"].astype("string").str.strip().fillna("")
+    lookup = {code: parse_timezone(code) for code in codes.unique()}
+    hours = codes.map(lookup).astype("float64").to_numpy()
+    rows = np.flatnonzero(np.isnan(hours))
+    if rows.size:
+        bad = list(dict.fromkeys(str(codes.iloc[r]) for r in rows))[:5]
+        raise DataError(
+            f"{source}: cannot read time zones {bad} in CZ_TIMEZONE on {_lines(rows)}: expected a name and/or "
+            f"offset such as 'CST-6', 'EST' or 'UTC', the offset within {UTC_OFFSET_RANGE[0]}..+"
+            f"{UTC_OFFSET_RANGE[1]} h and matching the name."
         )
-    return pd.to_timedelta(hours, unit="h")
+    return hours
 
 
-def _parse_timezone(code: str) -> float | None:
-    match = _TZ_OFFSET.match(code)
-    if match:
-        return float(match.group(1))
-    return _TZ_ABBREVIATIONS.get(code.upper(), _TZ_ABBREVIATIONS.get(code))
+def parse_timezone(code: str) -> float | None:
+    """UTC offset in hours of a ``CZ_TIMEZONE`` code, or None for a malformed or impossible one."""
+    match = _TZ_CODE.match(str(code).strip())
+    if not match or not (match.group(1) or match.group(2)):
+        return None
+    name, offset = match.group(1), match.group(2)
+    known = _TZ_ABBREVIATIONS.get(name.upper(), _TZ_ABBREVIATIONS.get(name)) if name else None
+    if offset is None:
+        return None if known is None else float(known)
+    if len(offset.lstrip("+-")) > 2:
+        return None
+    hours = int(offset)
+    if not UTC_OFFSET_RANGE[0] <= hours <= UTC_OFFSET_RANGE[1]:
+        return None
+    if name and known != hours:
+        return None  # a name contradicting its offset, or an unknown name that cannot vouch for it
+    return float(hours)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -272,7 +368,13 @@ def _read_spc_file(path: str) -> list[dict]:
             "date in the name is needed to date the reports."
         )
     yymmdd, file_type = match.group(1), (match.group(2) or "").lower() or None
-    day = pd.Timestamp(pd.to_datetime(yymmdd, format="%y%m%d"))
+    try:
+        day = pd.Timestamp(pd.to_datetime(yymmdd, format="%y%m%d"))
+    except ValueError:
+        raise DataError(
+            f"{path}: the name's date {yymmdd} is not a date (YYMMDD, e.g. 200615 for 15 June 2020); SPC "
+            "files are named by their convective day."
+        ) from None
     local = fetch(path, "spc") if is_remote(path) else path
     text = Path(local).read_text(encoding="utf-8", errors="replace")
     rows: list[dict] = []
@@ -331,6 +433,8 @@ def _spc_row(fields: list[str], kind: str, day: pd.Timestamp) -> dict | None:
         return None
     hour, minute = divmod(hhmm, 100)
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):  # also refuses NaN and inf
         return None
     # The SPC convective day runs 12 UTC to 12 UTC: morning hours belong to the next calendar day.
     time = day + pd.Timedelta(days=1 if hhmm < 1200 else 0, hours=hour, minutes=minute)
