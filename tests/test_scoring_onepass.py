@@ -92,17 +92,18 @@ def test_event_metrics_lay_out_like_decompose_and_merge():
     from workbench.scoring.onepass import event_metrics
 
     fc, truth, masks, weights = _case()
+    fc, truth = fc * 1e-3, truth * 1e-3  # precipitation in metres: the scorer checks plausible values
     fcs = {"a": fc.to_dataset(name="tp").assign_attrs(), "b": (fc * 1.5).to_dataset(name="tp")}
     for ds in fcs.values():
         ds["tp"].attrs["units"] = "m"
     tr = truth.to_dataset(name="tp")
     tr["tp"].attrs["units"] = "m"
-    out = event_metrics(fcs, tr, masks, {"tp": 1.0}, window_km=9.0, weights=weights)
+    out = event_metrics(fcs, tr, masks, {"tp": 1e-3}, window_km=9.0, weights=weights)
     assert out["csi"].dims == ("variable", "lead_time", "region", "model")
     ref = contingency_scores(
         fc,
         truth.sel(time=fc["valid_time"]).drop_vars("time"),
-        [1.0],
+        [1e-3],
         preserve_dims="lead_time",
         weights=weights,
     )

@@ -80,8 +80,17 @@ def test_forecast_masks_and_conditioned_regions_by_hand():
     assert float(lead.rmse.sel(region="hit")) == pytest.approx(30.0)
     assert float(lead.rmse.sel(region="miss")) == pytest.approx(0.0)
     assert float(lead.rmse.sel(region="false_alarm")) == pytest.approx(40.0)
-    assert float(lead.rmse.sel(region="extreme")) == pytest.approx(np.sqrt(2 * 900 / 4))
-    assert float(lead.rmse.sel(region="extreme_forecast")) == pytest.approx(np.sqrt((1800 + 3200) / 4))
+    # RMSE per initial time, then averaged over them (the default): init 0 has 30 in its two extreme
+    # cells, init 1 has 0 in its two; pooled over both inits it is sqrt(2 x 900 / 4)
+    assert float(lead.rmse.sel(region="extreme")) == pytest.approx((30.0 + 0.0) / 2)
+    pooled = decompose(
+        forecast, truth, observed, forecast_masks=fm, weights=xr.ones_like(truth.gust.isel(time=0)),
+        rmse_average="pooled",
+    ).sel(variable="gust", lead_time=LEADS[0])
+    assert float(pooled.rmse.sel(region="extreme")) == pytest.approx(np.sqrt(2 * 900 / 4))
+    # init 0: a hit with error 30 in two cells; init 1: a false alarm with error 40 in two cells
+    assert float(lead.rmse.sel(region="extreme_forecast")) == pytest.approx((30.0 + 40.0) / 2)
+    assert float(pooled.rmse.sel(region="extreme_forecast")) == pytest.approx(np.sqrt((1800 + 3200) / 4))
     assert float(lead.error_share.sel(region="false_alarm")) == pytest.approx(3200 / total)
     # extreme = hit + miss and extreme_forecast = hit + false_alarm
     for metric in ("area_fraction", "error_share"):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+
 import holoviews as hv
 import numpy as np
 import pytest
 import xarray as xr
 from test_viz_builders import make_scores
 
-from workbench.viz import scorecard, skill
+# the modules: the package exports their main functions under the same names
+scorecard = importlib.import_module("workbench.viz.scorecard")
+skill = importlib.import_module("workbench.viz.skill")
 
 hv.extension("bokeh")
 
