@@ -140,16 +140,11 @@ def test_no_circles_between_units(graph):
     assert not _cycles(units)
 
 
-#: Circles still to untangle: ``EventSet.masks_at`` (thresholds) delegates to ``masks.masks_at`` while
-#: ``masks`` builds on the thresholds' event sets.
-KNOWN_CIRCLES = [["workbench.events.masks", "workbench.events.thresholds"]]
-
-
 def test_no_circles_between_modules(graph):
     edges = {m: {t for t in targets if t != m and t in graph} for m, targets in graph.items()}
     for m in edges:
         edges[m] = {t for t in edges[m] if not m.startswith(t + ".")}  # a module reaching its own package
-    circles = [c for c in _cycles(edges) if c not in KNOWN_CIRCLES]
+    circles = _cycles(edges)
     assert not circles, circles
 
 

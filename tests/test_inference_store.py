@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from inference_standins import VARIABLES, LinearForecaster, rotation_matrix, synthetic_source
+from inference_standins import VARIABLES, LinearForecaster, rotation_matrix
 
 from workbench.errors import DataError
 from workbench.inference import EnsembleSpec, ZarrSink, open_forecast, run_forecast
@@ -31,14 +31,9 @@ class Stop(Exception):
 
 
 @pytest.fixture(scope="module")
-def source():
-    return synthetic_source()
-
-
-@pytest.fixture(scope="module")
-def reference(source, tmp_path_factory):
+def reference(linear_source, tmp_path_factory):
     path = tmp_path_factory.mktemp("ref") / "ref.zarr"
-    fc = run_forecast(LinearForecaster(rotation_matrix(7), dropout=0.2), source, INITS, LEADS, members=SPEC,
+    fc = run_forecast(LinearForecaster(rotation_matrix(7), dropout=0.2), linear_source, INITS, LEADS, members=SPEC,
                       batch_size=3, device="cpu", dtype="fp32", sink=ZarrSink(path), progress=False)
     return fc.load()
 
@@ -51,7 +46,7 @@ def _run(source, path, callback=None, overwrite=False, **kw):
     return model, fc
 
 
-def test_killed_run_resumes_without_recomputing(source, reference, tmp_path):
+def test_killed_run_resumes_without_recomputing(linear_source, reference, tmp_path):
     path = tmp_path / "fc.zarr"
     blocks = []
 
@@ -61,7 +56,7 @@ def test_killed_run_resumes_without_recomputing(source, reference, tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        _run(source, path, stop_after_two)
+        _run(linear_source, path, stop_after_two)
     done = sorted(int(p.stem) for p in (path / PROGRESS_DIR).glob("[0-9]*.json"))
     assert done[:2] == [0, 1] and not (path / PROGRESS_DIR / "complete.json").exists()
     # The unfinished store opens cleanly; unwritten blocks read as NaN.
@@ -71,20 +66,20 @@ def test_killed_run_resumes_without_recomputing(source, reference, tmp_path):
     with pytest.raises(DataError, match="not complete"):
         open_forecast(path, require_complete=True)
 
-    model, fc = _run(source, path)
+    model, fc = _run(linear_source, path)
     remaining = 4 - len(done)  # 10 inits in blocks of 3 -> 4 blocks
     steps_per_block = 4 * SPEC.weight_members  # leads 1, 2, 4 -> 4 steps, per weight member
     assert model.calls == remaining * steps_per_block
     xr.testing.assert_identical(fc.load(), reference)
     assert (path / PROGRESS_DIR / "complete.json").exists()
     # A third run finds everything done and calls the model not at all.
-    model, _ = _run(source, path)
+    model, _ = _run(linear_source, path)
     assert model.calls == 0
 
 
-def test_a_partly_written_block_is_redone(source, reference, tmp_path):
+def test_a_partly_written_block_is_redone(linear_source, reference, tmp_path):
     path = tmp_path / "fc.zarr"
-    _run(source, path)
+    _run(linear_source, path)
     # Simulate a run killed while writing block 1: some of its chunk files hold other data and its
     # completion record is missing.
     import zarr
@@ -93,17 +88,17 @@ def test_a_partly_written_block_is_redone(source, reference, tmp_path):
     group["u10m"][3:6] = 0.0
     (path / PROGRESS_DIR / "1.json").unlink()
     (path / PROGRESS_DIR / "complete.json").unlink()
-    model, fc = _run(source, path)
+    model, fc = _run(linear_source, path)
     assert model.calls == 4 * SPEC.weight_members
     xr.testing.assert_identical(fc.load(), reference)
 
 
-def test_a_store_of_another_run_is_refused(source, tmp_path):
+def test_a_store_of_another_run_is_refused(linear_source, tmp_path):
     path = tmp_path / "fc.zarr"
-    _run(source, path)
+    _run(linear_source, path)
     with pytest.raises(DataError, match="different run"):
-        _run(source, path, batch_size=2)
-    _, fc = _run(source, path, batch_size=2, overwrite=True)
+        _run(linear_source, path, batch_size=2)
+    _, fc = _run(linear_source, path, batch_size=2, overwrite=True)
     assert json.loads(fc.attrs["workbench_run"])["block_size"] == 2
 
 
@@ -129,7 +124,7 @@ _SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow  # a fresh interpreter imports torch, xarray and zarr: several seconds
-def test_sigkill_mid_run_then_resume(source, reference, tmp_path):
+def test_sigkill_mid_run_then_resume(linear_source, reference, tmp_path):
     path = tmp_path / "fc.zarr"
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent), store=str(path)))
@@ -144,7 +139,7 @@ def test_sigkill_mid_run_then_resume(source, reference, tmp_path):
         proc.wait(timeout=30)
     done = {int(p.stem) for p in (path / PROGRESS_DIR).glob("[0-9]*.json")}
     assert 0 in done and len(done) < 4
-    model, fc = _run(source, path)
+    model, fc = _run(linear_source, path)
     assert model.calls == (4 - len(done)) * 4 * SPEC.weight_members
     xr.testing.assert_identical(fc.load(), reference)
     assert not list(path.rglob("*.partial"))

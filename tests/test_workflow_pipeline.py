@@ -130,3 +130,26 @@ def test_view_cache_builds_each_view_once_and_keeps_the_newest():
     assert views.get("skill", "a", make(5)) == 5
     with pytest.raises(DataError, match="at least one view"):
         ViewCache(kept=0)
+
+
+def test_synthetic_results_are_scored_like_the_pipeline():
+    """The synthetic results carry the workbench's own scores: decompose's RMSE (area-weighted) and the
+    ensemble as a model of its own, as in the sample pipeline, never scores computed another way."""
+    import xarray as xr
+
+    from workbench.scoring import decompose
+    from workbench.workflow.synthetic import synthetic_results
+
+    res = synthetic_results(
+        spacing_km=300.0, days=1.0, lead_hours=(0, 6), init_every_hours=6, models=("nwp", "pangu"), n_storms=3
+    )
+    assert [str(m) for m in res.scores["model"].values] == ["nwp", "pangu", "pangu-ensemble"]
+    assert res.map_models == ["nwp", "pangu"]
+    direct = decompose(res.forecasts["nwp"], res.truth, res.masks, variables=["t2m"])
+    got = res.scores["rmse"].sel(model="nwp", variable="t2m")
+    xr.testing.assert_allclose(got.drop_vars("model"), direct["rmse"].sel(variable="t2m"))
+    # nwp drifts its storms 1.5 km per hour of lead: a perfect analysis at lead 0, an error later
+    assert float(got.sel(region="all").isel(lead_time=0)) == 0.0
+    assert float(got.sel(region="all").isel(lead_time=1)) > 0.0
+    crps = res.scores["crps"].sel(model="pangu-ensemble", variable="t2m", region="all")
+    assert np.isfinite(crps).all() and np.isnan(res.scores["crps"].sel(model="nwp")).all()

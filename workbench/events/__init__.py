@@ -63,7 +63,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "forecast_event_masks": "workbench.events.forecast",
         "grid_info": "workbench.events.grid",
         "hr_extreme_cases": "workbench.events.hrextreme",
-        "masks_at": "workbench.events.masks",
+        "masks_at": "workbench.events.align",
         "masks_from_cases": "workbench.events.masks",
         "percentile_rules": "workbench.events.thresholds",
         "read_index_csv": "workbench.events.table",

@@ -38,6 +38,7 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import DataError, UnitsError
+from workbench.events.align import masks_at
 from workbench.events.climatology import (
     check_out_of_sample,
     format_periods,
@@ -136,9 +137,7 @@ class EventSet:
     table: pd.DataFrame
 
     def at(self, valid_time) -> xr.DataArray:
-        """The masks at a forecast's valid times (see :func:`workbench.events.masks.masks_at`)."""
-        from workbench.events.masks import masks_at
-
+        """The masks at a forecast's valid times (see :func:`workbench.events.align.masks_at`)."""
         return masks_at(self.masks, valid_time)
 
     def write_index_csv(self, path) -> None:

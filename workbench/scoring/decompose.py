@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -696,6 +696,14 @@ class _Runner:
         n_lead = plans[0].forecast.sizes["lead_time"]
         field_bytes = self.n_points * 8
         cache = min(2 * n_lead * field_bytes, 256 * 2**20)  # about two blocks' valid times
+        setup = KernelSetup(
+            engine=self.engine,
+            device=self.device,
+            weights_for=self.weights_for,
+            n_points=self.n_points,
+            mask_source=self.mask_source,
+            pool=pool,
+        )
         readers = {
             p.name: (_FieldReader(p.truth, cache), None if p.clim is None else _FieldReader(p.clim, cache))
             for p in plans
@@ -715,7 +723,9 @@ class _Runner:
                         clim = {} if clim_reader is None else clim_reader.read(g.cpos for g in batch)
                         if self.mask_source is not None:
                             self.mask_source.prefetch(g.mpos for g in batch)
-                        results = self._compute(fields, batch, truth, clim, plan.layout, pool)
+                        results = compute_groups(
+                            fields, batch, truth=truth, clim=clim, layout=plan.layout, setup=setup
+                        )
                         for group, value in zip(batch, results, strict=True):
                             sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
                         if bar is not None:
@@ -726,21 +736,6 @@ class _Runner:
                 pool.shutdown()
             if bar is not None:
                 bar.close()
-
-    def _compute(self, fields, groups, truth, clim, layout, pool) -> list[np.ndarray]:
-        return compute_groups(
-            fields,
-            groups,
-            truth,
-            clim,
-            self.mask_source,
-            layout,
-            self.engine,
-            self.device,
-            self.weights_for,
-            pool,
-            self.n_points,
-        )
 
     def _run_distributed(self, plans, blocks, tpos, mpos, sums):
         import dask
@@ -841,18 +836,11 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
             by_dtype[dtype] = weights.astype(dtype)
         return by_dtype[dtype]
 
+    setup = KernelSetup(
+        engine=engine, device=device, weights_for=weights_for, n_points=n_points, mask_source=mask_source
+    )
     results = compute_groups(
-        fields,
-        groups,
-        dict(enumerate(truth)),
-        clim_fields,
-        mask_source,
-        layout,
-        engine,
-        device,
-        weights_for,
-        None,
-        n_points,
+        fields, groups, truth=dict(enumerate(truth)), clim=clim_fields, layout=layout, setup=setup
     )
     n_rows = kernels.n_region_rows(None if masks is None else masks.shape[0])
     out = np.zeros((f.shape[0], f.shape[1], n_rows, layout.n_columns))
@@ -881,23 +869,74 @@ class _LoadedMasks:
         return kernels.event_runs(self.masks[:, pos])
 
 
+@dataclass(frozen=True)
+class KernelSetup:
+    """How :func:`compute_groups` computes: what stays the same for every block of one scoring run.
+
+    Attributes
+    ----------
+    engine : {"numpy", "numba", "torch"}
+        The kernels that compute the statistics.
+    device : str or torch.device or None
+        The torch device (``engine="torch"`` only).
+    weights_for : callable
+        The ``(P,)`` area weights in a field dtype (cached per dtype, so each dtype is cast once).
+    n_points : int
+        Grid points of one field, ``P``.
+    mask_source : _MaskSource or _LoadedMasks, optional
+        The masks of a mask position (``field``), its event runs (``runs``) or its event cells
+        (``region``); None without masks.
+    pool : ThreadPoolExecutor, optional
+        Threads that compute groups side by side (NumPy and numba engines); None computes them in turn.
+    """
+
+    engine: str
+    device: object
+    weights_for: Callable[[np.dtype], np.ndarray]
+    n_points: int
+    mask_source: _MaskSource | _LoadedMasks | None = None
+    pool: ThreadPoolExecutor | None = None
+
+
 def compute_groups(
-    fields, groups, truth, clim, mask_source, layout, engine, device, weights_for, pool, n_points
+    fields: np.ndarray,
+    groups: Sequence[_Group],
+    *,
+    truth: Mapping[int, np.ndarray],
+    clim: Mapping[int, np.ndarray],
+    layout: StatLayout,
+    setup: KernelSetup,
 ) -> list[np.ndarray]:
     """Kernel statistics ``(k, R, K)`` of each group of same-valid-time fields, with the chosen engine.
 
-    ``truth`` and ``clim`` map positions to fields; ``mask_source`` gives the masks of a mask position
-    (``field``) or its event cells (``region``), or is None without masks.
+    Parameters
+    ----------
+    fields : numpy.ndarray
+        One block's forecasts, ``(n_init, n_lead, M, P)``.
+    groups : sequence of _Group
+        The block's fields grouped by valid time (:func:`_make_groups`).
+    truth, clim : mapping of int to numpy.ndarray
+        The truth and climatology fields by position (``clim`` empty without a climatology).
+    layout : StatLayout
+        The statistics' columns.
+    setup : KernelSetup
+        The engine, weights, masks and threads of the run.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(k, R, K)`` array per group, ``k`` its fields.
     """
     if not groups:
         return []
-    if engine == "torch":
-        return _torch_groups(fields, groups, truth, clim, mask_source, layout, device, weights_for, n_points)
+    if setup.engine == "torch":
+        return _torch_groups(fields, groups, truth=truth, clim=clim, layout=layout, setup=setup)
+    engine, mask_source, n_points = setup.engine, setup.mask_source, setup.n_points
 
     def one(group: _Group) -> np.ndarray:
         o = np.ascontiguousarray(truth[group.tpos]).reshape(n_points)
         c = None if group.cpos < 0 else np.ascontiguousarray(clim[group.cpos]).reshape(n_points)
-        w = weights_for(fields.dtype)
+        w = setup.weights_for(fields.dtype)
         if engine == "numba":
             runs = None if mask_source is None else mask_source.runs(group.mpos)
             n_events = None if mask_source is None else mask_source.n_events
@@ -911,22 +950,30 @@ def compute_groups(
             f, o[None], w, None if c is None else c[None], layout, regions, kernels.NUMPY_OPS
         )
 
-    if pool is None:
+    if setup.pool is None:
         return [one(g) for g in groups]
-    return list(pool.map(one, groups))
+    return list(setup.pool.map(one, groups))
 
 
 def _torch_groups(
-    fields, groups, truth, clim, mask_source, layout, device, weights_for, n_points
+    fields: np.ndarray,
+    groups: Sequence[_Group],
+    *,
+    truth: Mapping[int, np.ndarray],
+    clim: Mapping[int, np.ndarray],
+    layout: StatLayout,
+    setup: KernelSetup,
 ) -> list[np.ndarray]:
     """Each group on the torch device: its fields, and its truth, climatology and event bits once."""
     import torch
+
+    device, mask_source, n_points = setup.device, setup.mask_source, setup.n_points
 
     ops = kernels.torch_ops()
     dtype = np.result_type(fields.dtype, next(iter(truth.values())).dtype)
     dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     tdtype = getattr(torch, dtype.name)
-    w = torch.as_tensor(weights_for(dtype), device=device)
+    w = torch.as_tensor(setup.weights_for(dtype), device=device)
 
     def upload(array):
         return torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)

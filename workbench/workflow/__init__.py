@@ -4,9 +4,11 @@
   once, learned models in a background process) under a manifest;
 * :mod:`~workbench.workflow.results` holds :class:`Results` (scores, truth, forecasts, events, masks
   and a public view cache);
-* :mod:`~workbench.workflow.load` has :func:`load_results`, the one builder the dashboard calls;
-* :mod:`~workbench.workflow.synthetic` builds a :class:`Results` from synthetic fields of any grid size
-  (for load tests);
+* :mod:`~workbench.workflow.build` has :func:`build_results`, the one way every :class:`Results` is
+  made (scoring with :func:`score_forecasts` what comes without scores);
+* :mod:`~workbench.workflow.load` has :func:`load_results`, what the dashboard calls;
+* :mod:`~workbench.workflow.synthetic` makes synthetic fields of any grid size and bundles them through
+  :func:`build_results` (for load tests);
 * :mod:`~workbench.workflow.derive` computes the data the views draw: a field's grid, the ensemble
   spread split, each event's error.
 
@@ -21,6 +23,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "Results": "workbench.workflow.results",
+        "build_results": "workbench.workflow.build",
+        "score_forecasts": "workbench.workflow.build",
         "load_results": "workbench.workflow.load",
         "open_catalog_scores": "workbench.workflow.load",
         "sample_results": "workbench.workflow.pipeline",

@@ -13,6 +13,7 @@ from pathlib import Path
 import xarray as xr
 
 from workbench.errors import DataError
+from workbench.workflow.build import build_results
 from workbench.workflow.pipeline import sample_results
 from workbench.workflow.results import Results
 
@@ -77,9 +78,9 @@ def load_results(size: str = "default", scores: str | None = None, learned: str 
     other = open_catalog_scores(scores) if scores else None
     results = sample_results(size, learned=learned)
     if other is not None:
-        results = Results(
-            truth=results.truth,
-            forecasts=results.forecasts,
+        results = build_results(
+            results.truth,
+            results.forecasts,
             scores=other,
             masks=results.masks,
             events=results.events,

@@ -42,6 +42,7 @@ import xarray as xr
 
 from workbench._io import atomic_dir, atomic_write, cache_root, write_text
 from workbench.errors import CheckpointError, DataError, WorkbenchError
+from workbench.workflow.build import build_results, score_forecasts
 from workbench.workflow.results import Results
 
 log = logging.getLogger(__name__)
@@ -254,44 +255,27 @@ def _climatology(ctx: dict):
 
 def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | None = None) -> None:
     """Score the finished forecasts (and ensemble) into ``scores.zarr``, replaced atomically."""
-    from workbench.events import forecast_event_masks
     from workbench.events.sample import climatology_for_sample
-    from workbench.scoring import decompose
 
     root = ctx["root"]
     masks = xr.open_zarr(root / "masks.zarr")["mask"].load()
     forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in models}
     if ensemble_model is not None:
         forecasts[f"{ensemble_model}-ensemble"] = xr.open_zarr(root / "ensembles" / f"{ensemble_model}.zarr")
-    order = list(forecasts)
-    variables = [v for v in ctx["truth"].data_vars if all(v in f for f in forecasts.values())]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        # each model's own events (the observed rules on its forecast; an ensemble's mean) give the
-        # forecast-conditioned regions (extreme_forecast, hit, miss, false_alarm, ...)
         event_clim = climatology_for_sample(
             ctx["size"], (ctx["verif"].time.values[0], ctx["verif"].time.values[-1])
         )
-        forecast_masks = {}
-        for m in order:
-            fc = forecasts[m][variables]
-            members = [d for d in fc.dims if d not in ("init_time", "lead_time", "y", "x")]
-            forecast_masks[m] = forecast_event_masks(fc.mean(members) if members else fc, event_clim).load()
-        scores = decompose(
-            {m: forecasts[m] for m in order},
-            ctx["verif"],
-            masks,
-            climatology=climatology.climatology,
-            climatology_name=f"hour-of-day mean of the {CLIMATOLOGY_DAYS} days of analysis before the first init",
-            variables=variables,
-            forecast_masks=forecast_masks,
-        )
-        # categorical scores and FSS of tp, refc and gust, for the dashboard's metric and region selectors
-        from workbench.scoring.onepass import event_metrics
-
-        events = event_metrics({m: forecasts[m] for m in order}, ctx["verif"], masks)
-        if events.data_vars:
-            scores = xr.merge([scores, events], join="left", combine_attrs="override")
+    scores = score_forecasts(
+        forecasts,
+        ctx["verif"],
+        masks,
+        climatology=climatology.climatology,
+        climatology_name=f"hour-of-day mean of the {CLIMATOLOGY_DAYS} days of analysis before the first init",
+        forecast_regions=True,
+        event_climatology=event_clim,
+    )
     _write_zarr(scores.load(), root / "scores.zarr")
 
 
@@ -504,9 +488,9 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
             f"{ENSEMBLE_NOISE_MEMBERS} perturbed members) from "
             f"{', '.join(t[:16] for t in manifest['ensemble_init_times'])}."
         )
-    return Results(
-        truth=truth,
-        forecasts=forecasts,
+    return build_results(
+        truth,
+        forecasts,
         scores=scores,
         masks=masks,
         events=events,

@@ -4,8 +4,10 @@ The dashboard's tests and its 3-km benchmark need truth, forecasts, masks, event
 scores on grids the sample pipeline would take long to fill (a full 1059 x 1799 HRRR grid). This
 module makes them directly: smooth temperature with a diurnal cycle, convective storms that move
 east as reflectivity and rain blobs (each storm an event with a mask and a table row), forecasts that
-misplace the storms more with lead time, a two-level ensemble, and scores computed from those fields
-(unweighted cell means). Nothing here stands in for the real pipeline (:mod:`workbench.workflow.pipeline`).
+misplace the storms more with lead time and a two-level ensemble. They are bundled and scored by
+:func:`~workbench.workflow.build.build_results`, the pipeline's own scoring (the ensemble as model
+``<name>-ensemble``; the ACC against each cell's mean over the period). Nothing here stands in for the
+real pipeline (:mod:`workbench.workflow.pipeline`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from workbench.grids import hrrr_grid
+from workbench.workflow.build import build_results
 from workbench.workflow.results import Results
 
 START = np.datetime64("2020-06-01T00", "ns")
@@ -105,54 +108,6 @@ def _events(storms: pd.DataFrame, masks: dict[str, np.ndarray], times: np.ndarra
             }
         )
     return pd.DataFrame(rows)
-
-
-def _score(errors: dict, truth_a: dict, clim: dict, masks_v: np.ndarray, types: list[str], ens_values=None):
-    """Scores of one model, variable and lead over regions; masks_v is (event_type, n, y, x)."""
-    err, obs = errors, truth_a
-    regions = {"all": np.ones(err.shape, bool)}
-    extreme = masks_v.any(axis=0)
-    regions["extreme"], regions["non_extreme"] = extreme, ~extreme
-    for k, t in enumerate(types):
-        regions[t] = masks_v[k]
-    total_sq = np.nansum(err**2)
-    out = {}
-    for name, r in regions.items():
-        e = err[r]
-        e = e[np.isfinite(e)]
-        n = e.size
-        fa, oa = (err + obs - clim)[r], (obs - clim)[r]
-        ok = np.isfinite(fa) & np.isfinite(oa)
-        acc = (
-            float(np.sum(fa[ok] * oa[ok]) / np.sqrt(np.sum(fa[ok] ** 2) * np.sum(oa[ok] ** 2)))
-            if ok.sum() > 1 and np.sum(oa[ok] ** 2) > 0 and np.sum(fa[ok] ** 2) > 0
-            else np.nan
-        )
-        row = {
-            "rmse": float(np.sqrt(np.mean(e**2))) if n else np.nan,
-            "mae": float(np.mean(np.abs(e))) if n else np.nan,
-            "bias": float(np.mean(e)) if n else np.nan,
-            "area_fraction": float(r.mean()),
-            "error_share": float(np.sum(e**2) / total_sq) if total_sq > 0 else np.nan,
-            "acc": acc,
-        }
-        if ens_values is not None and n:
-            members, epi, ale = ens_values
-            m = members[:, r]  # (member, cells)
-            y = obs[r]
-            k = m.shape[0]
-            crps = np.mean(np.abs(m - y[None]), axis=0) - np.sum(
-                np.abs(m[:, None] - m[None, :]), axis=(0, 1)
-            ) / (2 * k * (k - 1))
-            row.update(
-                crps=float(np.mean(crps)),
-                spread=float(np.sqrt(np.mean(m.var(axis=0, ddof=1)))),
-                # variances, as workbench.scoring.decompose reports them
-                spread_epistemic=float(np.mean(epi[r] ** 2)),
-                spread_aleatoric=float(np.mean(ale[r] ** 2)),
-            )
-        out[name] = row
-    return out
 
 
 def synthetic_results(
@@ -270,62 +225,19 @@ def synthetic_results(
             },
             coords={"init_time": inits, "lead_time": lead_td, "y": grid.y, "x": grid.x},
         )
-    scores = _scores(truth_v, clim_v, masks, forecasts, ensembles, inits, leads, types, score_stride)
-    return Results(
-        truth=truth,
-        forecasts=forecasts,
-        scores=scores,
+    clim = xr.Dataset(
+        {v: (("y", "x"), a, {"units": units[v]}) for v, a in clim_v.items()},
+        coords={"y": grid.y, "x": grid.x},
+    )
+    return build_results(
+        truth,
+        forecasts,
         masks=masks,
         events=events,
         ensembles=ensembles,
+        climatology=clim,
+        climatology_name="mean of the synthetic analysis at each cell",
+        score_stride=score_stride,
         label=f"synthetic {spacing_km:g} km",
     )
 
-
-def _scores(truth_v, clim_v, masks, forecasts, ensembles, inits, leads, types, stride) -> xr.Dataset:
-    regions = ["all", "extreme", "non_extreme", *types]
-    variables = list(truth_v)
-    metric_names = [
-        "rmse",
-        "mae",
-        "bias",
-        "area_fraction",
-        "error_share",
-        "acc",
-        "crps",
-        "spread",
-        "spread_epistemic",
-        "spread_aleatoric",
-    ]
-    out = {
-        m: np.full((len(forecasts), len(variables), len(leads), len(regions)), np.nan) for m in metric_names
-    }
-    s = (slice(None), slice(None, None, stride), slice(None, None, stride))
-    mask_v = np.asarray(masks)
-    for mi, (model, fc) in enumerate(forecasts.items()):
-        for vi, v in enumerate(variables):
-            for li, lead_h in enumerate(leads):
-                valid_idx = ((inits - START) / np.timedelta64(1, "h")).astype(int) + int(lead_h)
-                obs = truth_v[v][valid_idx][s]
-                err = np.asarray(fc[v].isel(lead_time=li))[s] - obs
-                ens = None
-                if model in ensembles:
-                    e = np.asarray(ensembles[model][v].isel(lead_time=li))[s[0], :, :, s[1], s[2]]
-                    members = np.moveaxis(e.reshape(e.shape[0], -1, *e.shape[3:]), 1, 0)
-                    epi = np.sqrt(e.mean(axis=2).var(axis=1))
-                    ale = np.sqrt(e.var(axis=2).mean(axis=1))
-                    ens = (members, epi, ale)
-                rows = _score(
-                    err, obs, clim_v[v][s[1:]][None], mask_v[:, valid_idx][(slice(None), *s)], types, ens
-                )
-                for ri, r in enumerate(regions):
-                    for m, val in rows[r].items():
-                        out[m][mi, vi, li, ri] = val
-    lead_td = np.asarray(leads).astype("timedelta64[h]").astype("timedelta64[ns]")
-    data_vars = {
-        m: (("model", "variable", "lead_time", "region"), a) for m, a in out.items() if np.isfinite(a).any()
-    }
-    return xr.Dataset(
-        data_vars,
-        coords={"model": list(forecasts), "variable": variables, "lead_time": lead_td, "region": regions},
-    )
