@@ -38,7 +38,7 @@ from workbench.models import NWPForecast, Persistence, load  # noqa: E402
 from workbench.scoring import decompose, rmse  # noqa: E402
 from workbench.scoring.onepass import event_scores, event_statistics  # noqa: E402
 from workbench.scoring.significance import diebold_mariano, paired_bootstrap  # noqa: E402
-from workbench.training.evaluate import heldout_inits  # noqa: E402
+from workbench.training.evaluate import format_magnitude, heldout_inits  # noqa: E402
 
 HELDOUT_START = pd.Timestamp("2020-06-15 00:00")
 LEADS_H = (1, 6, 24)
@@ -85,14 +85,7 @@ def forecasts(
 def fmt(x: float) -> str:
     if not np.isfinite(x):
         return "–"
-    mag = abs(x)
-    if mag >= 100:
-        return f"{x:.0f}"
-    if mag >= 1:
-        return f"{x:.2f}"
-    if mag >= 1e-3:
-        return f"{x:.4f}"
-    return f"{x:.2e}"
+    return format_magnitude(x)
 
 
 def main() -> int:

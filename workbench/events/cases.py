@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from workbench.errors import DataError
-from workbench.events.grid import EARTH_RADIUS_KM, GridLocator, box_extents, unit_vectors
+from workbench.events.grid import EARTH_RADIUS_KM, GridLocator, box_columns, unit_vectors
 from workbench.events.reports import prepare_spc, prepare_storm_events, warn_dropped
 from workbench.events.table import make_table
 from workbench.events.types import DEFAULT_EVENT_TYPES, join_types
@@ -370,21 +370,13 @@ def _finish(raw: pd.DataFrame, loc: GridLocator, rules: CaseRules) -> pd.DataFra
         pd.to_datetime(raw.end).to_numpy(), start + pd.Timedelta(rules.max_span).to_timedelta64()
     )
     end = end + pd.Timedelta(rules.extend).to_timedelta64()
-    extent = box_extents(loc.info, y0, y1, x0, x1)
     return pd.DataFrame(
         {
             "event_id": raw.event_id.astype(str).to_numpy(),
             "event_type": raw.event_type.to_numpy(),
             "start": start,
             "end": end,
-            "y_min": y0,
-            "y_max": y1,
-            "x_min": x0,
-            "x_max": x1,
-            "lat_min": extent[:, 0],
-            "lat_max": extent[:, 1],
-            "lon_min": extent[:, 2],
-            "lon_max": extent[:, 3],
+            **box_columns(loc.info, y0, y1, x0, x1),
             "source": raw.source.to_numpy(),
             "details": raw.details.to_numpy(),
         }

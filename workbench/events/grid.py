@@ -305,6 +305,22 @@ def _concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths) + offsets
 
 
+def box_columns(info: GridInfo, y_min, y_max, x_min, x_max) -> dict:
+    """The box columns of a case table, in its order: the index bounds as given, then their
+    :func:`box_extents` as ``lat_min``, ``lat_max``, ``lon_min``, ``lon_max``."""
+    extent = box_extents(info, y_min, y_max, x_min, x_max)
+    return {
+        "y_min": y_min,
+        "y_max": y_max,
+        "x_min": x_min,
+        "x_max": x_max,
+        "lat_min": extent[:, 0],
+        "lat_max": extent[:, 1],
+        "lon_min": extent[:, 2],
+        "lon_max": extent[:, 3],
+    }
+
+
 def box_extents(info: GridInfo, y_min, y_max, x_min, x_max) -> np.ndarray:
     """:func:`box_extent` of many boxes at once: an (n, 4) array of lat_min, lat_max, lon_min, lon_max."""
     y0, y1 = np.asarray(y_min, np.int64), np.asarray(y_max, np.int64)

@@ -77,7 +77,7 @@ from scipy.spatial import cKDTree
 
 from workbench._io import atomic_write
 from workbench.errors import DataError
-from workbench.events.grid import box_extents, grid_info
+from workbench.events.grid import box_columns, grid_info
 from workbench.events.reports import NCEI_REQUIRED, _parse_parts, require_columns
 from workbench.events.table import make_table
 
@@ -466,21 +466,13 @@ def hr_extreme_cases(
     end = np.minimum(pd.to_datetime(raw.end), begin + pd.Timedelta(p.max_span)) + pd.Timedelta(p.extend)
     y0, y1 = np.minimum(raw.y0, raw.y1), np.maximum(raw.y0, raw.y1)  # a Lambert grid can invert them
     x0, x1 = np.minimum(raw.x0, raw.x1), np.maximum(raw.x0, raw.x1)
-    extent = box_extents(near.info, y0, y1, x0, x1)
     table = pd.DataFrame(
         {
             "event_id": [f"hrx{s}-{k:05d}" for k, s in enumerate(raw.step)],
             "event_type": raw.type.map(_fix_type),
             "start": begin,
             "end": end,
-            "y_min": y0,
-            "y_max": y1,
-            "x_min": x0,
-            "x_max": x1,
-            "lat_min": extent[:, 0],
-            "lat_max": extent[:, 1],
-            "lon_min": extent[:, 2],
-            "lon_max": extent[:, 3],
+            **box_columns(near.info, y0, y1, x0, x1),
             "source": "hr-extreme-" + raw.step.astype(str),
             "details": raw.details,
         }

@@ -269,7 +269,29 @@ class HRRRSource(WorkbenchSource):
         )
 
 
-class WB2ForecastSource(WorkbenchSource):
+class _ArchiveForecastSource(WorkbenchSource):
+    """What the forecast-archive sources share: a time window, variables and a lead-time cap.
+
+    Each subclass keeps its own ``__init__``, because its keyword names (``url=``, ``files=``) are the
+    catalog entry's user parameters.
+    """
+
+    def _window(self, start: Any, end: Any, variables: Any, lead_hours: int) -> None:
+        self.lead_hours = int(lead_hours or 0)
+        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+
+    def _read(self, reader, target):
+        """``reader(target, ...)`` over this source's window; a lead cap of 0 means every lead."""
+        return reader(
+            target,
+            variables=self.variables,
+            start=self.start,
+            end=self.end,
+            lead_hours=self.lead_hours or None,
+        )
+
+
+class WB2ForecastSource(_ArchiveForecastSource):
     """A WeatherBench 2 forecast store (see :func:`workbench.sources.archives.open_wb2_forecast`)."""
 
     name = "workbench_wb2_forecast"
@@ -284,8 +306,8 @@ class WB2ForecastSource(WorkbenchSource):
         metadata=None,
     ):
         super().__init__(metadata=metadata)
-        self.url, self.lead_hours = url, int(lead_hours or 0)
-        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+        self.url = url
+        self._window(start, end, variables, lead_hours)
 
     @property
     def path(self) -> str:
@@ -299,16 +321,10 @@ class WB2ForecastSource(WorkbenchSource):
     def _open(self):
         from workbench.sources.archives import open_wb2_forecast
 
-        return open_wb2_forecast(
-            self.path,
-            variables=self.variables,
-            start=self.start,
-            end=self.end,
-            lead_hours=self.lead_hours or None,
-        )
+        return self._read(open_wb2_forecast, self.path)
 
 
-class AIWPForecastSource(WorkbenchSource):
+class AIWPForecastSource(_ArchiveForecastSource):
     """Runs of the AI-model forecast archive (see :func:`workbench.sources.archives.open_aiwp_forecast`)."""
 
     name = "workbench_aiwp_forecast"
@@ -323,8 +339,8 @@ class AIWPForecastSource(WorkbenchSource):
         metadata=None,
     ):
         super().__init__(metadata=metadata)
-        self.files, self.lead_hours = files, int(lead_hours or 0)
-        self.start, self.end, self.variables = _time(start), _time(end), _variables(variables)
+        self.files = files
+        self._window(start, end, variables, lead_hours)
 
     @property
     def path(self) -> str | list[str]:
@@ -339,13 +355,7 @@ class AIWPForecastSource(WorkbenchSource):
         from workbench.sources.archives import open_aiwp_forecast
 
         files = _variables(self.files) if isinstance(self.files, str) else self.files
-        return open_aiwp_forecast(
-            files,
-            variables=self.variables,
-            start=self.start,
-            end=self.end,
-            lead_hours=self.lead_hours or None,
-        )
+        return self._read(open_aiwp_forecast, files)
 
 
 class HRRRHerbieSource(WorkbenchSource):

@@ -120,6 +120,12 @@ def _periods(periods) -> str:
 def _fmt(x: float) -> str:
     if x == 0:
         return "0"
+    return format_magnitude(x)
+
+
+def format_magnitude(x: float) -> str:
+    """``x`` with as many decimals as its size calls for: 0 from 100 up, 2 from 1, 4 from 0.001, else
+    two-digit scientific notation (0 itself included)."""
     mag = abs(x)
     if mag >= 100:
         return f"{x:.0f}"
