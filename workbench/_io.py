@@ -65,6 +65,7 @@ __all__ = [
     "cache_root",
     "fault_point",
     "fsync_dir",
+    "lock_holder",
     "pid_alive",
     "recover_dir",
     "remove_tree",
@@ -309,6 +310,18 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
 # -- locks -----------------------------------------------------------------------------------------------
 _held: set[str] = set()  # lock files held by live ExclusiveLock objects of this process
+
+
+def lock_holder(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record (pid, host, since) of whoever holds the lock file ``path``; None when it is free.
+
+    Cooperating writers (the processes of one multi-process run) check it before each write: they write
+    under the lock their coordinator holds, and stop if that lock has gone or changed hands.
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 class ExclusiveLock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,11 @@ def register(subparsers) -> None:
     p.add_argument("--dropout", type=float, default=None, help="MC dropout rate (default: the layers' own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"],
-                   help="autocast precision (default auto: bf16 on a GPU, fp32 on a CPU)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32", "tf32"],
+                   help="precision (default auto: fp32, TF32 off; bf16 only for models shown accurate in it)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="processes, one per GPU (or on the CPU), each forecasting a share of the initial times "
+                   "into the one store (default 1; under torchrun the group torchrun started)")
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
                    help="torch.compile the model steps (optionally with a mode, e.g. max-autotune)")
     p.add_argument("--batch-size", type=int, default=None, help="initial times per block (default 8)")
@@ -123,7 +127,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     """Counts at least 1, amplitudes finite and non-negative, a dropout rate in [0, 1)."""
     from workbench.errors import DataError
 
-    for flag in ("weight_members", "noise_members", "members", "batch_size"):
+    for flag in ("weight_members", "noise_members", "members", "batch_size", "devices"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise DataError(f"--{flag.replace('_', '-')} must be at least 1, not {value}.")
@@ -201,7 +205,10 @@ def run(args: argparse.Namespace) -> int:
         sink=sink,
         hta=not args.single_step,
         progress=not args.no_progress,
+        devices=args.devices,
     )
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        return 0  # under torchrun the first process reports for the group
     dims = ", ".join(f"{k}: {v}" for k, v in fc.sizes.items())
     print(f"wrote {sink.path} ({dims}; variables {', '.join(map(str, fc.data_vars))})")
     return 0

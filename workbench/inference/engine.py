@@ -7,6 +7,9 @@ device (initial times x noise members; weight members one after another), for a 
 its ``forecast``. A :class:`~workbench.inference.sinks.ForecastSink` keeps each block, on a writer thread
 so that the device computes the next block while the host encodes and writes this one. A zarr sink
 resumes: rerunning the same call skips the blocks already written.
+
+With ``devices=N`` (or under ``torchrun``) the blocks are shared out over N processes, one per GPU,
+which write one store together (:mod:`workbench.inference.distributed`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from workbench.errors import DataError
+from workbench.inference import distributed
+from workbench.inference.device import precision
 from workbench.inference.ensemble import EnsembleSpec
-from workbench.inference.prepare import prepare
+from workbench.inference.prepare import PreparedRun, prepare
 from workbench.inference.runner import Block, Runner
-from workbench.inference.sinks import ForecastSink, MemorySink
+from workbench.inference.sinks import ForecastSink, MemorySink, ZarrSink
+from workbench.inference.store import open_forecast
 
 __all__ = ["run_forecast"]
 
@@ -43,6 +50,7 @@ def run_forecast(
     single_step=None,
     progress: bool = True,
     callback: Callable[[int], Any] | None = None,
+    devices: int | None = None,
 ) -> xr.Dataset:
     """Forecast from the states of ``source`` at ``init_times`` for ``lead_times``.
 
@@ -63,32 +71,112 @@ def run_forecast(
         ``None``: deterministic. ``n``: ``n`` perturbed initial conditions on a ``member`` dim. ``(w, n)``
         or an :class:`EnsembleSpec`: ``w`` weight members x ``n`` noise members.
     device, dtype, compile
-        ``"auto"``/``"cpu"``/``"cuda[:N]"``; ``"auto"`` (bf16 on a GPU, fp32 on a CPU), ``"bf16"`` or
-        ``"fp32"``; ``torch.compile`` the steps (True or a mode name).
+        ``"auto"``/``"cpu"``/``"cuda[:N]"``; ``"auto"`` (fp32, or bf16 on a GPU for models declared
+        accurate in it: :func:`~workbench.inference.device.resolve_precision`), ``"bf16"``, ``"fp32"``
+        (TF32 off) or ``"tf32"``; ``torch.compile`` the steps (True or a mode name).
     batch_size
         Initial times per block (one device batch, one atomic write). Default 8.
     hta, single_step
         Hierarchical temporal aggregation over a family's steps, or (False) repeat ``single_step``.
     progress, callback
         A tqdm bar; a function called with each block's index once it is written.
+    devices
+        Processes to share the blocks among, one per GPU (``device`` "auto" or "cuda") or all on the
+        CPU (``device="cpu"``, gloo). Several need a :class:`~workbench.inference.sinks.ZarrSink`, and
+        the model, source and sink must pickle (each process is a fresh interpreter). Under ``torchrun``
+        the group it started is used whatever this says. The forecast is the same as from one process.
 
     Returns
     -------
     xarray.Dataset
         Dims ``(init_time, lead_time[, member | weight_member, noise_member], y, x)`` with ``valid_time``.
     """
-    run = prepare(model, source, init_times, lead_times, members=members, device=device, dtype=dtype,
-                  compile=compile, batch_size=batch_size, hta=hta, single_step=single_step)
+    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise DataError(f"devices must be a whole number of at least 1, got {devices!r}")
+    kwargs = dict(members=members, device=device, dtype=dtype, compile=compile, batch_size=batch_size, hta=hta,
+                  single_step=single_step)
+    group = distributed.current_group(device)
+    if group is None and devices is not None and devices > 1:
+        if not isinstance(sink, ZarrSink):
+            raise DataError(
+                f"devices={devices} writes one zarr store from {devices} processes: pass sink=ZarrSink(path)"
+            )
+        distributed.launch(devices, _rank_main, model, source, init_times, lead_times, sink, kwargs)
+        return open_forecast(sink.path)
+    if group is not None:
+        return _run_in_group(group, model, source, init_times, lead_times, sink, progress, callback, kwargs)
+    run = prepare(model, source, init_times, lead_times, **kwargs)
     sink = MemorySink() if sink is None else sink
     done = sink.open(run.layout, run.signature, source)
     with tqdm(total=run.layout.n_blocks, initial=len(done), disable=not progress, unit="block",
-              desc=f"{run.label} forecast") as bar:
+              desc=f"{run.label} forecast") as bar, precision(run.signature["dtype"]):
         _drive(run.runner, run.blocks(source, done), sink, bar, callback)
     return sink.close()
 
 
-def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callback) -> None:
-    """Run every block and hand it to the sink on one writer thread, at most two blocks in flight."""
+def _rank_main(model, source, init_times, lead_times, sink, kwargs) -> None:
+    """One process of a group started by :func:`run_forecast`'s ``devices``."""
+    group = distributed.current_group(kwargs["device"])
+    _run_in_group(group, model, source, init_times, lead_times, sink, False, None, kwargs)
+
+
+def _run_in_group(group, model, source, init_times, lead_times, sink, progress, callback, kwargs) -> xr.Dataset:
+    """This process's share of a multi-process run (see :mod:`workbench.inference.distributed`).
+
+    Rank 0 opens the store (lock, create or resume) and hands it to the others; every rank forecasts
+    every ``world``-th block still to do; once all have reported, rank 0 finishes the store, or on any
+    failure releases it for a resume, and every rank raises.
+    """
+    if not isinstance(sink, ZarrSink):
+        raise DataError(f"a run on {group.world} processes writes one zarr store: pass sink=ZarrSink(path)")
+    kwargs = {**kwargs, "device": distributed.device_for_rank(kwargs["device"], group)}
+    run: PreparedRun | None = None
+    opened: tuple[str, Any] = ("error", "")
+    try:
+        run = prepare(model, source, init_times, lead_times, **kwargs)
+        if group.rank == 0:
+            done = sink.open(run.layout, run.signature, source)
+            opened = ("ok", (sorted(done), sink.handoff()))
+    except Exception as err:
+        opened = ("error", f"{type(err).__name__}: {err}")
+        if group.rank != 0:
+            raise  # rank 0's broadcast below would wait for this process for ever otherwise
+    shared = group.broadcast(opened)
+    if shared[0] != "ok":
+        if group.rank == 0 and opened[0] == "error":
+            raise DataError(f"the forecast could not start: {opened[1]}")
+        raise DataError(f"the forecast could not start on process 0: {shared[1]}")
+    done_list, handoff = shared[1]
+    if group.rank != 0:
+        sink.join(run.layout, handoff)
+    todo = [b for b in run.blocks(source, set(done_list))]
+    mine = distributed.shard(todo, group.rank, group.world)
+    failure = None
+    try:
+        with tqdm(total=len(mine), disable=not progress or group.rank != 0, unit="block",
+                  desc=f"{run.label} forecast (process 0 of {group.world})") as bar, precision(run.signature["dtype"]):
+            _drive(run.runner, mine, sink, bar, callback, abort=group.rank == 0)
+    except Exception as err:
+        failure = f"{type(err).__name__}: {err}"
+    failures = group.gather(failure)
+    bad = [(r, f) for r, f in enumerate(failures) if f is not None]
+    if bad:
+        if group.rank == 0:
+            sink.abort()  # finished blocks stay for a resume
+        r, f = bad[0]
+        raise DataError(f"forecast process {r} of {group.world} failed: {f}; rerun the same call to resume")
+    if group.rank == 0:
+        sink.close()
+    group.barrier()  # the store is complete (and swapped in) before anyone opens it
+    return open_forecast(handoff["target"])
+
+
+def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callback, abort: bool = True) -> None:
+    """Run every block and hand it to the sink on one writer thread, at most two blocks in flight.
+
+    On a failure the sink is aborted (its lock released) unless ``abort`` is False: in a multi-process
+    run only the coordinator does that, once every process has stopped.
+    """
     pending: list[tuple[int, Future]] = []
 
     def settle(limit: int) -> None:
@@ -110,7 +198,8 @@ def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callbac
         except BaseException:
             for _, fut in pending:
                 fut.exception()
-            sink.abort()  # a failed run frees a store for the next attempt at once
+            if abort:
+                sink.abort()  # a failed run frees a store for the next attempt at once
             raise
         finally:
             # Let the writes already handed over finish (each is atomic anyway), then stop.

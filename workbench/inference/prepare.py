@@ -137,7 +137,7 @@ def prepare(
     inits, leads = as_init_times(init_times), as_lead_times(lead_times)
     spec, member_layout = as_spec(members)
     dev = resolve_device(device)
-    dtype = resolve_precision(dtype, dev)
+    dtype = resolve_precision(dtype, dev, models)
     batch_size = 8 if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size must be at least 1, got {batch_size}")

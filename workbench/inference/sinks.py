@@ -93,6 +93,15 @@ class ZarrSink:
         self._store = ForecastStore.open_or_create(self.path, layout, signature, overwrite=self.overwrite)
         return self._store.done_blocks()
 
+    def handoff(self) -> dict[str, Any]:
+        """What the other processes of a multi-process run need to :meth:`join` this open store."""
+        return self._opened().handoff()
+
+    def join(self, layout: StoreLayout, handoff: dict[str, Any]) -> None:
+        """Open the store another process of this run holds, as a cooperating writer of its blocks
+        (instead of :meth:`open`; see :mod:`workbench.inference.store`)."""
+        self._store = ForecastStore.join(layout, handoff)
+
     def write(self, block: int, data: dict[str, np.ndarray]) -> None:
         self._opened().write_block(block, data)
 

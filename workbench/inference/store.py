@@ -31,6 +31,14 @@ first: the new run is written into a hidden folder beside it and swapped in by
 :func:`workbench._io.swap_dir` only when complete, so a failing or killed rerun leaves the old store
 intact. :func:`open_forecast` shows only the blocks whose completion record exists; the others read as
 NaN even where a killed writer had left some of their chunks.
+
+Cooperating writers. The processes of one multi-process run (:mod:`workbench.inference.distributed`)
+share the lock of their coordinator (rank 0) instead of each taking it: rank 0 opens the store as above
+and hands :meth:`ForecastStore.handoff` to the others, which :meth:`ForecastStore.join` it. A joined
+writer takes no lock and never creates, swaps or finishes the store; it writes whole blocks only (no
+chunk is shared by two blocks, so two writers never touch one file) and checks before each block that the
+lock file still names its coordinator, so a writer whose coordinator died stops instead of writing into
+a store that another run may hold by now.
 """
 
 from __future__ import annotations
@@ -49,8 +57,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workbench._io import ExclusiveLock, fault_point, recover_dir, swap_dir, temp_name, write_text
-from workbench.errors import DataError
+from workbench._io import (
+    ExclusiveLock,
+    fault_point,
+    lock_holder,
+    recover_dir,
+    swap_dir,
+    temp_name,
+    write_text,
+)
+from workbench.errors import DataError, LockError
 
 PROGRESS_DIR = "_progress"
 SIGNATURE_ATTR = "workbench_run"
@@ -210,6 +226,40 @@ class ForecastStore:
         self.layout = layout
         self._group = None
         self._lock: ExclusiveLock | None = None
+        self._holder: dict[str, Any] | None = None  # set on a joined (cooperating) writer
+
+    # -- cooperating writers -----------------------------------------------------------------------
+    def handoff(self) -> dict[str, Any]:
+        """What a cooperating writer needs to :meth:`join` this store: where the blocks go (a staged
+        overwrite's folder, perhaps), the final path, and the lock record naming this writer."""
+        if self._lock is None:
+            raise DataError(f"{self.target} is not held by this process, so it cannot be shared")
+        return {"path": str(self.path), "target": str(self.target), "holder": lock_holder(self._lock.path)}
+
+    @classmethod
+    def join(cls, layout: StoreLayout, handoff: dict[str, Any]) -> ForecastStore:
+        """Write blocks into a store that another process of this run holds (see the module's notes).
+
+        Raises
+        ------
+        LockError
+            If the store's lock does not name the process that handed the store over.
+        """
+        store = cls(handoff["path"], layout)
+        store.target = Path(handoff["target"])
+        store._holder = handoff["holder"]
+        store._check_holder()
+        return store
+
+    def _check_holder(self) -> None:
+        if self._holder is None:
+            return
+        now = lock_holder(lock_path(self.target))
+        if now != self._holder:
+            raise LockError(
+                f"the forecast store {self.target} is no longer held by this run's coordinator "
+                f"(process {self._holder.get('pid')} on {self._holder.get('host')}); rerun to resume it"
+            )
 
     # -- creation and resumption -------------------------------------------------------------
     @classmethod
@@ -324,6 +374,7 @@ class ForecastStore:
         missing = set(self.layout.variables) - set(data)
         if missing:
             raise DataError(f"block {block} lacks variables {sorted(missing)}")
+        self._check_holder()
         group = self._arrays()
         sl = self.layout.block_slice(block)
         for name in self.layout.variables:

@@ -1,0 +1,117 @@
+"""Inference across processes: two CPU processes (gloo) writing one store give one process's forecast."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from inference_standins import LinearForecaster, rotation_matrix
+
+from workbench.errors import DataError, LockError
+from workbench.inference import EnsembleSpec, MemorySink, ZarrSink, run_forecast
+from workbench.inference.distributed import shard
+from workbench.inference.store import PROGRESS_DIR, ForecastStore, lock_path
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+INITS = pd.date_range("2020-06-01", periods=10, freq="3h")
+LEADS = [1, 2, 4]
+SPEC = EnsembleSpec(weight_members=2, noise_members=2, noise_scale=0.1, dropout=0.2, seed=3)
+
+
+class Stop(Exception):
+    pass
+
+
+def _run(source, path, devices=None, callback=None):
+    model = LinearForecaster(rotation_matrix(7), dropout=0.2)
+    return run_forecast(model, source, INITS, LEADS, members=SPEC, batch_size=3, device="cpu", dtype="fp32",
+                        sink=ZarrSink(path), progress=False, callback=callback, devices=devices)
+
+
+def _assert_identical(a, b):
+    assert sorted(a.data_vars) == sorted(b.data_vars)
+    for v in a.data_vars:
+        x, y = a[v].values, b[v].values
+        assert x.shape == y.shape and np.isfinite(x).all()
+        # bitwise: the same float32 numbers, not merely close ones
+        assert np.array_equal(x.view(np.uint32), y.view(np.uint32)), v
+
+
+def test_shard_gives_every_block_once():
+    blocks = list(range(7))
+    shares = [shard(blocks, r, 3) for r in range(3)]
+    assert shares == [[0, 3, 6], [1, 4], [2, 5]]
+
+
+@pytest.fixture(scope="module")
+def one_process(linear_source, tmp_path_factory):
+    return _run(linear_source, tmp_path_factory.mktemp("one") / "fc.zarr").load()
+
+
+def test_two_gloo_processes_match_one_bitwise(linear_source, one_process, tmp_path):
+    """An MC-dropout x noise ensemble of 10 inits in 4 blocks, split over two processes."""
+    path = tmp_path / "fc.zarr"
+    two = _run(linear_source, path, devices=2).load()
+    _assert_identical(two, one_process)
+    assert dict(two.sizes) == {"init_time": 10, "lead_time": 3, "weight_member": 2, "noise_member": 2,
+                               "y": 6, "x": 8}
+    # one store, finished by the coordinator, every block recorded, the lock gone
+    done = sorted(int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json") if p.stem.isdigit())
+    assert done == [0, 1, 2, 3]
+    assert json.loads((path / PROGRESS_DIR / "complete.json").read_text())["blocks"] == 4
+    assert not lock_path(path).exists()
+
+
+def test_a_shipped_network_on_two_processes_matches_one(tiny_hrrr, tmp_path):
+    from workbench.models import load
+
+    model = load("hrheim")
+    inits = tiny_hrrr.time.values[24:29]
+    kw = dict(device="cpu", dtype="fp32", batch_size=2, progress=False)
+    one = run_forecast(model, tiny_hrrr, inits, [1, 3], **kw)
+    two = run_forecast(model, tiny_hrrr, inits, [1, 3], sink=ZarrSink(tmp_path / "h.zarr"), devices=2, **kw).load()
+    _assert_identical(two, one)
+
+
+def test_a_killed_run_resumes_on_two_processes(linear_source, one_process, tmp_path):
+    path = tmp_path / "fc.zarr"
+
+    def stop_after_first(k):
+        raise Stop
+
+    with pytest.raises(Stop):
+        _run(linear_source, path, callback=stop_after_first)
+    left = len(list((path / PROGRESS_DIR).glob("*.json")))
+    assert 1 <= left < 4  # the run loop lets the block in flight finish
+    resumed = _run(linear_source, path, devices=2).load()
+    _assert_identical(resumed, one_process)
+    assert (path / PROGRESS_DIR / "complete.json").exists()
+
+
+def test_several_processes_need_a_store_and_a_count(linear_source):
+    model = LinearForecaster(rotation_matrix(7))
+    with pytest.raises(DataError, match="ZarrSink"):
+        run_forecast(model, linear_source, INITS, LEADS, device="cpu", devices=2, sink=MemorySink(), progress=False)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(DataError, match="devices must be"):
+            run_forecast(model, linear_source, INITS, LEADS, device="cpu", devices=bad, progress=False)
+
+
+def test_a_cooperating_writer_stops_when_the_lock_changes_hands(linear_source, tmp_path):
+    """A joined writer writes under its coordinator's lock and refuses once that lock names another."""
+    from workbench.inference.prepare import prepare
+
+    path = tmp_path / "fc.zarr"
+    run = prepare(LinearForecaster(rotation_matrix(7)), linear_source, INITS, LEADS, device="cpu", batch_size=3)
+    owner = ForecastStore.open_or_create(path, run.layout, run.signature)
+    joined = ForecastStore.join(run.layout, owner.handoff())
+    block = {v: np.zeros(run.layout.block_shape(0), np.float32) for v in run.layout.variables}
+    joined.write_block(0, block)
+    assert owner.done_blocks() == {0}
+    owner.release()  # the coordinator is gone ...
+    with pytest.raises(LockError, match="no longer held"):
+        joined.write_block(1, block)
+    assert owner.done_blocks() == {0}
