@@ -110,8 +110,18 @@ def run_forecast(
     done = sink.open(run.layout, run.signature, source)
     with tqdm(total=run.layout.n_blocks, initial=len(done), disable=not progress, unit="block",
               desc=f"{run.label} forecast") as bar, precision(run.signature["dtype"]):
-        _drive(run.runner, run.blocks(source, done), sink, bar, callback)
+        try:
+            _drive(run.runner, run.blocks(source, done), sink, bar, callback)
+        finally:
+            _release(run.runner)
     return sink.close()
+
+
+def _release(runner: Runner) -> None:
+    """Hand a runner's pooled host buffers back (the sink has copied everything it keeps)."""
+    release = getattr(runner, "release", None)
+    if callable(release):
+        release()
 
 
 def _rank_main(model, source, init_times, lead_times, sink, kwargs) -> None:
@@ -155,7 +165,10 @@ def _run_in_group(group, model, source, init_times, lead_times, sink, progress, 
     try:
         with tqdm(total=len(mine), disable=not progress or group.rank != 0, unit="block",
                   desc=f"{run.label} forecast (process 0 of {group.world})") as bar, precision(run.signature["dtype"]):
-            _drive(run.runner, mine, sink, bar, callback, abort=group.rank == 0)
+            try:
+                _drive(run.runner, mine, sink, bar, callback, abort=group.rank == 0)
+            finally:
+                _release(run.runner)
     except Exception as err:
         failure = f"{type(err).__name__}: {err}"
     failures = group.gather(failure)

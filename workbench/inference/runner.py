@@ -6,10 +6,14 @@ hands to the forecast sink. :class:`TorchRunner` rolls stepped models out (the c
 :mod:`workbench.models.protocol`); :class:`BaselineRunner` calls a model's own ``forecast``.
 
 The torch path keeps every state on the device from the first copy of the initial conditions to the last
-output: the plan (:mod:`workbench.inference.plan`) is replayed without host decisions, the clock that
-drives the models' time forcings is a device tensor, and each output lead is copied asynchronously into a
-page-locked host buffer. The host waits once per block, in the writer, on an event recorded after the
-last copy.
+output: the plan (:mod:`workbench.inference.plan`) is replayed without host decisions or host
+synchronisations (whether the steps of a family share a normalisation is decided once, at start), the
+clock that drives the models' time forcings is a device tensor, and each output lead is written on the
+device straight into the forecast's layout, per variable ``(init, lead, weight, noise, y, x)``. At the
+end of a block one contiguous copy on a side stream moves it to a page-locked host buffer (pooled, see
+:class:`~workbench.inference.device.PinnedPool`) while the device goes on with the next block; the host
+waits once per block, in the writer, on an event recorded after that copy. The per-variable arrays the
+sink receives are then contiguous slices of that buffer: nothing is reordered on the host.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 import xarray as xr
 
 from workbench.errors import DataError
-from workbench.inference.device import attention_backends, autocast, host_buffer, to_device
+from workbench.inference.device import PINNED, attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
@@ -118,6 +122,7 @@ class _Stepper:
     std: torch.Tensor
     compiled: bool = False
     warm: bool = False
+    same: bool = True  # normalised like the family's reference step (decided once, not per call)
 
 
 def _norm_tensors(model, variables: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,8 +184,10 @@ class TorchRunner:
     ):
         self.member_layout = member_layout
         self.pad_to = int(batch_size) if compile else 0
-        # Two host buffers: the device fills one while the writer thread drains the other.
-        self._buffers: list[torch.Tensor | None] = [None, None]
+        # Two slots of (device output, host output, pooled host base, input staging): the device fills
+        # one while the writer thread drains the other.
+        self._slots: list[dict] = [{}, {}]
+        self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self._blocks_run = 0
         self.device = device
         self.dtype = dtype
@@ -235,15 +242,19 @@ class TorchRunner:
             self.families.append(prepared)
         ref = next(iter(self.families[0].values()))
         self.mean, self.std = ref.mean, ref.std
+        for fam in self.families:
+            for st in fam.values():
+                # One comparison here instead of a host synchronisation at every step of every block.
+                st.same = st.mean is self.mean or (torch.equal(st.mean, self.mean) and torch.equal(st.std, self.std))
         self.model_calls = 0
 
     # ------------------------------------------------------------------------------------------
-    def host_shape(self, b: int) -> tuple[int, ...]:
-        """Layout of the host buffer: ``(lead, weight, init, noise, channel, y, x)``.
+    def out_shape(self, b: int, ny: int, nx: int) -> tuple[int, ...]:
+        """Layout of a block's output: ``(channel, init, lead, weight, noise, y, x)``.
 
-        Each (lead, weight) slab is contiguous, so every device-to-host copy is one contiguous copy.
+        Channel by channel it is the forecast's own layout, so the sink gets contiguous arrays.
         """
-        return (len(self.lead_times), self.n_weight, b, self.n_noise, len(self.variables))
+        return (len(self.variables), b, len(self.lead_times), self.n_weight, self.n_noise, ny, nx)
 
     def run_block(self, block: Block) -> BlockResult:
         """Forecast one block on the device; the result is copied to a host buffer asynchronously."""
@@ -255,14 +266,36 @@ class TorchRunner:
             pad = self.pad_to - real
             initial = np.concatenate([initial, np.repeat(initial[-1:], pad, axis=0)])
             inits = inits.append(pd.DatetimeIndex([inits[-1]] * pad))
-        slot = self._blocks_run % 2
+        slot = self._slots[self._blocks_run % 2]
         self._blocks_run += 1
-        buf, event = self._forecast_block(list(inits.values), initial, self._buffers[slot])
-        self._buffers[slot] = buf
+        buf, event = self._forecast_block(list(inits.values), initial, slot)
         return _Pending(buf, event, real, self.variables, self.member_layout)
 
+    def release(self) -> None:
+        """Give the page-locked buffers back to the process's pool (the run is over)."""
+        for slot in self._slots:
+            for key in ("base", "staging"):
+                if slot.get(key) is not None:
+                    PINNED.put(slot[key])
+            slot.clear()
+
+    def _buffers_for(self, slot: dict, shape: tuple[int, ...], n_in: int) -> None:
+        if slot.get("shape") == shape and slot.get("n_in", -1) >= n_in:
+            return
+        for key in ("base", "staging"):
+            if slot.get(key) is not None:
+                PINNED.put(slot[key])
+        slot.clear()
+        slot["host"], slot["base"] = host_buffer(shape, self.device)
+        if self.device.type == "cuda":
+            slot["out"] = torch.empty(shape, dtype=torch.float32, device=self.device)
+            slot["staging"] = PINNED.take(n_in)
+        else:
+            slot["out"] = slot["host"]  # on a CPU the steps write straight into the host buffer
+        slot["shape"], slot["n_in"] = shape, n_in
+
     def _forecast_block(
-        self, init_times: Sequence[np.datetime64], initial: np.ndarray, out: torch.Tensor | None = None
+        self, init_times: Sequence[np.datetime64], initial: np.ndarray, slot: dict | None = None
     ) -> tuple[torch.Tensor, object]:
         """Forecast one block into a host buffer.
 
@@ -272,24 +305,24 @@ class TorchRunner:
             The block's initial times.
         initial
             ``(b, C, ny, nx)`` initial states in physical units, channels in :attr:`variables` order.
-        out
-            Host buffer to fill (allocated when None).
+        slot
+            The buffers to use (a dict the runner keeps; fresh ones when None).
 
         Returns
         -------
         (buffer, event)
-            The host buffer ``(L, W, b, N, C, ny, nx)`` and an object with ``synchronize()`` that returns
-            once every copy into it has landed.
+            The host buffer ``(C, b, L, W, N, ny, nx)`` and an object with ``synchronize()`` that
+            returns once the copy into it has landed.
         """
+        slot = {} if slot is None else slot
         b = len(init_times)
         ny, nx = initial.shape[-2:]
-        shape = (*self.host_shape(b), ny, nx)
-        if out is None or tuple(out.shape) != shape:
-            out = host_buffer(shape, self.device)
+        self._buffers_for(slot, self.out_shape(b, ny, nx), initial.size)
+        out = slot["out"]
         c = len(self.variables)
         n = self.n_noise
         with torch.inference_mode():
-            x = to_device(initial, self.device)
+            x = to_device(initial, self.device, slot.get("staging"))
             xn = (x - self.mean) / self.std
             amp = amplitudes(self.variables, self.spec.noise_scale) if self.spec is not None else None
             if amp is not None and (amp != 0).any():
@@ -316,12 +349,16 @@ class TorchRunner:
                         for module in modules.values():
                             stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
                     self._replay(family, xn, hours0, out, w, b)
-        if self.device.type == "cuda":
+        if self.device.type != "cuda":
+            return slot["host"], _Done()
+        # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
+        stream = self._copy_stream
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            slot["host"].copy_(out, non_blocking=True)
             event = torch.cuda.Event()
-            event.record()
-        else:
-            event = _Done()
-        return out, event
+            event.record(stream)
+        return slot["host"], event
 
     def _replay(self, family, xn, hours0, out, w, b) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
@@ -336,9 +373,7 @@ class TorchRunner:
                     kwargs = {"valid_time": hours0[:1]} if stepper.takes_time else {}
                     stepper.model.step(x[:1], **kwargs)
                     stepper.warm = True
-                same = stepper.mean is self.mean or (
-                    torch.equal(stepper.mean, self.mean) and torch.equal(stepper.std, self.std)
-                )
+                same = stepper.same
                 if not same:  # models of one family normalised differently: map between their spaces
                     x = (x * self.std + self.mean - stepper.mean) / stepper.std
                 offset = sum(op.src, pd.Timedelta(0)) / HOUR
@@ -353,7 +388,8 @@ class TorchRunner:
                 self.model_calls += 1
             elif op.kind == "emit":
                 phys = states[op.src] * self.std + self.mean
-                out[op.lead, w].copy_(phys.view(b, self.n_noise, c, *phys.shape[-2:]), non_blocking=True)
+                # Straight into the layout: (C, b, N, y, x) at this lead and weight member.
+                out[:, :, op.lead, w].copy_(phys.view(b, self.n_noise, c, *phys.shape[-2:]).permute(2, 0, 1, 3, 4))
             else:
                 states.pop(op.src, None)
 
@@ -375,7 +411,7 @@ class _Pending:
 
     def arrays(self) -> dict[str, np.ndarray]:
         self.event.synchronize()
-        return _block_arrays(self.buffer.numpy()[:, :, : self.real], self.variables, self.member_layout)
+        return _block_arrays(self.buffer.numpy()[:, : self.real], self.variables, self.member_layout)
 
 
 def _initial_array(source: xr.Dataset, init_times: pd.DatetimeIndex, variables: Sequence[str]) -> np.ndarray:
@@ -388,15 +424,15 @@ def _initial_array(source: xr.Dataset, init_times: pd.DatetimeIndex, variables: 
 
 
 def _block_arrays(buf: np.ndarray, variables: Sequence[str], layout: str) -> dict[str, np.ndarray]:
-    """Host buffer ``(L, W, b, N, C, y, x)`` -> per variable ``(b, L[, members], y, x)``."""
+    """Host buffer ``(C, b, L, W, N, y, x)`` -> per variable ``(b, L[, members], y, x)``, contiguous views."""
     out = {}
     for c, v in enumerate(variables):
-        arr = np.moveaxis(buf[:, :, :, :, c], 2, 0)  # (b, L, W, N, y, x)
+        arr = buf[c]  # (b, L, W, N, y, x)
         if layout == "none":
             arr = arr[:, :, 0, 0]
         elif layout == "member":
             arr = arr[:, :, 0]
-        out[v] = arr  # a view: the sink copies it once, into its own layout
+        out[v] = arr  # a contiguous view of the reused buffer: the sink copies it once
     return out
 
 
