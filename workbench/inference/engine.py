@@ -14,6 +14,7 @@ which write one store together (:mod:`workbench.inference.distributed`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -32,6 +33,12 @@ from workbench.inference.sinks import ForecastSink, MemorySink, ZarrSink
 from workbench.inference.store import open_forecast
 
 __all__ = ["run_forecast"]
+
+#: Where this process's last run spent its time (seconds): ``wall``; ``wait`` (the writer waiting for
+#: a block's result to reach the host), ``write`` (the sink keeping it), ``collective`` (waiting for the
+#: other processes), and the device's ``compute``/``transfer`` (:meth:`TorchRunner.device_seconds`).
+#: Filled at the end of :func:`run_forecast`, for benchmarks.
+LAST_RUN: dict[str, float] = {}
 
 
 def run_forecast(
@@ -91,6 +98,17 @@ def run_forecast(
     xarray.Dataset
         Dims ``(init_time, lead_time[, member | weight_member, noise_member], y, x)`` with ``valid_time``.
     """
+    LAST_RUN.clear()
+    t_start = time.perf_counter()
+    try:
+        return _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile,
+                             batch_size, hta, single_step, progress, callback, devices)
+    finally:
+        LAST_RUN["wall"] = time.perf_counter() - t_start
+
+
+def _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile, batch_size, hta,
+                  single_step, progress, callback, devices) -> xr.Dataset:
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
         raise DataError(f"devices must be a whole number of at least 1, got {devices!r}")
     kwargs = dict(members=members, device=device, dtype=dtype, compile=compile, batch_size=batch_size, hta=hta,
@@ -119,6 +137,9 @@ def run_forecast(
 
 def _release(runner: Runner) -> None:
     """Hand a runner's pooled host buffers back (the sink has copied everything it keeps)."""
+    device_seconds = getattr(runner, "device_seconds", None)
+    if callable(device_seconds):
+        LAST_RUN.update(device_seconds())
     release = getattr(runner, "release", None)
     if callable(release):
         release()
@@ -181,6 +202,7 @@ def _run_in_group(group, model, source, init_times, lead_times, sink, progress, 
     if group.rank == 0:
         sink.close()
     group.barrier()  # the store is complete (and swapped in) before anyone opens it
+    LAST_RUN["collective"] = group.waited
     return open_forecast(handoff["target"])
 
 
@@ -191,6 +213,7 @@ def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callbac
     run only the coordinator does that, once every process has stopped.
     """
     pending: list[tuple[int, Future]] = []
+    clock = {"wait": 0.0, "write": 0.0}
 
     def settle(limit: int) -> None:
         while len(pending) > limit:
@@ -205,7 +228,7 @@ def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callbac
             for block in blocks:
                 settle(1)  # a runner may reuse the memory of the block before last: that one is written
                 result = runner.run_block(block)
-                write = writer.submit(lambda k=block.index, r=result: sink.write(k, r.arrays()))
+                write = writer.submit(_timed_write, sink, block.index, result, clock)
                 pending.append((block.index, write))
             settle(0)
         except BaseException:
@@ -218,3 +241,13 @@ def _drive(runner: Runner, blocks: list[Block], sink: ForecastSink, bar, callbac
             # Let the writes already handed over finish (each is atomic anyway), then stop.
             for _, fut in pending:
                 fut.exception()
+    LAST_RUN.update(clock)
+
+
+def _timed_write(sink: ForecastSink, index: int, result, clock: dict[str, float]) -> None:
+    t0 = time.perf_counter()
+    data = result.arrays()  # waits for the device's copy
+    t1 = time.perf_counter()
+    sink.write(index, data)
+    clock["wait"] += t1 - t0
+    clock["write"] += time.perf_counter() - t1

@@ -188,6 +188,9 @@ class TorchRunner:
         # one while the writer thread drains the other.
         self._slots: list[dict] = [{}, {}]
         self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        # (start, steps done, copy done) CUDA events per block, for :meth:`device_seconds`; recording
+        # an event costs no synchronisation.
+        self._events: list[tuple] = []
         self._blocks_run = 0
         self.device = device
         self.dtype = dtype
@@ -321,6 +324,9 @@ class TorchRunner:
         out = slot["out"]
         c = len(self.variables)
         n = self.n_noise
+        if self.device.type == "cuda":
+            start = torch.cuda.Event(enable_timing=True)
+            start.record()
         with torch.inference_mode():
             x = to_device(initial, self.device, slot.get("staging"))
             xn = (x - self.mean) / self.std
@@ -353,12 +359,26 @@ class TorchRunner:
             return slot["host"], _Done()
         # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
         stream = self._copy_stream
+        steps_done = torch.cuda.Event(enable_timing=True)
+        steps_done.record()
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             slot["host"].copy_(out, non_blocking=True)
-            event = torch.cuda.Event()
+            event = torch.cuda.Event(enable_timing=True)
             event.record(stream)
+        self._events.append((start, steps_done, event))
         return slot["host"], event
+
+    def device_seconds(self) -> dict[str, float]:
+        """Device time of the blocks run so far: ``compute`` (input copy and steps) and ``transfer``
+        (the copy of the outputs to the host, which overlaps the next block's steps). Waits for the
+        device; zeros on a CPU."""
+        compute = transfer = 0.0
+        for start, steps_done, copied in self._events:
+            copied.synchronize()
+            compute += start.elapsed_time(steps_done) / 1e3
+            transfer += steps_done.elapsed_time(copied) / 1e3
+        return {"compute": compute, "transfer": transfer}
 
     def _replay(self, family, xn, hours0, out, w, b) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
