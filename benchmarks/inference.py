@@ -383,6 +383,7 @@ def main(argv=None) -> int:
     parser.add_argument("--drift", default=None, metavar="HRRR_ZARR",
                         help="the bf16/TF32/CPU drift of every shipped model at 24 h on this analysis")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine rows")
+    parser.add_argument("--no-rows", action="store_true", help="skip the one-step rows (engine, 3 km, drift only)")
     args = parser.parse_args(argv)
     t_start = time.perf_counter()
     device = torch.device("cpu" if args.cpu_smoke or not torch.cuda.is_available() else "cuda")
@@ -418,7 +419,7 @@ def main(argv=None) -> int:
                "rows": rows, "engine": engine, "grid3km": grid3km, "drift": drift}
         (out / "inference_results.json").write_text(json.dumps(doc, indent=1))
 
-    for label, case in cases.items():
+    for label, case in ({} if args.no_rows else cases).items():
         batch = args.batch or case[2]
         for mode in (case[3] if len(case) > 3 else modes):
             if time.perf_counter() - t_start > args.deadline:

@@ -63,9 +63,9 @@ def test_memory_sink_fills_only_unwritten_blocks_with_nan():
 def test_pinned_pool_reuses_a_buffer_of_a_fitting_size():
     pool = PinnedPool(keep_bytes=1200)
     small, big = torch.empty(100), torch.empty(200)
-    pool.put(small)
     pool.put(big)
-    assert pool.take(90) is small  # the tightest fit
+    pool.put(small)
+    assert pool.take(90) is small  # the tightest fit, found behind a buffer of another size
     assert pool.take(150) is big
     pool.put(torch.empty(200))
     pool.put(torch.empty(200))  # 1600 bytes kept > 1200: the oldest goes

@@ -121,11 +121,10 @@ class PinnedPool:
     def take(self, numel: int) -> torch.Tensor:
         """A flat page-locked float32 tensor of at least ``numel`` elements."""
         with self._lock:
-            fits = [t for t in self._free if numel <= t.numel() <= 2 * numel]
+            fits = [i for i, t in enumerate(self._free) if numel <= t.numel() <= 2 * numel]
             if fits:
-                best = min(fits, key=lambda t: t.numel())
-                self._free.remove(best)
-                return best
+                # By position: list.remove would compare tensors with ==, element by element.
+                return self._free.pop(min(fits, key=lambda i: self._free[i].numel()))
         return torch.empty(max(int(numel), 1), dtype=torch.float32, pin_memory=True)
 
     def put(self, buffer: torch.Tensor) -> None:
