@@ -115,3 +115,38 @@ def test_a_cooperating_writer_stops_when_the_lock_changes_hands(linear_source, t
     with pytest.raises(LockError, match="no longer held"):
         joined.write_block(1, block)
     assert owner.done_blocks() == {0}
+
+
+def test_workbench_infer_devices_and_torchrun_write_the_one_process_store(tiny_sample, tmp_path):
+    """`workbench infer --devices 2`, and the same command under torchrun, give the one-process store;
+    an overwrite on two processes replaces it whole."""
+    import os
+    import subprocess
+    import sys
+
+    from workbench.cli import main
+    from workbench.inference import open_forecast
+
+    args = ["infer", "hrheim", "--size", "tiny", "--init-range", "2020-06-02T00", "2020-06-02T06", "2h",
+            "--leads", "1", "2", "--device", "cpu", "--batch-size", "1", "--no-progress"]
+    assert main([*args, "--store", str(tmp_path / "one.zarr")]) == 0
+    one = open_forecast(tmp_path / "one.zarr").load()
+    assert main([*args, "--store", str(tmp_path / "two.zarr"), "--devices", "2"]) == 0
+    _assert_identical(open_forecast(tmp_path / "two.zarr").load(), one)
+    assert main([*args, "--store", str(tmp_path / "two.zarr"), "--devices", "2", "--overwrite"]) == 0
+    _assert_identical(open_forecast(tmp_path / "two.zarr", require_complete=True).load(), one)
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*torchrun, "-m", "workbench.cli", *args, "--store", str(tmp_path / "tr.zarr")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("wrote ") == 1  # the first process reports for the group
+    _assert_identical(open_forecast(tmp_path / "tr.zarr").load(), one)
+
+
+def test_workbench_infer_refuses_a_bad_device_count(capsys):
+    from workbench.cli import main
+
+    assert main(["infer", "hrheim", "--devices", "0", "--init", "2020-06-01"]) != 0
+    assert "--devices must be at least 1" in capsys.readouterr().err
