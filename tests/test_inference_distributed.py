@@ -25,6 +25,16 @@ class Stop(Exception):
     pass
 
 
+class FailsOnShortBlocks(LinearForecaster):
+    """The same model (name, weights), but its step fails on the last, short block (1 init x 2 noise
+    members, where the others have 3 x 2)."""
+
+    def step(self, x, valid_time=None):
+        if x.shape[0] < 6:
+            raise RuntimeError("boom")
+        return super().step(x, valid_time)
+
+
 def _run(source, path, devices=None, callback=None):
     model = LinearForecaster(rotation_matrix(7), dropout=0.2)
     return run_forecast(model, source, INITS, LEADS, members=SPEC, batch_size=3, device="cpu", dtype="fp32",
@@ -89,6 +99,18 @@ def test_a_killed_run_resumes_on_two_processes(linear_source, one_process, tmp_p
     resumed = _run(linear_source, path, devices=2).load()
     _assert_identical(resumed, one_process)
     assert (path / PROGRESS_DIR / "complete.json").exists()
+
+
+def test_a_failing_process_stops_the_run_and_frees_the_store_for_a_resume(linear_source, one_process, tmp_path):
+    path = tmp_path / "fc.zarr"
+    model = FailsOnShortBlocks(rotation_matrix(7), dropout=0.2)
+    with pytest.raises(DataError, match="forecast process 1 of 2 failed: RuntimeError: boom"):
+        run_forecast(model, linear_source, INITS, LEADS, members=SPEC, batch_size=3, device="cpu", dtype="fp32",
+                     sink=ZarrSink(path), progress=False, devices=2)
+    # blocks 0 and 2 (process 0) and 1 (process 1) were finished; block 3 failed; the lock is gone
+    assert sorted(int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json")) == [0, 1, 2]
+    assert not lock_path(path).exists()
+    _assert_identical(_run(linear_source, path, devices=2).load(), one_process)
 
 
 def test_several_processes_need_a_store_and_a_count(linear_source):
