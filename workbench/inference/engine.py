@@ -162,6 +162,7 @@ def _run_in_group(group, model, source, init_times, lead_times, sink, progress, 
         raise DataError(f"a run on {group.world} processes writes one zarr store: pass sink=ZarrSink(path)")
     kwargs = {**kwargs, "device": distributed.device_for_rank(kwargs["device"], group)}
     run: PreparedRun | None = None
+    failure: str | None = None
     opened: tuple[str, Any] = ("error", "")
     try:
         run = prepare(model, source, init_times, lead_times, **kwargs)
@@ -169,29 +170,27 @@ def _run_in_group(group, model, source, init_times, lead_times, sink, progress, 
             done = sink.open(run.layout, run.signature, source)
             opened = ("ok", (sorted(done), sink.handoff()))
     except Exception as err:
-        opened = ("error", f"{type(err).__name__}: {err}")
-        if group.rank != 0:
-            raise  # rank 0's broadcast below would wait for this process for ever otherwise
+        failure = f"{type(err).__name__}: {err}"
+        opened = ("error", failure)
+    # Every process takes part in every collective, failed or not, so that none waits for ever.
     shared = group.broadcast(opened)
     if shared[0] != "ok":
-        if group.rank == 0 and opened[0] == "error":
-            raise DataError(f"the forecast could not start: {opened[1]}")
         raise DataError(f"the forecast could not start on process 0: {shared[1]}")
     done_list, handoff = shared[1]
-    if group.rank != 0:
-        sink.join(run.layout, handoff)
-    todo = [b for b in run.blocks(source, set(done_list))]
-    mine = distributed.shard(todo, group.rank, group.world)
-    failure = None
-    try:
-        with tqdm(total=len(mine), disable=not progress or group.rank != 0, unit="block",
-                  desc=f"{run.label} forecast (process 0 of {group.world})") as bar, precision(run.signature["dtype"]):
-            try:
-                _drive(run.runner, mine, sink, bar, callback, abort=group.rank == 0)
-            finally:
-                _release(run.runner)
-    except Exception as err:
-        failure = f"{type(err).__name__}: {err}"
+    if failure is None:
+        try:
+            if group.rank != 0:
+                sink.join(run.layout, handoff)
+            mine = distributed.shard(run.blocks(source, set(done_list)), group.rank, group.world)
+            with tqdm(total=len(mine), disable=not progress or group.rank != 0, unit="block",
+                      desc=f"{run.label} forecast (process 0 of {group.world})") as bar, \
+                    precision(run.signature["dtype"]):
+                try:
+                    _drive(run.runner, mine, sink, bar, callback, abort=group.rank == 0)
+                finally:
+                    _release(run.runner)
+        except Exception as err:
+            failure = f"{type(err).__name__}: {err}"
     failures = group.gather(failure)
     bad = [(r, f) for r, f in enumerate(failures) if f is not None]
     if bad:
@@ -199,9 +198,17 @@ def _run_in_group(group, model, source, init_times, lead_times, sink, progress, 
             sink.abort()  # finished blocks stay for a resume
         r, f = bad[0]
         raise DataError(f"forecast process {r} of {group.world} failed: {f}; rerun the same call to resume")
+    closed = None
     if group.rank == 0:
-        sink.close()
-    group.barrier()  # the store is complete (and swapped in) before anyone opens it
+        try:
+            sink.close()
+        except Exception as err:
+            closed = f"{type(err).__name__}: {err}"
+            sink.abort()
+    # The store is complete (and swapped in) before anyone opens it, or everyone learns why not.
+    closed = group.broadcast(closed)
+    if closed is not None:
+        raise DataError(f"the forecast store could not be finished: {closed}")
     LAST_RUN["collective"] = group.waited
     return open_forecast(handoff["target"])
 
