@@ -6,12 +6,19 @@ history of lead times and the grid a model takes; ``create_iterator(x, coords)``
 state and then one state per model step. :class:`Earth2Forecaster` wraps any such model behind
 :class:`workbench.models.Forecaster`, so ``run_forecast`` (resumable stores), scoring and the dashboard
 take it like any other model. Earth2Studio's lexicon is the workbench's (``t2m``, ``u10m``, ``z500``;
-the few differences are :data:`workbench.lexicon.EARTH2_NAMES`). Install with the ``earth2`` extra.
+the few differences are :data:`workbench.lexicon.EARTH2_NAMES`, the one table between the two). Install
+with the ``earth2`` extra.
+
+Ensembles: ``run_forecast(model, data, inits, leads, members=n)`` runs the model once per member from
+perturbed initial states (:mod:`workbench.inference.members`). The perturbation is an Earth2Studio method
+when one is given (``perturbation=lambda seed: Gaussian(noise_amplitude=0.05, seed=seed)``; any of
+``earth2studio.perturbation``), seeded per initial time and member, or else the workbench's correlated
+noise.
 
 On a GPU with the internet, Pangu-Weather from Earth2Studio's model registry runs as::
 
     from earth2studio.models.px import Pangu6
-    model = Earth2Forecaster(Pangu6.from_pretrained(Pangu6.load_default_package()).to("cuda"))
+    model = Earth2Forecaster(Pangu6.load_model(Pangu6.load_default_package()).to("cuda"))
     forecast = run_forecast(model, era5_025, init_times=["2021-06-02"], lead_times=[6, 12, 24],
                             sink=ZarrSink.catalog("pangu"))
 """
