@@ -209,3 +209,18 @@ def test_an_ensemble_store_resumes_to_the_same_members(tmp_path):
                            sink=ZarrSink(store))
     for v in VARIABLES:
         np.testing.assert_array_equal(resumed[v].values, whole[v].values)
+
+
+def test_one_table_maps_earth2studio_names_to_the_workbench():
+    from earth2studio.lexicon.base import E2STUDIO_VOCAB
+
+    from workbench import lexicon
+
+    # the table lists only the names that differ; every other canonical name is Earth2Studio's own
+    assert set(lexicon.EARTH2_NAMES) <= set(E2STUDIO_VOCAB)
+    differing = set(lexicon.EARTH2_NAMES.values())
+    assert sorted(v for v in lexicon.VARIABLES if v not in E2STUDIO_VOCAB) == sorted(differing)
+    for name in E2STUDIO_VOCAB:
+        mapped = lexicon.earth2_name(name)
+        assert mapped is None or mapped == lexicon.EARTH2_NAMES.get(name, name), name
+    assert lexicon.earth2_name("fg10m") == "gust" and lexicon.earth2_name("z500") == "z500"
