@@ -73,6 +73,7 @@ def test_persistence_through_the_forecaster_protocol():
 
 def test_run_forecast_writes_and_resumes_a_store(tmp_path):
     from workbench.inference import run_forecast
+    from workbench.inference.sinks import ZarrSink
 
     model = Earth2Forecaster(Persistence(VARIABLES, domain(), history=2), name="e2s-persistence")
     assert list(model.history) == [pd.Timedelta(hours=-6), pd.Timedelta(0)]
@@ -93,11 +94,11 @@ def test_run_forecast_writes_and_resumes_a_store(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_forecast(
-            model, data, inits, [6, 12], store=store, batch_size=1, progress=False, callback=interrupt
+            model, data, inits, [6, 12], sink=ZarrSink(store), batch_size=1, progress=False, callback=interrupt
         )
     interrupted = len(calls)
     assert interrupted < 3  # the run stopped before the last block
-    resumed = run_forecast(model, data, inits, [6, 12], store=store, batch_size=1, progress=False)
+    resumed = run_forecast(model, data, inits, [6, 12], sink=ZarrSink(store), batch_size=1, progress=False)
     assert len(calls) == 3  # every block computed once: the resumed run did only the missing ones
     np.testing.assert_array_equal(
         resumed["t2m"].isel(init_time=0, lead_time=0).values, data["t2m"].sel(time="2020-06-01T06").values
@@ -117,3 +118,109 @@ def test_catalog_entry_uses_an_earth2studio_source(monkeypatch):
         start="2021-06-02", end="2021-06-02T12", variables=["t2m"]
     ).read()
     assert ds.sizes == {"time": 3, "latitude": LAT.size, "longitude": LON.size}
+
+
+def big_domain() -> OrderedDict:
+    return OrderedDict(lat=np.arange(90.0, -90.1, -2.0), lon=np.arange(0.0, 360.0, 2.0))
+
+
+def smooth_state(lat: np.ndarray, lon: np.ndarray, periods: int = 3) -> xr.Dataset:
+    """Fields of known spatial spread: t2m = 280 + 10 cos(lat) sin(lon), and the others scaled."""
+    times = pd.date_range("2020-06-01", periods=periods, freq="6h")
+    la, lo = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    base = np.cos(la) * np.sin(lo)
+    fields = {"t2m": 280 + 10 * base, "u10m": 5 * base, "z500": 5.5e4 + 1e3 * base}
+    return xr.Dataset(
+        {v: (("time", "latitude", "longitude"), np.repeat(f[None], periods, 0).astype("f4")) for v, f in fields.items()},
+        coords={"time": times, "latitude": lat, "longitude": lon},
+    )
+
+
+def test_earth2studio_perturbation_gives_seeded_members_through_run_forecast():
+    import torch
+    from earth2studio.perturbation import Gaussian
+
+    from workbench.inference import run_forecast
+    from workbench.inference.perturb import noise_key
+
+    dom = big_domain()
+    model = Earth2Forecaster(
+        Persistence(VARIABLES, dom), perturbation=lambda seed: Gaussian(noise_amplitude=0.5, seed=seed)
+    )
+    data = smooth_state(dom["lat"][::-1], dom["lon"])
+    fc = run_forecast(model, data, ["2020-06-01T06"], [6, 12], members=3, progress=False)
+    assert fc["t2m"].dims == ("init_time", "lead_time", "member", "latitude", "longitude")
+    # Persistence returns its perturbed start at every lead: each member is the state plus Gaussian's
+    # draw from the generator seeded with the member's key, bit for bit (latitude back to ascending).
+    shape = (1, 1, len(VARIABLES), dom["lat"].size, dom["lon"].size)
+    for m in range(3):
+        gen = torch.Generator().manual_seed(noise_key(0, np.datetime64("2020-06-01T06"), m))
+        draw = 0.5 * torch.randn(shape, generator=gen).numpy()[0, 0]
+        for c, v in enumerate(VARIABLES):
+            expected = data[v].isel(time=1).values + draw[c][::-1]
+            np.testing.assert_allclose(fc[v].isel(init_time=0, lead_time=1, member=m).values, expected, atol=1e-3)
+    spread = (fc["t2m"] - data["t2m"].isel(time=1)).std().item()
+    assert abs(spread - 0.5) < 0.01  # 3 x 2 x 8100 draws of N(0, 0.5^2)
+
+
+def test_workbench_noise_members_when_no_perturbation_is_given():
+    from workbench.inference import run_forecast
+    from workbench.inference.ensemble import EnsembleError, EnsembleSpec
+
+    dom = big_domain()
+    model = Earth2Forecaster(Persistence(VARIABLES, dom))
+    data = smooth_state(dom["lat"][::-1], dom["lon"])
+    spec = EnsembleSpec(noise_members=4, noise_scale={"t2m": 0.1}, length_scale=0.0, seed=3)
+    fc = run_forecast(model, data, ["2020-06-01T06"], [6], members=spec, progress=False)
+    assert fc["t2m"].dims == ("init_time", "lead_time", "weight_member", "noise_member", "latitude", "longitude")
+    # amplitude 0.1 x the spatial std of t2m (10 cos(lat) sin(lon) has std 10 sqrt(mean cos^2 / 2))
+    field_std = float(data["t2m"].isel(time=1).std())
+    diff = fc["t2m"] - data["t2m"].isel(time=1)
+    assert abs(float(diff.std()) / (0.1 * field_std) - 1) < 0.02
+    np.testing.assert_array_equal(fc["u10m"].values[0, 0, 0, 0], data["u10m"].isel(time=1).values)  # unperturbed
+    assert float(diff.isel(noise_member=0).std()) > 0 and not np.allclose(
+        diff.isel(noise_member=0).values, diff.isel(noise_member=1).values
+    )
+    with pytest.raises(EnsembleError, match="noise members only"):
+        run_forecast(model, data, ["2020-06-01T06"], [6], members=(2, 2), progress=False)
+
+
+def test_an_ensemble_store_resumes_to_the_same_members(tmp_path):
+    from earth2studio.perturbation import Gaussian
+
+    from workbench.inference import run_forecast
+    from workbench.inference.sinks import ZarrSink
+
+    model = Earth2Forecaster(
+        Persistence(VARIABLES, domain()), perturbation=lambda seed: Gaussian(noise_amplitude=0.2, seed=seed)
+    )
+    data = initial_state()
+    inits = ["2020-06-01T00", "2020-06-01T06", "2020-06-01T12"]
+    whole = run_forecast(model, data, inits, [6, 12], members=2, batch_size=1, progress=False)
+
+    def interrupt(block):
+        raise KeyboardInterrupt
+
+    store = tmp_path / "ens.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        run_forecast(model, data, inits, [6, 12], members=2, batch_size=1, progress=False,
+                     sink=ZarrSink(store), callback=interrupt)
+    resumed = run_forecast(model, data, inits, [6, 12], members=2, batch_size=1, progress=False,
+                           sink=ZarrSink(store))
+    for v in VARIABLES:
+        np.testing.assert_array_equal(resumed[v].values, whole[v].values)
+
+
+def test_one_table_maps_earth2studio_names_to_the_workbench():
+    from earth2studio.lexicon.base import E2STUDIO_VOCAB
+
+    from workbench import lexicon
+
+    # the table lists only the names that differ; every other canonical name is Earth2Studio's own
+    assert set(lexicon.EARTH2_NAMES) <= set(E2STUDIO_VOCAB)
+    differing = set(lexicon.EARTH2_NAMES.values())
+    assert sorted(v for v in lexicon.VARIABLES if v not in E2STUDIO_VOCAB) == sorted(differing)
+    for name in E2STUDIO_VOCAB:
+        mapped = lexicon.earth2_name(name)
+        assert mapped is None or mapped == lexicon.EARTH2_NAMES.get(name, name), name
+    assert lexicon.earth2_name("fg10m") == "gust" and lexicon.earth2_name("z500") == "z500"

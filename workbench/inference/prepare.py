@@ -23,6 +23,7 @@ from workbench.errors import DataError
 from workbench.inference.device import resolve_device, resolve_precision
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, as_spec
 from workbench.inference.horizon import check_leads
+from workbench.inference.members import PerturbedRunner, is_perturbable
 from workbench.inference.runner import BaselineRunner, Block, Runner, TorchRunner
 from workbench.inference.store import StoreLayout
 from workbench.models.protocol import (
@@ -152,11 +153,14 @@ def prepare(
         n_weight, weights = runner.n_weight, _weights_digest(models)
         check_leads(models, leads.values)
     else:
-        if len(models) > 1 or spec is not None:
+        if len(models) > 1 or (spec is not None and not is_perturbable(models[0])):
             raise EnsembleError(
                 f"{_model_name(models[0])} is a baseline; ensembles need a torch model (members=None here)"
             )
-        runner = BaselineRunner(models[0], leads, source)
+        if spec is None:
+            runner = BaselineRunner(models[0], leads, source)
+        else:  # a model that forecasts by itself from perturbed starts (an Earth2Studio model)
+            runner = PerturbedRunner(models[0], leads, source, spec, member_layout)
         n_weight, weights = 1, repr(getattr(models[0], "config", None))
     layout = _layout(source, runner, inits, leads, _member_dims(spec, member_layout, n_weight), batch_size)
     signature = {

@@ -6,18 +6,27 @@ history of lead times and the grid a model takes; ``create_iterator(x, coords)``
 state and then one state per model step. :class:`Earth2Forecaster` wraps any such model behind
 :class:`workbench.models.Forecaster`, so ``run_forecast`` (resumable stores), scoring and the dashboard
 take it like any other model. Earth2Studio's lexicon is the workbench's (``t2m``, ``u10m``, ``z500``;
-the few differences are :data:`workbench.lexicon.EARTH2_NAMES`). Install with the ``earth2`` extra.
+the few differences are :data:`workbench.lexicon.EARTH2_NAMES`, the one table between the two). Install
+with the ``earth2`` extra.
+
+Ensembles: ``run_forecast(model, data, inits, leads, members=n)`` runs the model once per member from
+perturbed initial states (:mod:`workbench.inference.members`). The perturbation is an Earth2Studio method
+when one is given (``perturbation=lambda seed: Gaussian(noise_amplitude=0.05, seed=seed)``; any of
+``earth2studio.perturbation``), seeded per initial time and member, or else the workbench's correlated
+noise.
 
 On a GPU with the internet, Pangu-Weather from Earth2Studio's model registry runs as::
 
     from earth2studio.models.px import Pangu6
-    model = Earth2Forecaster(Pangu6.from_pretrained(Pangu6.load_default_package()).to("cuda"))
+    model = Earth2Forecaster(Pangu6.load_model(Pangu6.load_default_package()).to("cuda"))
     forecast = run_forecast(model, era5_025, init_times=["2021-06-02"], lead_times=[6, 12, 24],
                             sink=ZarrSink.catalog("pangu"))
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,10 +56,21 @@ class Earth2Forecaster:
         A model whose variables have no workbench name.
     """
 
-    def __init__(self, model: Any, name: str | None = None, device: str = "cpu"):
+    #: ``run_forecast(..., members=n)`` makes noise members by perturbing this model's initial states
+    #: (:class:`workbench.inference.members.PerturbedRunner`).
+    perturbable = True
+
+    def __init__(
+        self,
+        model: Any,
+        name: str | None = None,
+        device: str = "cpu",
+        perturbation: Callable[[int], Any] | None = None,
+    ):
         self.model = model
         self.device = device
         self.name = name or str(model)
+        self.perturbation = perturbation
         self._in = model.input_coords()
         self._out = model.output_coords(self._in)
         self._in_names = [str(v) for v in np.asarray(self._in["variable"]).tolist()]
@@ -70,6 +90,42 @@ class Earth2Forecaster:
             "kind": "latlon" if self._spatial == ["lat", "lon"] else "earth2",
             "shape": [len(self._in[k]) for k in self._spatial],
         }
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What a resumable store records of this model (so it is never resumed by another one)."""
+        return {"model": self.name, "variables": list(self.variables), "perturbation": repr(self.perturbation)}
+
+    def perturb(self, states: xr.Dataset, seed: int) -> xr.Dataset | None:
+        """``states`` (dims ``(time, *grid)``, the model's history) perturbed by the Earth2Studio method.
+
+        ``perturbation(seed)`` must return an Earth2Studio perturbation (``earth2studio.perturbation``:
+        ``Gaussian``, ``CorrelatedSphericalGaussian``, ``BredVector``...), called as
+        ``perturbation(x, coords)``; the global torch generator is seeded with ``seed`` too, for the
+        methods that draw from it. Returns ``None`` without a perturbation, so that the workbench's own
+        correlated noise is used.
+        """
+        if self.perturbation is None:
+            return None
+        import torch
+
+        on_grid = self._on_model_grid(states).transpose("time", ...)
+        x = np.stack([on_grid[v].values for v in self.input_variables], axis=1)[None]  # (1, lead, var, *grid)
+        coords = OrderedDict(
+            time=np.asarray([states["time"].values[-1]], dtype="datetime64[ns]"),
+            lead_time=np.asarray(self.history.values, dtype="timedelta64[ns]"),
+            variable=np.asarray(self._in_names),
+            **{k: np.asarray(self._in[k]) for k in self._spatial},
+        )
+        method = self.perturbation(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out, _ = method(torch.as_tensor(x.astype(np.float32), device=self.device), coords)
+        arr = out.detach().to("cpu").numpy()[0]
+        result = on_grid.copy()
+        for c, v in enumerate(self.input_variables):
+            result[v] = (on_grid[v].dims, arr[:, c].astype(on_grid[v].dtype))
+        return result
 
     def __repr__(self) -> str:
         return f"Earth2Forecaster({self.name}, {len(self.variables)} variables, step {self.time_step})"
@@ -136,8 +192,6 @@ class Earth2Forecaster:
             coords.pop("batch", None)
             coords = {"time": np.array([np.datetime64(init, "ns")]), **coords}
             tensor = torch.as_tensor(x[None], device=self.device)  # (time, lead_time, variable, *grid)
-            from collections import OrderedDict
-
             iterator = self.model.create_iterator(tensor, OrderedDict(coords))
             for step, (state, out_coords) in enumerate(iterator):
                 if step in wanted:

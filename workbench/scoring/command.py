@@ -6,6 +6,7 @@ Examples::
     workbench score forecasts --param model=pangu --truth sample_hrrr --masks masks.nc -o pangu.zarr
     workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler tcp://host:8786 -o s.nc
     workbench score /data/graphcast_latlon.zarr --truth hrrr --masks masks.nc --regrid -o graphcast.nc
+    workbench score /data/hrrr_fc.zarr --truth hrrr --masks latlon_masks.nc --regrid --mask-threshold 0.3 -o s.nc
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="regrid the forecast onto the truth's grid first (e.g. a lat-lon model onto HRRR); without a "
         "method, per variable: conservative for tp, maximum for refc, bilinear otherwise",
     )
+    parser.add_argument(
+        "--mask-threshold",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="with --regrid, masks on another grid than the truth's are regridded as area fractions and a "
+        "truth cell is in the event when at least this fraction of its area is (default 0.5)",
+    )
     parser.add_argument("--climatology", default=None, help="netCDF/zarr climatological mean, for ACC")
     parser.add_argument(
         "--variables", nargs="+", default=None, help="variables to score (default: all shared)"
@@ -86,6 +95,35 @@ def _masks(spec: str | None, truth, fc):
     return open_path(path)
 
 
+def _masks_on_truth_grid(masks, truth, threshold: float | None):
+    """Masks on another grid (the forecast's, or a third) as area fractions on the truth's, thresholded.
+
+    Masks already on the truth's grid, or on no grid that can be told, are returned as they are (the
+    scoring checks them and says what is wrong).
+    """
+    import numpy as np
+    import xarray as xr
+
+    from workbench.errors import GridError
+    from workbench.regrid import MASK_THRESHOLD, grid_of, regrid_mask
+    from workbench.sources.remote import cache_root
+
+    da = masks["mask"] if isinstance(masks, xr.Dataset) and "mask" in masks.data_vars else masks
+    if not isinstance(da, xr.DataArray):
+        return masks
+    try:
+        source, target = grid_of(da), grid_of(truth)
+    except GridError:
+        return masks
+    if source == target:
+        return masks
+    if da.dtype != bool and not (da.dtype.kind in "iu" and bool(np.isin(da.values, (0, 1)).all())):
+        raise DataError(f"Masks to regrid must be bool (or 0/1 integers); these are {da.dtype}.")
+    threshold = MASK_THRESHOLD if threshold is None else threshold
+    out, _ = regrid_mask(da.astype(bool), truth, threshold=threshold, cache_dir=cache_root() / "regrid")
+    return out.rename("mask")
+
+
 def _run(args: argparse.Namespace) -> int:
     from workbench.scoring.decompose import decompose
     from workbench.scoring.io import SUFFIXES, write_scores
@@ -105,6 +143,10 @@ def _run(args: argparse.Namespace) -> int:
 
         forecast = regrid(forecast, truth, args.regrid, cache_dir=cache_root() / "regrid")
     masks = _masks(args.masks, truth, forecast)
+    if args.mask_threshold is not None and args.regrid is None:
+        raise DataError("--mask-threshold applies to masks regridded with --regrid; add --regrid.")
+    if args.regrid is not None and masks is not None:
+        masks = _masks_on_truth_grid(masks, truth, args.mask_threshold)
     climatology = None if args.climatology is None else open_path(Path(args.climatology))
     client = None
     if args.scheduler:

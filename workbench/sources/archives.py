@@ -12,6 +12,8 @@ Three public layouts, each returned with dims ``(init_time, lead_time[, member],
   ``<MODEL>_<version>_<GFS|IFS>_YYYYMMDDHH_f000_f240_06.nc``, dims ``time`` (valid times, 6-hourly),
   ``level``, ``latitude`` (90 to -90), ``longitude`` (0 to 359.75), short names ``t2``, ``u10``, ``v10``,
   ``msl``, ``z``, ``t``, ``u``, ``v``, ``q`` (``apcp`` for GraphCast). The initial time is in the name.
+  Runs are read whole from local files or lazily through kerchunk references
+  (:mod:`workbench.sources.references`).
 * **HRRR forecasts as byte-range GRIB2 subsets**, fetched by Herbie (``herbie-data``, the optional extra
   ``herbie``): only the messages of the requested fields are downloaded, then read by
   :func:`workbench.sources.hrrr.open_hrrr_grib` (which merges the subsets and rotates the winds).
@@ -32,11 +34,13 @@ import xarray as xr
 from workbench import lexicon
 from workbench.errors import DataError
 from workbench.sources import era5 as _era5
+from workbench.sources.references import is_reference, open_reference
 from workbench.sources.remote import check_remote, is_remote, storage_options_for
 
 #: A run file of the AI-model archive: model, version, initial conditions, initial time.
 AIWP_FILE = re.compile(
-    r"(?P<model>[A-Z]{4})_(?P<version>v\d+)_(?P<ic>[A-Z]+)_(?P<init>\d{10})_f\d{3}_f\d{3}_\d{2}\.nc$"
+    r"(?P<model>[A-Z]{4})_(?P<version>v\d+)_(?P<ic>[A-Z]+)_(?P<init>\d{10})_f\d{3}_f\d{3}_\d{2}"
+    r"\.(nc|json|parq|parquet)/?$"
 )
 
 #: Root of the AI-model archive (anonymous S3).
@@ -193,13 +197,17 @@ def _aiwp_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
     out: list[str] = []
     for item in items:
         text = os.fspath(item)
+        if is_remote(text) and is_reference(text):
+            out.append(text)  # a reference is small; the run's bytes are fetched chunk by chunk
+            continue
         if is_remote(text):
             raise DataError(
                 f"{text}: runs of the AI-model archive are 4-5 GB each; download the runs you need (e.g. "
-                "`aws s3 cp --no-sign-request`) and pass the local files."
+                "`aws s3 cp --no-sign-request`) and pass the local files, or read them through kerchunk "
+                "references (workbench.sources.references.build_references)."
             )
         found = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
-        if not found or not all(os.path.isfile(p) for p in found):
+        if not found or not all(os.path.isfile(p) or (is_reference(p) and os.path.isdir(p)) for p in found):
             raise DataError(f"No AI-model archive file at {text!r}.")
         out += found
     if not out:
@@ -208,7 +216,7 @@ def _aiwp_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
 
 
 def _aiwp_init(path: str, ds: xr.Dataset) -> pd.Timestamp:
-    match = AIWP_FILE.search(os.path.basename(path))
+    match = AIWP_FILE.search(os.path.basename(path.rstrip("/")))
     if match:
         return pd.Timestamp(pd.to_datetime(match.group("init"), format="%Y%m%d%H"))
     if "time" in ds.dims and ds.sizes["time"] > 0:
@@ -219,10 +227,17 @@ def _aiwp_init(path: str, ds: xr.Dataset) -> pd.Timestamp:
 
 
 def _aiwp_run(path: str) -> tuple[xr.Dataset, pd.Timestamp]:
-    try:
-        raw = xr.open_dataset(path, chunks={})
-    except Exception as exc:  # the netCDF backends raise many unrelated types
-        raise DataError(f"Cannot read {path} as netCDF: {type(exc).__name__}: {exc}") from None
+    if is_reference(path):
+        raw = open_reference(path)
+    else:
+        try:
+            raw = xr.open_dataset(path, chunks={})
+        except Exception as exc:  # the netCDF backends raise many unrelated types
+            raise DataError(f"Cannot read {path} as netCDF: {type(exc).__name__}: {exc}") from None
+    return _aiwp_canonical(path, raw)
+
+
+def _aiwp_canonical(path: str, raw: xr.Dataset) -> tuple[xr.Dataset, pd.Timestamp]:
     for dim in ("time", "latitude", "longitude"):
         if dim not in raw.dims:
             raise DataError(
@@ -262,7 +277,9 @@ def open_aiwp_forecast(
     Parameters
     ----------
     paths : path, glob pattern, or a sequence of them
-        Run files, one per initial time, in the archive's layout (see the module docstring).
+        Run files, one per initial time, in the archive's layout (see the module docstring), or kerchunk
+        references to them (``.json`` files or ``.parq`` folders named like the runs, local or remote:
+        :mod:`workbench.sources.references`), read chunk by chunk.
     variables : sequence of str, optional
         Canonical or ECMWF short names; by default the sample atmosphere's that every run has.
     start, end : str or Timestamp, optional
