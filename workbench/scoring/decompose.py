@@ -25,6 +25,7 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.scoring import kernels, regions
+from workbench.scoring.conventions import is_logarithmic
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
@@ -105,10 +106,12 @@ def decompose(
       (1 for a perfect ensemble). ``spread_estimator="population"`` keeps the law of total variance
       with population variances and the total's :math:`(M+1)/(M-1)` on every part. Ratios use the
       pooled RMSE;
-    - reflectivity (dBZ) ensembles: the kernels take the ensemble mean arithmetically in dBZ; the
-      workbench's convention for means of dBZ is the linear-unit mean
-      (:func:`workbench.scoring.conventions.ensemble_mean`): score that mean as a deterministic forecast
-      for the error of the ensemble mean of ``refc``;
+    - reflectivity (units ``dBZ`` or ``dB``) ensembles: the ensemble mean :math:`\\bar f` whose error
+      (``rmse``, ``mae``, ``bias``) and anomaly (``acc``) are scored is taken in linear units,
+      :math:`10\\log_{10}\\mathrm{mean}_m 10^{f_m/10}` (the convention of
+      :mod:`workbench.scoring.conventions`, the same as :func:`~workbench.scoring.conventions.ensemble_mean`),
+      inside the kernels of every engine; ``crps``, ``spread`` and the spread split stay in dB around
+      the arithmetic member mean (they measure how far apart the members are in dB);
     - ``n_valid`` and ``n_nan``: cell-times scored, and skipped because forecast or truth is NaN.
       NaNs are never averaged as zeros; a warning gives their number.
 
@@ -562,7 +565,9 @@ class _Runner:
                     truth=self.truth[name].transpose("time", *self.spatial),
                     clim=clim,
                     clim_pos=clim_pos,
-                    layout=StatLayout(climatology is not None, *layout_members),
+                    layout=StatLayout(
+                        climatology is not None, *layout_members, linear_mean=is_logarithmic(da)
+                    ),
                     members=members,
                 )
             )
