@@ -73,6 +73,7 @@ def decompose(
     block_length: int | str | None = "auto",
     seed: int = 0,
     climatology_name: str | None = None,
+    edge_km: float | None = None,
 ) -> xr.Dataset:
     """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
 
@@ -177,6 +178,11 @@ def decompose(
     n_resamples, block_length, seed
         Bootstrap resamples, block length of consecutive inits (``"auto"``: from the autocorrelation
         of the per-init MSE) and random seed.
+    edge_km : float, optional
+        Score the interior only: leave out every cell within ``edge_km`` km of the domain edge (all
+        regions, masks and weights alike; :mod:`workbench.scoring.interior`, whose
+        ``DEFAULT_EDGE_KM`` = 200 km is the documented default of ``workbench score --interior``).
+        Needs a projected grid (``x``/``y`` in metres). The output records it as ``attrs["edge_km"]``.
 
     Returns
     -------
@@ -195,6 +201,28 @@ def decompose(
     """
     if engine not in ENGINES:
         raise DataError(f"engine must be one of {ENGINES}, not {engine!r}.")
+    if edge_km is not None:
+        from workbench.scoring import interior
+
+        edge_km = interior.check_edge_km(edge_km)
+        truth = prepare_truth(truth)
+        cut = interior.interior_slices(truth, spatial_dims(truth), edge_km)
+        forecast, truth, masks, weights, climatology, forecast_masks = (
+            interior.crop(x, cut) for x in (forecast, truth, masks, weights, climatology, forecast_masks)
+        )
+        options = dict(
+            masks=masks, weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk,
+            client=client, device=device, variables=variables, engine=engine, num_threads=num_threads,
+            progress=progress, forecast_masks=forecast_masks, rmse_average=rmse_average,
+            spread_estimator=spread_estimator, confidence=confidence, n_resamples=n_resamples,
+            block_length=block_length, seed=seed, climatology_name=climatology_name,
+        )  # fmt: skip
+        out = decompose(forecast, truth, **options)
+        out.attrs["edge_km"] = edge_km
+        out.attrs["regions"] = f"interior only (cells at least {edge_km:g} km from the domain edge); " + str(
+            out.attrs.get("regions", "")
+        )
+        return out
     if forecast_masks is not None:
         options = dict(
             weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk, client=client,
