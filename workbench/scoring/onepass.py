@@ -178,7 +178,8 @@ if kernels.HAVE_NUMBA:
             out[s, 0] = num
             out[s, 1] = den
 
-    @nb.njit(parallel=True, cache=True)
+    # fastmath here too: the inlined span loops take the caller's flags
+    @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _nb_fields(
         f, o, w, starts, ends, codes, n_runs, thr, fss_thr, windows, ny, nx, zero, sums, fss
     ):  # pragma: no cover
