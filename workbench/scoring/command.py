@@ -5,6 +5,7 @@ Examples::
     workbench score sample_nwp --truth sample_hrrr --param size=tiny --masks thresholds -o scores.nc
     workbench score forecasts --param model=pangu --truth sample_hrrr --masks masks.nc -o pangu.zarr
     workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler tcp://host:8786 -o s.nc
+    workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler local -o s.nc
     workbench score /data/graphcast_latlon.zarr --truth hrrr --masks masks.nc --regrid -o graphcast.nc
 """
 
@@ -63,7 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="name for a 'model' coordinate in the output")
     parser.add_argument("--chunk-init", type=int, default=None, help="initial times per block")
     parser.add_argument("--device", default=None, help="torch device for the statistics (e.g. cuda)")
-    parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS|local",
+        help="score on a dask.distributed cluster: a scheduler address (tcp://host:8786), or 'local' for "
+        "a LocalCluster on this machine; the blocks follow the forecast store's chunks",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=_run)

@@ -25,6 +25,7 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.scoring import kernels, regions
+from workbench.scoring.chunks import StoreChunks
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
@@ -361,6 +362,8 @@ class _FieldReader:
         self.dim = da.dims[0]
         self.values = da.values if _in_memory(da) else None
         self.cache = _LRU(cache_bytes)
+        # a Dask-backed store is read chunk by chunk as the store keeps it (no copy into a new block)
+        self.chunks = StoreChunks(da) if self.values is None and StoreChunks.supports(da) else None
 
     @property
     def in_memory(self) -> bool:
@@ -376,7 +379,16 @@ class _FieldReader:
             if field is not None:
                 out[p] = field
         missing = [p for p in positions if p not in out]
-        if missing:
+        if missing and self.chunks is not None:
+            indices = sorted({self.chunks.chunk_of(p) for p in missing})
+            for k, chunk in zip(indices, self.chunks.read(indices), strict=True):
+                start = self.chunks.start(k)
+                for offset, field in enumerate(chunk):
+                    # every field of a chunk read is kept: the next blocks need the later valid times
+                    self.cache.put(start + offset, field, field.nbytes)
+                    if start + offset in missing:
+                        out[start + offset] = field
+        elif missing:
             block = self.da.isel({self.dim: missing}).values
             for k, p in enumerate(missing):
                 out[p] = block[k]
@@ -411,6 +423,20 @@ class _MaskSource:
             self._loaded.update(self.reader.read([pos]))
         return np.reshape(self._loaded[pos], (self.n_events, -1))
 
+    def snapshot(self, positions) -> _MaskSnapshot:
+        """What the engine needs of the masks at ``positions``, read and derived now: a block's masks,
+        prepared on the reader thread while the kernels score the block before it."""
+        positions = sorted({int(p) for p in positions})
+        self.prefetch(positions)
+        if self.engine == "torch":
+            items = {p: self.field(p) for p in positions}
+        elif self.engine == "numba":
+            items = {p: self.runs(p) for p in positions}
+        else:
+            items = {p: self.region(p) for p in positions}
+        self._loaded = {}
+        return _MaskSnapshot(self.n_events, self.engine, items)
+
     def _derive(self, pos: int, build):
         value = self._derived.get(pos)
         if value is None:
@@ -426,6 +452,36 @@ class _MaskSource:
     def region(self, pos: int) -> RegionIndex:
         """The event cells at mask time ``pos``."""
         return self._derive(pos, RegionIndex.from_masks)
+
+
+class _MaskSnapshot:
+    """The masks of one block's mask positions as the engine uses them (raw for torch, event runs for
+    numba, event cells for NumPy), taken by :meth:`_MaskSource.snapshot`; read-only afterwards."""
+
+    def __init__(self, n_events: int, engine: str, items: dict):
+        self.n_events = n_events
+        self.engine = engine
+        self.items = items
+
+    def field(self, pos: int) -> np.ndarray:
+        return self.items[pos]
+
+    def runs(self, pos: int):
+        return self.items[pos]
+
+    def region(self, pos: int) -> RegionIndex:
+        return self.items[pos]
+
+
+@dataclass
+class _LoadedBlock:
+    """One block read for the kernels: its groups, forecast fields, truth, climatology and masks."""
+
+    groups: list
+    fields: np.ndarray
+    truth: dict
+    clim: dict
+    masks: _MaskSnapshot | None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -490,9 +546,14 @@ def _as_fields(values: np.ndarray, n_members: int, n_points: int, allow_copy: bo
         return np.ascontiguousarray(values).reshape(shape) if allow_copy else None
 
 
-def _load_block(fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_points: int) -> np.ndarray:
+def _load_block(
+    fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_points: int, store: StoreChunks | None = None
+) -> np.ndarray:
     if _in_memory(fda):
         return _as_fields(fda.values[bi, bl], n_members, n_points, allow_copy=True)  # a view when possible
+    values = None if store is None else store.block((bi, bl))
+    if values is not None:  # a block that is one store chunk: its decompressed buffer, no copy
+        return _as_fields(values, n_members, n_points, allow_copy=True)
     return _as_fields(fda.isel(init_time=bi, lead_time=bl).values, n_members, n_points, allow_copy=True)
 
 
@@ -696,42 +757,75 @@ class _Runner:
         n_lead = plans[0].forecast.sizes["lead_time"]
         field_bytes = self.n_points * 8
         cache = min(2 * n_lead * field_bytes, 256 * 2**20)  # about two blocks' valid times
-        setup = KernelSetup(
-            engine=self.engine,
-            device=self.device,
-            weights_for=self.weights_for,
-            n_points=self.n_points,
-            mask_source=self.mask_source,
-            pool=pool,
-        )
         readers = {
             p.name: (_FieldReader(p.truth, cache), None if p.clim is None else _FieldReader(p.clim, cache))
             for p in plans
         }
+
+        stores = {
+            p.name: StoreChunks(p.forecast, n_lead=2)
+            if not _in_memory(p.forecast) and StoreChunks.supports(p.forecast, n_lead=2)
+            else None
+            for p in plans
+        }
+
+        def load(item):
+            (bi, bl), plan = item
+            cpos = None if plan.clim_pos is None else plan.clim_pos[bi, bl]
+            groups = _make_groups(tpos[bi, bl], None if mpos is None else mpos[bi, bl], cpos)
+            if not groups:
+                return None
+            truth_reader, clim_reader = readers[plan.name]
+            return _LoadedBlock(
+                groups=groups,
+                fields=_load_block(
+                    plan.forecast, bi, bl, plan.layout.n_members, self.n_points, stores[plan.name]
+                ),
+                truth=truth_reader.read(g.tpos for g in groups),
+                clim={} if clim_reader is None else clim_reader.read(g.cpos for g in groups),
+                masks=None if self.mask_source is None else self.mask_source.snapshot(g.mpos for g in groups),
+            )
+
+        items = [(block, plan) for block in blocks for plan in plans]
+        # Lazily read data (zarr, Dask) are read one block ahead on a reader thread, so reading and
+        # decompressing block k + 1 overlaps the kernels of block k: the pass then costs about the
+        # larger of the two, not their sum. At most two blocks are held.
+        lazy = not all(self._whole_in_memory(p) and readers[p.name][0].in_memory for p in plans) or (
+            self.mask_source is not None and not self.mask_source.reader.in_memory
+        )
+        reader = ThreadPoolExecutor(1, thread_name_prefix="decompose-read") if lazy else None
         try:
-            for bi, bl in blocks:
-                for plan in plans:
-                    cpos = None if plan.clim_pos is None else plan.clim_pos[bi, bl]
-                    groups = _make_groups(tpos[bi, bl], None if mpos is None else mpos[bi, bl], cpos)
-                    if not groups:
-                        continue
-                    fields = _load_block(plan.forecast, bi, bl, plan.layout.n_members, self.n_points)
-                    truth_reader, clim_reader = readers[plan.name]
-                    for start in range(0, len(groups), self.group_batch):
-                        batch = groups[start : start + self.group_batch]
-                        truth = truth_reader.read(g.tpos for g in batch)
-                        clim = {} if clim_reader is None else clim_reader.read(g.cpos for g in batch)
-                        if self.mask_source is not None:
-                            self.mask_source.prefetch(g.mpos for g in batch)
-                        results = compute_groups(
-                            fields, batch, truth=truth, clim=clim, layout=plan.layout, setup=setup
-                        )
-                        for group, value in zip(batch, results, strict=True):
-                            sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
-                        if bar is not None:
-                            bar.update(sum(len(g.ii) for g in batch))
-                    del fields
+            pending = reader.submit(load, items[0]) if reader is not None and items else None
+            for k, item in enumerate(items):
+                if reader is None:
+                    data = load(item)
+                else:
+                    data = pending.result()
+                    pending = reader.submit(load, items[k + 1]) if k + 1 < len(items) else None
+                if data is None:
+                    continue
+                (bi, bl), plan = item
+                setup = KernelSetup(
+                    engine=self.engine,
+                    device=self.device,
+                    weights_for=self.weights_for,
+                    n_points=self.n_points,
+                    mask_source=data.masks,
+                    pool=pool,
+                )
+                for start in range(0, len(data.groups), self.group_batch):
+                    batch = data.groups[start : start + self.group_batch]
+                    results = compute_groups(
+                        data.fields, batch, truth=data.truth, clim=data.clim, layout=plan.layout, setup=setup
+                    )
+                    for group, value in zip(batch, results, strict=True):
+                        sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
+                    if bar is not None:
+                        bar.update(sum(len(g.ii) for g in batch))
+                del data
         finally:
+            if reader is not None:
+                reader.shutdown(cancel_futures=True)
             if pool is not None:
                 pool.shutdown()
             if bar is not None:
@@ -776,9 +870,40 @@ class _Runner:
                 )
                 tasks.append(task)
                 targets.append((plan.name, bi, bl))
-        futures = self.client.compute(tasks)
-        for (name, bi, bl), result in zip(targets, self.client.gather(futures), strict=True):
-            sums[name][bi, bl] += result
+        # the blocks' per-init statistics are assembled on the workers in a tree of fan-in 8, so the
+        # client receives one array per variable, not one small result per block
+        parts: dict[str, list] = {}
+        for task, (name, bi, bl) in zip(tasks, targets, strict=True):
+            parts.setdefault(name, []).append((bi.start, bl.start, task))
+        names = list(parts)
+        roots = [_tree_reduce(parts[name], sums[name].shape[1]) for name in names]
+        for name, (i0, _, total) in zip(names, self.client.gather(self.client.compute(roots)), strict=True):
+            sums[name][i0 : i0 + total.shape[0]] += total
+
+
+def _tree_reduce(parts: list, n_lead: int, fan_in: int = 8):
+    """One Dask task that assembles the blocks' statistics ``(i0, l0, (n_i, n_l, R, K))``, merged in a
+    tree of ``fan_in``: the result ``(i0, 0, (n, n_lead, R, K))`` spans the blocks' initial times."""
+    import dask
+
+    merge = dask.delayed(_merge_blocks, pure=True)
+    level = list(parts)
+    if len(level) == 1:
+        level = [merge(n_lead, level[0])]
+    while len(level) > 1:
+        level = [merge(n_lead, *level[k : k + fan_in]) for k in range(0, len(level), fan_in)]
+    return level[0]
+
+
+def _merge_blocks(n_lead: int, *parts) -> tuple[int, int, np.ndarray]:
+    """Sum blocks ``(i0, l0, stats)`` into one array over their initial times and every lead time."""
+    i0 = min(p[0] for p in parts)
+    i1 = max(p[0] + p[2].shape[0] for p in parts)
+    shape = parts[0][2].shape[2:]
+    out = np.zeros((i1 - i0, n_lead, *shape))
+    for start, lead, stats in parts:
+        out[start - i0 : start - i0 + stats.shape[0], lead : lead + stats.shape[1]] += stats
+    return i0, 0, out
 
 
 def _bootstrap_spec(sums: np.ndarray, layout: StatLayout, options: dict | None) -> dict | None:
