@@ -295,22 +295,26 @@ def plausible_range(name: str) -> tuple[float, float] | None:
 
 
 def sample_values(da: xr.DataArray, max_fields: int = 3, max_bytes: int = 64 * 2**20):
-    """A small sample of ``da`` as a numpy array (all of it when already in memory).
+    """A small sample of ``da`` as a numpy array: all of it when it is at most ``max_bytes``, else its
+    first, middle and last field along each leading dimension.
 
-    Lazily read data give the first, middle and last field along each leading dimension; where those
-    fields lie in chunks of more than ``max_bytes`` together (a forecast store chunked by initial time,
-    each chunk all of its lead times), the first, middle and last field of the first chunk, so the check
-    reads one chunk (units are a property of the store, not of a chunk), never the whole data.
+    Lazily read data whose picked fields lie in chunks of more than ``max_bytes`` together (a forecast
+    store chunked by initial time, each chunk all of its lead times) give the first, middle and last
+    field of the first chunk instead, so the check reads one chunk (units are a property of the store,
+    not of a chunk). Neither reads, nor copies, the whole data: a check before scoring must cost little
+    next to the scoring pass.
     """
     import numpy as np
 
-    if da.chunks is None:
-        return np.asarray(da.values)
     lead_dims = list(da.dims[:-2]) if da.ndim > 2 else []
 
     def picks_within(lengths: dict) -> dict:
         return {d: sorted({0, n // 2, n - 1})[:max_fields] if n else [] for d, n in lengths.items()}
 
+    if da.chunks is None:
+        if da.nbytes <= max_bytes or not lead_dims:
+            return np.asarray(da.values)
+        return np.asarray(da.isel(picks_within({d: da.sizes[d] for d in lead_dims})).values)
     picks = picks_within({d: da.sizes[d] for d in lead_dims})
     chunk_bytes = da.dtype.itemsize * np.prod([max(c) if c else 0 for c in da.chunks], dtype=float)
     n_chunks = np.prod([len(p) for p in picks.values()], dtype=float)

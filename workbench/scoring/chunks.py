@@ -68,13 +68,26 @@ class StoreChunks:
             return []
         return list(dask.compute(*(self._delayed[i] for i in indices), scheduler="threads"))
 
-    def block(self, slices: tuple[slice, ...]) -> np.ndarray | None:
-        """The values of the block ``slices`` (one per leading dim) when it is exactly one chunk, else
-        None (the caller then reads it another way)."""
+    def delayed(self, index) -> object:
+        """The chunk at ``index`` as a ``dask.delayed`` object: a task input that is the chunk itself."""
+        return self._delayed[tuple(np.atleast_1d(index))]
+
+    def delayed_block(self, slices: tuple[slice, ...]):
+        """The block ``slices`` as a ``dask.delayed`` chunk when it is exactly one chunk, else None."""
+        index = self._index(slices)
+        return None if index is None else self._delayed[index]
+
+    def _index(self, slices: tuple[slice, ...]) -> tuple[int, ...] | None:
         index = []
         for axis, s in enumerate(slices):
             k = self.chunk_of(s.start, axis)
             if self.bounds[axis][k] != s.start or self.bounds[axis][k + 1] != s.stop:
                 return None
             index.append(k)
-        return self.read([tuple(index)])[0]
+        return tuple(index)
+
+    def block(self, slices: tuple[slice, ...]) -> np.ndarray | None:
+        """The values of the block ``slices`` (one per leading dim) when it is exactly one chunk, else
+        None (the caller then reads it another way)."""
+        index = self._index(slices)
+        return None if index is None else self.read([index])[0]

@@ -835,7 +835,7 @@ class _Runner:
         import dask
 
         weights = self.client.scatter(self.weights, broadcast=True)
-        masks = self.masks
+        masks = None if self.masks is None else _TaskFields(self.masks.transpose("time", ...))
         tasks, targets = [], []
         for plan in plans:
             fda = plan.forecast
@@ -843,6 +843,9 @@ class _Runner:
                 spec = {"init_time": blocks[0][0].stop - blocks[0][0].start}
                 spec["lead_time"] = blocks[0][1].stop - blocks[0][1].start
                 fda = fda.chunk(spec)
+            store = StoreChunks(fda, n_lead=2) if StoreChunks.supports(fda, n_lead=2) else None
+            truth = _TaskFields(plan.truth)
+            clim = None if plan.clim is None else _TaskFields(plan.clim)
             for bi, bl in blocks:
                 t_blk = tpos[bi, bl]
                 ok = t_blk >= 0
@@ -853,13 +856,16 @@ class _Runner:
                 m_data = c_data = None
                 if masks is not None:
                     m_unique, local["masks"] = _local_positions(np.where(ok, mpos[bi, bl], -1))
-                    m_data = masks.isel(time=m_unique).data
-                if plan.clim is not None:
+                    m_data = masks.take(m_unique)
+                if clim is not None:
                     c_unique, local["clim"] = _local_positions(np.where(ok, plan.clim_pos[bi, bl], -1))
-                    c_data = plan.clim.isel(_key=c_unique).data
+                    c_data = clim.take(c_unique)
+                f_data = None if store is None else store.delayed_block((bi, bl))
+                if f_data is None:
+                    f_data = fda.isel(init_time=bi, lead_time=bl).data
                 task = dask.delayed(_block_task, pure=True)(
-                    fda.isel(init_time=bi, lead_time=bl).data,
-                    plan.truth.isel(time=t_unique).data,
+                    f_data,
+                    truth.take(t_unique),
                     m_data,
                     c_data,
                     weights,
@@ -946,13 +952,12 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
     n_points = weights.size
     f = np.asarray(f)
     fields = _as_fields(f, layout.n_members, n_points, allow_copy=True)
-    truth = np.asarray(truth).reshape(-1, n_points)
+    truth = _picked(truth, n_points)
     groups = _make_groups(local["truth"], local.get("masks"), local.get("clim"))
     mask_source = None
     if masks is not None:
-        masks = np.asarray(masks)
-        mask_source = _LoadedMasks(masks.reshape(masks.shape[0], masks.shape[1], n_points))
-    clim_fields = {} if clim is None else dict(enumerate(np.asarray(clim).reshape(-1, n_points)))
+        mask_source = _LoadedMasks(_picked(masks, n_points, stacked=True))
+    clim_fields = {} if clim is None else _picked(clim, n_points)
     by_dtype: dict = {}
 
     def weights_for(dtype):
@@ -964,34 +969,64 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
     setup = KernelSetup(
         engine=engine, device=device, weights_for=weights_for, n_points=n_points, mask_source=mask_source
     )
-    results = compute_groups(
-        fields, groups, truth=dict(enumerate(truth)), clim=clim_fields, layout=layout, setup=setup
-    )
-    n_rows = kernels.n_region_rows(None if masks is None else masks.shape[0])
+    results = compute_groups(fields, groups, truth=truth, clim=clim_fields, layout=layout, setup=setup)
+    n_rows = kernels.n_region_rows(None if mask_source is None else mask_source.n_events)
     out = np.zeros((f.shape[0], f.shape[1], n_rows, layout.n_columns))
     for group, value in zip(groups, results, strict=True):
         out[group.ii, group.jj] += value
     return out
 
 
-class _LoadedMasks:
-    """Masks already read, ``(n_events, n_times, P)``: the mask source of a Dask task."""
+class _TaskFields:
+    """Fields along the first dimension of ``da`` as task inputs: the store chunks that hold them and
+    where in those chunks they lie, so a task receives the chunks as read (no gather into a new array
+    on the way, which list indexing of a Dask array costs), or the fields themselves when in memory."""
 
-    def __init__(self, masks: np.ndarray):
+    def __init__(self, da: xr.DataArray):
+        self.da = da
+        self.chunks = None if _in_memory(da) or not StoreChunks.supports(da) else StoreChunks(da)
+
+    def take(self, positions: np.ndarray):
+        """Task input for the fields at ``positions``: ``(chunks, [(chunk index, offset), ...])``."""
+        positions = [int(p) for p in positions]
+        if self.chunks is None:
+            return [self.da.isel({self.da.dims[0]: positions}).data], [(0, k) for k in range(len(positions))]
+        indices = sorted({self.chunks.chunk_of(p) for p in positions})
+        where = {k: n for n, k in enumerate(indices)}
+        picks = [
+            (where[self.chunks.chunk_of(p)], p - self.chunks.start(self.chunks.chunk_of(p)))
+            for p in positions
+        ]
+        return [self.chunks.delayed(k) for k in indices], picks
+
+
+def _picked(data, n_points: int, stacked: bool = False) -> dict[int, np.ndarray]:
+    """The fields of a :meth:`_TaskFields.take` input by local position, as ``(P,)`` views, or
+    ``(n, P)`` with ``stacked`` (the masks: one row per event type)."""
+    chunks, picks = data
+    chunks = [np.asarray(c) for c in chunks]
+    shape = (-1, n_points) if stacked else (n_points,)
+    return {local: chunks[k][offset].reshape(shape) for local, (k, offset) in enumerate(picks)}
+
+
+class _LoadedMasks:
+    """Masks already read, ``{position: (n_events, P)}``: the mask source of a Dask task."""
+
+    def __init__(self, masks: dict[int, np.ndarray]):
         self.masks = masks
-        self.n_events = masks.shape[0]
+        self.n_events = next(iter(masks.values())).shape[0] if masks else 0
         self._regions: dict[int, RegionIndex] = {}
 
     def field(self, pos: int) -> np.ndarray:
-        return self.masks[:, pos]
+        return self.masks[pos]
 
     def region(self, pos: int) -> RegionIndex:
         if pos not in self._regions:
-            self._regions[pos] = RegionIndex.from_masks(self.masks[:, pos])
+            self._regions[pos] = RegionIndex.from_masks(self.masks[pos])
         return self._regions[pos]
 
     def runs(self, pos: int):
-        return kernels.event_runs(self.masks[:, pos])
+        return kernels.event_runs(self.masks[pos])
 
 
 @dataclass(frozen=True)
