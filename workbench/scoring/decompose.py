@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -406,6 +406,7 @@ class _MaskSource:
         self.engine = engine
         self._loaded: dict[int, np.ndarray] = {}
         self._derived = _LRU(max_bytes)
+        self._snapshot_lock = threading.Lock()
 
     def prefetch(self, positions) -> None:
         """Read, in one go, the masks of the coming batch that are needed (none when in memory)."""
@@ -427,14 +428,15 @@ class _MaskSource:
         """What the engine needs of the masks at ``positions``, read and derived now: a block's masks,
         prepared on the reader thread while the kernels score the block before it."""
         positions = sorted({int(p) for p in positions})
-        self.prefetch(positions)
-        if self.engine == "torch":
-            items = {p: self.field(p) for p in positions}
-        elif self.engine == "numba":
-            items = {p: self.runs(p) for p in positions}
-        else:
-            items = {p: self.region(p) for p in positions}
-        self._loaded = {}
+        with self._snapshot_lock:  # reader threads take their blocks' snapshots one at a time
+            self.prefetch(positions)
+            if self.engine == "torch":
+                items = {p: self.field(p) for p in positions}
+            elif self.engine == "numba":
+                items = {p: self.runs(p) for p in positions}
+            else:
+                items = {p: self.region(p) for p in positions}
+            self._loaded = {}
         return _MaskSnapshot(self.n_events, self.engine, items)
 
     def _derive(self, pos: int, build):
@@ -787,21 +789,25 @@ class _Runner:
             )
 
         items = [(block, plan) for block in blocks for plan in plans]
-        # Lazily read data (zarr, Dask) are read one block ahead on a reader thread, so reading and
-        # decompressing block k + 1 overlaps the kernels of block k: the pass then costs about the
-        # larger of the two, not their sum. At most two blocks are held.
+        # Lazily read data (zarr, Dask) are read ahead on reader threads, so reading and decompressing
+        # the next blocks overlaps the kernels of this one: the pass then costs about the larger of the
+        # two, not their sum. A block is one store chunk, read by one thread; two blocks are read side
+        # by side (as a Dask pass over the store reads two chunks at a time on two cores), so at most
+        # three blocks are held: the one scored and the two being read.
         lazy = not all(self._whole_in_memory(p) and readers[p.name][0].in_memory for p in plans) or (
             self.mask_source is not None and not self.mask_source.reader.in_memory
         )
-        reader = ThreadPoolExecutor(1, thread_name_prefix="decompose-read") if lazy else None
+        ahead = 2
+        reader = ThreadPoolExecutor(ahead, thread_name_prefix="decompose-read") if lazy else None
         try:
-            pending = reader.submit(load, items[0]) if reader is not None and items else None
+            pending = deque(reader.submit(load, item) for item in items[:ahead]) if reader else deque()
             for k, item in enumerate(items):
                 if reader is None:
                     data = load(item)
                 else:
-                    data = pending.result()
-                    pending = reader.submit(load, items[k + 1]) if k + 1 < len(items) else None
+                    data = pending.popleft().result()
+                    if k + ahead < len(items):
+                        pending.append(reader.submit(load, items[k + ahead]))
                 if data is None:
                     continue
                 (bi, bl), plan = item
