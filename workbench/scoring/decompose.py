@@ -6,8 +6,11 @@ per-lead-time accumulators. Within a block the fields that share a valid time ar
 the truth, the climatology and the event cells of that time are read once for all of them (a forecast
 already in memory is one block: every valid time is visited once). Memory holds one block, the truth
 fields of a few valid times (plus, for lazily read data, a bounded cache of recent ones) and a small
-cache of the event runs per valid time. With a ``dask.distributed.Client`` the blocks become tasks whose
-small results are summed; with ``device="cuda"`` the statistics are computed by torch on the GPU.
+cache of the event runs per valid time. Lazily opened stores are read chunk by chunk as the store keeps
+them (:mod:`workbench.scoring.chunks`), on reader threads ahead of the kernels. With a
+``dask.distributed.Client`` each block (one forecast chunk) becomes a task given its chunks as read,
+and the per-init statistics are assembled on the workers in a tree; with ``device="cuda"`` the
+statistics are computed by torch on the GPU.
 """
 
 from __future__ import annotations
@@ -141,7 +144,9 @@ def decompose(
         Block size: the number of initial times, or ``{"init_time": n, "lead_time": m}``. Default: the
         forecast's Dask chunks, else one initial time with all its lead times.
     client : dask.distributed.Client, optional
-        Run the blocks as tasks on this cluster and sum their statistics.
+        Run the blocks (one forecast chunk each) as tasks on this cluster; their per-init statistics
+        are assembled on the workers in a tree of fan-in 8 and come back as one array per variable.
+        See ``docs/scale-out.md`` for cluster recipes and sizing.
     device : str, optional
         A torch device (``"cuda"``, ``"cpu"``): compute the statistics with torch there. When CUDA is
         asked for but torch sees no GPU, the CPU is used, with a warning.
@@ -1049,7 +1054,7 @@ class KernelSetup:
         The ``(P,)`` area weights in a field dtype (cached per dtype, so each dtype is cast once).
     n_points : int
         Grid points of one field, ``P``.
-    mask_source : _MaskSource or _LoadedMasks, optional
+    mask_source : _MaskSource, _MaskSnapshot or _LoadedMasks, optional
         The masks of a mask position (``field``), its event runs (``runs``) or its event cells
         (``region``); None without masks.
     pool : ThreadPoolExecutor, optional
@@ -1060,7 +1065,7 @@ class KernelSetup:
     device: object
     weights_for: Callable[[np.dtype], np.ndarray]
     n_points: int
-    mask_source: _MaskSource | _LoadedMasks | None = None
+    mask_source: _MaskSource | _MaskSnapshot | _LoadedMasks | None = None
     pool: ThreadPoolExecutor | None = None
 
 
