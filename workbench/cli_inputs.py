@@ -221,13 +221,19 @@ def _is_zarr(path: Path) -> bool:
 
 
 def connect_scheduler(address: str, timeout: float = 5.0):
-    """A ``dask.distributed`` client for ``address``, or a :class:`DataError` within ``timeout`` seconds."""
+    """A ``dask.distributed`` client for ``address``, or a :class:`DataError` within ``timeout`` seconds.
+
+    ``"local"`` starts a ``LocalCluster`` on this machine (one worker process per core pair, closed with
+    the client); anything else is the address of a running scheduler (``tcp://host:8786``).
+    """
     import socket
     import time
     from urllib.parse import urlsplit
 
     from distributed import Client
 
+    if address == "local":
+        return _local_cluster(Client)
     started = time.monotonic()
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     if parts.scheme not in ("tcp", "tls"):
@@ -252,6 +258,22 @@ def connect_scheduler(address: str, timeout: float = 5.0):
             f"--scheduler {address!r} cannot be reached within {timeout:g} s ({_one_line(exc)}); start "
             "it (dask scheduler) or leave --scheduler out to score in this process."
         ) from None
+
+
+def _local_cluster(client_type):
+    """A client of a new ``LocalCluster`` that it closes with itself: worker processes of two threads
+    each (the kernels release the GIL; two threads per process halve the copies of the masks and
+    weights a process holds), no dashboard port to collide with another run's."""
+    import os
+
+    n_cores = os.cpu_count() or 1
+    threads = min(2, n_cores)
+    return client_type(
+        n_workers=max(1, n_cores // threads),
+        threads_per_worker=threads,
+        processes=True,
+        dashboard_address=None,
+    )
 
 
 def _one_line(exc: BaseException) -> str:

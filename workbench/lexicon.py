@@ -294,19 +294,32 @@ def plausible_range(name: str) -> tuple[float, float] | None:
     return _LEVEL_RANGES.get(field)
 
 
-def sample_values(da: xr.DataArray, max_fields: int = 3):
-    """A small sample of ``da`` as a numpy array: its first, middle and last field along each leading
-    dimension (all of it when already in memory), so checking a lazily opened store reads a few
-    chunks, never the whole data."""
+def sample_values(da: xr.DataArray, max_fields: int = 3, max_bytes: int = 64 * 2**20):
+    """A small sample of ``da`` as a numpy array: all of it when it is at most ``max_bytes``, else its
+    first, middle and last field along each leading dimension.
+
+    Lazily read data whose picked fields lie in chunks of more than ``max_bytes`` together (a forecast
+    store chunked by initial time, each chunk all of its lead times) give the first, middle and last
+    field of the first chunk instead, so the check reads one chunk (units are a property of the store,
+    not of a chunk). Neither reads, nor copies, the whole data: a check before scoring must cost little
+    next to the scoring pass.
+    """
     import numpy as np
 
-    if da.chunks is None:
-        return np.asarray(da.values)
     lead_dims = list(da.dims[:-2]) if da.ndim > 2 else []
-    picks = {}
-    for dim in lead_dims:
-        n = da.sizes[dim]
-        picks[dim] = sorted({0, n // 2, n - 1})[:max_fields] if n else []
+
+    def picks_within(lengths: dict) -> dict:
+        return {d: sorted({0, n // 2, n - 1})[:max_fields] if n else [] for d, n in lengths.items()}
+
+    if da.chunks is None:
+        if da.nbytes <= max_bytes or not lead_dims:
+            return np.asarray(da.values)
+        return np.asarray(da.isel(picks_within({d: da.sizes[d] for d in lead_dims})).values)
+    picks = picks_within({d: da.sizes[d] for d in lead_dims})
+    chunk_bytes = da.dtype.itemsize * np.prod([max(c) if c else 0 for c in da.chunks], dtype=float)
+    n_chunks = np.prod([len(p) for p in picks.values()], dtype=float)
+    if n_chunks > 1 and n_chunks * chunk_bytes > max_bytes:
+        picks = picks_within({d: da.chunks[da.get_axis_num(d)][0] if da.sizes[d] else 0 for d in lead_dims})
     return np.asarray(da.isel(picks).values)
 
 

@@ -5,6 +5,7 @@ Examples::
     workbench score sample_nwp --truth sample_hrrr --param size=tiny --masks thresholds -o scores.nc
     workbench score forecasts --param model=pangu --truth sample_hrrr --masks masks.nc -o pangu.zarr
     workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler tcp://host:8786 -o s.nc
+    workbench score /data/run.zarr --truth /data/analysis.zarr --scheduler local -o s.nc
     workbench score /data/graphcast_latlon.zarr --truth hrrr --masks masks.nc --regrid -o graphcast.nc
     workbench score /data/hrrr_fc.zarr --truth hrrr --masks latlon_masks.nc --regrid --mask-threshold 0.3 -o s.nc
 """
@@ -72,7 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="name for a 'model' coordinate in the output")
     parser.add_argument("--chunk-init", type=int, default=None, help="initial times per block")
     parser.add_argument("--device", default=None, help="torch device for the statistics (e.g. cuda)")
-    parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS|local",
+        help="score on a dask.distributed cluster: a scheduler address (tcp://host:8786), or 'local' for "
+        "a LocalCluster on this machine; the blocks follow the forecast store's chunks",
+    )
     parser.add_argument(
         "--confidence",
         type=float,

@@ -6,8 +6,11 @@ per-lead-time accumulators. Within a block the fields that share a valid time ar
 the truth, the climatology and the event cells of that time are read once for all of them (a forecast
 already in memory is one block: every valid time is visited once). Memory holds one block, the truth
 fields of a few valid times (plus, for lazily read data, a bounded cache of recent ones) and a small
-cache of the event runs per valid time. With a ``dask.distributed.Client`` the blocks become tasks whose
-small results are summed; with ``device="cuda"`` the statistics are computed by torch on the GPU.
+cache of the event runs per valid time. Lazily opened stores are read chunk by chunk as the store keeps
+them (:mod:`workbench.scoring.chunks`), on reader threads ahead of the kernels. With a
+``dask.distributed.Client`` each block (one forecast chunk) becomes a task given its chunks as read,
+and the per-init statistics are assembled on the workers in a tree; with ``device="cuda"`` the
+statistics are computed by torch on the GPU.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.scoring import kernels, regions
 from workbench.scoring.conventions import is_logarithmic
+from workbench.scoring.chunks import StoreChunks
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
@@ -144,7 +148,9 @@ def decompose(
         Block size: the number of initial times, or ``{"init_time": n, "lead_time": m}``. Default: the
         forecast's Dask chunks, else one initial time with all its lead times.
     client : dask.distributed.Client, optional
-        Run the blocks as tasks on this cluster and sum their statistics.
+        Run the blocks (one forecast chunk each) as tasks on this cluster; their per-init statistics
+        are assembled on the workers in a tree of fan-in 8 and come back as one array per variable.
+        See ``docs/scale-out.md`` for cluster recipes and sizing.
     device : str, optional
         A torch device (``"cuda"``, ``"cpu"``): compute the statistics with torch there. When CUDA is
         asked for but torch sees no GPU, the CPU is used, with a warning.
@@ -392,6 +398,8 @@ class _FieldReader:
         self.dim = da.dims[0]
         self.values = da.values if _in_memory(da) else None
         self.cache = _LRU(cache_bytes)
+        # a Dask-backed store is read chunk by chunk as the store keeps it (no copy into a new block)
+        self.chunks = StoreChunks(da) if self.values is None and StoreChunks.supports(da) else None
 
     @property
     def in_memory(self) -> bool:
@@ -407,7 +415,16 @@ class _FieldReader:
             if field is not None:
                 out[p] = field
         missing = [p for p in positions if p not in out]
-        if missing:
+        if missing and self.chunks is not None:
+            indices = sorted({self.chunks.chunk_of(p) for p in missing})
+            for k, chunk in zip(indices, self.chunks.read(indices), strict=True):
+                start = self.chunks.start(k)
+                for offset, field in enumerate(chunk):
+                    # every field of a chunk read is kept: the next blocks need the later valid times
+                    self.cache.put(start + offset, field, field.nbytes)
+                    if start + offset in missing:
+                        out[start + offset] = field
+        elif missing:
             block = self.da.isel({self.dim: missing}).values
             for k, p in enumerate(missing):
                 out[p] = block[k]
@@ -425,6 +442,7 @@ class _MaskSource:
         self.engine = engine
         self._loaded: dict[int, np.ndarray] = {}
         self._derived = _LRU(max_bytes)
+        self._snapshot_lock = threading.Lock()
 
     def prefetch(self, positions) -> None:
         """Read, in one go, the masks of the coming batch that are needed (none when in memory)."""
@@ -442,6 +460,21 @@ class _MaskSource:
             self._loaded.update(self.reader.read([pos]))
         return np.reshape(self._loaded[pos], (self.n_events, -1))
 
+    def snapshot(self, positions) -> _MaskSnapshot:
+        """What the engine needs of the masks at ``positions``, read and derived now: a block's masks,
+        prepared on the reader thread while the kernels score the block before it."""
+        positions = sorted({int(p) for p in positions})
+        with self._snapshot_lock:  # reader threads take their blocks' snapshots one at a time
+            self.prefetch(positions)
+            if self.engine == "torch":
+                items = {p: self.field(p) for p in positions}
+            elif self.engine == "numba":
+                items = {p: self.runs(p) for p in positions}
+            else:
+                items = {p: self.region(p) for p in positions}
+            self._loaded = {}
+        return _MaskSnapshot(self.n_events, self.engine, items)
+
     def _derive(self, pos: int, build):
         value = self._derived.get(pos)
         if value is None:
@@ -457,6 +490,36 @@ class _MaskSource:
     def region(self, pos: int) -> RegionIndex:
         """The event cells at mask time ``pos``."""
         return self._derive(pos, RegionIndex.from_masks)
+
+
+class _MaskSnapshot:
+    """The masks of one block's mask positions as the engine uses them (raw for torch, event runs for
+    numba, event cells for NumPy), taken by :meth:`_MaskSource.snapshot`; read-only afterwards."""
+
+    def __init__(self, n_events: int, engine: str, items: dict):
+        self.n_events = n_events
+        self.engine = engine
+        self.items = items
+
+    def field(self, pos: int) -> np.ndarray:
+        return self.items[pos]
+
+    def runs(self, pos: int):
+        return self.items[pos]
+
+    def region(self, pos: int) -> RegionIndex:
+        return self.items[pos]
+
+
+@dataclass
+class _LoadedBlock:
+    """One block read for the kernels: its groups, forecast fields, truth, climatology and masks."""
+
+    groups: list
+    fields: np.ndarray
+    truth: dict
+    clim: dict
+    masks: _MaskSnapshot | None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -521,9 +584,14 @@ def _as_fields(values: np.ndarray, n_members: int, n_points: int, allow_copy: bo
         return np.ascontiguousarray(values).reshape(shape) if allow_copy else None
 
 
-def _load_block(fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_points: int) -> np.ndarray:
+def _load_block(
+    fda: xr.DataArray, bi: slice, bl: slice, n_members: int, n_points: int, store: StoreChunks | None = None
+) -> np.ndarray:
     if _in_memory(fda):
         return _as_fields(fda.values[bi, bl], n_members, n_points, allow_copy=True)  # a view when possible
+    values = None if store is None else store.block((bi, bl))
+    if values is not None:  # a block that is one store chunk: its decompressed buffer, no copy
+        return _as_fields(values, n_members, n_points, allow_copy=True)
     return _as_fields(fda.isel(init_time=bi, lead_time=bl).values, n_members, n_points, allow_copy=True)
 
 
@@ -729,42 +797,79 @@ class _Runner:
         n_lead = plans[0].forecast.sizes["lead_time"]
         field_bytes = self.n_points * 8
         cache = min(2 * n_lead * field_bytes, 256 * 2**20)  # about two blocks' valid times
-        setup = KernelSetup(
-            engine=self.engine,
-            device=self.device,
-            weights_for=self.weights_for,
-            n_points=self.n_points,
-            mask_source=self.mask_source,
-            pool=pool,
-        )
         readers = {
             p.name: (_FieldReader(p.truth, cache), None if p.clim is None else _FieldReader(p.clim, cache))
             for p in plans
         }
+
+        stores = {
+            p.name: StoreChunks(p.forecast, n_lead=2)
+            if not _in_memory(p.forecast) and StoreChunks.supports(p.forecast, n_lead=2)
+            else None
+            for p in plans
+        }
+
+        def load(item):
+            (bi, bl), plan = item
+            cpos = None if plan.clim_pos is None else plan.clim_pos[bi, bl]
+            groups = _make_groups(tpos[bi, bl], None if mpos is None else mpos[bi, bl], cpos)
+            if not groups:
+                return None
+            truth_reader, clim_reader = readers[plan.name]
+            return _LoadedBlock(
+                groups=groups,
+                fields=_load_block(
+                    plan.forecast, bi, bl, plan.layout.n_members, self.n_points, stores[plan.name]
+                ),
+                truth=truth_reader.read(g.tpos for g in groups),
+                clim={} if clim_reader is None else clim_reader.read(g.cpos for g in groups),
+                masks=None if self.mask_source is None else self.mask_source.snapshot(g.mpos for g in groups),
+            )
+
+        items = [(block, plan) for block in blocks for plan in plans]
+        # Lazily read data (zarr, Dask) are read ahead on reader threads, so reading and decompressing
+        # the next blocks overlaps the kernels of this one: the pass then costs about the larger of the
+        # two, not their sum. A block is one store chunk, read by one thread; two blocks are read side
+        # by side (as a Dask pass over the store reads two chunks at a time on two cores), so at most
+        # three blocks are held: the one scored and the two being read.
+        lazy = not all(self._whole_in_memory(p) and readers[p.name][0].in_memory for p in plans) or (
+            self.mask_source is not None and not self.mask_source.reader.in_memory
+        )
+        ahead = 2
+        reader = ThreadPoolExecutor(ahead, thread_name_prefix="decompose-read") if lazy else None
         try:
-            for bi, bl in blocks:
-                for plan in plans:
-                    cpos = None if plan.clim_pos is None else plan.clim_pos[bi, bl]
-                    groups = _make_groups(tpos[bi, bl], None if mpos is None else mpos[bi, bl], cpos)
-                    if not groups:
-                        continue
-                    fields = _load_block(plan.forecast, bi, bl, plan.layout.n_members, self.n_points)
-                    truth_reader, clim_reader = readers[plan.name]
-                    for start in range(0, len(groups), self.group_batch):
-                        batch = groups[start : start + self.group_batch]
-                        truth = truth_reader.read(g.tpos for g in batch)
-                        clim = {} if clim_reader is None else clim_reader.read(g.cpos for g in batch)
-                        if self.mask_source is not None:
-                            self.mask_source.prefetch(g.mpos for g in batch)
-                        results = compute_groups(
-                            fields, batch, truth=truth, clim=clim, layout=plan.layout, setup=setup
-                        )
-                        for group, value in zip(batch, results, strict=True):
-                            sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
-                        if bar is not None:
-                            bar.update(sum(len(g.ii) for g in batch))
-                    del fields
+            pending = deque(reader.submit(load, item) for item in items[:ahead]) if reader else deque()
+            for k, item in enumerate(items):
+                if reader is None:
+                    data = load(item)
+                else:
+                    data = pending.popleft().result()
+                    if k + ahead < len(items):
+                        pending.append(reader.submit(load, items[k + ahead]))
+                if data is None:
+                    continue
+                (bi, bl), plan = item
+                setup = KernelSetup(
+                    engine=self.engine,
+                    device=self.device,
+                    weights_for=self.weights_for,
+                    n_points=self.n_points,
+                    mask_source=data.masks,
+                    pool=pool,
+                )
+                for start in range(0, len(data.groups), self.group_batch):
+                    batch = data.groups[start : start + self.group_batch]
+                    results = compute_groups(
+                        data.fields, batch, truth=data.truth, clim=data.clim, layout=plan.layout, setup=setup
+                    )
+                    for group, value in zip(batch, results, strict=True):
+                        sums[plan.name][bi.start + group.ii, bl.start + group.jj] += value
+                    if bar is not None:
+                        bar.update(sum(len(g.ii) for g in batch))
+                del data
         finally:
+            if reader is not None:
+                reader.shutdown(cancel_futures=True)
             if pool is not None:
                 pool.shutdown()
             if bar is not None:
@@ -774,7 +879,7 @@ class _Runner:
         import dask
 
         weights = self.client.scatter(self.weights, broadcast=True)
-        masks = self.masks
+        masks = None if self.masks is None else _TaskFields(self.masks.transpose("time", ...))
         tasks, targets = [], []
         for plan in plans:
             fda = plan.forecast
@@ -782,6 +887,9 @@ class _Runner:
                 spec = {"init_time": blocks[0][0].stop - blocks[0][0].start}
                 spec["lead_time"] = blocks[0][1].stop - blocks[0][1].start
                 fda = fda.chunk(spec)
+            store = StoreChunks(fda, n_lead=2) if StoreChunks.supports(fda, n_lead=2) else None
+            truth = _TaskFields(plan.truth)
+            clim = None if plan.clim is None else _TaskFields(plan.clim)
             for bi, bl in blocks:
                 t_blk = tpos[bi, bl]
                 ok = t_blk >= 0
@@ -792,13 +900,16 @@ class _Runner:
                 m_data = c_data = None
                 if masks is not None:
                     m_unique, local["masks"] = _local_positions(np.where(ok, mpos[bi, bl], -1))
-                    m_data = masks.isel(time=m_unique).data
-                if plan.clim is not None:
+                    m_data = masks.take(m_unique)
+                if clim is not None:
                     c_unique, local["clim"] = _local_positions(np.where(ok, plan.clim_pos[bi, bl], -1))
-                    c_data = plan.clim.isel(_key=c_unique).data
+                    c_data = clim.take(c_unique)
+                f_data = None if store is None else store.delayed_block((bi, bl))
+                if f_data is None:
+                    f_data = fda.isel(init_time=bi, lead_time=bl).data
                 task = dask.delayed(_block_task, pure=True)(
-                    fda.isel(init_time=bi, lead_time=bl).data,
-                    plan.truth.isel(time=t_unique).data,
+                    f_data,
+                    truth.take(t_unique),
                     m_data,
                     c_data,
                     weights,
@@ -809,9 +920,40 @@ class _Runner:
                 )
                 tasks.append(task)
                 targets.append((plan.name, bi, bl))
-        futures = self.client.compute(tasks)
-        for (name, bi, bl), result in zip(targets, self.client.gather(futures), strict=True):
-            sums[name][bi, bl] += result
+        # the blocks' per-init statistics are assembled on the workers in a tree of fan-in 8, so the
+        # client receives one array per variable, not one small result per block
+        parts: dict[str, list] = {}
+        for task, (name, bi, bl) in zip(tasks, targets, strict=True):
+            parts.setdefault(name, []).append((bi.start, bl.start, task))
+        names = list(parts)
+        roots = [_tree_reduce(parts[name], sums[name].shape[1]) for name in names]
+        for name, (i0, _, total) in zip(names, self.client.gather(self.client.compute(roots)), strict=True):
+            sums[name][i0 : i0 + total.shape[0]] += total
+
+
+def _tree_reduce(parts: list, n_lead: int, fan_in: int = 8):
+    """One Dask task that assembles the blocks' statistics ``(i0, l0, (n_i, n_l, R, K))``, merged in a
+    tree of ``fan_in``: the result ``(i0, 0, (n, n_lead, R, K))`` spans the blocks' initial times."""
+    import dask
+
+    merge = dask.delayed(_merge_blocks, pure=True)
+    level = list(parts)
+    if len(level) == 1:
+        level = [merge(n_lead, level[0])]
+    while len(level) > 1:
+        level = [merge(n_lead, *level[k : k + fan_in]) for k in range(0, len(level), fan_in)]
+    return level[0]
+
+
+def _merge_blocks(n_lead: int, *parts) -> tuple[int, int, np.ndarray]:
+    """Sum blocks ``(i0, l0, stats)`` into one array over their initial times and every lead time."""
+    i0 = min(p[0] for p in parts)
+    i1 = max(p[0] + p[2].shape[0] for p in parts)
+    shape = parts[0][2].shape[2:]
+    out = np.zeros((i1 - i0, n_lead, *shape))
+    for start, lead, stats in parts:
+        out[start - i0 : start - i0 + stats.shape[0], lead : lead + stats.shape[1]] += stats
+    return i0, 0, out
 
 
 def _bootstrap_spec(sums: np.ndarray, layout: StatLayout, options: dict | None) -> dict | None:
@@ -854,13 +996,12 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
     n_points = weights.size
     f = np.asarray(f)
     fields = _as_fields(f, layout.n_members, n_points, allow_copy=True)
-    truth = np.asarray(truth).reshape(-1, n_points)
+    truth = _picked(truth, n_points)
     groups = _make_groups(local["truth"], local.get("masks"), local.get("clim"))
     mask_source = None
     if masks is not None:
-        masks = np.asarray(masks)
-        mask_source = _LoadedMasks(masks.reshape(masks.shape[0], masks.shape[1], n_points))
-    clim_fields = {} if clim is None else dict(enumerate(np.asarray(clim).reshape(-1, n_points)))
+        mask_source = _LoadedMasks(_picked(masks, n_points, stacked=True))
+    clim_fields = {} if clim is None else _picked(clim, n_points)
     by_dtype: dict = {}
 
     def weights_for(dtype):
@@ -872,34 +1013,64 @@ def _block_task(f, truth, masks, clim, weights, local, layout, engine, device) -
     setup = KernelSetup(
         engine=engine, device=device, weights_for=weights_for, n_points=n_points, mask_source=mask_source
     )
-    results = compute_groups(
-        fields, groups, truth=dict(enumerate(truth)), clim=clim_fields, layout=layout, setup=setup
-    )
-    n_rows = kernels.n_region_rows(None if masks is None else masks.shape[0])
+    results = compute_groups(fields, groups, truth=truth, clim=clim_fields, layout=layout, setup=setup)
+    n_rows = kernels.n_region_rows(None if mask_source is None else mask_source.n_events)
     out = np.zeros((f.shape[0], f.shape[1], n_rows, layout.n_columns))
     for group, value in zip(groups, results, strict=True):
         out[group.ii, group.jj] += value
     return out
 
 
-class _LoadedMasks:
-    """Masks already read, ``(n_events, n_times, P)``: the mask source of a Dask task."""
+class _TaskFields:
+    """Fields along the first dimension of ``da`` as task inputs: the store chunks that hold them and
+    where in those chunks they lie, so a task receives the chunks as read (no gather into a new array
+    on the way, which list indexing of a Dask array costs), or the fields themselves when in memory."""
 
-    def __init__(self, masks: np.ndarray):
+    def __init__(self, da: xr.DataArray):
+        self.da = da
+        self.chunks = None if _in_memory(da) or not StoreChunks.supports(da) else StoreChunks(da)
+
+    def take(self, positions: np.ndarray):
+        """Task input for the fields at ``positions``: ``(chunks, [(chunk index, offset), ...])``."""
+        positions = [int(p) for p in positions]
+        if self.chunks is None:
+            return [self.da.isel({self.da.dims[0]: positions}).data], [(0, k) for k in range(len(positions))]
+        indices = sorted({self.chunks.chunk_of(p) for p in positions})
+        where = {k: n for n, k in enumerate(indices)}
+        picks = [
+            (where[self.chunks.chunk_of(p)], p - self.chunks.start(self.chunks.chunk_of(p)))
+            for p in positions
+        ]
+        return [self.chunks.delayed(k) for k in indices], picks
+
+
+def _picked(data, n_points: int, stacked: bool = False) -> dict[int, np.ndarray]:
+    """The fields of a :meth:`_TaskFields.take` input by local position, as ``(P,)`` views, or
+    ``(n, P)`` with ``stacked`` (the masks: one row per event type)."""
+    chunks, picks = data
+    chunks = [np.asarray(c) for c in chunks]
+    shape = (-1, n_points) if stacked else (n_points,)
+    return {local: chunks[k][offset].reshape(shape) for local, (k, offset) in enumerate(picks)}
+
+
+class _LoadedMasks:
+    """Masks already read, ``{position: (n_events, P)}``: the mask source of a Dask task."""
+
+    def __init__(self, masks: dict[int, np.ndarray]):
         self.masks = masks
-        self.n_events = masks.shape[0]
+        self.n_events = next(iter(masks.values())).shape[0] if masks else 0
         self._regions: dict[int, RegionIndex] = {}
 
     def field(self, pos: int) -> np.ndarray:
-        return self.masks[:, pos]
+        return self.masks[pos]
 
     def region(self, pos: int) -> RegionIndex:
         if pos not in self._regions:
-            self._regions[pos] = RegionIndex.from_masks(self.masks[:, pos])
+            self._regions[pos] = RegionIndex.from_masks(self.masks[pos])
         return self._regions[pos]
 
     def runs(self, pos: int):
-        return kernels.event_runs(self.masks[:, pos])
+        return kernels.event_runs(self.masks[pos])
 
 
 @dataclass(frozen=True)
@@ -916,7 +1087,7 @@ class KernelSetup:
         The ``(P,)`` area weights in a field dtype (cached per dtype, so each dtype is cast once).
     n_points : int
         Grid points of one field, ``P``.
-    mask_source : _MaskSource or _LoadedMasks, optional
+    mask_source : _MaskSource, _MaskSnapshot or _LoadedMasks, optional
         The masks of a mask position (``field``), its event runs (``runs``) or its event cells
         (``region``); None without masks.
     pool : ThreadPoolExecutor, optional
@@ -927,7 +1098,7 @@ class KernelSetup:
     device: object
     weights_for: Callable[[np.dtype], np.ndarray]
     n_points: int
-    mask_source: _MaskSource | _LoadedMasks | None = None
+    mask_source: _MaskSource | _MaskSnapshot | _LoadedMasks | None = None
     pool: ThreadPoolExecutor | None = None
 
 
