@@ -28,8 +28,8 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.scoring import kernels, regions
-from workbench.scoring.conventions import is_logarithmic
 from workbench.scoring.chunks import StoreChunks
+from workbench.scoring.conventions import is_logarithmic
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
