@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -279,18 +280,27 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
     _write_zarr(scores.load(), root / "scores.zarr")
 
 
-def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
+def build_baselines(
+    size: str = "default",
+    cache_dir: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """First stage: events and masks, the baselines' forecasts and their scores (a usable dashboard).
 
     Products already written by an interrupted run are reused. Returns the results directory.
+    ``progress(step)`` is called as each step starts (``sample``, ``events``, ``baselines``), for a
+    progress view (:mod:`workbench.workflow.firststart`).
     """
     from workbench.events import build_masks
     from workbench.events.sample import climatology_for_sample
     from workbench.models import load
 
+    report = progress or (lambda step: None)
     t0 = time.perf_counter()
+    report("sample")
     ctx = _context(size, cache_dir)
     root, truth, inits, lead_td = ctx["root"], ctx["truth"], ctx["inits"], ctx["lead_td"]
+    report("events")
     log.info("dashboard %s: %d initial times, leads %s h", size, len(inits), ctx["leads"].tolist())
 
     # zarr rather than netCDF: one storage library in the server process (netCDF4's HDF5 beside another
@@ -313,6 +323,7 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
         atomic_write(events_path, lambda tmp: events.table.to_csv(tmp, index=False))
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)
 
+    report("baselines")
     forecasts_dir = root / "forecasts"
     forecasts_dir.mkdir(exist_ok=True)
     climatology, note = _climatology(ctx)
