@@ -107,7 +107,8 @@ def first_start_app(
         log.warning("a visitor from another machine got the local-only page (%s unset)", EXPOSE_ENV)
         return pn.pane.Markdown(LOCAL_ONLY_PAGE, sizing_mode="stretch_width")
     size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
-    logging.getLogger("workbench.workflow.firststart").setLevel(logging.INFO)  # the steps in the terminal
+    for name in ("workbench.workflow", __name__):  # the steps in the server's terminal
+        logging.getLogger(name).setLevel(logging.INFO)
     job = first_start(size, learned=learned)
     load = loader or (lambda size, scores: _default_loader(size, scores))
     snapshot = job.snapshot()

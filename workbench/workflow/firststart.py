@@ -144,7 +144,8 @@ class FirstStart:
             if state in ("done", "skipped", "failed"):
                 step.started = t if step.started is None else step.started
                 step.finished = t
-            step.state, step.detail = state, detail or step.detail
+            # a finished step keeps only what it says of its result, not what it was doing
+            step.state, step.detail = state, detail
             if state == "running":
                 self._now = f"{name}: {detail}" if detail else name
         elapsed = step.elapsed(t) or 0.0

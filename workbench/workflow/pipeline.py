@@ -489,7 +489,7 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
         notes.insert(
             0,
             f"The learned models ({waiting}) are being forecast in the background on this machine "
-            f"(log: {root / 'learned.log'}); reload the page in a few minutes to see them.",
+            f"(log: {root / 'learned.log'}); they join the open page when done.",
         )
     elif status == "pending":
         notes.insert(0, f"Learned models ({waiting}) left out: WORKBENCH_DASHBOARD_LEARNED=off.")

@@ -1,0 +1,137 @@
+"""A first start in headless Chromium, on a fresh cache: progress at once, then the dashboard, then the
+learned models, all in one page that is never reloaded.
+
+``panel serve apps/skill.py`` starts on an empty cache directory with the ``tiny`` sample
+(``$WORKBENCH_SAMPLE_SIZE``; the default sample would take minutes of CPU to generate) and one learned
+model's checkpoint (``$WORKBENCH_CHECKPOINTS`` pointing at a copy of the shipped ``hrheim`` weights), so
+the test stays within a few minutes on two cores. The measured times are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+
+#: The lines of the "RMSE of t2m — all" skill curve, by legend label ([] before the dashboard is shown).
+CURVES_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents.length) return [];
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.constructor.__name__ !== 'Figure' || !m.title || !m.title.text.startsWith('RMSE of t2m — all')) continue;
+    const labels = [];
+    for (const side of ['center', 'right', 'left', 'above', 'below'])
+      for (const a of m[side] || [])
+        if (a.constructor.__name__ === 'Legend')
+          for (const item of a.items) labels.push(item.label.value);
+    return labels.length ? labels : ['(no legend)'];
+  }
+  return [];
+}"""
+
+
+@pytest.fixture()
+def fresh_server(tmp_path, dashboard_benchmark):
+    """``panel serve apps/skill.py`` on an empty cache; yields ``(url, log_path, started)``."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (CI installs it)")
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    for path in (REPO / "workbench" / "checkpoints").glob("hrheim.*"):
+        shutil.copy(path, checkpoints / path.name)
+    env = dict(
+        os.environ,
+        WORKBENCH_CACHE=str(tmp_path / "cache"),
+        WORKBENCH_CHECKPOINTS=str(checkpoints),
+        WORKBENCH_SAMPLE_SIZE="tiny",
+        WORKBENCH_DASHBOARD_LEARNED="background",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("WORKBENCH_SCORES", None)
+    port = dashboard_benchmark._free_port()
+    log_path = tmp_path / "server.log"
+    cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps" / "skill.py"), "--port", str(port),
+           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        dashboard_benchmark._wait_for_port(port, server, log_path, 120)
+        yield f"http://127.0.0.1:{port}/skill", log_path, started
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        # the learned models' background process outlives the server on purpose; end it here
+        for pid_file in (tmp_path / "cache" / "dashboard").glob("*/learned.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), 15)
+
+
+def _wait(page, predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_first_start_shows_progress_then_the_dashboard_then_the_learned_models(fresh_server):
+    from playwright.sync_api import sync_playwright
+
+    url, log_path, started = fresh_server
+    ready = time.monotonic()
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = chromium.new_page(viewport={"width": 1500, "height": 1200})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        t0 = time.monotonic()
+        page.goto(url, timeout=60_000)
+        page.get_by_text("Preparing the dashboard").wait_for(timeout=60_000)
+        t_progress = time.monotonic() - t0
+        # the steps are listed; a marker on the window tells a reload apart from an update in place
+        for step in ("sample", "events", "baselines", "learned models"):
+            assert page.get_by_role("cell", name=step, exact=True).count() == 1
+        page.evaluate("() => { window.__first_start_marker = 42; }")
+
+        labels = _wait(page, lambda: page.evaluate(CURVES_JS), 600, "the dashboard")
+        t_dashboard = time.monotonic() - t0
+        assert labels == ["persistence", "climatology", "nwp"]
+        assert page.get_by_text("Preparing the dashboard").count() == 0
+
+        labels = _wait(
+            page, lambda: (lb := page.evaluate(CURVES_JS)) and "hrheim" in lb and lb, 900, "the learned models"
+        )
+        t_learned = time.monotonic() - t0
+        assert labels == ["persistence", "climatology", "nwp", "hrheim", "hrheim-ensemble"]
+        assert page.evaluate("() => window.__first_start_marker") == 42, "the page was reloaded"
+        assert navigations == [url], navigations
+        assert not errors, errors
+        chromium.close()
+
+    log = log_path.read_text()
+    for line in ("sample done", "events done", "baselines done", "learned models done - hrheim"):
+        assert f"first start tiny: {line}" in log, log[-3000:]
+    print(
+        f"\nfirst start (tiny, fresh cache): server accepting after {ready - started:.1f} s; "
+        f"progress view {t_progress:.2f} s after the request, dashboard at {t_dashboard:.0f} s, "
+        f"learned models at {t_learned:.0f} s"
+    )
+    assert t_progress < 3.0
