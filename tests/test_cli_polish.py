@@ -97,6 +97,16 @@ def test_relative_outputs_go_to_the_output_folder(tmp_path, monkeypatch):
     args = parser.parse_args(["events", "sample_hrrr", "-o", absolute])
     cli._place_outputs(args)
     assert args.output == absolute
+    # an input an earlier command wrote there is found there; one in the current folder wins
+    (tmp_path / "runs" / "m.nc").write_text("")
+    args = parser.parse_args(["score", "f", "--truth", "t", "--masks", "m.nc", "-o", "s2.nc", "--out-dir", "runs"])
+    cli._place_outputs(args)
+    assert args.masks == str(Path("runs/m.nc"))
+    (tmp_path / "m.nc").write_text("")
+    args = parser.parse_args(["score", "f", "--truth", "t", "--masks", "m.nc", "-o", "s2.nc", "--out-dir", "runs"])
+    cli._place_outputs(args)
+    assert args.masks == "m.nc"
+
     args = parser.parse_args(["train", "pangu", "--evaluate"])
     cli._place_outputs(args)
     assert args.evaluate == "-"  # stdout stays stdout
@@ -178,3 +188,21 @@ def test_tour_commands_print_no_python_warnings(tiny_sample, tmp_path):
         noisy = [ln for ln in done.stderr.splitlines() if "warn" in ln.lower() or ln.startswith("  ")]
         assert not noisy, f"workbench {args[0]}: {noisy}"
     assert (tmp_path / "out" / "events.nc").exists() and (tmp_path / "out" / "events-hrx.nc").exists()
+
+
+def test_score_summary_names_the_units(capsys):
+    import numpy as np
+    import xarray as xr
+
+    from workbench.scoring.command import _print_summary
+
+    coords = {"variable": ["t2m", "msl"], "lead_time": [1, 2], "region": ["all", "extreme"]}
+    rmse = xr.DataArray(np.array([[[1.0, 3.0], [2.0, 5.0]], [[100.0, 300.0], [200.0, 500.0]]]), coords=coords)
+    area = xr.full_like(rmse, 0.025)
+    share = xr.full_like(rmse, 0.125)
+    _print_summary(xr.Dataset({"rmse": rmse, "area_fraction": area, "error_share": share}))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["variable", "units", "rmse", "all", "rmse", "extreme", "area", "%", "error", "%"]
+    # the mean over the two lead times: t2m (1+2)/2 K overall, (3+5)/2 K in extremes; msl in Pa
+    assert lines[2].split() == ["t2m", "K", "1.5", "4", "2.50", "12.50"]
+    assert lines[3].split() == ["msl", "Pa", "150", "400", "2.50", "12.50"]

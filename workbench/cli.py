@@ -63,13 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
 #: Options that name a file a command writes: relative paths go under the output folder.
 OUTPUT_DESTS = ("output", "evaluate")
 
+#: Options that name a file an earlier command wrote: a relative path missing from the current folder is
+#: looked up in the output folder (`score --masks events.nc` after `events -o events.nc`).
+INPUT_DESTS = ("masks",)
+
 #: Where relative output paths go unless --out-dir or $WORKBENCH_OUT_DIR says otherwise.
 DEFAULT_OUT_DIR = "workbench-output"
 OUT_DIR_ENV = "WORKBENCH_OUT_DIR"
 
 
 def _place_outputs(args: argparse.Namespace) -> None:
-    """Put relative output paths under the output folder (made if needed); absolute ones stay."""
+    """Put relative output paths under the output folder (made if needed); absolute ones stay.
+
+    A relative input path that only exists in the output folder (:data:`INPUT_DESTS`) is taken from there.
+    """
     out_dir = Path(
         getattr(args, "out_dir", None) or os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR
     ).expanduser()
@@ -80,6 +87,11 @@ def _place_outputs(args: argparse.Namespace) -> None:
         target = out_dir / value
         target.parent.mkdir(parents=True, exist_ok=True)
         setattr(args, dest, str(target))
+    for dest in INPUT_DESTS:
+        value = getattr(args, dest, None)
+        relative = isinstance(value, str) and value and not Path(value).expanduser().is_absolute()
+        if relative and not Path(value).exists() and (out_dir / value).exists():
+            setattr(args, dest, str(out_dir / value))
 
 
 def _completion(args: argparse.Namespace) -> int:
