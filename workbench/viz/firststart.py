@@ -22,7 +22,7 @@ import panel as pn
 
 from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip, visitor_allowed
 from workbench.viz.safety import escape, page_text
-from workbench.workflow.firststart import Snapshot, first_start
+from workbench.workflow.firststart import FirstStart, Snapshot, existing_job, first_start
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,10 @@ def first_start_app(
     size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
     for name in ("workbench.workflow", __name__):  # the steps in the server's terminal
         logging.getLogger(name).setLevel(logging.INFO)
-    job = first_start(size, learned=learned)
     load = loader or (lambda size, scores: _default_loader(size, scores))
-    snapshot = job.snapshot()
-    if snapshot.ready and snapshot.learned_finished and snapshot.error is None:
+    job = existing_job(size, learned=learned)
+    snapshot = job.snapshot() if job is not None else FirstStart(size, learned=learned).snapshot()
+    if job is not None and job.done and snapshot.ready and snapshot.learned_finished and snapshot.error is None:
         from workbench.viz.dashboard import create_app
 
         return create_app(loader=lambda **kw: load(**kw), size=size, scores=scores)
@@ -177,8 +177,18 @@ def first_start_app(
             pending.visible = False
             callback.stop()
 
-    if snapshot.ready:
-        # the baselines are cached (the learned models may still run): the dashboard at once
-        swap_in(*open_results(snapshot))
-    callback = pn.state.add_periodic_callback(tick, period=POLL_MS)
+    callback = None
+
+    def start() -> None:
+        # After the page is in the browser: the job's thread imports the pipeline's libraries, which
+        # would otherwise compete with sending this first view
+        nonlocal job, callback
+        job = first_start(size, learned=learned)
+        snap = job.snapshot()
+        if snap.ready:
+            # the baselines are ready (the learned models may still run): the dashboard at once
+            swap_in(*open_results(snap))
+        callback = pn.state.add_periodic_callback(tick, period=POLL_MS)
+
+    pn.state.onload(start)
     return template

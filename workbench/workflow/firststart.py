@@ -23,7 +23,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STEPS", "FirstStart", "StepState", "first_start"]
+__all__ = ["STEPS", "FirstStart", "Snapshot", "StepState", "existing_job", "first_start"]
 
 #: The steps of a first start, in order.
 STEPS = ("sample", "events", "baselines", "learned models")
@@ -182,8 +182,10 @@ class FirstStart:
 
                 build_baselines(self.size, self.cache_dir, progress=hook)
             for name in STEPS[:3]:
-                if self._steps[name].state != "done":
-                    self._set(name, "done", self._steps[name].detail or "cached")
+                state = self._steps[name].state
+                if state != "done":
+                    # a step that ran is done; one that never started was read from the cache
+                    self._set(name, "done", "" if state == "running" else "cached")
             self._refresh_generation()
             current = "learned models"
             self._learned(root)
@@ -262,6 +264,23 @@ _JOBS: dict[tuple, FirstStart] = {}
 _JOBS_LOCK = threading.Lock()
 
 
+def _key(size: str, cache_dir, learned: str | None) -> tuple[tuple, Path]:
+    from workbench._io import cache_root
+
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    mode = learned or os.environ.get("WORKBENCH_DASHBOARD_LEARNED", "")
+    return (size, str(root), mode, os.environ.get("WORKBENCH_CHECKPOINTS", "")), root
+
+
+def existing_job(
+    size: str, cache_dir: str | os.PathLike | None = None, learned: str | None = None
+) -> FirstStart | None:
+    """The first-start job of this process for ``size`` (see :func:`first_start`), without starting one."""
+    key, _ = _key(size, cache_dir, learned)
+    with _JOBS_LOCK:
+        return _JOBS.get(key)
+
+
 def first_start(
     size: str, cache_dir: str | os.PathLike | None = None, learned: str | None = None
 ) -> FirstStart:
@@ -270,12 +289,7 @@ def first_start(
     A job that has ended is replaced by a new one when its results are gone (a cleared cache); a failed
     job is kept, so that its error stays on the page instead of the same failure starting again.
     """
-    from workbench._io import cache_root
-
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
-    mode = learned or os.environ.get("WORKBENCH_DASHBOARD_LEARNED", "")
-    checkpoints = os.environ.get("WORKBENCH_CHECKPOINTS", "")
-    key = (size, str(root), mode, checkpoints)
+    key, root = _key(size, cache_dir, learned)
     with _JOBS_LOCK:
         job = _JOBS.get(key)
         if job is not None and job.done:
