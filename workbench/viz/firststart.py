@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -129,6 +130,7 @@ def first_start_app(
     def swap_in(results, generation: int, learned_finished: bool) -> None:
         from workbench.viz.dashboard import create_app
 
+        t0 = time.perf_counter()
         page = create_app(loader=lambda **kw: results, size=size, scores=scores, query=_current_query())
         if isinstance(page, pn.template.BaseTemplate):
             sidebar[:] = list(page.sidebar)
@@ -136,12 +138,20 @@ def first_start_app(
         else:
             main[:] = [error, pending, page]
         shown["generation"], shown["learned"] = generation, learned_finished
-        log.info("first start %s: dashboard shown (results generation %d)", size, generation)
+        log.info(
+            "first start %s: dashboard shown with %s (built in %.1f s)",
+            size,
+            ", ".join(results.map_models) if hasattr(results, "map_models") else "its results",
+            time.perf_counter() - t0,
+        )
 
     def open_results(snap: Snapshot):
+        t0 = time.perf_counter()
         import workbench.viz.dashboard  # noqa: F401  (imported here, off the page's event loop)
 
-        return load(size=size, scores=scores), snap.generation, snap.learned_finished
+        results = load(size=size, scores=scores)
+        log.info("first start %s: results opened (%.1f s)", size, time.perf_counter() - t0)
+        return results, snap.generation, snap.learned_finished
 
     def tick() -> None:
         snap = job.snapshot()
