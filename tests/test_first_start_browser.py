@@ -129,9 +129,12 @@ def test_first_start_shows_progress_then_the_dashboard_then_the_learned_models(f
     log = log_path.read_text()
     for line in ("sample done", "events done", "baselines done", "learned models done - hrheim"):
         assert f"first start tiny: {line}" in log, log[-3000:]
+    # 3 s on an idle machine; a machine busier than one process per core gets proportionally longer
+    # (the page's scripts are parsed by the same cores), and the test says so
+    busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
     print(
         f"\nfirst start (tiny, fresh cache): server accepting after {ready - started:.1f} s; "
         f"progress view {t_progress:.2f} s after the request, dashboard at {t_dashboard:.0f} s, "
-        f"learned models at {t_learned:.0f} s"
+        f"learned models at {t_learned:.0f} s (load per core {busy:.1f})"
     )
-    assert t_progress < 3.0
+    assert t_progress < 3.0 * busy
