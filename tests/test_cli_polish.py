@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from workbench import cli
+from workbench.errors import DataNote
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,6 +75,14 @@ def test_a_warning_is_one_line_without_its_source(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == "workbench catalog: warning: the reports have no coordinates\n"
     assert warnings.showwarning is before  # the process's own handler is back
+
+    def informative(args):
+        warnings.warn("12 reports have no latitude/longitude and were skipped", DataNote, stacklevel=1)
+        return 0
+
+    parser._subparsers._group_actions[0].choices["catalog"].set_defaults(func=informative)
+    assert cli.main(["catalog"]) == 0
+    assert capsys.readouterr().err == "workbench catalog: note: 12 reports have no latitude/longitude and were skipped\n"
 
 
 def test_relative_outputs_go_to_the_output_folder(tmp_path, monkeypatch):
@@ -185,6 +194,7 @@ def test_tour_commands_print_no_python_warnings(tiny_sample, tmp_path):
         done = subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
                               env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        # notes (what was done with the data) are one line each; no Python warning, no source line
         noisy = [ln for ln in done.stderr.splitlines() if "warn" in ln.lower() or ln.startswith("  ")]
         assert not noisy, f"workbench {args[0]}: {noisy}"
     assert (tmp_path / "out" / "events.nc").exists() and (tmp_path / "out" / "events-hrx.nc").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from workbench.errors import DataError
@@ -110,3 +111,39 @@ def test_progress_view_lists_the_steps_with_elapsed_times_and_escapes_text():
     assert "| baselines | … running | 13 s |" in text
     assert "| learned models | · waiting |  |" in text
     assert "<b>" not in text and "&#60;b&#62;scoring" in text
+
+
+@pytest.mark.slow
+def test_learned_models_are_published_before_their_ensemble(tiny_sample, monkeypatch, tmp_path):
+    """The deterministic forecasts are scored and in the manifest while the (costlier) ensemble runs."""
+    import shutil
+
+    import xarray as xr
+
+    from workbench.errors import DataError
+
+    root = pipeline.build_baselines("tiny", tmp_path)
+    learned = pipeline.read_manifest(root)["learned_models"]
+    assert learned, "the shipped checkpoints should give learned models"
+    seen = {}
+
+    def fake_run(name, truth, inits, leads, store, members=None):
+        if members is not None:  # the ensemble: what an open page would read at this moment
+            seen["manifest"] = pipeline.read_manifest(root)
+            seen["scored"] = xr.open_zarr(root / "scores.zarr")["model"].values.tolist()
+            raise DataError("no ensemble in this test")
+        shutil.copytree(root / "forecasts" / "nwp.zarr", store)  # the NWP forecast stands in for a model
+
+    monkeypatch.setattr(pipeline, "_run_learned", fake_run)
+    before = pipeline.results_generation("tiny", tmp_path)
+    pipeline.build_learned("tiny", tmp_path)
+    assert seen["manifest"]["learned"] == "pending"
+    assert seen["manifest"]["models"] == [*pipeline.BASELINES, *learned]
+    assert seen["scored"] == [*pipeline.BASELINES, *learned]
+    final = pipeline.read_manifest(root)
+    assert final["learned"] == "done" and final["models"] == [*pipeline.BASELINES, *learned]
+    assert final["ensemble_model"] is None and f"{learned[0]}: no ensemble" in final["notes"][-1]
+    assert pipeline.results_generation("tiny", tmp_path) != before
+    # the copies score as the NWP does: the same RMSE
+    scores = xr.open_zarr(root / "scores.zarr")["rmse"]
+    np.testing.assert_allclose(scores.sel(model=learned[0]).values, scores.sel(model="nwp").values)

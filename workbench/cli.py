@@ -150,11 +150,18 @@ def bash_completion(parser: argparse.ArgumentParser) -> str:
 
 
 def _one_line_warnings(command: str):
-    """A ``warnings.showwarning`` that prints ``workbench CMD: warning: text`` and no source line."""
+    """A ``warnings.showwarning`` that prints ``workbench CMD: warning: text`` and no source line.
+
+    A :class:`~workbench.errors.DataNote` (reports skipped, cases outside the period) prints as ``note:``.
+    """
+
+    from workbench.errors import DataNote
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         text = " ".join(str(message).split())
-        print(f"workbench {command}: warning: {text}", file=file or sys.stderr)
+        # what the workbench did with the data, for information: not something to act on
+        kind = "note" if issubclass(category, DataNote) else "warning"
+        print(f"workbench {command}: {kind}: {text}", file=file or sys.stderr)
 
     return show
 

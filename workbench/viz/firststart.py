@@ -172,15 +172,16 @@ def first_start_app(
             pending.visible = learned.state == "running"
             if pending.visible:
                 pending.object = (
-                    f"*Learned models: being forecast ({learned.elapsed(snap.clock) or 0:.0f} s so far); they "
-                    f"join this page when done. Now: {escape(snap.now)}*"
+                    f"*Learned models: running in the background ({learned.elapsed(snap.clock) or 0:.0f} s so "
+                    f"far); their forecasts, then their ensemble, join this page when done. "
+                    f"Now: {escape(snap.now)}*"
                 )
         if snap.error:
             error.object, error.visible = page_text(snap.error, 300), True
         if shown["generation"] is not None and snap.learned_finished and snap.generation == shown["generation"]:
             shown["learned"] = True
         if shown["future"] is None and snap.ready and not shown["learned"] and (
-            shown["generation"] is None or (snap.learned_finished and snap.generation != shown["generation"])
+            shown["generation"] is None or snap.generation != shown["generation"]
         ):
             shown["future"] = _LOADER.submit(open_results, snap)
         if shown["future"] is None and (shown["learned"] or (snap.error is not None and not snap.ready)):

@@ -231,6 +231,7 @@ class FirstStart:
             log_path = root / "learned.log"
             seen = ""
             while (status := learned_status(root)) in ("pending", "running"):
+                self._refresh_generation()  # the learned models are published before their ensemble
                 line = _last_line(log_path)
                 if line and line != seen:
                     seen = line
