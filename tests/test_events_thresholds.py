@@ -223,6 +223,28 @@ def test_percentile_heat_against_a_reference_period():
     assert events.masks.attrs["in_sample"] == 0
 
 
+def test_percentile_on_lazy_data_whose_coordinates_are_chunked_otherwise():
+    """A lazily opened forecast: the data in 4-row blocks, its latitude/longitude in 3-row ones."""
+    truth = diurnal_truth(days=3)
+    t2m = truth["t2m"].values
+    t2m[50:53, 4:6, 2:5] += 6.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clim = climatology(truth, reference=slice("2020-06-01", "2020-06-02"), window=1)
+    day3 = truth.sel(time="2020-06-03")
+    lazy = day3.chunk({"time": 12, "y": 4})
+    lazy = lazy.assign_coords(
+        latitude=lazy.latitude.chunk({"y": 3}), longitude=lazy.longitude.chunk({"y": 3})
+    )
+    with pytest.raises(ValueError, match="inconsistent chunks"):
+        lazy["t2m"].chunksizes  # noqa: B018  (what the threshold used to read)
+    rules = [ThresholdRule("heat", "t2m", ">", quantile=0.99)]
+    events = threshold_events(lazy, clim, rules=rules)
+    expected = threshold_events(day3, clim, rules=rules)
+    np.testing.assert_array_equal(events.masks.values, expected.masks.values)
+    assert events.masks.sel(event_type="heat").values.sum() == 3 * 2 * 3
+
+
 def test_in_sample_climatology_is_refused_unless_allowed():
     truth = diurnal_truth(days=3)
     rule = [ThresholdRule("heat", "t2m", ">", quantile=0.99)]

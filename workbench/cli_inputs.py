@@ -14,11 +14,12 @@ import math
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import CatalogError, DataError
+
+if TYPE_CHECKING:  # pandas loads with the first time parsed, not with `workbench --help`
+    import pandas as pd
 
 __all__ = [
     "MAX_LEAD_HOURS",
@@ -77,6 +78,8 @@ def parse_time(text: str, what: str = "time") -> pd.Timestamp:
     DataError
         For anything else (``yesterday``, ``now``, ``banana``, ``2020-13-40``), naming ``what``.
     """
+    import pandas as pd
+
     value = str(text).strip()
     if not _ISO_START.match(value):
         raise DataError(f"{what} {text!r} is not an ISO date such as 2020-06-15 or 2020-06-15T12:00.")
@@ -94,6 +97,8 @@ def parse_time(text: str, what: str = "time") -> pd.Timestamp:
 
 def parse_times(items: list[str], what: str = "--init") -> pd.DatetimeIndex:
     """Several :func:`parse_time` values, sorted and without repeats; at least one."""
+    import pandas as pd
+
     times = [parse_time(item, what) for item in items]
     if not times:
         raise DataError(f"{what} needs at least one time.")
@@ -102,6 +107,8 @@ def parse_times(items: list[str], what: str = "--init") -> pd.DatetimeIndex:
 
 def parse_time_range(start: str, end: str, every: str, what: str = "--init-range") -> pd.DatetimeIndex:
     """Times from ``start`` to ``end`` inclusive every ``every`` (a timedelta such as ``12h``); at least one."""
+    import pandas as pd
+
     first, last = parse_time(start, f"{what} START"), parse_time(end, f"{what} END")
     step = _parse_timedelta(every, f"{what} EVERY")
     if step <= pd.Timedelta(0):
@@ -115,6 +122,8 @@ def parse_time_range(start: str, end: str, every: str, what: str = "--init-range
 
 
 def _parse_timedelta(text: str, what: str) -> pd.Timedelta:
+    import pandas as pd
+
     value = str(text).strip()
     try:
         delta = pd.Timedelta(value).as_unit("ns")
@@ -128,6 +137,8 @@ def _parse_timedelta(text: str, what: str) -> pd.Timedelta:
 
 
 def _lead_hours(text: str) -> pd.Timedelta:
+    import pandas as pd
+
     value = str(text).strip()
     try:
         hours = float(value)
@@ -156,6 +167,8 @@ def parse_leads(items: list[str]) -> list[pd.Timedelta]:
         range without exactly three parts or with a step that is not positive, or more than
         :data:`MAX_LEADS` leads in all.
     """
+    import pandas as pd
+
     leads: list[pd.Timedelta] = []
     for item in items:
         text = str(item).strip()

@@ -37,3 +37,9 @@ class CheckpointError(WorkbenchError, ValueError):
 
 class LockError(WorkbenchError, RuntimeError):
     """Another process is writing the same output (its lock names the holder)."""
+
+
+class DataNote(UserWarning):
+    """What the workbench did with the data that the user should know but need not act on (reports without
+    coordinates skipped, cases outside the period left out). A ``UserWarning``, so filters keep working;
+    the command line prints it as a ``note:`` line rather than a ``warning:``."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workbench.errors import DataError
+from workbench.errors import DataError, DataNote
 from workbench.events.align import masks_at as masks_at  # re-exported: masks at a forecast's valid times
 from workbench.events.cases import CaseRules, cases_from_reports
 from workbench.events.climatology import climatology
@@ -266,7 +266,7 @@ def build_masks(
             warnings.warn(
                 f"{int((~inside).sum())} of {len(cases)} report cases fall outside truth's period "
                 f"{times.min()} to {times.max()} and were left out",
-                UserWarning,
+                DataNote,
                 stacklevel=2,
             )
         cases = cases.loc[inside].reset_index(drop=True)

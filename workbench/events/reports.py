@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from workbench.errors import DataError
+from workbench.errors import DataError, DataNote
 from workbench.events.types import SPC_DETAILED_TYPE, family_of, is_kept, normalise_types
 
 #: Columns a Storm Events frame must have.
@@ -340,4 +340,4 @@ def warn_dropped(counts: dict[str, int]) -> None:
             "have none; heat and cold come from threshold events)"
         )
     if parts:
-        warnings.warn("; ".join(parts), UserWarning, stacklevel=3)
+        warnings.warn("; ".join(parts), DataNote, stacklevel=3)

@@ -350,7 +350,9 @@ def _threshold(
         if da.chunks is not None:
             # one (hour, grid) field in memory, indexed lazily block by block, not every time at once
             field = quantile_field(clim.chunk(), rule.variable, rule.quantile, times)
-            field = field.chunk({"time": da.chunksizes["time"]}).transpose(*da.dims)
+            # the data's own time chunks: da.chunksizes also checks the coordinates' chunks, which differ
+            # on a forecast's lazily computed valid-time coordinate (ValueError: inconsistent chunks)
+            field = field.chunk({"time": da.chunks[da.get_axis_num("time")]}).transpose(*da.dims)
         else:
             field = quantile_field(clim, rule.variable, rule.quantile, times).transpose(*da.dims)
         pct = f"{_ordinal(100 * rule.quantile)} percentile"

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--noise-scale", type=float, default=0.05, help="perturbation amplitude in normalisation stds")
     p.add_argument("--length-scale", type=float, default=4.0, help="perturbation correlation length in grid cells")
     p.add_argument("--dropout", type=float, default=None, help="MC dropout rate (default: the layers' own)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the ensemble's dropout and perturbations")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32", "tf32"],
                    help="precision (default auto: fp32, TF32 off; bf16 only for models shown accurate in it)")
@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     p.add_argument("--single-step", action="store_true",
                    help="roll out with the shortest step only instead of hierarchical temporal aggregation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store instead of resuming it")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
     p.set_defaults(func=run)
 
 

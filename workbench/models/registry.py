@@ -28,6 +28,7 @@ __all__ = [
     "find_checkpoints",
     "list_models",
     "load",
+    "model_entry",
     "register_model",
 ]
 
@@ -116,6 +117,11 @@ def _entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
         raise KeyError(f"Unknown model {name!r}; known models: {list_models(include_external=True)}.")
     return _REGISTRY[name]
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``: its kind, description and architecture (``workbench models``)."""
+    return _entry(name)
 
 
 def load(name: str, checkpoint: str | os.PathLike | None = None, **kw) -> Any:

@@ -262,13 +262,17 @@ def _print_summary(scores) -> None:
     """Per variable, the mean over lead times of RMSE overall and in extremes, and the error budget."""
     if "extreme" not in scores["region"].values:
         return
+    from workbench.lexicon import VARIABLES
+
     sel = scores.isel(model=0) if "model" in scores.dims else scores
-    print("mean over lead times:")
-    print(f"{'variable':10s} {'rmse all':>10s} {'rmse extreme':>13s} {'area %':>8s} {'error %':>8s}")
+    print("mean over lead times (RMSE in each variable's units; area and error shares of the extreme region):")
+    print(f"{'variable':10s} {'units':>7s} {'rmse all':>10s} {'rmse extreme':>13s} {'area %':>8s} {'error %':>8s}")
     for var in sel["variable"].values:
         row = sel.sel(variable=var).mean("lead_time", skipna=True)
+        info = VARIABLES.get(str(var))
+        units = info.units if info is not None else "?"
         print(
-            f"{var!s:10s} {float(row['rmse'].sel(region='all')):10.4g} "
+            f"{var!s:10s} {units:>7s} {float(row['rmse'].sel(region='all')):10.4g} "
             f"{float(row['rmse'].sel(region='extreme')):13.4g} "
             f"{100 * float(row['area_fraction'].sel(region='extreme')):8.2f} "
             f"{100 * float(row['error_share'].sel(region='extreme')):8.2f}"

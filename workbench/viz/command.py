@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 SIZES = ("tiny", "default", "full")
@@ -76,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     import panel as pn
 
     from workbench.viz.access import EXPOSE_ENV, is_loopback
-    from workbench.viz.dashboard import cached_results, create_app
+    from workbench.viz.firststart import first_start_app
+    from workbench.workflow.firststart import first_start
 
     if args.learned:
         os.environ["WORKBENCH_DASHBOARD_LEARNED"] = args.learned  # read by every session's loader
@@ -86,11 +88,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"exposed: visitors from other machines can open the page on {args.address} (see SECURITY.md)")
 
     def app():
-        return create_app(loader=cached_results, size=args.size, scores=args.scores)
+        pn.extension("tabulator", notifications=False)
+        return first_start_app(size=args.size, scores=args.scores)
 
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", *(args.allow_websocket_origin or [])]
-    print(f"building or opening the {args.size} sample results (the first start takes a while) ...")
-    cached_results(size=args.size, scores=args.scores)
+    # the steps of a first start go to this terminal; the page shows them too
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("workbench.workflow").setLevel(logging.INFO)
+    first_start(args.size)  # start building (or opening) the results before the first visitor
     print(f"serving the skill dashboard at http://{args.address}:{args.port}/skill (Ctrl-C to stop)")
     pn.serve(
         {"skill": app},

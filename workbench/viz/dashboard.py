@@ -673,6 +673,7 @@ def create_app(
     loader: Callable[..., Results] | None = None,
     size: str | None = None,
     scores: str | None = None,
+    query: dict | None = None,
 ) -> pn.viewable.Viewable:
     """Build the page for the current session.
 
@@ -690,6 +691,9 @@ def create_app(
         A scores file or catalog entry to show instead of the sample's scores (or ``$WORKBENCH_SCORES``),
         chosen by whoever starts the server; only what the catalog names is read. A page's ``?scores=``
         may only name this one or a scores file already in the forecast-store folder.
+    query : dict, optional
+        The URL query to select from, instead of the request's (a page rebuilt in place keeps its
+        current selection, :mod:`workbench.viz.firststart`).
 
     Returns
     -------
@@ -703,7 +707,7 @@ def create_app(
     loader = loader or cached_results
     size = size or os.environ.get("WORKBENCH_SAMPLE_SIZE", "default")
     messages = []
-    args = pn.state.session_args or {}
+    args = (pn.state.session_args or {}) if query is None else query
     # What the server was started with may be a catalog entry or a path (the operator's choice); what a
     # URL asks for may only be the name of a scores result that already exists (see workbench.viz.urlstate).
     launched = scores or os.environ.get("WORKBENCH_SCORES") or None

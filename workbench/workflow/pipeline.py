@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -279,18 +280,27 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
     _write_zarr(scores.load(), root / "scores.zarr")
 
 
-def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None = None) -> Path:
+def build_baselines(
+    size: str = "default",
+    cache_dir: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """First stage: events and masks, the baselines' forecasts and their scores (a usable dashboard).
 
     Products already written by an interrupted run are reused. Returns the results directory.
+    ``progress(step)`` is called as each step starts (``sample``, ``events``, ``baselines``), for a
+    progress view (:mod:`workbench.workflow.firststart`).
     """
     from workbench.events import build_masks
     from workbench.events.sample import climatology_for_sample
     from workbench.models import load
 
+    report = progress or (lambda step: None)
     t0 = time.perf_counter()
+    report("sample")
     ctx = _context(size, cache_dir)
     root, truth, inits, lead_td = ctx["root"], ctx["truth"], ctx["inits"], ctx["lead_td"]
+    report("events")
     log.info("dashboard %s: %d initial times, leads %s h", size, len(inits), ctx["leads"].tolist())
 
     # zarr rather than netCDF: one storage library in the server process (netCDF4's HDF5 beside another
@@ -313,6 +323,7 @@ def build_baselines(size: str = "default", cache_dir: str | os.PathLike | None =
         atomic_write(events_path, lambda tmp: events.table.to_csv(tmp, index=False))
         log.info("dashboard %s: %d events (%.1f s)", size, len(events.table), time.perf_counter() - t0)
 
+    report("baselines")
     forecasts_dir = root / "forecasts"
     forecasts_dir.mkdir(exist_ok=True)
     climatology, note = _climatology(ctx)
@@ -368,8 +379,10 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
         return root
     truth, inits, leads = ctx["truth"], ctx["inits"], ctx["leads"]
     notes = list(manifest["notes"])
-    models = list(manifest["models"])
+    # (a resumed run may find the learned models already listed by its first publication below)
+    models = [m for m in manifest["models"] if m not in manifest["learned_models"]]
     ensemble_model, ensemble_inits = None, inits[-ENSEMBLE_INITS:]
+    learned = []
     for name in manifest["learned_models"]:
         store = root / "forecasts" / f"{name}.zarr"
         try:
@@ -379,19 +392,27 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
             shutil.rmtree(store, ignore_errors=True)
             notes.append(f"{name}: not shown, its forecast failed: {exc}")
             continue
-        models.append(name)
+        learned.append(name)
         log.info("dashboard %s: %s forecast done (%.1f s)", size, name, time.perf_counter() - t0)
-        if ensemble_model is None:
-            store = root / "ensembles" / f"{name}.zarr"
-            try:
-                _run_learned(name, truth, ensemble_inits, leads, store, members=ensemble_spec())
-                ensemble_model = name
-            except WorkbenchError as exc:
-                shutil.rmtree(store, ignore_errors=True)
-                notes.append(f"{name}: no ensemble, it failed: {exc}")
-            log.info("dashboard %s: %s ensemble done (%.1f s)", size, name, time.perf_counter() - t0)
+    models += learned
     climatology, _ = _climatology(ctx)
-    _score_all(ctx, climatology, models, ensemble_model)
+    if learned:
+        # Publish the deterministic forecasts first: the ensemble costs several times more, and an open
+        # page shows the learned models as soon as the manifest changes.
+        _score_all(ctx, climatology, models)
+        manifest.update(models=models, notes=notes)
+        _write_manifest(root, manifest)
+        log.info("dashboard %s: learned models scored (%.1f s)", size, time.perf_counter() - t0)
+        name = learned[0]
+        store = root / "ensembles" / f"{name}.zarr"
+        try:
+            _run_learned(name, truth, ensemble_inits, leads, store, members=ensemble_spec())
+            ensemble_model = name
+        except WorkbenchError as exc:
+            shutil.rmtree(store, ignore_errors=True)
+            notes.append(f"{name}: no ensemble, it failed: {exc}")
+        log.info("dashboard %s: %s ensemble done (%.1f s)", size, name, time.perf_counter() - t0)
+        _score_all(ctx, climatology, models, ensemble_model)
     manifest.update(
         learned="done",
         models=models,
@@ -401,7 +422,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
         learned_seconds=round(time.perf_counter() - t0, 1),
     )
     _write_manifest(root, manifest)
-    log.info("dashboard %s: learned models scored (%.1f s)", size, time.perf_counter() - t0)
+    log.info("dashboard %s: learned models and ensemble scored (%.1f s)", size, time.perf_counter() - t0)
     return root
 
 
@@ -474,11 +495,14 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
     notes = list(manifest.get("notes", []))
     status = learned_status(root)
     waiting = ", ".join(manifest.get("learned_models", []))
-    if status in ("pending", "running") and mode != "off":
+    shown_learned = [m for m in manifest.get("learned_models", []) if m in manifest["models"]]
+    if status in ("pending", "running") and mode != "off" and shown_learned:
+        notes.insert(0, f"The spread maps' ensemble of {shown_learned[0]} is being made in the background.")
+    elif status in ("pending", "running") and mode != "off":
         notes.insert(
             0,
             f"The learned models ({waiting}) are being forecast in the background on this machine "
-            f"(log: {root / 'learned.log'}); reload the page in a few minutes to see them.",
+            f"(log: {root / 'learned.log'}); they join the open page when done.",
         )
     elif status == "pending":
         notes.insert(0, f"Learned models ({waiting}) left out: WORKBENCH_DASHBOARD_LEARNED=off.")
