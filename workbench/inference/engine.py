@@ -43,6 +43,7 @@ def run_forecast(
     single_step=None,
     progress: bool = True,
     callback: Callable[[int], Any] | None = None,
+    boundary=None,
 ) -> xr.Dataset:
     """Forecast from the states of ``source`` at ``init_times`` for ``lead_times``.
 
@@ -71,6 +72,9 @@ def run_forecast(
         Hierarchical temporal aggregation over a family's steps, or (False) repeat ``single_step``.
     progress, callback
         A tqdm bar; a function called with each block's index once it is written.
+    boundary
+        For networks conditioned on lateral boundaries: the global analysis or driving forecast on the
+        model grid (see :class:`workbench.models.inputs.BoundarySource`).
 
     Returns
     -------
@@ -78,7 +82,7 @@ def run_forecast(
         Dims ``(init_time, lead_time[, member | weight_member, noise_member], y, x)`` with ``valid_time``.
     """
     run = prepare(model, source, init_times, lead_times, members=members, device=device, dtype=dtype,
-                  compile=compile, batch_size=batch_size, hta=hta, single_step=single_step)
+                  compile=compile, batch_size=batch_size, hta=hta, single_step=single_step, boundary=boundary)
     sink = MemorySink() if sink is None else sink
     done = sink.open(run.layout, run.signature, source)
     with tqdm(total=run.layout.n_blocks, initial=len(done), disable=not progress, unit="block",

@@ -44,6 +44,11 @@ class TrainingData:
         The analysis whose held-out hours evaluate the models.
     origin
         Where the hours came from (sample sizes), recorded in the checkpoints.
+    boundary
+        ``(time, len(boundary_variables), y, x)`` float32: the global analysis on the grid at each time
+        (lateral boundary conditioning), or None.
+    boundary_variables
+        Its channels.
     """
 
     array: np.ndarray
@@ -53,6 +58,8 @@ class TrainingData:
     normalization: Normalization
     source: xr.Dataset
     origin: dict = field(default_factory=dict)
+    boundary: np.ndarray | None = None
+    boundary_variables: tuple[str, ...] = ()
 
     @property
     def train_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -126,6 +133,8 @@ def load_training_data(
     extra: xr.Dataset | Sequence[xr.Dataset] | None = None,
     extra_size: str | None = None,
     gap_hours: float = 48.0,
+    boundary_variables: Sequence[str] = (),
+    global_analysis: xr.Dataset | Sequence[xr.Dataset] | None = None,
 ) -> TrainingData:
     """Load the sample (or ``source``) for training.
 
@@ -148,6 +157,13 @@ def load_training_data(
         eight weeks).
     gap_hours
         Hours kept clear around ``source``'s period in the ``extra`` analyses.
+    boundary_variables
+        Variables of the lateral boundary conditioning (none: no boundary data).
+    global_analysis
+        The global analyses the boundary comes from, one per analysis (``source`` first, then each
+        extra; one data set covering them all also does). By default the sample's ERA5-like analysis
+        of ``size`` (and of ``extra_size``). Regridded onto the grid and interpolated to each hour with
+        :mod:`workbench.models.inputs`, as at inference.
 
     Returns
     -------
@@ -173,8 +189,13 @@ def load_training_data(
         from workbench.sample import open_sample
 
         extras.append(open_sample("hrrr", size=extra_size))
+    boundary = bool(boundary_variables)
+    globals_ = _global_analyses(global_analysis, size, extra_size, len(extras) if source is not None else None)
+    if boundary and source is not None and global_analysis is None and origin["size"] is None:
+        raise DataError("boundary conditioning of your own analysis needs global_analysis= (on any grid)")
     # training blocks first, the held-out hours last: the statistics then read one block already in memory
     arrays, all_times = [array[:split]], [times[:split]]
+    bnds = [_boundary(source, globals_, 0, boundary_variables, times)] if boundary else []
     gap = pd.Timedelta(hours=gap_hours)
     for i, more in enumerate(extras):
         what = f"extra training analysis {i + 1}"
@@ -195,10 +216,15 @@ def load_training_data(
             )
         arrays.append(_channels(more[list(variables)].isel(time=np.flatnonzero(keep)), variables, what))
         all_times.append(more_times[keep])
+        if boundary:
+            bnds.append(_boundary(more, globals_, i + 1, boundary_variables, more_times[keep]))
     origin["extra_analyses"] = len(extras)
     n_train = sum(len(t) for t in all_times)
     full = np.concatenate([*arrays, array[split:]]) if extras else array
     train = xr.Dataset({v: (("time", "y", "x"), full[:n_train, i]) for i, v in enumerate(variables)})
+    bfull = None
+    if boundary:  # same order as the state: the training runs, then the held-out hours
+        bfull = np.concatenate([bnds[0][:split], *bnds[1:], bnds[0][split:]])
     return TrainingData(
         full,
         pd.DatetimeIndex(np.concatenate([t.values for t in [*all_times, times[split:]]])),
@@ -207,4 +233,33 @@ def load_training_data(
         Normalization.from_dataset(train, list(variables)),
         source,
         origin,
+        bfull,
+        tuple(boundary_variables),
     )
+
+
+def _global_analyses(given, size: str, extra_size: str | None, n_extra: int | None) -> list:
+    """The global analyses, one per analysis piece (a callable list; opened lazily from the sample)."""
+    if given is not None:
+        return [given] if isinstance(given, xr.Dataset) else list(given)
+    sizes = [size] + ([extra_size] if extra_size else [])
+    return [lambda s=s: _open_global(s) for s in sizes]
+
+
+def _open_global(size: str) -> xr.Dataset:
+    from workbench.sample import open_sample
+
+    return open_sample("era5", size=size)
+
+
+def _boundary(piece: xr.Dataset, globals_: list, index: int, variables: Sequence[str], times) -> np.ndarray:
+    """The global analysis on ``piece``'s grid at ``times``: regridded, then linear in time."""
+    from workbench.models.inputs import BoundarySource, boundary_from_global
+
+    glob = globals_[min(index, len(globals_) - 1)]
+    glob = glob() if callable(glob) else glob
+    gtimes = pd.DatetimeIndex(glob.time.values)
+    pad = pd.Timedelta(hours=24)
+    glob = glob.isel(time=np.flatnonzero((gtimes >= times[0] - pad) & (gtimes <= times[-1] + pad)))
+    on_grid = boundary_from_global(glob, piece, variables)
+    return BoundarySource(on_grid).fields(list(times.values), list(times.values), variables)
