@@ -135,6 +135,8 @@ def load_training_data(
     gap_hours: float = 48.0,
     boundary_variables: Sequence[str] = (),
     global_analysis: xr.Dataset | Sequence[xr.Dataset] | None = None,
+    heldout: xr.Dataset | None = None,
+    heldout_size: str | None = None,
 ) -> TrainingData:
     """Load the sample (or ``source``) for training.
 
@@ -157,6 +159,9 @@ def load_training_data(
         eight weeks).
     gap_hours
         Hours kept clear around ``source``'s period in the ``extra`` analyses.
+    heldout, heldout_size
+        An independent analysis (or the sample size of one, e.g. ``validation``) that is held out
+        whole; then every hour of ``source`` trains and ``train_fraction`` is not used.
     boundary_variables
         Variables of the lateral boundary conditioning (none: no boundary data).
     global_analysis
@@ -169,11 +174,20 @@ def load_training_data(
     -------
     TrainingData
     """
-    origin = {"size": size if source is None else None, "extra_size": extra_size}
+    origin = {"size": size if source is None else None, "extra_size": extra_size, "heldout_size": heldout_size}
     if source is None:
         from workbench.sample import open_sample
 
         source = open_sample("hrrr", size=size)
+    if heldout_size is not None:
+        from workbench.sample import open_sample
+
+        heldout = open_sample("hrrr", size=heldout_size)
+    if heldout is not None:
+        # an independent period evaluates: all of source trains, all of heldout is held out
+        train_part = source
+        source = heldout
+        extra = [train_part] + ([] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra))
     if not 0 < train_fraction < 1:
         raise DataError(f"train_fraction must be between 0 and 1, got {train_fraction}")
     times = pd.DatetimeIndex(source.time.values)
@@ -183,16 +197,19 @@ def load_training_data(
     if len(steps) != 1:
         raise DataError("training needs equally spaced analysis times (hourly in the sample)")
     array = _channels(source, variables, "the training data")
-    split = int(round(len(times) * train_fraction))
+    split = 0 if heldout is not None else int(round(len(times) * train_fraction))
     extras = [] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra)
     if extra_size is not None:
         from workbench.sample import open_sample
 
         extras.append(open_sample("hrrr", size=extra_size))
     boundary = bool(boundary_variables)
-    globals_ = _global_analyses(global_analysis, size, extra_size, len(extras) if source is not None else None)
-    if boundary and source is not None and global_analysis is None and origin["size"] is None:
+    # the sample's global analyses in the order of the pieces (the held-out analysis first when given)
+    sizes = ([heldout_size] if heldout_size else []) + [size] + ([extra_size] if extra_size else [])
+    if boundary and global_analysis is None and (origin["size"] is None or (heldout is not None and not heldout_size)):
         raise DataError("boundary conditioning of your own analysis needs global_analysis= (on any grid)")
+    globals_ = list(global_analysis) if isinstance(global_analysis, (list, tuple)) else (
+        [global_analysis] if global_analysis is not None else [lambda s=s: _open_global(s) for s in sizes])
     # training blocks first, the held-out hours last: the statistics then read one block already in memory
     arrays, all_times = [array[:split]], [times[:split]]
     bnds = [_boundary(source, globals_, 0, boundary_variables, times)] if boundary else []
@@ -236,14 +253,6 @@ def load_training_data(
         bfull,
         tuple(boundary_variables),
     )
-
-
-def _global_analyses(given, size: str, extra_size: str | None, n_extra: int | None) -> list:
-    """The global analyses, one per analysis piece (a callable list; opened lazily from the sample)."""
-    if given is not None:
-        return [given] if isinstance(given, xr.Dataset) else list(given)
-    sizes = [size] + ([extra_size] if extra_size else [])
-    return [lambda s=s: _open_global(s) for s in sizes]
 
 
 def _open_global(size: str) -> xr.Dataset:

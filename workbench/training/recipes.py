@@ -23,10 +23,11 @@ make the deep ensemble that is the default epistemic ensemble. Members beyond th
 fp16 (:data:`MEMBER_STORAGE`, checksummed as written) under ``members/<k>/`` of the checkpoint directory, so
 the shipped weights stay small.
 
-Training data (:data:`EXTRA_TRAINING`): the first two weeks of the ``default`` sample plus the ``long``
-sample's hours from two days after the held-out week on (the same run continued; 1128 training hours in
-all). On the two weeks alone the networks over-fitted: the ClimaX-like one reached a held-out loss of 0.41
-against 0.13 with the added weeks, and stayed behind persistence at 6 h on 10-m wind and pressure.
+Training data (:data:`TRAINING_PERIODS`): the ``train`` sample (eight weeks of another June, from its
+own seed) trains, the ``validation`` sample (two weeks of a third June) is held out, and the ``default``
+sample, the test period, is never seen. With samples older than version 3, which have no independent
+periods, :data:`EXTRA_TRAINING` applies: the first two weeks of ``default`` plus the ``long`` sample's
+hours from two days after the held-out week on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from workbench.errors import DataError
 from workbench.models.inputs import STATIC
 from workbench.models.registry import member_dir
 
-__all__ = ["BOUNDARY_VARIABLES", "INPUTS", "MEMBERS", "RECIPES", "Recipe", "member_dir", "recipes_for"]
+__all__ = ["BOUNDARY_VARIABLES", "INPUTS", "MEMBERS", "RECIPES", "TRAINING_PERIODS", "Recipe", "member_dir", "recipes_for"]
 
 #: Variables of the lateral boundary conditioning: those a coarse global model resolves (not rain,
 #: reflectivity or gusts).
@@ -84,8 +85,12 @@ class Recipe:
     budget: float = 1.0
 
 
-#: Sample size -> the sample whose further hours also train (see :func:`load_training_data`'s ``extra``).
+#: Sample size -> the sample whose further hours also train (see :func:`load_training_data`'s ``extra``);
+#: used only with samples older than version 3, which have no independent training period.
 EXTRA_TRAINING: dict[str, str] = {"default": "long"}
+#: Sample size evaluated on -> (training size, validation size): independent periods with their own
+#: seeds (sample version 3), so no weather of the test period is trained on.
+TRAINING_PERIODS: dict[str, tuple[str, str]] = {"default": ("train", "validation")}
 
 RECIPES: dict[str, list[Recipe]] = {
     "pangu": [

@@ -13,12 +13,13 @@ from workbench.training.recipes import (
     INPUTS,
     MEMBER_STORAGE,
     MEMBERS,
+    TRAINING_PERIODS,
     Recipe,
     member_dir,
     recipes_for,
 )
 
-__all__ = ["build_for", "resolve_extra_size", "train"]
+__all__ = ["build_for", "default_training_data", "resolve_extra_size", "train"]
 
 
 def resolve_extra_size(size: str, extra_size: str | None = "auto") -> str | None:
@@ -26,6 +27,19 @@ def resolve_extra_size(size: str, extra_size: str | None = "auto") -> str | None
     if extra_size == "auto":
         return EXTRA_TRAINING.get(size)
     return None if extra_size in (None, "none") else extra_size
+
+
+def default_training_data(size: str = "default", extra_size: str | None = "auto") -> TrainingData:
+    """The training data of the models evaluated on sample ``size``: its independent training and
+    validation periods (:data:`TRAINING_PERIODS`) where the sample has them, else ``size`` split in time
+    plus ``extra_size``; with the global analysis for the lateral boundaries."""
+    from workbench.sample.params import SIZES
+
+    periods = TRAINING_PERIODS.get(size)
+    if periods and all(p in SIZES for p in periods):
+        return load_training_data(size=periods[0], heldout_size=periods[1], boundary_variables=BOUNDARY_VARIABLES)
+    return load_training_data(size=size, extra_size=resolve_extra_size(size, extra_size),
+                              boundary_variables=BOUNDARY_VARIABLES)
 
 
 def build_for(recipe: Recipe, data: TrainingData, net: dict | None = None):
@@ -117,8 +131,7 @@ def train(
     """
     recipes = recipes_for(name)
     if data is None:
-        data = load_training_data(size=size, extra_size=resolve_extra_size(size, extra_size),
-                                  boundary_variables=BOUNDARY_VARIABLES)
+        data = default_training_data(size, extra_size)
     ids = list(member_ids) if member_ids is not None else list(range(MEMBERS if members is None else members))
     total_share = sum(r.budget for r in recipes) * len(ids)
     results = []
