@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate the embedded sample data set into the cache directory "
         "($WORKBENCH_CACHE, default ~/.cache/workbench) and print where it lies.",
     )
-    parser.add_argument("--size", default="default", choices=("tiny", "default", "full", "long"))
+    parser.add_argument(
+        "--size", default="default", choices=("tiny", "default", "full", "long", "train", "validation")
+    )
     parser.add_argument("--cache-dir", default=None, help="cache directory (default: $WORKBENCH_CACHE)")
     parser.set_defaults(func=_run)
 

@@ -1,6 +1,7 @@
 """Parameters of the sample atmosphere: its sizes, its physics and the imperfect NWP model's physics.
 
-The generator is fully defined by :data:`SEED`, a :class:`SizeSpec` and an :class:`AtmosphereParams`.
+The generator is fully defined by a :class:`SizeSpec` (which carries its seed and start) and an
+:class:`AtmosphereParams`.
 The truth runs with :data:`TRUTH_PARAMS`; the NWP forecast runs the same code with :data:`NWP_PARAMS`,
 which differ in the ways a real model differs from the atmosphere (phase speeds a few percent off, a
 steering flow slightly too slow, a cooler and moister boundary layer, storms it spawns from its own
@@ -17,13 +18,23 @@ import numpy as np
 from workbench.errors import DataError
 
 #: Bump when the generator's output changes; the cache directory carries it (``<size>-v<VERSION>``).
-VERSION = 2
+VERSION = 3
 
-#: Master seed; every random stream of the generator is derived from it.
+#: Master seed of the test period (``default``, ``tiny``, ``full``, ``long``); every random stream of a
+#: run is derived from its size's seed.
 SEED = 20200601
 
-#: First analysis time of every size.
+#: First analysis time of the test period.
 START = np.datetime64("2020-06-01T00", "ns")
+
+#: Seed and start of the training period: another June, another seed, so no weather is shared with
+#: the test period (the flow's memory is ~200 h; different seeds draw independent initial flows).
+TRAIN_SEED = 20190601
+TRAIN_START = np.datetime64("2019-06-01T00", "ns")
+
+#: Seed and start of the validation period (early stopping, model selection).
+VALIDATION_SEED = 20210601
+VALIDATION_START = np.datetime64("2021-06-01T00", "ns")
 
 #: Lead times of the NWP forecast when it is stored at every hour.
 HOURLY_LEADS = tuple(range(49))
@@ -54,6 +65,12 @@ class SizeSpec:
         Hours between NWP initial times.
     time_chunk : int
         Time steps per zarr chunk of the analysis stores.
+    period : str
+        ``"test"``, ``"train"`` or ``"validation"``: which independent period the size samples.
+    seed : int
+        Master seed of the run; runs with different seeds share no weather.
+    start : numpy.datetime64
+        First analysis time (June 1 of the period's year; the season is the same in every period).
     """
 
     name: str
@@ -64,15 +81,36 @@ class SizeSpec:
     nwp_leads: tuple[int, ...] = HOURLY_LEADS
     nwp_init_every_h: int = 12
     time_chunk: int = 24
+    period: str = "test"
+    seed: int = SEED
+    start: np.datetime64 = START
 
 
 SIZES: dict[str, SizeSpec] = {
     "tiny": SizeSpec("tiny", spacing_km=96.0, hours=96, nwp_inits=4, nwp_leads=HOURLY_LEADS),
     "default": SizeSpec("default", spacing_km=24.0, hours=21 * 24, nwp_inits=39, nwp_leads=SPARSE_LEADS),
     "full": SizeSpec("full", spacing_km=3.0, hours=24, nwp_inits=1, nwp_leads=SPARSE_LEADS, time_chunk=1),
-    # the default run continued for eight weeks: more weather to train the networks on
+    # the default run continued for eight weeks: the out-of-sample climatology of the test period's
+    # percentile events (its hours outside the evaluated week). It shares the test trajectory, so it
+    # must not train the models: use ``train``.
     "long": SizeSpec("long", spacing_km=24.0, hours=56 * 24, nwp_inits=1, nwp_leads=SPARSE_LEADS),
-}
+    # independent periods on the default grid: eight weeks to train on, two to validate on
+    "train": SizeSpec(
+        "train", spacing_km=24.0, hours=56 * 24, nwp_inits=1, nwp_leads=SPARSE_LEADS,
+        period="train", seed=TRAIN_SEED, start=TRAIN_START,
+    ),
+    "validation": SizeSpec(
+        "validation", spacing_km=24.0, hours=14 * 24, nwp_inits=27, nwp_leads=SPARSE_LEADS,
+        period="validation", seed=VALIDATION_SEED, start=VALIDATION_START,
+    ),
+}  # fmt: skip
+
+#: Which sizes sample which period on the default grid: networks train on ``train`` only, choose
+#: hyper-parameters / stop early on ``validation``, and are scored (dashboard, tests, skill notes) on
+#: ``default``, the test period. The three have their own seeds and years, so they are independent.
+TRAINING_SIZES: tuple[str, ...] = ("train",)
+VALIDATION_SIZES: tuple[str, ...] = ("validation",)
+TEST_SIZES: tuple[str, ...] = ("default", "tiny", "full", "long")
 
 
 def size_spec(size: str | SizeSpec) -> SizeSpec:
@@ -145,7 +183,10 @@ class AtmosphereParams:
 #: The atmosphere itself.
 TRUTH_PARAMS = AtmosphereParams()
 
-#: The imperfect NWP model: same code, slightly wrong physics, noisy initial state, no random forcing.
+#: The imperfect NWP model: same code, slightly wrong physics, no random forcing. Its ``ic_*`` fields
+#: are also the sample's one model of the analysis error (see :mod:`workbench.sample.analysis`): the
+#: stored analysis is the truth with those errors, and every forecast (NWP, learned, persistence)
+#: starts from it.
 NWP_PARAMS = dataclasses.replace(
     TRUTH_PARAMS,
     phase_speed_factor=1.05,

@@ -322,7 +322,7 @@ class _Builder:
 
 
 def build_storm_events(
-    collector: ReportCollector, rng: np.random.Generator
+    collector: ReportCollector, rng: np.random.Generator, start: np.datetime64 = START
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn the collected exceedances into NCEI Storm Events rows and SPC reports.
 
@@ -339,7 +339,7 @@ def build_storm_events(
         "gust", "gy", "gx", "refc", "ry", "rx", "tp", "py", "px",
     )  # fmt: skip
     cells = pd.DataFrame(collector.cell_rows, columns=cols)
-    start = pd.Timestamp(START).to_pydatetime()  # plain datetimes: per-row pandas arithmetic is slow
+    start = pd.Timestamp(start).to_pydatetime()  # plain datetimes: per-row pandas arithmetic is slow
     # county "population": some places report more reliably than others (fixed per grid cell)
     population = 0.45 + 0.55 * np.random.default_rng(rng.integers(1 << 31)).random(mg.shape)
     if len(cells):
