@@ -1,0 +1,268 @@
+"""The skill notes of the shipped checkpoints, from one analysis on the test period, in one command.
+
+    python benchmarks/model_skill.py --stats stats.csv --out benchmarks/results/model_skill   # forecast + notes
+    python benchmarks/model_skill.py --stats stats.csv --notes-only --out ...                 # notes from stats
+
+Every model starts from the sample's one analysis (``open_sample("analysis", "default")``, the truth plus
+the modelled analysis error; :mod:`workbench.workflow.start`) at every NWP initial time of the ``default``
+sample (the test period, from its own seed: the networks trained on ``train`` and were validated on
+``validation``): persistence repeats it, the NWP integrated it, the learned networks (deep-ensemble
+member 0, deterministic) step from it with the NWP forecast as driving lateral boundary. The default
+ensemble of each learned model (its deep-ensemble members x initial-condition perturbations at the
+analysis error) runs too.
+
+Stage 1 (``forecast``, a GPU makes it quick) writes per initial time, model, variable and lead the
+area-weighted mean squared error, and for the ensembles the squared error of the ensemble mean, the
+ensemble variance (unbiased) and its epistemic (between weight members) and aleatoric (within) parts.
+Stage 2 (``notes``) turns them into RMSE (per init, averaged over inits as WeatherBench 2) and
+spread-skill ratios with 90 % block-bootstrap intervals over the initial times
+(:func:`workbench.scoring.bootstrap.block_counts`), and writes ``<out>.csv`` and ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+LEADS_H = (1, 6, 24)
+VARIABLES = ("t2m", "z500", "u10m", "msl", "gust", "tp", "refc")
+LEARNED = ("pangu", "climax", "hrheim")
+CONFIDENCE = 0.9
+RESAMPLES = 2000
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage 1: forecasts and per-init statistics
+# --------------------------------------------------------------------------------------------------
+def _weighted_mean(err2: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Area-weighted mean over the last two axes."""
+    return (err2 * w).sum(axis=(-2, -1)) / w.sum()
+
+
+def _rows(model: str, fc, truth, w, kind: str) -> list[dict]:
+    rows = []
+    inits = pd.DatetimeIndex(fc.init_time.values)
+    for v in VARIABLES:
+        if v not in fc:
+            continue
+        for j, lead in enumerate(pd.TimedeltaIndex(fc.lead_time.values)):
+            obs = np.stack([truth[v].sel(time=t + lead).values for t in inits]).astype(np.float64)
+            x = np.asarray(fc[v].isel(lead_time=j).values, dtype=np.float64)
+            base = {"model": model, "variable": v, "lead_h": int(lead / pd.Timedelta(hours=1))}
+            if kind == "det":
+                mse = _weighted_mean((x - obs) ** 2, w)
+                rows += [{**base, "init": str(t), "mse": float(m)} for t, m in zip(inits, mse, strict=True)]
+                continue
+            # (init, weight, noise, y, x)
+            nw, nn = x.shape[1], x.shape[2]
+            flat = x.reshape(x.shape[0], nw * nn, *x.shape[-2:])
+            mean = flat.mean(axis=1)
+            var = flat.var(axis=1, ddof=1)
+            epi = x.mean(axis=2).var(axis=1, ddof=1) if nw > 1 else np.zeros_like(mean)
+            ale = x.var(axis=2, ddof=1).mean(axis=1) if nn > 1 else np.zeros_like(mean)
+            stats = {
+                "mse": _weighted_mean((mean - obs) ** 2, w),
+                "var": _weighted_mean(var, w),
+                "var_epistemic": _weighted_mean(epi, w),
+                "var_aleatoric": _weighted_mean(ale, w),
+            }
+            for i, t in enumerate(inits):
+                rows.append({**base, "init": str(t), "members": nw * nn,
+                             **{k: float(s[i]) for k, s in stats.items()}})
+    return rows
+
+
+def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED, ensembles: bool = True) -> pd.DataFrame:
+    """Stage 1: every model from the analysis; per-init statistics as one long table."""
+    from workbench.grids import area_weights
+    from workbench.models import Persistence, load
+    from workbench.sample import ensure_sample, open_sample
+    from workbench.workflow.start import default_ensemble, initial_state, run_from_analysis
+
+    ensure_sample(size, progress=False)
+    truth = open_sample("hrrr", size)
+    nwp = open_sample("nwp", size)
+    last = pd.Timestamp(truth.time.values[-1]) - pd.Timedelta(hours=max(LEADS_H))
+    inits = pd.DatetimeIndex(nwp.init_time.values)
+    inits = inits[inits <= last]
+    analysis = initial_state(size, inits).load()
+    leads = pd.to_timedelta(list(LEADS_H), unit="h")
+    w = np.asarray(area_weights(truth).values, dtype=np.float64)
+    need = sorted({t + lead for t in inits for lead in leads})
+    truth = truth[list(VARIABLES)].sel(time=need).load()
+    rows = []
+    t0 = time.perf_counter()
+    rows += _rows("persistence", Persistence().forecast(analysis, inits, leads), truth, w, "det")
+    rows += _rows("nwp", nwp.sel(init_time=inits, lead_time=leads).load(), truth, w, "det")
+    for name in learned:
+        fc = run_from_analysis(load(name, device="cpu"), analysis, nwp, inits, leads, device=device,
+                               progress=False, batch_size=16)
+        rows += _rows(name, fc, truth, w, "det")
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        if ensembles:
+            members, spec = default_ensemble(name, analysis)
+            fc = run_from_analysis(members, analysis, nwp, inits, leads, members=spec, device=device,
+                                   progress=False, batch_size=8)
+            fc = fc.transpose("init_time", "lead_time", "weight_member", "noise_member", ...)
+            rows += _rows(f"{name} ensemble", fc, truth, w, "ens")
+            print(f"{name} ensemble ({len(members)} x {spec.noise_members}): {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+    table = pd.DataFrame(rows)
+    table.attrs["analysis_error_rms"] = analysis.attrs.get("analysis_error_rms")
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage 2: intervals and the notes
+# --------------------------------------------------------------------------------------------------
+def _counts(n: int, seed: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Block-bootstrap draw counts over ``n`` inits and the expanded-percentile levels of the interval."""
+    from workbench.scoring.bootstrap import block_counts, default_block_length, interval_levels
+
+    length = default_block_length(n)
+    return block_counts(n, RESAMPLES, block_length=length, seed=seed), interval_levels(n, length, CONFIDENCE)
+
+
+def _interval(samples: np.ndarray, levels: tuple[float, float]) -> tuple[float, float]:
+    from workbench.scoring.bootstrap import percentile_interval
+
+    lo, hi = percentile_interval(samples, levels)
+    return float(lo), float(hi)
+
+
+def summarise(stats: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per model, variable and lead: RMSE (mean over inits of the per-init RMSE) with its 90 % interval,
+    and for ensembles the spread-skill ratio (spread with the (M+1)/M finite-ensemble factor over the
+    RMSE of the mean, from sums over inits) with its interval."""
+    out = []
+    n_init = stats["init"].nunique()
+    counts, levels = _counts(n_init, seed)
+    for (model, var, lead), g in stats.groupby(["model", "variable", "lead_h"], sort=False):
+        g = g.sort_values("init")
+        rmse = np.sqrt(g["mse"].to_numpy())
+        boot = counts @ rmse / n_init
+        row = {"model": model, "variable": var, "lead_h": lead, "rmse": rmse.mean(),
+               "rmse_low": _interval(boot, levels)[0], "rmse_high": _interval(boot, levels)[1], "n_init": n_init}
+        if "var" in g and g["var"].notna().all():
+            m = float(g["members"].iloc[0])
+            factor = (m + 1) / m
+            mse, var = g["mse"].to_numpy(), g["var"].to_numpy()
+            ratio = np.sqrt(factor * var.mean() / mse.mean())
+            boot_ratio = np.sqrt(factor * (counts @ var) / (counts @ mse))
+            lo, hi = _interval(boot_ratio, levels)
+            row.update(spread_skill=ratio, spread_skill_low=lo, spread_skill_high=hi,
+                       spread=np.sqrt(factor * var.mean()),
+                       spread_epistemic=np.sqrt(g["var_epistemic"].mean()),
+                       spread_aleatoric=np.sqrt(g["var_aleatoric"].mean()), members=int(m))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def paired(stats: pd.DataFrame, a: str, b: str, var: str, lead: int, seed: int = 0) -> tuple[float, float, float]:
+    """Mean over inits of RMSE(a) - RMSE(b) with its 90 % block-bootstrap interval."""
+    def per_init(m):
+        g = stats[(stats.model == m) & (stats.variable == var) & (stats.lead_h == lead)].sort_values("init")
+        return np.sqrt(g["mse"].to_numpy())
+
+    d = per_init(a) - per_init(b)
+    counts, levels = _counts(len(d), seed)
+    lo, hi = _interval(counts @ d / len(d), levels)
+    return float(d.mean()), lo, hi
+
+
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "-"
+    a = abs(x)
+    return f"{x:.3g}" if a >= 1e-3 or a == 0 else f"{x:.2e}"
+
+
+def notes(stats: pd.DataFrame, summary: pd.DataFrame) -> tuple[str, list[str]]:
+    """The markdown tables and the list of claims with their verdicts."""
+    lines, claims = [], []
+    det = ["persistence", "nwp", *[m for m in LEARNED if m in set(stats.model)]]
+    for var in VARIABLES:
+        s = summary[summary.variable == var]
+        if s.empty:
+            continue
+        lines.append(f"\n**{var}**: RMSE (mean of per-init RMSE) [90 % interval]\n")
+        lines.append("| model | " + " | ".join(f"{h} h" for h in LEADS_H) + " |")
+        lines.append("| --- |" + " --- |" * len(LEADS_H))
+        for m in det + [f"{m} ensemble" for m in LEARNED]:
+            r = s[s.model == m].set_index("lead_h")
+            if r.empty:
+                continue
+            cells = [f"{_fmt(r.loc[h, 'rmse'])} [{_fmt(r.loc[h, 'rmse_low'])}, {_fmt(r.loc[h, 'rmse_high'])}]"
+                     if h in r.index else "-" for h in LEADS_H]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    # claims
+    for m in LEARNED:
+        if m not in set(stats.model):
+            continue
+        for ref in ("persistence", "nwp"):
+            for lead in (6, 24):
+                for var in ("t2m", "z500", "u10m", "msl"):
+                    d, lo, hi = paired(stats, m, ref, var, lead)
+                    verdict = "better" if hi < 0 else "worse" if lo > 0 else "not distinguishable"
+                    claims.append(f"{m} vs {ref}, {var} {lead} h: RMSE difference {_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
+                                  f" -> {verdict}")
+        ens = f"{m} ensemble"
+        if ens in set(stats.model):
+            for var in ("t2m", "z500", "u10m", "msl"):
+                for lead in (6, 24):
+                    d, lo, hi = paired(stats, ens, m, var, lead)
+                    ok = "holds" if hi <= 0 or (lo <= 0 <= hi) else "fails"
+                    claims.append(f"{ens} mean not worse than {m}, {var} {lead} h: {_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
+                                  f" -> {ok}")
+            for var in ("t2m", "z500"):
+                r = summary[(summary.model == ens) & (summary.variable == var) & (summary.lead_h == 24)]
+                if len(r):
+                    r = r.iloc[0]
+                    inside = 0.7 <= r.spread_skill <= 1.3
+                    claims.append(
+                        f"{ens} spread-skill {var} 24 h: {r.spread_skill:.2f} [{r.spread_skill_low:.2f}, "
+                        f"{r.spread_skill_high:.2f}] (epistemic {_fmt(r.spread_epistemic)}, aleatoric "
+                        f"{_fmt(r.spread_aleatoric)}) -> {'within' if inside else 'outside'} 0.7-1.3")
+    return "\n".join(lines), claims
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stats", required=True, help="per-init statistics CSV (written by stage 1, read by stage 2)")
+    p.add_argument("--out", default=None, help="stem of the notes: writes <out>.csv and <out>.tables.md")
+    p.add_argument("--notes-only", action="store_true", help="stage 2 only, from --stats")
+    p.add_argument("--forecast-only", action="store_true")
+    p.add_argument("--size", default="default")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--models", default=",".join(LEARNED))
+    p.add_argument("--no-ensembles", action="store_true")
+    args = p.parse_args(argv)
+    if not args.notes_only:
+        stats = forecast_stats(args.size, args.device, tuple(m for m in args.models.split(",") if m),
+                               not args.no_ensembles)
+        Path(args.stats).parent.mkdir(parents=True, exist_ok=True)
+        stats.to_csv(args.stats, index=False)
+        print(f"wrote {args.stats} ({len(stats)} rows)", flush=True)
+        if args.forecast_only:
+            return 0
+    stats = pd.read_csv(args.stats)
+    summary = summarise(stats)
+    tables, claims = notes(stats, summary)
+    print(tables)
+    print("\n".join(f"- {c}" for c in claims))
+    if args.out:
+        out = Path(args.out)
+        summary.to_csv(out.with_suffix(".csv"), index=False, float_format="%.6g")
+        out.with_suffix(".tables.md").write_text(tables + "\n\n" + "\n".join(f"- {c}" for c in claims) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
