@@ -82,10 +82,13 @@ def _static_variable(source: xr.Dataset, name: str, lat: np.ndarray, lon: np.nda
             raise DataError(f"the data's {name!r} is not a finite field on its {lat.shape} grid")
         return values
     if name == "land_sea_mask":
-        # the sample's geography (US outlines, towns elsewhere) when the data carries no mask of its own
-        from workbench.sample.geography import grid_land_fraction
+        # the sample's geography (US outlines, towns elsewhere) when the data carries no mask of its own,
+        # with its rasters kept where the sample keeps them (built once, seconds)
+        from workbench.sample import geography
+        from workbench.sample.store import cache_root
 
-        return grid_land_fraction(lat, lon).astype(np.float64)
+        geography.use_cache_dir(cache_root() / "sample")
+        return geography.grid_land_fraction(lat, lon).astype(np.float64)
     raise DataError(
         f"the model takes the static input {name!r}, which the data does not hold (a field without a time "
         "dimension); use a data set that has it, e.g. the sample of version 3 or later"
