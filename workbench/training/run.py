@@ -55,10 +55,14 @@ def build_for(recipe: Recipe, data: TrainingData, net: dict | None = None):
     if "y" in data.source.coords and len(data.source.y) > 1:
         spacing = float(abs(data.source.y.values[1] - data.source.y.values[0])) / 1000.0
         grid["spacing_km"] = round(spacing, 3)
-    # orography only where the analysis carries it (the sample does from version 3 on); the config
-    # records what the network takes, and inference refuses data that lacks it
+    # inputs the training analysis cannot give are left out (orography before sample version 3; every
+    # static field and the insolation without latitude/longitude); the config records what the network
+    # takes, and inference refuses data that lacks it
     if "orography" not in data.source.variables:
         overrides["static"] = [n for n in overrides.get("static", []) if n != "orography"]
+    if not {"latitude", "longitude"} <= set(data.source.coords):
+        overrides["static"] = []
+        overrides["forcings"] = [f for f in overrides.get("forcings", []) if f != "toa_insolation"]
     bnd = overrides.get("boundary")
     if bnd and "width_km" in bnd:
         # the strip is a distance; in cells on this grid, at least one and less than half the domain
