@@ -218,7 +218,8 @@ class BoundarySource:
         valid = pd.DatetimeIndex(valid_times)
         if self.kind == "analysis":
             times = pd.DatetimeIndex(self.data["time"].values)
-            pos = _fractional_positions(times.asi8, valid.asi8, "boundary analysis", valid)
+            # seconds, not asi8: indexes may carry different resolutions (ns, us)
+            pos = _fractional_positions(_seconds(times - _EPOCH), _seconds(valid - _EPOCH), "boundary analysis", valid)
             return _Interp(self.data, "time").at(pos, variables)
         inits = pd.DatetimeIndex(init_times)
         known = pd.DatetimeIndex(self.data["init_time"].values)
@@ -228,7 +229,7 @@ class BoundarySource:
         leads = pd.TimedeltaIndex(self.data["lead_time"].values)
         out = []
         for init, t in zip(inits, valid, strict=True):
-            pos = _fractional_positions(leads.asi8, np.asarray([(t - init).value]), "driving forecast", [t])
+            pos = _fractional_positions(_seconds(leads), _seconds(pd.TimedeltaIndex([t - init])), "driving forecast", [t])
             sel = self.data.sel(init_time=init)
             out.append(_Interp(sel, "lead_time").at(pos, variables)[0])
         return np.stack(out)
@@ -256,6 +257,13 @@ class _Interp:
         if not np.isfinite(out).all():
             raise DataError("the boundary data holds NaN or infinite values at the times asked for")
         return out
+
+
+_EPOCH = pd.Timestamp("1970-01-01")
+
+
+def _seconds(deltas: pd.TimedeltaIndex) -> np.ndarray:
+    return np.asarray(deltas / pd.Timedelta(seconds=1), dtype=np.float64)
 
 
 def _fractional_positions(axis: np.ndarray, wanted: np.ndarray, what: str, labels) -> np.ndarray:
