@@ -55,7 +55,7 @@ def small_model(boundary: dict | None = BOUNDARY, static=STATIC, seed: int = 0):
     return build("hrheim", config, normalization=norm), src
 
 
-def test_static_fields_are_the_grid_s_own():
+def test_static_fields_are_the_grid_s_own(monkeypatch):
     src = grid_analysis()
     f = static_fields(src, STATIC)
     assert f.shape == (6, 16, 24) and f.dtype == np.float32
@@ -63,6 +63,8 @@ def test_static_fields_are_the_grid_s_own():
     np.testing.assert_array_equal(f[1], src["land_sea_mask"].values)
     np.testing.assert_allclose(f[2], np.sin(np.deg2rad(src.latitude.values)), rtol=1e-6)
     np.testing.assert_allclose(f[5], np.cos(np.deg2rad(src.longitude.values)), rtol=1e-6)
+    # without a field of its own and without the sample's geography to fall back on: refused
+    monkeypatch.setattr("workbench.models.inputs._sample_geography", lambda name: None)
     with pytest.raises(DataError, match="'orography', which the data does not hold"):
         static_fields(src.drop_vars("orography"), ["orography"])
     with pytest.raises(DataError, match="unknown static inputs"):

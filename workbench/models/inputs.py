@@ -44,6 +44,7 @@ __all__ = [
     "BoundarySource",
     "as_boundary",
     "attach_inputs",
+    "available_static",
     "boundary_from_global",
     "boundary_mask",
     "coarse_state",
@@ -81,18 +82,35 @@ def _static_variable(source: xr.Dataset, name: str, lat: np.ndarray, lon: np.nda
         if values.shape != lat.shape or not np.isfinite(values).all():
             raise DataError(f"the data's {name!r} is not a finite field on its {lat.shape} grid")
         return values
-    if name == "land_sea_mask":
-        # the sample's geography (US outlines, towns elsewhere) when the data carries no mask of its own,
-        # with its rasters kept where the sample keeps them (built once, seconds)
-        from workbench.sample import geography
-        from workbench.sample.store import cache_root
-
-        geography.use_cache_dir(cache_root() / "sample")
-        return geography.grid_land_fraction(lat, lon).astype(np.float64)
+    if name in ("land_sea_mask", "orography") and _sample_geography(name) is not None:
+        # the sample's geography (US outlines, towns elsewhere; its orography over land, as the generator
+        # builds it) when the data carries no field of its own
+        geography = _sample_geography(name)
+        land = geography.grid_land_fraction(lat, lon).astype(np.float64)
+        return land if name == "land_sea_mask" else geography.orography(lat, lon) * land
     raise DataError(
         f"the model takes the static input {name!r}, which the data does not hold (a field without a time "
         "dimension); use a data set that has it, e.g. the sample of version 3 or later"
     )
+
+
+def _sample_geography(name: str):
+    """The sample's geography module when it can give ``name``, its rasters kept in the sample cache."""
+    from workbench.sample import geography
+    from workbench.sample.store import cache_root
+
+    if name == "orography" and not hasattr(geography, "orography"):
+        return None
+    geography.use_cache_dir(cache_root() / "sample")
+    return geography
+
+
+def available_static(source: xr.Dataset) -> list[str]:
+    """The static channels :func:`static_fields` can give for ``source``."""
+    if not {"latitude", "longitude"} <= set(source.coords):
+        return []
+    return [n for n in STATIC if n != "orography" or "orography" in source.variables
+            or _sample_geography("orography") is not None]
 
 
 def static_fields(source: xr.Dataset, names: Sequence[str]) -> np.ndarray:

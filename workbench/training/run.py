@@ -47,6 +47,7 @@ def build_for(recipe: Recipe, data: TrainingData, net: dict | None = None):
     import copy
 
     from workbench.models import build
+    from workbench.models.inputs import available_static
 
     overrides = {**copy.deepcopy(INPUTS), **dict(recipe.overrides)}
     net_cfg = {**overrides.pop("net", {}), **(net or {})}
@@ -58,10 +59,9 @@ def build_for(recipe: Recipe, data: TrainingData, net: dict | None = None):
     # inputs the training analysis cannot give are left out (orography before sample version 3; every
     # static field and the insolation without latitude/longitude); the config records what the network
     # takes, and inference refuses data that lacks it
-    if "orography" not in data.source.variables:
-        overrides["static"] = [n for n in overrides.get("static", []) if n != "orography"]
+    can = available_static(data.source)
+    overrides["static"] = [n for n in overrides.get("static", []) if n in can]
     if not {"latitude", "longitude"} <= set(data.source.coords):
-        overrides["static"] = []
         overrides["forcings"] = [f for f in overrides.get("forcings", []) if f != "toa_insolation"]
     bnd = overrides.get("boundary")
     if bnd and "width_km" in bnd:
