@@ -210,3 +210,30 @@ def test_perturbations_are_calibrated_to_the_analysis_error():
     assert scale == pytest.approx({"t2m": 0.125, "z500": 0.08})
     with pytest.raises(ValueError, match="t2m"):
         calibrated_scale(["t2m"], norm, {"t2m": float("nan")})
+
+
+def test_training_boundary_is_the_global_analysis_on_the_grid(tiny_sample):
+    from workbench.regrid import regrid
+    from workbench.sample import open_sample
+    from workbench.training import load_training_data
+    from workbench.workflow.start import analysis_error_rms, driving_boundary, initial_state
+
+    data = load_training_data(size="tiny", boundary_variables=("t2m", "z500"))
+    era5, hrrr = open_sample("era5", "tiny"), open_sample("hrrr", "tiny")
+    t6 = pd.Timestamp(era5.time.values[1])  # a 6-hourly analysis time: the regridded analysis itself
+    i = int(np.flatnonzero(data.times == t6)[0])
+    expected = regrid(era5[["t2m", "z500"]].sel(time=t6), hrrr, method="bilinear")
+    np.testing.assert_allclose(data.boundary[i, 0], expected.t2m.values, rtol=1e-6)
+    # three hours later: halfway between the two global analyses
+    j = int(np.flatnonzero(data.times == t6 + pd.Timedelta(hours=3))[0])
+    later = regrid(era5[["z500"]].sel(time=t6 + pd.Timedelta(hours=6)), hrrr, method="bilinear")
+    np.testing.assert_allclose(data.boundary[j, 1], 0.5 * (expected.z500.values + later.z500.values), rtol=1e-6)
+    # inference: the analysis holds every NWP initial time, and the driving forecast starts from it
+    nwp = open_sample("nwp", "tiny")
+    inits = nwp.init_time.values[:2]
+    analysis = initial_state("tiny", inits)
+    assert analysis_error_rms(analysis)["t2m"] > 0
+    edges = driving_boundary(nwp, inits, [1, 6])
+    assert set(edges.init_time.values) == set(inits) and pd.Timedelta(edges.lead_time.values.max()) == pd.Timedelta("6h")
+    with pytest.raises(DataError, match="has no state at"):
+        initial_state("tiny", [pd.Timestamp("2020-06-01 01:00")])
