@@ -11,6 +11,8 @@ The error model (the ``ic_*`` fields of :data:`~workbench.sample.params.NWP_PARA
   are off, and the cyclones are misplaced by ~25 km and 4% too deep or shallow;
 * 850 hPa temperature (0.5 K) and boundary-layer moisture (6%) carry spatially correlated noise on
   a ~250 km scale (an analysis cannot resolve smaller structures of its own errors);
+* the synoptic and mesoscale eddies (:mod:`eddies`) are partly replaced by independent ones: 15% of
+  their spread at 400 km and above, more at smaller scales (an analysis resolves the mesoscale worst);
 * storms alive at the analysis time are kept as they are (radar sees them).
 
 The resulting RMS of analysis minus truth per variable is measured by the generator and stored in the
@@ -45,6 +47,9 @@ def perturb_analysis(atm: Atmosphere, params: AtmosphereParams, rng: np.random.G
     scale = params.ic_noise_scale_km * 1e3 / atm.mg.spacing_m
     atm.t850 = atm.t850 + params.ic_temperature_noise_k * correlated_noise(rng, atm.mg.shape, scale)
     atm.q = atm.q * (1 + params.ic_moisture_noise * correlated_noise(rng, atm.mg.shape, scale))
+    eddies = getattr(atm, "eddies", None)
+    if eddies is not None and params.ic_eddy_noise > 0:
+        eddies.perturb(rng, params.ic_eddy_noise, params.eddy_crossover_km)
     atm.invalidate()
 
 
@@ -73,7 +78,7 @@ def make_analysis(
     atm.ev = type(truth.ev)(truth.coarse.lat, truth.coarse.lon)  # its own flow cache
     atm._ff_key = None
     atm._diag = None
-    atm.restore(truth.snapshot())
+    atm.restore(truth.snapshot())  # copies every state array, eddies included
     perturb_analysis(atm, error, rng)
     fields = {k: np.array(v, dtype=np.float64, copy=True) for k, v in atm.diagnose().items()}
     return atm.snapshot(), fields

@@ -144,8 +144,8 @@ class AtmosphereParams:
 
     # large-scale flow
     wave_numbers: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    wave_amp_mean_m: float = 80.0  # geopotential height amplitude (m) of a wave, summer hemisphere
-    wave_amp_std_m: float = 45.0  # initial spread of amplitudes
+    wave_amp_mean_m: float = 60.0  # geopotential height amplitude (m) of a wave, summer hemisphere
+    wave_amp_std_m: float = 30.0  # initial spread of amplitudes
     wave_amp_tau_h: float = 200.0  # relaxation of amplitudes toward their means
     wave_rate_tau_h: float = 36.0  # memory of the random amplitude and phase tendencies
     wave_amp_rate_std: float = 0.5  # m/h, random amplitude tendency (growth and decay of waves)
@@ -156,18 +156,24 @@ class AtmosphereParams:
     cyclone_rate_per_day: float = 2.5  # per hemisphere
     cyclone_depth_pa: float = 2600.0  # mean peak depth
     cyclone_steering: float = 0.7
+    # synoptic and mesoscale eddies of the limited-area grid (:mod:`workbench.sample.eddies`)
+    eddy_rms_ms: float = 6.0  # rms of the eddy wind vector at 850 hPa
+    eddy_crossover_km: float = 350.0  # k^-3 above this wavelength, k^-5/3 below
+    eddy_large_km: float = 2500.0  # larger scales belong to the analytic waves
+    eddy_tau_h: float = 30.0  # turnover time of eddies at and above the crossover
     # tracers
     relax_tau_h: float = 24.0
     thickness_m_per_k: float = 9.0  # Z500 anomaly that makes 1 K of 850 hPa temperature anomaly
-    moisture_tau_h: float = 36.0
+    moisture_tau_h: float = 24.0  # the low-level jet resupplies Gulf moisture within a day
     bl_tau_h: float = 8.0
     surface_offset_k: float = 10.5  # t2m minus t850 in a well-mixed boundary layer
-    diurnal_amp_land_k: float = 2.3
+    diurnal_amp_land_k: float = 4.0
     diurnal_amp_ocean_k: float = 0.6
     # convection
-    storm_rate: float = 2.2e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
+    storm_rate: float = 1.6e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
     storm_steering: float = 0.85
     cell_interval_h: float = 0.6
+    mcs_share: float = 0.8  # chance that a strong afternoon/evening system in the MCS region becomes one
     # analysis / forecast imperfection (used by the NWP run only)
     ic_temperature_noise_k: float = 0.0
     ic_moisture_noise: float = 0.0  # relative
@@ -178,6 +184,7 @@ class AtmosphereParams:
     ic_cyclone_pos_noise_km: float = 0.0
     stochastic: bool = True  # whether the flow carries its random forcing (the truth does, a forecast not)
     ic_cyclone_depth_noise: float = 0.0  # relative
+    ic_eddy_noise: float = 0.0  # share of the eddies' spread, at the crossover (more below it)
 
 
 #: The atmosphere itself.
@@ -194,9 +201,9 @@ NWP_PARAMS = dataclasses.replace(
     storm_steering=0.78,
     relax_tau_h=28.0,
     thickness_m_per_k=9.8,
-    diurnal_amp_land_k=2.0,
+    diurnal_amp_land_k=3.6,
     surface_offset_k=10.2,
-    storm_rate=2.0e-3,
+    storm_rate=1.45e-3,
     ic_temperature_noise_k=0.5,
     ic_moisture_noise=0.06,
     ic_wave_amp_noise_m=1.5,
@@ -204,5 +211,6 @@ NWP_PARAMS = dataclasses.replace(
     ic_wave_rate_noise=0.5,
     ic_cyclone_pos_noise_km=25.0,
     ic_cyclone_depth_noise=0.04,
+    ic_eddy_noise=0.15,
     stochastic=False,
 )
