@@ -79,8 +79,14 @@ def _rows(model: str, fc, truth, w, kind: str) -> list[dict]:
     return rows
 
 
-def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED, ensembles: bool = True) -> pd.DataFrame:
-    """Stage 1: every model from the analysis; per-init statistics as one long table."""
+def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED, ensembles=LEARNED,
+                   every: int = 1, ensemble_every: int = 1, leads_h=LEADS_H, dtype: str = "auto",
+                   partial: str | None = None) -> pd.DataFrame:
+    """Stage 1: every model from the analysis; per-init statistics as one long table.
+
+    ``every`` / ``ensemble_every`` keep every k-th initial time (a CPU cannot run them all in minutes);
+    ``partial``, a CSV path, receives the table after each model so an interrupted run keeps what it made.
+    """
     from workbench.grids import area_weights
     from workbench.models import Persistence, load
     from workbench.sample import ensure_sample, open_sample
@@ -89,31 +95,39 @@ def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED,
     ensure_sample(size, progress=False)
     truth = open_sample("hrrr", size)
     nwp = open_sample("nwp", size)
-    last = pd.Timestamp(truth.time.values[-1]) - pd.Timedelta(hours=max(LEADS_H))
+    last = pd.Timestamp(truth.time.values[-1]) - pd.Timedelta(hours=max(leads_h))
     inits = pd.DatetimeIndex(nwp.init_time.values)
-    inits = inits[inits <= last]
+    inits = inits[inits <= last][::every]
+    ens_inits = inits[::ensemble_every]
     analysis = initial_state(size, inits).load()
-    leads = pd.to_timedelta(list(LEADS_H), unit="h")
+    leads = pd.to_timedelta(list(leads_h), unit="h")
     w = np.asarray(area_weights(truth).values, dtype=np.float64)
     need = sorted({t + lead for t in inits for lead in leads})
     truth = truth[list(VARIABLES)].sel(time=need).load()
     rows = []
     t0 = time.perf_counter()
+
+    def keep() -> None:
+        if partial:
+            pd.DataFrame(rows).to_csv(partial, index=False)
+
     rows += _rows("persistence", Persistence().forecast(analysis, inits, leads), truth, w, "det")
     rows += _rows("nwp", nwp.sel(init_time=inits, lead_time=leads).load(), truth, w, "det")
+    keep()
     for name in learned:
-        fc = run_from_analysis(load(name, device="cpu"), analysis, nwp, inits, leads, device=device,
+        fc = run_from_analysis(load(name, device="cpu"), analysis, nwp, inits, leads, device=device, dtype=dtype,
                                progress=False, batch_size=16)
         rows += _rows(name, fc, truth, w, "det")
+        keep()
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-        if ensembles:
-            members, spec = default_ensemble(name, analysis)
-            fc = run_from_analysis(members, analysis, nwp, inits, leads, members=spec, device=device,
-                                   progress=False, batch_size=8)
-            fc = fc.transpose("init_time", "lead_time", "weight_member", "noise_member", ...)
-            rows += _rows(f"{name} ensemble", fc, truth, w, "ens")
-            print(f"{name} ensemble ({len(members)} x {spec.noise_members}): {time.perf_counter() - t0:.0f} s",
-                  flush=True)
+    for name in ensembles:
+        members, spec = default_ensemble(name, analysis.sel(time=ens_inits))
+        fc = run_from_analysis(members, analysis, nwp, ens_inits, leads, members=spec, device=device, dtype=dtype,
+                               progress=False, batch_size=8)
+        fc = fc.transpose("init_time", "lead_time", "weight_member", "noise_member", ...)
+        rows += _rows(f"{name} ensemble", fc, truth, w, "ens")
+        keep()
+        print(f"{name} ensemble ({len(members)} x {spec.noise_members}): {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.DataFrame(rows)
     table.attrs["analysis_error_rms"] = analysis.attrs.get("analysis_error_rms")
     return table
@@ -142,10 +156,10 @@ def summarise(stats: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     and for ensembles the spread-skill ratio (spread with the (M+1)/M finite-ensemble factor over the
     RMSE of the mean, from sums over inits) with its interval."""
     out = []
-    n_init = stats["init"].nunique()
-    counts, levels = _counts(n_init, seed)
     for (model, var, lead), g in stats.groupby(["model", "variable", "lead_h"], sort=False):
         g = g.sort_values("init")
+        n_init = len(g)
+        counts, levels = _counts(n_init, seed)
         rmse = np.sqrt(g["mse"].to_numpy())
         boot = counts @ rmse / n_init
         row = {"model": model, "variable": var, "lead_h": lead, "rmse": rmse.mean(),
@@ -168,10 +182,11 @@ def summarise(stats: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 def paired(stats: pd.DataFrame, a: str, b: str, var: str, lead: int, seed: int = 0) -> tuple[float, float, float]:
     """Mean over inits of RMSE(a) - RMSE(b) with its 90 % block-bootstrap interval."""
     def per_init(m):
-        g = stats[(stats.model == m) & (stats.variable == var) & (stats.lead_h == lead)].sort_values("init")
-        return np.sqrt(g["mse"].to_numpy())
+        g = stats[(stats.model == m) & (stats.variable == var) & (stats.lead_h == lead)]
+        return np.sqrt(g.set_index("init")["mse"])
 
-    d = per_init(a) - per_init(b)
+    both = pd.concat([per_init(a).rename("a"), per_init(b).rename("b")], axis=1, join="inner").sort_index()
+    d = (both["a"] - both["b"]).to_numpy()  # on the initial times both ran
     counts, levels = _counts(len(d), seed)
     lo, hi = _interval(counts @ d / len(d), levels)
     return float(d.mean()), lo, hi
@@ -187,27 +202,28 @@ def _fmt(x: float) -> str:
 def notes(stats: pd.DataFrame, summary: pd.DataFrame) -> tuple[str, list[str]]:
     """The markdown tables and the list of claims with their verdicts."""
     lines, claims = [], []
+    leads_h = sorted(int(h) for h in stats.lead_h.unique())
     det = ["persistence", "nwp", *[m for m in LEARNED if m in set(stats.model)]]
     for var in VARIABLES:
         s = summary[summary.variable == var]
         if s.empty:
             continue
         lines.append(f"\n**{var}**: RMSE (mean of per-init RMSE) [90 % interval]\n")
-        lines.append("| model | " + " | ".join(f"{h} h" for h in LEADS_H) + " |")
-        lines.append("| --- |" + " --- |" * len(LEADS_H))
+        lines.append("| model | " + " | ".join(f"{h} h" for h in leads_h) + " |")
+        lines.append("| --- |" + " --- |" * len(leads_h))
         for m in det + [f"{m} ensemble" for m in LEARNED]:
             r = s[s.model == m].set_index("lead_h")
             if r.empty:
                 continue
             cells = [f"{_fmt(r.loc[h, 'rmse'])} [{_fmt(r.loc[h, 'rmse_low'])}, {_fmt(r.loc[h, 'rmse_high'])}]"
-                     if h in r.index else "-" for h in LEADS_H]
+                     if h in r.index else "-" for h in leads_h]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     # claims
     for m in LEARNED:
         if m not in set(stats.model):
             continue
         for ref in ("persistence", "nwp"):
-            for lead in (6, 24):
+            for lead in [h for h in (6, 24) if h in leads_h]:
                 for var in ("t2m", "z500", "u10m", "msl"):
                     d, lo, hi = paired(stats, m, ref, var, lead)
                     verdict = "better" if hi < 0 else "worse" if lo > 0 else "not distinguishable"
@@ -216,7 +232,7 @@ def notes(stats: pd.DataFrame, summary: pd.DataFrame) -> tuple[str, list[str]]:
         ens = f"{m} ensemble"
         if ens in set(stats.model):
             for var in ("t2m", "z500", "u10m", "msl"):
-                for lead in (6, 24):
+                for lead in [h for h in (6, 24) if h in leads_h]:
                     d, lo, hi = paired(stats, ens, m, var, lead)
                     ok = "holds" if hi <= 0 or (lo <= 0 <= hi) else "fails"
                     claims.append(f"{ens} mean not worse than {m}, {var} {lead} h: {_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
@@ -242,11 +258,16 @@ def main(argv=None) -> int:
     p.add_argument("--size", default="default")
     p.add_argument("--device", default="auto")
     p.add_argument("--models", default=",".join(LEARNED))
-    p.add_argument("--no-ensembles", action="store_true")
+    p.add_argument("--ensembles", default=",".join(LEARNED), help="models whose default ensemble runs ('' for none)")
+    p.add_argument("--every", type=int, default=1, help="keep every k-th initial time")
+    p.add_argument("--ensemble-every", type=int, default=1, help="of those, every k-th for the ensembles")
+    p.add_argument("--leads", default=",".join(map(str, LEADS_H)), help="lead hours")
+    p.add_argument("--dtype", default="auto")
     args = p.parse_args(argv)
     if not args.notes_only:
         stats = forecast_stats(args.size, args.device, tuple(m for m in args.models.split(",") if m),
-                               not args.no_ensembles)
+                               tuple(m for m in args.ensembles.split(",") if m), args.every, args.ensemble_every,
+                               tuple(int(h) for h in args.leads.split(",")), args.dtype, partial=args.stats)
         Path(args.stats).parent.mkdir(parents=True, exist_ok=True)
         stats.to_csv(args.stats, index=False)
         print(f"wrote {args.stats} ({len(stats)} rows)", flush=True)
