@@ -1,6 +1,7 @@
 """Train the shipped checkpoints and score them on the held-out sample hours (run on a GPU).
 
-This is the recipe behind ``workbench/checkpoints/`` and ``benchmarks/results/model_skill.md``:
+This is the recipe behind ``workbench/checkpoints/`` (the skill notes, ``benchmarks/results/model_skill.md``, come
+from ``benchmarks/model_skill.py``):
 
     python benchmarks/train_checkpoints.py --out artifacts/checkpoints --time-budget 400 --deadline 555
 
