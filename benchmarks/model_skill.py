@@ -187,6 +187,8 @@ def paired(stats: pd.DataFrame, a: str, b: str, var: str, lead: int, seed: int =
 
     both = pd.concat([per_init(a).rename("a"), per_init(b).rename("b")], axis=1, join="inner").sort_index()
     d = (both["a"] - both["b"]).to_numpy()  # on the initial times both ran
+    if len(d) < 2:  # not run at this lead: no claim
+        return float("nan"), float("nan"), float("nan")
     counts, levels = _counts(len(d), seed)
     lo, hi = _interval(counts @ d / len(d), levels)
     return float(d.mean()), lo, hi
@@ -226,6 +228,8 @@ def notes(stats: pd.DataFrame, summary: pd.DataFrame) -> tuple[str, list[str]]:
             for lead in [h for h in (6, 24) if h in leads_h]:
                 for var in ("t2m", "z500", "u10m", "msl"):
                     d, lo, hi = paired(stats, m, ref, var, lead)
+                    if not np.isfinite(d):
+                        continue
                     verdict = "better" if hi < 0 else "worse" if lo > 0 else "not distinguishable"
                     claims.append(f"{m} vs {ref}, {var} {lead} h: RMSE difference {_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
                                   f" -> {verdict}")
@@ -234,6 +238,8 @@ def notes(stats: pd.DataFrame, summary: pd.DataFrame) -> tuple[str, list[str]]:
             for var in ("t2m", "z500", "u10m", "msl"):
                 for lead in [h for h in (6, 24) if h in leads_h]:
                     d, lo, hi = paired(stats, ens, m, var, lead)
+                    if not np.isfinite(d):
+                        continue
                     ok = "holds" if hi <= 0 or (lo <= 0 <= hi) else "fails"
                     claims.append(f"{ens} mean not worse than {m}, {var} {lead} h: {_fmt(d)} [{_fmt(lo)}, {_fmt(hi)}]"
                                   f" -> {ok}")
