@@ -359,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-toolbox", action="store_true", help="leave out the contingency / FSS / bootstrap rows"
     )
+    parser.add_argument(
+        "--scores-toolbox",
+        action="store_true",
+        help="time the same scores with `scores` per region even with --skip-baselines (slow at 3 km)",
+    )
     args = parser.parse_args(argv)
     spacing = args.spacing_km or (24.0 if args.small else 3.0)
     n_init = args.n_init or (3 if args.small else 16)
@@ -447,9 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_toolbox:
         t_tool, mem, tool = timed(lambda: run_toolbox(fc, truth, masks, spacing))
         rows.append(("toolbox: 3 thr x 10 regions, FSS 3 scales, 1000 boot", t_tool, mem))
-        if not args.skip_baselines:
+        if not args.skip_baselines or args.scores_toolbox:
             t, mem, ref = timed(lambda: run_scores_toolbox(fc, truth, masks))
             rows.append(("scores: same, per region/threshold/lead, no boot", t, mem))
+            checks.append(
+                f"scores per region / workbench toolbox: {t / t_tool:.1f}x the time (scores without a bootstrap)"
+            )
             ours_ets = (
                 tool["ets"].sel(region=ref["regions"]).transpose("lead_time", "region", "threshold").values
             )

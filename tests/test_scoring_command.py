@@ -167,3 +167,56 @@ def test_score_regrids_a_latlon_forecast_onto_the_truth_grid(tmp_path, tiny_samp
     )
     expected = decompose(on_hrrr, truth, None, progress=False)
     np.testing.assert_allclose(written["rmse"].values, expected["rmse"].values, rtol=1e-6)
+
+
+def test_score_command_passes_the_bootstrap_and_rmse_options(tmp_path, capsys):
+    """--confidence/--resamples/--seed/--rmse-average reach decompose; the summary prints the intervals."""
+    fc, truth, masks, paths = _files(tmp_path)
+    out = tmp_path / "scores.nc"
+    argv = ["score", str(paths["forecast"]), "--truth", str(paths["truth"]), "--masks", str(paths["masks"])]
+    argv += ["-o", str(out), "--confidence", "0.8", "--resamples", "200", "--seed", "7"]
+    argv += ["--rmse-average", "pooled"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _cli(argv) == 0
+        expected = decompose(
+            fc, truth, masks, confidence=0.8, n_resamples=200, seed=7, rmse_average="pooled"
+        )
+    written = open_scores(out)
+    for name in ("rmse", "rmse_low", "rmse_high"):
+        np.testing.assert_allclose(written[name].values, expected[name].values, rtol=1e-12)
+    assert written.attrs["rmse_average"] == "pooled" and written.attrs["n_resamples"] == 200
+    # pooled RMSE of t2m at lead 0 over both inits, by hand from the data
+    err = fc["t2m"].isel(lead_time=0).values - truth["t2m"].isel(time=[0, 1]).values
+    assert float(written["rmse"].sel(region="all").isel(variable=0, lead_time=0)) == pytest.approx(
+        np.sqrt(np.mean(err**2)), rel=1e-12
+    )
+    row = expected.sel(variable="t2m", region="all").isel(lead_time=1)
+    cell = (
+        f"rmse all {float(row['rmse']):.4g} K [{float(row['rmse_low']):.4g}, "
+        f"{float(row['rmse_high']):.4g}] (80%)"
+    )
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.split()[:2] == ["t2m", "+1h"]]
+    assert len(lines) == 1 and cell in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--confidence", "1.5"], r"--confidence must be between 0 and 1 \(e.g. 0.9\), not 1.5\."),
+        (["--confidence", "0"], "--confidence must be between 0 and 1"),
+        (["--confidence", "0.9", "--resamples", "3"], "--resamples must be at least 10"),
+        (["--rmse-average", "median"], "--rmse-average must be 'per_init' or 'pooled', not 'median'"),
+    ],
+)
+def test_score_command_refuses_bad_bootstrap_options(tmp_path, capsys, extra, message):
+    from workbench.cli import main
+
+    _, _, _, paths = _files(tmp_path)
+    argv = ["score", str(paths["forecast"]), "--truth", str(paths["truth"]), "-o", str(tmp_path / "s.nc")]
+    with pytest.raises(DataError, match=message):
+        _cli([*argv, *extra])
+    assert main([*argv, *extra]) == 2  # one line on stderr, no traceback
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("workbench score: error: --")
+    assert not (tmp_path / "s.nc").exists()

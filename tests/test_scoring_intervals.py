@@ -136,3 +136,51 @@ def test_reflectivity_is_averaged_in_linear_units():
     assert coarse.values.ravel().tolist() == pytest.approx([10 * np.log10((1 + 1e6) / 2), 10.0], rel=1e-12)
     with pytest.raises(DataError, match="not dimensions"):
         physical_mean(dbz, "time")
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba", "torch"])
+@pytest.mark.parametrize("split", [False, True])
+def test_decompose_takes_the_reflectivity_ensemble_mean_in_linear_units(engine, split):
+    """Members 0 and 60 dBZ against a truth of 50 dBZ: the scored mean is 10 log10((1 + 1e6)/2) dBZ."""
+    times = pd.date_range("2020-06-01", periods=2, freq="h")
+    y, x = np.arange(2) * 3000.0, np.arange(3) * 3000.0
+    members = np.zeros((2, 3))
+    members[1] = 60.0  # half the members at 0 dBZ, half at 60 dBZ, in every cell
+    if split:  # (weight_member 2, noise_member 2): members 0, 0 | 60, 60
+        pairs = np.array([[0.0, 0.0], [60.0, 60.0]])[:, :, None, None]
+        data = np.broadcast_to(pairs, (2, 2, 2, 3))[None, None].copy()
+        dims = ("init_time", "lead_time", "weight_member", "noise_member", "y", "x")
+    else:
+        data = np.broadcast_to(members[:, :1, None], (2, 2, 3))[None, None].copy()
+        dims = ("init_time", "lead_time", "member", "y", "x")
+    fc = xr.Dataset(
+        {"refc": (dims, data, {"units": "dBZ"})},
+        coords={"init_time": times[:1], "lead_time": pd.to_timedelta([1], "h").values, "y": y, "x": x},
+    )
+    truth = xr.Dataset(
+        {"refc": (("time", "y", "x"), np.full((2, 2, 3), 50.0), {"units": "dBZ"})},
+        coords={"time": times, "y": y, "x": x},
+    )
+    clim = xr.Dataset(
+        {"refc": (("y", "x"), np.full((2, 3), 20.0), {"units": "dBZ"})}, coords={"y": y, "x": x}
+    )
+    weights = xr.DataArray(np.ones((2, 3)), dims=("y", "x"))
+    out = (
+        decompose(fc, truth, weights=weights, climatology=clim, climatology_name="flat 20 dBZ", engine=engine)
+        .sel(variable="refc", region="all")
+        .isel(lead_time=0)
+    )
+    fbar = 10 * np.log10((1 + 1e6) / 2)  # 56.99 dBZ; the arithmetic mean would be 30 dBZ
+    assert float(out["bias"]) == pytest.approx(fbar - 50.0, rel=1e-9)
+    assert float(out["rmse"]) == pytest.approx(fbar - 50.0, rel=1e-9)
+    # spread stays the members' dispersion in dB around their arithmetic mean: 30 dB, unbiased
+    m = data.shape[2] * (data.shape[3] if split else 1)
+    assert float(out["spread"]) == pytest.approx(30.0 * np.sqrt(m / (m - 1)), rel=1e-9)
+    # a variable in other units (not a lexicon name, so its units are its own): the arithmetic mean
+    other = decompose(
+        fc.rename(refc="x_field").assign(x_field=lambda d: d["x_field"].assign_attrs(units="K")),
+        truth.rename(refc="x_field").assign(x_field=lambda d: d["x_field"].assign_attrs(units="K")),
+        weights=weights,
+        engine=engine,
+    ).sel(variable="x_field", region="all")
+    assert float(other["bias"].isel(lead_time=0)) == pytest.approx(30.0 - 50.0, rel=1e-12)

@@ -64,6 +64,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-init", type=int, default=None, help="initial times per block")
     parser.add_argument("--device", default=None, help="torch device for the statistics (e.g. cuda)")
     parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="add <score>_low/_high bounds at this confidence (e.g. 0.9) from a block bootstrap over the "
+        "initial times (needs at least 2); the summary prints the intervals; default: no intervals",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for --confidence (default 1000)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the bootstrap resamples (default 0)"
+    )
+    parser.add_argument(
+        "--rmse-average",
+        default="per_init",
+        metavar="{per_init,pooled}",
+        help="per_init: RMSE of each initial time, then their mean (WeatherBench 2, the default); "
+        "pooled: one RMSE over all initial times' cells together",
+    )
+    parser.add_argument(
+        "--interior",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="KM",
+        help="score the interior only: leave out the cells within KM km of the domain edge (default "
+        "width 200 km, about 6 h of advection inwards at 10 m/s; workbench.scoring.interior); needs a "
+        "projected x/y grid",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=_run)
@@ -86,6 +121,38 @@ def _masks(spec: str | None, truth, fc):
     return open_path(path)
 
 
+def _bootstrap_options(args: argparse.Namespace) -> dict:
+    """The RMSE convention and bootstrap arguments, checked before any data are read."""
+    if args.rmse_average not in ("per_init", "pooled"):
+        raise DataError(f"--rmse-average must be 'per_init' or 'pooled', not {args.rmse_average!r}.")
+    if args.confidence is None:
+        return {}
+    if not 0 < args.confidence < 1:
+        raise DataError(f"--confidence must be between 0 and 1 (e.g. 0.9), not {args.confidence:g}.")
+    if args.resamples < 10:
+        # fewer resamples cannot place a 5% or 95% percentile at all
+        raise DataError(f"--resamples must be at least 10 (1000 is usual), not {args.resamples}.")
+    return {"confidence": args.confidence, "n_resamples": args.resamples, "seed": args.seed}
+
+
+def _edge_km(spec: str | None) -> float | None:
+    """The --interior width in km (None: the whole domain), checked before any data are read."""
+    if spec is None:
+        return None
+    from workbench.scoring.interior import DEFAULT_EDGE_KM, check_edge_km
+
+    if spec == "default":
+        return DEFAULT_EDGE_KM
+    try:
+        value = float(spec)
+    except ValueError:
+        raise DataError(f"--interior takes a width in km (e.g. 200), not {spec!r}.") from None
+    try:
+        return check_edge_km(value)
+    except DataError:
+        raise DataError(f"--interior must be a finite width of at least 0 km, not {spec!r}.") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from workbench.scoring.decompose import decompose
     from workbench.scoring.io import SUFFIXES, write_scores
@@ -93,6 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     output = check_output(args.output, args.overwrite, SUFFIXES)  # before the work, not after it
     if args.chunk_init is not None and args.chunk_init < 1:
         raise DataError(f"--chunk-init must be at least 1, not {args.chunk_init}.")
+    bootstrap = _bootstrap_options(args)
+    edge_km = _edge_km(args.interior)
     params = parse_params(args.param)
     forecast = open_source(args.forecast, params, args.catalog)
     truth = open_source(args.truth, params, args.catalog)
@@ -120,6 +189,9 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             variables=args.variables,
             progress=not args.quiet,
+            rmse_average=args.rmse_average,
+            edge_km=edge_km,
+            **bootstrap,
         )
     finally:
         if client is not None:
@@ -129,7 +201,10 @@ def _run(args: argparse.Namespace) -> int:
     scores.attrs["masks"] = args.masks or "none"
     write_scores(scores, output, overwrite=args.overwrite)
     if not args.quiet:
+        if edge_km is not None:
+            print(f"interior only: cells at least {edge_km:g} km from the domain edge")
         _print_summary(scores)
+        _print_intervals(scores, _units(forecast, scores))
         print(f"wrote {os.fspath(output)}")
     return 0
 
@@ -149,3 +224,44 @@ def _print_summary(scores) -> None:
             f"{100 * float(row['area_fraction'].sel(region='extreme')):8.2f} "
             f"{100 * float(row['error_share'].sel(region='extreme')):8.2f}"
         )
+
+
+def _units(forecast, scores) -> dict[str, str]:
+    """Units of each scored variable, from the forecast's attributes ("" when it has none)."""
+    return {
+        str(v): str(forecast[str(v)].attrs.get("units", "")) if str(v) in forecast else ""
+        for v in scores["variable"].values
+    }
+
+
+def _print_intervals(scores, units: dict[str, str]) -> None:
+    """With bootstrap bounds: RMSE overall and in extremes per variable and lead time, with intervals.
+
+    Per lead time, not averaged over them: the mean of per-lead bounds is not an interval of the mean.
+    """
+    if "rmse_low" not in scores:
+        return
+    sel = scores.isel(model=0) if "model" in scores.dims else scores
+    level = f"({100 * float(scores.attrs['confidence']):g}%)"
+    names = [r for r in ("all", "extreme") if r in sel["region"].values]
+    print(f"rmse with {level[1:-1]} bootstrap intervals over initial times:")
+    for var in sel["variable"].values:
+        unit = units.get(str(var), "")
+        for lead in sel["lead_time"].values:
+            row = sel.sel(variable=var, lead_time=lead)
+            cells = []
+            for region in names:
+                value, low, high = (
+                    float(row[k].sel(region=region)) for k in ("rmse", "rmse_low", "rmse_high")
+                )
+                cells.append(
+                    f"{region} {value:.4g} {unit} [{low:.4g}, {high:.4g}] {level}".replace("  ", " ")
+                )
+            print(f"{var!s:10s} {_lead_label(lead):>6s}  rmse " + "; ".join(cells))
+
+
+def _lead_label(lead) -> str:
+    import numpy as np
+
+    hours = lead / np.timedelta64(1, "h") if isinstance(lead, np.timedelta64) else float(lead)
+    return f"+{hours:g}h"

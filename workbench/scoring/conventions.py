@@ -9,7 +9,9 @@ climatologies, upscaling to a coarser grid) is therefore taken in linear units,
           \\sum_i w_i \\Big),
 
 by :func:`physical_mean` (and :func:`ensemble_mean`, :func:`coarsen_mean`), chosen by the ``units``
-attribute (``dBZ`` or ``dB``); other variables keep the arithmetic mean. Errors, by contrast, are
+attribute (``dBZ`` or ``dB``); other variables keep the arithmetic mean. The one-pass kernels of
+:func:`workbench.scoring.decompose` follow the same rule for the ensemble mean they score (all engines),
+so an ensemble of reflectivity needs no averaging beforehand. Errors, by contrast, are
 taken in dBZ (a 3 dB error is a factor 2 in Z whatever the echo), so RMSE of reflectivity is in dBZ.
 
 ACC needs a climatology; its value depends strongly on which one (a climatology of a few days before the

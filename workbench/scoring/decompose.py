@@ -25,6 +25,7 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.scoring import kernels, regions
+from workbench.scoring.conventions import is_logarithmic
 from workbench.scoring.inputs import (
     ScoringWarning,
     as_model_dict,
@@ -72,6 +73,7 @@ def decompose(
     block_length: int | str | None = "auto",
     seed: int = 0,
     climatology_name: str | None = None,
+    edge_km: float | None = None,
 ) -> xr.Dataset:
     """Score a forecast overall and inside extreme-event regions, with the error budget, in one pass.
 
@@ -105,10 +107,12 @@ def decompose(
       (1 for a perfect ensemble). ``spread_estimator="population"`` keeps the law of total variance
       with population variances and the total's :math:`(M+1)/(M-1)` on every part. Ratios use the
       pooled RMSE;
-    - reflectivity (dBZ) ensembles: the kernels take the ensemble mean arithmetically in dBZ; the
-      workbench's convention for means of dBZ is the linear-unit mean
-      (:func:`workbench.scoring.conventions.ensemble_mean`): score that mean as a deterministic forecast
-      for the error of the ensemble mean of ``refc``;
+    - reflectivity (units ``dBZ`` or ``dB``) ensembles: the ensemble mean :math:`\\bar f` whose error
+      (``rmse``, ``mae``, ``bias``) and anomaly (``acc``) are scored is taken in linear units,
+      :math:`10\\log_{10}\\mathrm{mean}_m 10^{f_m/10}` (the convention of
+      :mod:`workbench.scoring.conventions`, the same as :func:`~workbench.scoring.conventions.ensemble_mean`),
+      inside the kernels of every engine; ``crps``, ``spread`` and the spread split stay in dB around
+      the arithmetic member mean (they measure how far apart the members are in dB);
     - ``n_valid`` and ``n_nan``: cell-times scored, and skipped because forecast or truth is NaN.
       NaNs are never averaged as zeros; a warning gives their number.
 
@@ -174,6 +178,11 @@ def decompose(
     n_resamples, block_length, seed
         Bootstrap resamples, block length of consecutive inits (``"auto"``: from the autocorrelation
         of the per-init MSE) and random seed.
+    edge_km : float, optional
+        Score the interior only: leave out every cell within ``edge_km`` km of the domain edge (all
+        regions, masks and weights alike; :mod:`workbench.scoring.interior`, whose
+        ``DEFAULT_EDGE_KM`` = 200 km is the documented default of ``workbench score --interior``).
+        Needs a projected grid (``x``/``y`` in metres). The output records it as ``attrs["edge_km"]``.
 
     Returns
     -------
@@ -192,6 +201,28 @@ def decompose(
     """
     if engine not in ENGINES:
         raise DataError(f"engine must be one of {ENGINES}, not {engine!r}.")
+    if edge_km is not None:
+        from workbench.scoring import interior
+
+        edge_km = interior.check_edge_km(edge_km)
+        truth = prepare_truth(truth)
+        cut = interior.interior_slices(truth, spatial_dims(truth), edge_km)
+        forecast, truth, masks, weights, climatology, forecast_masks = (
+            interior.crop(x, cut) for x in (forecast, truth, masks, weights, climatology, forecast_masks)
+        )
+        options = dict(
+            masks=masks, weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk,
+            client=client, device=device, variables=variables, engine=engine, num_threads=num_threads,
+            progress=progress, forecast_masks=forecast_masks, rmse_average=rmse_average,
+            spread_estimator=spread_estimator, confidence=confidence, n_resamples=n_resamples,
+            block_length=block_length, seed=seed, climatology_name=climatology_name,
+        )  # fmt: skip
+        out = decompose(forecast, truth, **options)
+        out.attrs["edge_km"] = edge_km
+        out.attrs["regions"] = f"interior only (cells at least {edge_km:g} km from the domain edge); " + str(
+            out.attrs.get("regions", "")
+        )
+        return out
     if forecast_masks is not None:
         options = dict(
             weights=weights, climatology=climatology, member_dims=member_dims, chunk=chunk, client=client,
@@ -562,7 +593,9 @@ class _Runner:
                     truth=self.truth[name].transpose("time", *self.spatial),
                     clim=clim,
                     clim_pos=clim_pos,
-                    layout=StatLayout(climatology is not None, *layout_members),
+                    layout=StatLayout(
+                        climatology is not None, *layout_members, linear_mean=is_logarithmic(da)
+                    ),
                     members=members,
                 )
             )

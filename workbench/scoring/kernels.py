@@ -262,18 +262,25 @@ if HAVE_NUMBA:
 
     # inlined: a call that passes arrays costs reference counting per grid point
     @numba.njit(nogil=True, cache=True, inline="always")
-    def _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf):  # pragma: no cover
-        """Weighted statistics of grid point ``i`` into ``q`` (members of ``f`` on axis 0, weight-major)."""
+    def _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, linear, i, q, buf):  # pragma: no cover
+        """Weighted statistics of grid point ``i`` into ``q`` (members of ``f`` on axis 0, weight-major).
+
+        With ``linear`` (dBZ) the scored ensemble mean is taken in linear units, 10 log10 mean 10^(f/10);
+        the spread terms keep the arithmetic mean (see :class:`StatLayout`)."""
         m_all = n_weight * n_noise
         oi = np.float64(o[i])
         wi = np.float64(w[i])
         total = 0.0
+        power = 0.0
         for m in range(m_all):
             v = np.float64(f[m, i])
             buf[m] = v
             total += v
+            if linear:
+                power += 10.0 ** (v / 10.0)
         mean = total / m_all
-        e = mean - oi
+        fbar = 10.0 * np.log10(power / m_all) if linear else mean
+        e = fbar - oi
         q[:] = 0.0
         if e != e:
             q[5] = 1.0
@@ -286,7 +293,7 @@ if HAVE_NUMBA:
         if kacc >= 0:
             ci = np.float64(c[i])
             if ci == ci:
-                fa = mean - ci
+                fa = fbar - ci
                 oa = oi - ci
                 q[kacc] = wi * fa * fa
                 q[kacc + 1] = wi * oa * oa
@@ -332,7 +339,7 @@ if HAVE_NUMBA:
 
     @numba.njit(nogil=True, cache=True)
     def _nb_generic_group(
-        F, ii, jj, o, w, c, n_weight, n_noise, kacc, kens, ksplit, starts, ends, codes, out
+        F, ii, jj, o, w, c, n_weight, n_noise, kacc, kens, ksplit, linear, starts, ends, codes, out
     ):  # pragma: no cover
         """Ensembles (any statistics): ``out (k, R, K)``, one point at a time."""
         n_points = o.shape[0]
@@ -343,13 +350,13 @@ if HAVE_NUMBA:
         for g in range(ii.shape[0]):
             f = F[ii[g], jj[g]]
             for i in range(n_points):
-                _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
+                _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, linear, i, q, buf)
                 for k in range(k_cols):
                     out[g, 0, k] += q[k]
             for r in range(starts.shape[0]):
                 run[:] = 0.0
                 for i in range(starts[r], ends[r]):
-                    _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, i, q, buf)
+                    _nb_point(f, o, w, c, n_weight, n_noise, kacc, kens, ksplit, linear, i, q, buf)
                     for k in range(k_cols):
                         run[k] += q[k]
                 _nb_flush(out, g, codes[r], run)
@@ -454,7 +461,7 @@ def numba_group_stats(
         _nb_det_group(fields, ii, jj, o, w, c_arr, layout.acc, starts, ends, codes, zero, out)
     else:
         kacc, kens, ksplit = layout.index("swfa2"), layout.index("swcrps"), layout.index("swalea")
-        args = (layout.n_weight, layout.n_noise, kacc, kens, ksplit)
+        args = (layout.n_weight, layout.n_noise, kacc, kens, ksplit, bool(layout.linear_mean))
         _nb_generic_group(fields, ii, jj, o, w, c_arr, *args, starts, ends, codes, out)
     return out
 
@@ -510,6 +517,10 @@ class _NumpyOps:
     def to_numpy(x):
         return np.asarray(x)
 
+    @staticmethod
+    def log10(x):
+        return np.log10(x)
+
 
 class _TorchOps:
     name = "torch"
@@ -552,6 +563,9 @@ class _TorchOps:
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
 
+    def log10(self, x):
+        return self.torch.log10(x)
+
 
 def vector_field_stats(
     f, o, w, c, layout: StatLayout, regions: list[RegionIndex | None] | None, xp, codes=None, n_events=None
@@ -588,7 +602,9 @@ def vector_field_stats(
     """
     n_fields, m, n_points = f.shape
     mean = f.mean(1)
-    e = mean - o
+    # dBZ ensembles: the scored mean in linear units; the spread terms below keep the arithmetic mean
+    fbar = 10.0 * xp.log10((10.0 ** (f / 10.0)).mean(1)) if layout.linear_mean and m > 1 else mean
+    e = fbar - o
     ok = e == e
     zero = 0.0
     e0 = xp.where(ok, e, zero)
@@ -596,7 +612,7 @@ def vector_field_stats(
     okf = xp.as_float(ok, e)
     cols = [wv, wv * e0, wv * abs(e0), wv * e0 * e0, okf, 1.0 - okf]
     if layout.acc:
-        fa = mean - c
+        fa = fbar - c
         oa = o - c
         okc = ok & (oa == oa) & (fa == fa)
         wa = xp.where(okc, w, zero)

@@ -14,7 +14,19 @@ equal to those functions on the same data, and with ``confidence`` adds bootstra
 the per-init sums (:mod:`workbench.scoring.bootstrap`): one matrix product, no second pass.
 
 The loop is compiled with numba when it is installed (fields of a block in parallel); otherwise the
-xarray functions are called field by field.
+NumPy fallback scores field by field. The compiled loop is built for speed on the 3-km grid, where the
+contingency tables and the FSS used to cost 65 times a read of the data (``benchmarks/results/scoring.md``):
+
+- a contingency table is three weighted sums per threshold, :math:`F = \\sum w[f\\ge t]`,
+  :math:`O = \\sum w[o\\ge t]`, :math:`H = \\sum w[f\\ge t \\wedge o\\ge t]`, plus :math:`\\sum w`
+  (hits H, false alarms F - H, misses O - H, correct negatives the rest), summed by branch-free loops
+  that the compiler vectorises, over short tiles in the data's precision and across tiles in float64;
+- the event regions come from the runs of consecutive cells sharing an event code (built once per valid
+  time): the ``all`` row is one dense pass, and the extreme and per-type rows add a pass over the few
+  per cent of cells inside events, not one pass per region;
+- a field without NaN gets one summed-area table of ``[f >= t] + 65536 [o >= t]`` (uint32, exact
+  modulo 2^32) that serves forecast and truth and every window size, and FSS sums in integers; a field
+  with NaN the three tables of the general case.
 """
 
 from __future__ import annotations
@@ -34,93 +46,209 @@ __all__ = ["event_scores", "event_statistics"]
 if kernels.HAVE_NUMBA:
     import numba as nb
 
-    @nb.njit(parallel=True, cache=True)
-    def _nb_fields(f, o, w, codes, thr, fss_thr, windows, ny, nx, hist, fss):  # pragma: no cover - compiled
-        # ``thr`` ascending: a cell adds its weight to one bin (number of thresholds the forecast
-        # passes, number the truth passes) per region; the tables of every threshold follow from
-        # those (T+1)^2 bins (:func:`_tables_from_bins`), one update per cell instead of one per threshold
+    # as in the kernels of decompose: reassociation lets LLVM vectorise the sums; no "nnan", since the
+    # NaN test ``x == x`` must survive
+    _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+    _TILE = 2048
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+    def _nb_span(f, o, w, t0, t1, thr, zero, acc):  # pragma: no cover - compiled
+        """Add the sums of cells ``t0 .. t1`` to ``acc``: ``[sum w, n valid, (F_t, O_t, H_t) per threshold]``
+        with F = sum w [f >= t], O = sum w [o >= t], H = sum w [f >= t and o >= t] over valid cells.
+
+        One branch-free loop per threshold over the span (in the cache after the first), summed in the
+        data's precision (the caller keeps spans short) and added to the float64 ``acc``."""
+        one = zero + 1
+        sw = zero
+        nv = zero
+        for i in range(t0, t1):
+            ok = (f[i] == f[i]) & (o[i] == o[i])
+            okf = ok * one
+            sw += w[i] * okf
+            nv += okf
+        acc[0] += sw
+        acc[1] += nv
+        for t in range(thr.shape[0]):
+            tv = thr[t]
+            sf = zero
+            so = zero
+            sh = zero
+            for i in range(t0, t1):
+                # a NaN compares False, so only a valid cell's weight can count (the weight of a valid
+                # forecast against a NaN truth is masked by ``ok``)
+                ok = (f[i] == f[i]) & (o[i] == o[i])
+                fe = (f[i] >= tv) & ok
+                oe = (o[i] >= tv) & ok
+                sf += w[i] * (fe * one)
+                so += w[i] * (oe * one)
+                sh += w[i] * ((fe & oe) * one)
+            acc[2 + 3 * t] += sf
+            acc[3 + 3 * t] += so
+            acc[4 + 3 * t] += sh
+
+    @nb.njit(nogil=True, cache=True, inline="always")
+    def _nb_flush(sums, g, code, run):  # pragma: no cover - compiled
+        """Add a run's sums to the extreme row and to the row of each event bit of ``code``."""
+        for k in range(run.shape[0]):
+            sums[g, 1, k] += run[k]
+        c = code
+        b = 0
+        while c:
+            if c & 1:
+                for k in range(run.shape[0]):
+                    sums[g, 2 + b, k] += run[k]
+            c >>= 1
+            b += 1
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_fss_packed(f, o, w, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
+        """FSS sums of a field without NaN from one summed-area table of both event fields.
+
+        Each cell holds ``[f >= thr] + 65536 [o >= thr]``; a window's sum of that is ``cf + 65536 co``
+        (both at most 729 < 65536 for the largest windows used, at most 255 x 255 cells), so one table
+        serves forecast and truth. The table is kept modulo 2^32 (uint32): a window's sum is a
+        difference of four entries, exact modulo 2^32, and smaller than 2^32. With no NaN every window
+        has n^2 valid cells, so (P_f - P_o)^2 = (cf - co)^2 / n^4 in integers."""
+        sat = np.zeros((ny + 1, nx + 1), np.uint32)
+        row = np.empty(nx, np.int64)
+        for i in range(ny):
+            for j in range(nx):  # vectorised: the packed events of the row
+                p = i * nx + j
+                row[j] = np.int64(f[p] >= fss_thr) + (np.int64(o[p] >= fss_thr) << 16)
+            run = np.int64(0)
+            for j in range(nx):  # the running sum along the row (sequential)
+                run += row[j]
+                row[j] = run
+            for j in range(nx):  # vectorised: add the table's row above
+                sat[i + 1, j + 1] = np.uint32((np.int64(sat[i, j + 1]) + row[j]) & 0xFFFFFFFF)
+        for s in range(windows.shape[0]):
+            n = windows[s]
+            h = n // 2
+            num = 0.0
+            den = 0.0
+            for i in range(ny - n + 1):
+                top = sat[i]
+                bottom = sat[i + n]
+                wrow = (i + h) * nx + h
+                for j in range(nx - n + 1):
+                    v = (
+                        np.int64(bottom[j + n])
+                        - np.int64(top[j + n])
+                        - np.int64(bottom[j])
+                        + np.int64(top[j])
+                    ) & 0xFFFFFFFF
+                    cf = v & 0xFFFF
+                    co = v >> 16
+                    d = cf - co
+                    wc = w[wrow + j]
+                    num += wc * np.float64(d * d)
+                    den += wc * np.float64(cf * cf + co * co)
+            n4 = np.float64(n) ** 4
+            out[s, 0] = num / n4
+            out[s, 1] = den / n4
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_fss_general(f, o, w, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
+        """FSS sums of a field with NaN cells: three summed-area tables (forecast events, truth events,
+        valid cells), the fractions over each window's valid cells."""
+        sf = np.zeros((ny + 1, nx + 1), np.int32)
+        so = np.zeros((ny + 1, nx + 1), np.int32)
+        sv = np.zeros((ny + 1, nx + 1), np.int32)
+        for i in range(ny):
+            rf = 0
+            ro = 0
+            rv = 0
+            for j in range(nx):
+                fv = f[i * nx + j]
+                ov = o[i * nx + j]
+                if not (np.isnan(fv) or np.isnan(ov)):
+                    rv += 1
+                    if fv >= fss_thr:
+                        rf += 1
+                    if ov >= fss_thr:
+                        ro += 1
+                sf[i + 1, j + 1] = sf[i, j + 1] + rf
+                so[i + 1, j + 1] = so[i, j + 1] + ro
+                sv[i + 1, j + 1] = sv[i, j + 1] + rv
+        for s in range(windows.shape[0]):
+            n = windows[s]
+            h = n // 2
+            num = 0.0
+            den = 0.0
+            for i in range(ny - n + 1):
+                for j in range(nx - n + 1):
+                    cf = sf[i + n, j + n] - sf[i, j + n] - sf[i + n, j] + sf[i, j]
+                    co = so[i + n, j + n] - so[i, j + n] - so[i + n, j] + so[i, j]
+                    if cf == 0 and co == 0:
+                        continue  # no event in the window: adds nothing
+                    nv = sv[i + n, j + n] - sv[i, j + n] - sv[i + n, j] + sv[i, j]
+                    pf = cf / nv
+                    po = co / nv
+                    wc = w[(i + h) * nx + j + h]
+                    num += wc * (pf - po) * (pf - po)
+                    den += wc * (pf * pf + po * po)
+            out[s, 0] = num
+            out[s, 1] = den
+
+    # fastmath here too: the inlined span loops take the caller's flags
+    @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+    def _nb_fields(
+        f, o, w, starts, ends, codes, n_runs, thr, fss_thr, windows, ny, nx, zero, sums, fss
+    ):  # pragma: no cover
+        """Per field ``l``: the threshold sums of every region into ``sums[l]`` (rows all, extreme, each
+        event type) and the FSS sums into ``fss[l]``; fields in parallel.
+
+        The ``all`` row is summed densely, tile by tile; the event regions from the runs of cells that
+        share an event code (``starts/ends/codes``, the first ``n_runs[l]`` of row ``l``): events are
+        blobs covering a few per cent of the grid, so this is a small extra pass, not one per region."""
         n_fields, n_points = f.shape
-        n_thr = thr.shape[0]
+        k_cols = sums.shape[2]
         for l in nb.prange(n_fields):  # noqa: E741
-            for p in range(n_points):
-                fv = f[l, p]
-                ov = o[l, p]
-                if np.isnan(fv) or np.isnan(ov):
-                    continue
-                bf = 0
-                while bf < n_thr and fv >= thr[bf]:
-                    bf += 1
-                bo = 0
-                while bo < n_thr and ov >= thr[bo]:
-                    bo += 1
-                wp = w[p]
-                hist[l, 0, bf, bo] += wp
-                code = np.int64(codes[l, p])
-                if code != 0:
-                    hist[l, 1, bf, bo] += wp
-                    c = code
-                    b = 0
-                    while c:
-                        if c & 1:
-                            hist[l, 2 + b, bf, bo] += wp
-                        c >>= 1
-                        b += 1
+            fl = f[l]
+            ol = o[l]
+            acc = np.zeros(k_cols)
+            for t0 in range(0, n_points, _TILE):
+                _nb_span(fl, ol, w, t0, min(t0 + _TILE, n_points), thr, zero, acc)
+            for k in range(k_cols):
+                sums[l, 0, k] = acc[k]
+            run = np.zeros(k_cols)
+            for r in range(n_runs[l]):
+                run[:] = 0.0
+                a = starts[l, r]
+                b = ends[l, r]
+                for t0 in range(a, b, _TILE):
+                    _nb_span(fl, ol, w, t0, min(t0 + _TILE, b), thr, zero, run)
+                _nb_flush(sums, l, codes[l, r], run)
             if windows.shape[0] == 0:
                 continue
-            # summed-area tables of forecast events, observed events and valid cells
-            sf = np.zeros((ny + 1, nx + 1), np.int32)
-            so = np.zeros((ny + 1, nx + 1), np.int32)
-            sv = np.zeros((ny + 1, nx + 1), np.int32)
-            for i in range(ny):
-                rf = 0
-                ro = 0
-                rv = 0
-                for j in range(nx):
-                    fv = f[l, i * nx + j]
-                    ov = o[l, i * nx + j]
-                    if not (np.isnan(fv) or np.isnan(ov)):
-                        rv += 1
-                        if fv >= fss_thr:
-                            rf += 1
-                        if ov >= fss_thr:
-                            ro += 1
-                    sf[i + 1, j + 1] = sf[i, j + 1] + rf
-                    so[i + 1, j + 1] = so[i, j + 1] + ro
-                    sv[i + 1, j + 1] = sv[i, j + 1] + rv
-            for s in range(windows.shape[0]):
-                n = windows[s]
-                h = n // 2
-                num = 0.0
-                den = 0.0
-                for i in range(ny - n + 1):
-                    for j in range(nx - n + 1):
-                        cf = sf[i + n, j + n] - sf[i, j + n] - sf[i + n, j] + sf[i, j]
-                        co = so[i + n, j + n] - so[i, j + n] - so[i + n, j] + so[i, j]
-                        if cf == 0 and co == 0:
-                            continue  # no event in the window: adds nothing (most windows, for extremes)
-                        nv = sv[i + n, j + n] - sv[i, j + n] - sv[i + n, j] + sv[i, j]
-                        pf = cf / nv
-                        po = co / nv
-                        wc = w[(i + h) * nx + j + h]
-                        num += wc * (pf - po) * (pf - po)
-                        den += wc * (pf * pf + po * po)
-                fss[l, s, 0] = num
-                fss[l, s, 1] = den
+            if acc[1] == n_points:
+                _nb_fss_packed(fl, ol, w, fss_thr, windows, ny, nx, fss[l])
+            else:
+                _nb_fss_general(fl, ol, w, fss_thr, windows, ny, nx, fss[l])
 
 
-def _tables_from_bins(hist: np.ndarray) -> np.ndarray:
-    """``(..., T+1, T+1)`` weights by (thresholds passed by the forecast, by the truth) to ``(..., T, 4)``
-    tables (hits, false alarms, misses, correct negatives) of each threshold."""
-    n_thr = hist.shape[-1] - 1
-    out = np.empty((*hist.shape[:-2], n_thr, 4))
-    for t in range(n_thr):
-        fe, oe = slice(t + 1, None), slice(t + 1, None)
-        fn, on = slice(0, t + 1), slice(0, t + 1)
-        out[..., t, 0] = hist[..., fe, oe].sum((-1, -2))
-        out[..., t, 1] = hist[..., fe, on].sum((-1, -2))
-        out[..., t, 2] = hist[..., fn, oe].sum((-1, -2))
-        out[..., t, 3] = hist[..., fn, on].sum((-1, -2))
-    return out
+def _tables_from_sums(sums: np.ndarray, n_thr: int) -> np.ndarray:
+    """``(..., 2 + 3T)`` sums ``[sum w, n, (F, O, H) per threshold]`` to ``(..., T, 4)`` tables (hits,
+    false alarms, misses, correct negatives): hits = H, false alarms = F - H, misses = O - H, correct
+    negatives = sum w - F - O + H."""
+    sw = sums[..., 0:1]
+    fo = sums[..., 2:].reshape(*sums.shape[:-1], n_thr, 3)
+    fe, oe, hit = fo[..., 0], fo[..., 1], fo[..., 2]
+    return np.stack([hit, fe - hit, oe - hit, sw - fe - oe + hit], axis=-1)
+
+
+def _stack_runs(runs: list, n_fields: int):
+    """The event runs of each field (:func:`kernels.event_runs`) as padded ``(n_fields, max_runs)``
+    arrays and the number of runs per field (none without masks)."""
+    width = max([len(r[0]) for r in runs] + [1])
+    starts = np.zeros((n_fields, width), np.int64)
+    ends = np.zeros((n_fields, width), np.int64)
+    codes = np.zeros((n_fields, width), np.int64)
+    n_runs = np.zeros(n_fields, np.int64)
+    for j, (st, en, co) in enumerate(runs):
+        starts[j, : len(st)], ends[j, : len(st)], codes[j, : len(st)] = st, en, co
+        n_runs[j] = len(st)
+    return starts, ends, codes, n_runs
 
 
 def _fields_numpy(f, o, w, codes, thr, fss_thr, windows, ny, nx, table, fss, n_events):
@@ -249,7 +377,11 @@ def event_statistics(
     table = np.zeros((n_init, n_lead, n_rows, thr.size, 4))
     fss = np.zeros((n_init, n_lead, max(len(windows), 1), 2))
     truth_values = tr.values if isinstance(tr.variable._data, np.ndarray) else None
-    code_cache: dict[int, np.ndarray] = {}
+    # per valid time, what its masks give the kernels: the event bits of each cell (NumPy) or the runs
+    # of cells sharing an event code (compiled); shared by the fields of every init valid then, so built
+    # once per valid time (114 for 384 fields in the 3-km benchmark) and kept while needed
+    per_time: dict[int, object] = {}
+    w_by_dtype: dict[np.dtype, np.ndarray] = {}
     for i in range(n_init):
         f = np.ascontiguousarray(fc.isel(init_time=i).values).reshape(n_lead, n_points)
         if truth_values is not None:
@@ -257,24 +389,32 @@ def event_statistics(
         else:
             o = tr.isel(time=tpos[i]).values.reshape(n_lead, n_points)
         dtype = np.result_type(f.dtype, o.dtype)
-        f, o = f.astype(dtype, copy=False), np.ascontiguousarray(o, dtype=dtype)
-        if masks is None:
-            codes = np.zeros((n_lead, n_points), dtype=np.uint8)
-        else:
-            # the event bits of a valid time are shared by the fields of every init valid then:
-            # built once per valid time (114 for 384 fields in the 3-km benchmark), kept while needed
+        dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+        f, o = np.ascontiguousarray(f, dtype=dtype), np.ascontiguousarray(o, dtype=dtype)
+        if masks is not None:
+            build = kernels.event_runs if use_numba else kernels.event_codes
             for j in range(n_lead):
                 k = int(mpos[i, j])
-                if k not in code_cache:
-                    code_cache[k] = kernels.event_codes(mask_values[:, k].reshape(n_events, n_points))
-            codes = np.stack([code_cache[int(mpos[i, j])] for j in range(n_lead)])
-            for k in [k for k in code_cache if k < int(mpos[i].min())]:
-                del code_cache[k]  # inits are in time order: earlier valid times are not needed again
+                if k not in per_time:
+                    per_time[k] = build(mask_values[:, k].reshape(n_events, n_points))
+            for k in [k for k in per_time if k < int(mpos[i].min())]:
+                del per_time[k]  # inits are in time order: earlier valid times are not needed again
         if use_numba:
-            hist = np.zeros((n_lead, n_rows, thr.size + 1, thr.size + 1))
-            _nb_fields(f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, hist, fss[i])
-            table[i] = _tables_from_bins(hist)
+            runs = [per_time[int(mpos[i, j])] for j in range(n_lead)] if masks is not None else []
+            starts, ends, run_codes, n_runs = _stack_runs(runs, n_lead)
+            sums = np.zeros((n_lead, n_rows, 2 + 3 * thr.size))
+            # the weights in the data's precision: float32 data are summed in float32 within a tile
+            wd = w_by_dtype.setdefault(dtype, w.astype(dtype))
+            _nb_fields(
+                f, o, wd, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr), windows,
+                ny, nx, dtype.type(0), sums, fss[i],
+            )  # fmt: skip
+            table[i] = _tables_from_sums(sums, thr.size)
         else:
+            if masks is None:
+                codes = np.zeros((n_lead, n_points), dtype=np.uint8)
+            else:
+                codes = np.stack([per_time[int(mpos[i, j])] for j in range(n_lead)])
             args = (f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, table[i], fss[i])
             _fields_numpy(*args, n_events=n_events)
     regions = ["all"]

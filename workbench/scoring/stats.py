@@ -50,11 +50,18 @@ class StatLayout:
     n_noise : int
         Size of the aleatoric (noise) member dimension, or of the single member dimension; 1 for a
         deterministic forecast.
+    linear_mean : bool
+        The variable is in decibels (reflectivity, dBZ): the ensemble mean :math:`\\bar f` whose error
+        and anomaly are scored is :math:`10\\log_{10}\\mathrm{mean}_m 10^{f_m/10}`
+        (:mod:`workbench.scoring.conventions`). Spread, CRPS and the spread split stay in dB around
+        the arithmetic member mean: they measure the dispersion of the members in dB, and the law of
+        total variance holds for that mean only.
     """
 
     acc: bool
     n_weight: int = 1
     n_noise: int = 1
+    linear_mean: bool = False
 
     @property
     def n_members(self) -> int:
