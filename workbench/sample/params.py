@@ -170,7 +170,7 @@ class AtmosphereParams:
     diurnal_amp_land_k: float = 4.0
     diurnal_amp_ocean_k: float = 0.6
     # convection
-    storm_rate: float = 1.6e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
+    storm_rate: float = 1.3e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
     storm_steering: float = 0.85
     cell_interval_h: float = 0.6
     mcs_share: float = 0.8  # chance that a strong afternoon/evening system in the MCS region becomes one
@@ -203,7 +203,7 @@ NWP_PARAMS = dataclasses.replace(
     thickness_m_per_k=9.8,
     diurnal_amp_land_k=3.6,
     surface_offset_k=10.2,
-    storm_rate=1.45e-3,
+    storm_rate=1.2e-3,
     ic_temperature_noise_k=0.5,
     ic_moisture_noise=0.06,
     ic_wave_amp_noise_m=1.5,
