@@ -130,9 +130,8 @@ def test_orography_and_moisture_climate(grid24):
 
 def test_reports_are_made_near_towns(grid24):
     b = _Builder(grid24, np.random.default_rng(5))
-    tree, tlat, tlon, _ = geo._us_towns()
     far = 0
-    for iy, ix in zip(*np.nonzero(geo.state_index(grid24.lat, grid24.lon)[::7, ::7] > 0)):
+    for iy, ix in zip(*np.nonzero(geo.state_index(grid24.lat, grid24.lon)[::7, ::7] > 0), strict=True):
         pos = b.point(iy * 7, ix * 7)
         if pos is None:
             far += 1
@@ -144,7 +143,7 @@ def test_reports_are_made_near_towns(grid24):
     assert far < 0.6 * n
     # positions drawn near a town are a few miles out: the median BEGIN_RANGE of such reports <= 5 mi
     ranges = []
-    for iy, ix in zip(*np.nonzero(geo.state_index(grid24.lat, grid24.lon)[::5, ::5] > 0)):
+    for iy, ix in zip(*np.nonzero(geo.state_index(grid24.lat, grid24.lon)[::5, ::5] > 0), strict=True):
         pos = b.point(iy * 5, ix * 5)
         if pos is not None:
             ranges.append(int(geo.nearest_town(pos[0], pos[1])[1][0]))
