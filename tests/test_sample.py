@@ -187,6 +187,16 @@ def test_another_seed_makes_other_weather(tiny_sample, hrrr, tmp_path):
     assert abs(float(a.mean()) - float(b.mean())) < 0.02 * float(a.mean())
 
 
+def test_storms_favour_the_central_us_and_are_reported_from_near_towns(tiny_sample):
+    events = open_sample("reports", size="tiny", progress=False)
+    conv = events[events["CZ_TYPE"] == "C"]
+    assert len(conv) > 20
+    # the June convective maximum of the Plains and Midwest (version 2 had 10 of 3,384 there)
+    assert (conv["CZ_TIMEZONE"] == "CST-6").mean() > 0.5
+    # reports come from people, near towns: real BEGIN_RANGE is mostly 0-10 miles
+    assert pd.to_numeric(conv["BEGIN_RANGE"]).median() <= 5
+
+
 def test_sample_has_storms(hrrr):
     assert float(hrrr.refc.max()) > 55.0
     assert float(hrrr.gust.max()) > WIND_GUST_MS

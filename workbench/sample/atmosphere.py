@@ -90,13 +90,14 @@ def diurnal_shape(lst: np.ndarray) -> np.ndarray:
     """Shape (-1..1) of the land-surface diurnal cycle of t2m by local solar time (hours).
 
     Not a cosine: the minimum is near sunrise (06), the air warms quickly to a maximum in mid
-    afternoon (15) and then cools, fast in the evening and slowly through the night, as a land
-    surface under a clear sky does.
+    afternoon (15) and then cools, slowly until sunset, fastest in the evening and slowly again
+    through the night, as a land surface under a clear sky does.
     """
     h = (np.asarray(lst) - 6.0) % 24.0  # hours since sunrise
     warm = -1.0 + 2.0 * np.sin(0.5 * np.pi * np.minimum(h, 9.0) / 9.0)
-    night = h - 9.0
-    cool = -1.0 + 2.0 * (np.exp(-night / 4.0) - np.exp(-15.0 / 4.0)) / (1.0 - np.exp(-15.0 / 4.0))
+    since_max = np.maximum(h - 9.0, 0.0)
+    end = np.exp(-((15.0 / 7.0) ** 1.6))
+    cool = -1.0 + 2.0 * (np.exp(-((since_max / 7.0) ** 1.6)) - end) / (1.0 - end)
     return np.where(h <= 9.0, warm, cool)
 
 

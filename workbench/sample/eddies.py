@@ -71,8 +71,9 @@ class Eddies:
         self.k = k
         wavelength_km = 1e-3 / k
         kc = 1.0 / (params.eddy_crossover_km * 1e3)
-        # E(k): k^-3 joined continuously to k^-5/3 at the crossover; large scales tapered off
-        energy = k**-3.0 + kc ** (-4.0 / 3.0) * k ** (-5.0 / 3.0)
+        # E(k): k^-3 joined to k^-5/3 at the crossover (a cube-norm sum, so the turn is sharper than a
+        # plain sum's and each range keeps its own slope); large scales tapered off
+        energy = ((k**-3.0) ** 3 + (kc ** (-4.0 / 3.0) * k ** (-5.0 / 3.0)) ** 3) ** (1.0 / 3.0)
         energy *= 1.0 - np.exp(-((params.eddy_large_km / wavelength_km) ** 4))
         energy[0, 0] = 0.0  # no domain-mean wind: that is the analytic flow's
         # variance of psi per mode: E(k) spread over the ring 2 pi k, and KE = k^2 psi^2

@@ -167,10 +167,10 @@ class AtmosphereParams:
     moisture_tau_h: float = 24.0  # the low-level jet resupplies Gulf moisture within a day
     bl_tau_h: float = 8.0
     surface_offset_k: float = 10.5  # t2m minus t850 in a well-mixed boundary layer
-    diurnal_amp_land_k: float = 4.0
+    diurnal_amp_land_k: float = 4.4
     diurnal_amp_ocean_k: float = 0.6
     # convection
-    storm_rate: float = 1.6e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
+    storm_rate: float = 1.1e-3  # systems per hour per 10^4 km^2 per K^1.5 of instability
     storm_steering: float = 0.85
     cell_interval_h: float = 0.6
     mcs_share: float = 0.8  # chance that a strong afternoon/evening system in the MCS region becomes one
@@ -201,9 +201,9 @@ NWP_PARAMS = dataclasses.replace(
     storm_steering=0.78,
     relax_tau_h=28.0,
     thickness_m_per_k=9.8,
-    diurnal_amp_land_k=3.6,
+    diurnal_amp_land_k=4.0,
     surface_offset_k=10.2,
-    storm_rate=1.45e-3,
+    storm_rate=1.0e-3,
     ic_temperature_noise_k=0.5,
     ic_moisture_noise=0.06,
     ic_wave_amp_noise_m=1.5,

@@ -195,9 +195,10 @@ def _new_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np.r
         "u": u,
         "v": v,
         "life": (0.8 + 2.2 * p) * rng.uniform(0.6, 1.4) * (1.5 if supercell else 1.4 if mcs else 1.0),
-        "dbz": 45.0 + 13.0 * min(p, 1.4) + rng.normal(0.0, 2.0),
+        # MCS cells: many, wide, long-lived, but less intense than isolated storms (less hail)
+        "dbz": 45.0 + 13.0 * min(p, 1.4) + rng.normal(0.0, 2.0) - (3.0 if mcs else 0.0),
         "radius": (6.0 + 7.0 * p) * 1e3 * rng.uniform(0.8, 1.25) * (1.8 if mcs else 1.0),
-        "gust": 11.0 + 17.0 * p + rng.normal(0.0, 2.5),
+        "gust": (11.0 + 17.0 * p + rng.normal(0.0, 2.5)) * (0.9 if mcs else 1.0),
         "tornado": float(bool(sysd["tor_prone"][i]) and rng.random() < 0.5),
     }
     storms.next_cell_id += 1
