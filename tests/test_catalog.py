@@ -19,6 +19,7 @@ ENTRIES = {
     "sample_era5",
     "sample_reports",
     "sample_nwp",
+    "sample_analysis",
     "era5",
     "hrrr",
     "hrrr_forecast",
@@ -55,7 +56,7 @@ def test_entries_declare_user_parameters(cat):
     assert {"resolution", "start", "end", "variables", "url", "step_hours"} <= set(params)
     assert params["resolution"]["allowed"] == ["5.625", "2.8125", "1.5", "0.25", "arco"]
     size = {p["name"]: p for p in cat["sample_hrrr"].describe()["user_parameters"]}["size"]
-    assert size["default"] == "default" and size["allowed"] == ["tiny", "default", "full"]
+    assert size["default"] == "default" and size["allowed"] == ["tiny", "default", "full", "train", "validation"]
     assert {p["name"] for p in cat["storm_events"].describe()["user_parameters"]} == {"year", "path"}
     assert {p["name"] for p in cat["forecasts"].describe()["user_parameters"]} >= {"model"}
     with pytest.raises(ValueError, match="allowed"):
@@ -111,6 +112,18 @@ def test_sample_nwp_entry(cat, tiny_sample):
     assert ds["t2m"].dims[:2] == ("init_time", "lead_time")
     assert ds["t2m"].dims[-2:] == ("y", "x")
     assert ds["valid_time"].dims == ("init_time", "lead_time")
+
+
+def test_sample_analysis_entry(cat, tiny_sample):
+    ds = cat.sample_analysis(size="tiny").read()
+    nwp = cat.sample_nwp(size="tiny").read()
+    assert ds["t2m"].dims == ("time", "y", "x")
+    np.testing.assert_array_equal(ds.time.values, nwp.init_time.values)
+    # the NWP's lead 0 is the analysis; the analysis is not the truth
+    np.testing.assert_array_equal(ds.t2m.values, nwp.t2m.isel(lead_time=0).values)
+    truth = cat.sample_hrrr(size="tiny").read().t2m.sel(time=ds.time).values
+    err = float(np.sqrt(np.mean((ds.t2m.values - truth) ** 2)))
+    assert err == pytest.approx(ds.attrs["analysis_error_rms"]["t2m"], rel=1e-3)
 
 
 def test_sample_reports_entry(cat, tiny_sample):

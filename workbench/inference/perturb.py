@@ -113,3 +113,39 @@ def perturbations(
             gen.manual_seed(noise_key(seed, t, m))
             out[i, m] = correlated_noise(shape, length_scale, gen, device) * amp
     return out
+
+
+def calibrated_scale(
+    variables: Sequence[str], normalization, error_rms: Mapping[str, float]
+) -> dict[str, float]:
+    """Perturbation amplitudes (normalisation-std units) equal to the analysis error of each variable.
+
+    A forecast starts from an analysis whose error has RMS ``error_rms[v]`` (physical units; the
+    sample's analysis store keeps it in ``attrs["analysis_error_rms"]``). Perturbing the analysis by
+    other draws of that error gives members whose spread at lead 0 is the analysis error: the
+    aleatoric spread starts where the forecast error starts, and grows with it.
+
+    Parameters
+    ----------
+    variables
+        The model's state variables.
+    normalization
+        The model's statistics (``arrays(variables) -> (mean, std)``).
+    error_rms
+        Analysis error RMS per variable; variables without one are not perturbed.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-finite RMS.
+    """
+    _, std = normalization.arrays(list(variables))
+    out = {}
+    for v, s in zip(variables, std, strict=True):
+        if v not in error_rms:
+            continue
+        rms = float(error_rms[v])
+        if not np.isfinite(rms) or rms < 0:
+            raise ValueError(f"analysis error RMS of {v} must be finite and >= 0, got {rms}")
+        out[v] = rms / float(s)
+    return out

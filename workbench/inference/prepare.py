@@ -26,6 +26,7 @@ from workbench.inference.horizon import check_leads
 from workbench.inference.members import PerturbedRunner, is_perturbable
 from workbench.inference.runner import BaselineRunner, Block, Runner, TorchRunner
 from workbench.inference.store import StoreLayout
+from workbench.models.inputs import as_boundary, attach_inputs
 from workbench.models.protocol import (
     as_init_times,
     as_lead_times,
@@ -119,6 +120,7 @@ def prepare(
     batch_size: int | None = None,
     hta: bool = True,
     single_step=None,
+    boundary=None,
 ) -> PreparedRun:
     """Read and check the arguments of :func:`~workbench.inference.run_forecast` and set the run up.
 
@@ -143,12 +145,15 @@ def prepare(
     if batch_size < 1:
         raise DataError(f"batch_size must be at least 1, got {batch_size}")
     runner: Runner
+    bnd = as_boundary(boundary)
     if is_stepped(models[0]):
+        # static fields and insolation come from the data's grid: the same function feeds training
+        attach_inputs(models, source)
         if len(models) > 1 and spec is None:
             spec, member_layout = EnsembleSpec(weight_members=len(models), noise_scale=0.0), "split"
         runner = TorchRunner(
             models, spec, leads, device=dev, dtype=dtype, compile=compile, hta=hta, single_step=single_step,
-            member_layout=member_layout, batch_size=batch_size,
+            member_layout=member_layout, batch_size=batch_size, boundary=bnd,
         )
         n_weight, weights = runner.n_weight, _weights_digest(models)
         check_leads(models, leads.values)
@@ -174,6 +179,7 @@ def prepare(
         "hta": bool(hta),
         "single_step": None if single_step is None else str(pd.Timedelta(single_step)),
         "block_size": int(batch_size),
+        "boundary": None if bnd is None else bnd.kind,
     }
     label = "+".join(sorted({_model_name(m) for m in models}))
     return PreparedRun(runner, layout, signature, inits, label)

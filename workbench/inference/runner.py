@@ -118,6 +118,7 @@ class _Stepper:
     model: object
     step: object
     takes_time: bool
+    boundary: tuple[str, ...]
     mean: torch.Tensor
     std: torch.Tensor
     compiled: bool = False
@@ -181,8 +182,10 @@ class TorchRunner:
         single_step=None,
         member_layout: str = "none",
         batch_size: int = 8,
+        boundary=None,
     ):
         self.member_layout = member_layout
+        self.boundary = boundary
         self.pad_to = int(batch_size) if compile else 0
         # Two slots of (device output, host output, pooled host base, input staging): the device fills
         # one while the writer thread drains the other.
@@ -241,7 +244,13 @@ class TorchRunner:
                     mode = None if compile is True else str(compile)
                     step = torch.compile(step, mode=mode, dynamic=False)
                 mean, std = _norm_tensors(m, self.variables, device)
-                prepared[dt] = _Stepper(m, step, _takes_valid_time(m.step), mean, std, compiled=bool(compile))
+                bvars = tuple(getattr(m, "boundary_variables", ()) or ())
+                if bvars and boundary is None:
+                    raise DataError(
+                        f"{getattr(m, 'name', type(m).__name__)} is conditioned on lateral boundaries {list(bvars)}; "
+                        "pass boundary= (the global analysis or the driving forecast on its grid)"
+                    )
+                prepared[dt] = _Stepper(m, step, _takes_valid_time(m.step), bvars, mean, std, compiled=bool(compile))
             self.families.append(prepared)
         ref = next(iter(self.families[0].values()))
         self.mean, self.std = ref.mean, ref.std
@@ -354,7 +363,7 @@ class TorchRunner:
                         modules = {id(m): m for m in (torch_module(st.model) for st in family.values())}
                         for module in modules.values():
                             stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
-                    self._replay(family, xn, hours0, out, w, b)
+                    self._replay(family, xn, hours0, out, w, b, init_times)
         if self.device.type != "cuda":
             return slot["host"], _Done()
         # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
@@ -380,8 +389,17 @@ class TorchRunner:
             transfer += steps_done.elapsed_time(copied) / 1e3
         return {"compute": compute, "transfer": transfer}
 
-    def _replay(self, family, xn, hours0, out, w, b) -> None:
+    def _boundary(self, stepper: _Stepper, init_times, valid_offset: pd.Timedelta) -> torch.Tensor | None:
+        """The boundary fields at each member's output valid time, ``(b * n, K, ny, nx)``, physical."""
+        if not stepper.boundary:
+            return None
+        valid = [np.datetime64(pd.Timestamp(t) + valid_offset) for t in init_times]
+        fields = self.boundary.fields(init_times, valid, stepper.boundary)
+        return to_device(fields, self.device).repeat_interleave(self.n_noise, dim=0)
+
+    def _replay(self, family, xn, hours0, out, w, b, init_times=()) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
+        bcache: dict[tuple, torch.Tensor | None] = {}
         c = len(self.variables)
         for op in self.plan:
             if op.kind == "step":
@@ -399,6 +417,11 @@ class TorchRunner:
                 offset = sum(op.src, pd.Timedelta(0)) / HOUR
                 with autocast(self.device, self.dtype), attention_backends(self.device):
                     kwargs = {"valid_time": hours0 + offset} if stepper.takes_time else {}
+                    if stepper.boundary:
+                        key = (op.dst, stepper.boundary)
+                        if key not in bcache:  # one host read per valid time and block, shared by members
+                            bcache[key] = self._boundary(stepper, init_times, sum(op.dst, pd.Timedelta(0)))
+                        kwargs["boundary"] = bcache[key]
                     y = stepper.step(x, **kwargs)
                 # The state between steps stays float32 whatever precision the step ran in.
                 y = y.float()

@@ -64,6 +64,12 @@ def validate_config(config: Any, source: str) -> None:
     forcings = config.get("forcings", [])
     if not isinstance(forcings, list) or not all(isinstance(f, str) for f in forcings):
         raise CheckpointError(f"{source}: config 'forcings' must be a list of names, not {forcings!r}.")
+    from workbench.models.torch_model import input_channels
+
+    try:  # static inputs and the boundary block: names, width, variables
+        input_channels(dict(config))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     step = config.get("time_step_hours")
     if not _is_number(step) or not math.isfinite(step) or step <= 0:
         raise CheckpointError(f"{source}: config 'time_step_hours' must be a number above 0, not {step!r}.")

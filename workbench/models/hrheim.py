@@ -49,6 +49,7 @@ DEFAULT_CONFIG = {
     "mlp_ratio": 4.0,
     "head_hidden": 16,
     "drop_path": 0.0,
+    "drop_rate": 0.0,
     "residual": True,
 }
 
@@ -141,14 +142,15 @@ class SwinV2Block(nn.Module):
     """Shifted-window Swin V2 block on a ``(B, H, W, C)`` grid with residual post-normalisation."""
 
     def __init__(
-        self, dim: int, heads: int, window: Sequence[int], shift: bool, mlp_ratio: float, drop_path: float
+        self, dim: int, heads: int, window: Sequence[int], shift: bool, mlp_ratio: float, drop_path: float,
+        drop_rate: float = 0.0,
     ):
         super().__init__()
         self.window = (int(window[0]), int(window[1]))
         self.shift = bool(shift)
         self.attn = WindowAttentionV2(dim, heads, self.window)
         self.norm1 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop_rate)
         self.norm2 = nn.LayerNorm(dim)
         self.drop_path = DropPath(drop_path)
         self._cache: dict = {}
@@ -206,6 +208,8 @@ class HRHeimNet(nn.Module):
         Swin V2 bottleneck.
     head_hidden : int
         Width of each per-variable decoder head.
+    drop_rate : float
+        Dropout in the bottleneck's MLPs (what MC dropout samples at inference).
     drop_path : float
         Stochastic depth in the bottleneck.
     residual : bool
@@ -224,6 +228,7 @@ class HRHeimNet(nn.Module):
         head_hidden: int = 16,
         drop_path: float = 0.0,
         residual: bool = True,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.variables = tuple(variables)
@@ -239,7 +244,8 @@ class HRHeimNet(nn.Module):
         rates = torch.linspace(0, float(drop_path), int(bottleneck_depth)).tolist()
         self.bottleneck = nn.ModuleList(
             SwinV2Block(
-                c2, int(heads), window_size, shift=(i % 2 == 1), mlp_ratio=mlp_ratio, drop_path=rates[i]
+                c2, int(heads), window_size, shift=(i % 2 == 1), mlp_ratio=mlp_ratio, drop_path=rates[i],
+                drop_rate=float(drop_rate),
             )
             for i in range(int(bottleneck_depth))
         )

@@ -62,6 +62,7 @@ DEFAULT_CONFIG = {
     "grid_shape": [133, 225],
     "mlp_ratio": 4.0,
     "drop_path": 0.0,
+    "drop_rate": 0.0,
     "periodic_x": False,
     "residual": True,
 }
@@ -145,6 +146,7 @@ class EarthSpecificBlock(nn.Module):
         periodic_x: bool,
         mlp_ratio: float,
         drop_path: float,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.window = tuple(int(w) for w in window)
@@ -154,7 +156,7 @@ class EarthSpecificBlock(nn.Module):
         self.attn = EarthAttention3D(dim, heads, window, n_z_windows, n_h_windows)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop_rate)
         self.drop_path = DropPath(drop_path)
         self._cache: dict = {}
 
@@ -290,7 +292,8 @@ class PanguNet(nn.Module):
     forcings : sequence of str
         Extra input channels appended after the state (time-of-day), embedded with the surface.
     levels, upper_fields, patch_size, embed_dim, depths, heads, window_size, grid_shape, mlp_ratio,
-    drop_path, periodic_x, residual
+    drop_path, drop_rate, periodic_x, residual
+        ``drop_rate`` is the dropout of the transformer MLPs (what MC dropout samples at inference).
         See :data:`DEFAULT_CONFIG` and the module docstring. ``grid_shape`` is the grid the
         Earth-specific bias is laid out for (the training grid).
     """
@@ -309,6 +312,7 @@ class PanguNet(nn.Module):
         grid_shape: Sequence[int] = (133, 225),
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
+        drop_rate: float = 0.0,
         periodic_x: bool = False,
         residual: bool = True,
     ) -> None:
@@ -362,6 +366,7 @@ class PanguNet(nn.Module):
             "n_z_windows": n_z_windows,
             "periodic_x": periodic_x,
             "mlp_ratio": mlp_ratio,
+            "drop_rate": float(drop_rate),
         }
         rates = torch.linspace(0, float(drop_path), sum(depths)).tolist()
         d0, d1, d2, d3 = (int(d) for d in depths)

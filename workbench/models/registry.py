@@ -25,10 +25,13 @@ __all__ = [
     "ModelEntry",
     "build",
     "default_config",
+    "ensemble_members",
     "find_checkpoints",
     "list_models",
     "load",
     "model_entry",
+    "load_ensemble",
+    "member_dir",
     "register_model",
 ]
 
@@ -197,7 +200,7 @@ def build(name: str, config: dict | None = None, normalization=None, **overrides
     TorchForecaster
     """
     from workbench.models.normalization import Normalization
-    from workbench.models.torch_model import TorchForecaster, architecture
+    from workbench.models.torch_model import TorchForecaster, architecture, input_channels
 
     cfg = default_config(name)
     user = {**copy.deepcopy(config or {}), **overrides}
@@ -213,7 +216,7 @@ def build(name: str, config: dict | None = None, normalization=None, **overrides
     cfg["variables"] = list(cfg["variables"])
     cfg["forcings"] = list(cfg.get("forcings") or [])
     net_cls, _ = architecture(cfg["architecture"])
-    net = net_cls(variables=cfg["variables"], forcings=cfg["forcings"], **cfg["net"])
+    net = net_cls(variables=cfg["variables"], forcings=list(input_channels(cfg)), **cfg["net"])
     return check_model(TorchForecaster(net, cfg, normalization), name)
 
 
@@ -245,6 +248,46 @@ def find_checkpoints(name: str, checkpoint: str | os.PathLike | None = None) -> 
             f"Train them with `workbench train {name}` (or pass checkpoint= a file or directory)."
         )
     return stems
+
+
+def member_dir(root: str | os.PathLike, member: int) -> Path:
+    """Where member ``member`` of a deep ensemble lives under the checkpoint directory ``root``: the
+    directory itself for the first (the deterministic model), ``members/<k>`` for the others."""
+    if int(member) < 0:
+        raise CheckpointError(f"ensemble member numbers start at 0, got {member}")
+    return Path(root) if int(member) == 0 else Path(root) / "members" / str(int(member))
+
+
+def ensemble_members(name: str, checkpoint: str | os.PathLike | None = None) -> list[int]:
+    """The deep-ensemble members of torch model ``name`` found under a checkpoint directory (default:
+    the shipped one), ``[0, 1, ...]``; ``[0]`` when it holds one member."""
+    root = Path(checkpoint) if checkpoint is not None else Path(os.environ.get("WORKBENCH_CHECKPOINTS", CHECKPOINT_DIR))
+    found = [0]
+    for sub in sorted((root / "members").glob("*"), key=lambda p: (len(p.name), p.name)):
+        if sub.name.isdigit() and any(sub.glob(f"{name}*.safetensors")):
+            found.append(int(sub.name))
+    return found
+
+
+def load_ensemble(name: str, checkpoint: str | os.PathLike | None = None, members: int | None = None, **kw) -> list:
+    """The deep ensemble of torch model ``name``: one loaded model per member (a list the inference
+    engine runs as weight members). ``members`` caps how many (the first ones).
+
+    Raises
+    ------
+    CheckpointError
+        When fewer members than asked for exist.
+    """
+    root = Path(checkpoint) if checkpoint is not None else Path(os.environ.get("WORKBENCH_CHECKPOINTS", CHECKPOINT_DIR))
+    found = ensemble_members(name, root)
+    if members is not None:
+        if members > len(found):
+            raise CheckpointError(
+                f"{name!r} has {len(found)} ensemble members in {root}, not {members}; train more with "
+                f"`workbench train {name}`"
+            )
+        found = found[:members]
+    return [load(name, checkpoint=member_dir(root, k), **kw) for k in found]
 
 
 def _torch_loader(name: str) -> Callable[..., Any]:

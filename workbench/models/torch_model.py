@@ -19,11 +19,13 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from workbench.errors import CheckpointError, DataError
+from workbench.models.inputs import INSOLATION, STATIC, boundary_mask, toa_insolation
 from workbench.models.layers import forcing_fields
 from workbench.models.normalization import Normalization
 
@@ -72,6 +74,13 @@ class TorchForecaster(nn.Module):
         self.variables: tuple[str, ...] = tuple(config["variables"])
         self.input_variables: tuple[str, ...] = self.variables
         self.forcings: tuple[str, ...] = tuple(config.get("forcings", ()))
+        self.static: tuple[str, ...] = tuple(config.get("static", ()))
+        bnd = config.get("boundary") or {}
+        self.boundary_variables: tuple[str, ...] = tuple(bnd.get("variables", ()))
+        self.boundary_width: int = int(bnd.get("width", 0))
+        # the lead-time conditioned network's ClimaX tokens keep every extra channel by name
+        self.extra_channels: tuple[str, ...] = input_channels(config)
+        self._static_ready = False
         hours = float(config["time_step_hours"])
         if hours <= 0:
             raise CheckpointError(f"time_step_hours must be positive, got {hours}.")
@@ -108,6 +117,27 @@ class TorchForecaster(nn.Module):
         """Whether ``step`` needs ``valid_time`` (the model takes time-of-day forcings)."""
         return bool(self.forcings)
 
+    @property
+    def needs_static(self) -> bool:
+        """Whether the network needs its grid's static fields (static channels or insolation)."""
+        return bool(self.static) or INSOLATION in self.forcings
+
+    def set_static(self, fields: np.ndarray, lat_rad: np.ndarray, lon_rad: np.ndarray) -> None:
+        """Hold the grid's static channels ``(len(static), ny, nx)`` and coordinates (radians).
+
+        They are buffers that move with the module but are not saved: a checkpoint stays small and the
+        engine and the training both compute them with :func:`workbench.models.inputs.static_fields`.
+        """
+        dev = next(self.parameters()).device
+        self.register_buffer("static_fields", torch.as_tensor(fields, dtype=torch.float32, device=dev),
+                             persistent=False)
+        self.register_buffer("lat_rad", torch.as_tensor(lat_rad, dtype=torch.float64, device=dev), persistent=False)
+        self.register_buffer("lon_rad", torch.as_tensor(lon_rad, dtype=torch.float64, device=dev), persistent=False)
+        if self.boundary_variables:
+            mask = boundary_mask(tuple(lat_rad.shape), self.boundary_width)
+            self.register_buffer("boundary_strip", torch.as_tensor(mask, device=dev), persistent=False)
+        self._static_ready = True
+
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.parameters())
         return (
@@ -141,6 +171,7 @@ class TorchForecaster(nn.Module):
         valid_time: Any = None,
         lead_hours: torch.Tensor | float | None = None,
         variables: Sequence[str] | None = None,
+        boundary: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Advance a normalised state by one time step.
 
@@ -157,6 +188,10 @@ class TorchForecaster(nn.Module):
             conditioned networks (ClimaX-like) use it.
         variables : sequence of str, optional
             Names of the channels of ``x`` when they are not ``self.variables``.
+        boundary : torch.Tensor, optional
+            ``(B, len(boundary_variables), ny, nx)`` coarse state in physical units at the valid time of
+            the *output*; required when the config declares a ``boundary`` (see
+            :mod:`workbench.models.inputs`).
 
         Returns
         -------
@@ -173,14 +208,50 @@ class TorchForecaster(nn.Module):
                 f"Input has {x.shape[1]} channels; model {self.name!r} expects {len(names)} ({list(names)})."
             )
         b, _, ny, nx = x.shape
-        if self.forcings:
-            forcing = forcing_fields(self.forcings, valid_time, b, (ny, nx), device=x.device, dtype=x.dtype)
-            x = torch.cat([x, forcing], dim=1)
+        x = torch.cat([x, *self._extra(x, valid_time, boundary)], dim=1)
         if lead_hours is None:
             lead_hours = self.step_hours
         lead = torch.as_tensor(lead_hours, device=x.device, dtype=torch.float32).reshape(-1).expand(b)
-        call_vars = None if variables is None else names + self.forcings
+        call_vars = None if variables is None else names + self.extra_channels
         return self.net(x, lead_hours=lead, variables=call_vars)
+
+    def _extra(self, x: torch.Tensor, valid_time: Any, boundary: torch.Tensor | None) -> list[torch.Tensor]:
+        """The channels after the state, in :func:`input_channels` order."""
+        b, _, ny, nx = x.shape
+        if self.needs_static and not self._static_ready:
+            raise DataError(
+                f"model {self.name!r} takes static inputs {list(self.static)} / insolation; give it its grid "
+                "first with workbench.models.inputs.attach_inputs(model, data)"
+            )
+        if self.needs_static and tuple(self.lat_rad.shape) != (ny, nx):
+            raise DataError(f"model {self.name!r} holds static fields of a {tuple(self.lat_rad.shape)} grid, "
+                            f"the input is {(ny, nx)}")
+        out = []
+        times = [f for f in self.forcings if f != INSOLATION]
+        if times:
+            out.append(forcing_fields(times, valid_time, b, (ny, nx), device=x.device, dtype=x.dtype))
+        if INSOLATION in self.forcings:
+            if not isinstance(valid_time, torch.Tensor):
+                valid_time = _hours(valid_time, b, x.device)
+            hours = valid_time.to(device=x.device, dtype=torch.float64).reshape(-1)
+            hours = hours.expand(b) if hours.numel() == 1 else hours
+            out.append(toa_insolation(hours, self.lat_rad, self.lon_rad).to(x.dtype))
+        if self.static:
+            out.append(self.static_fields.to(x.dtype)[None].expand(b, -1, -1, -1))
+        if self.boundary_variables:
+            if boundary is None:
+                raise DataError(
+                    f"model {self.name!r} is conditioned on lateral boundaries {list(self.boundary_variables)}; "
+                    "pass boundary= (a global analysis or driving forecast on its grid) to run_forecast"
+                )
+            if tuple(boundary.shape) != (b, len(self.boundary_variables), ny, nx):
+                raise DataError(f"boundary has shape {tuple(boundary.shape)}, expected "
+                                f"{(b, len(self.boundary_variables), ny, nx)}")
+            strip = self.boundary_strip.to(x.dtype)
+            normed = self.normalize(boundary.to(x.dtype), self.boundary_variables)
+            out.append(normed * strip)
+            out.append(strip[None, None].expand(b, 1, ny, nx))
+        return out
 
     def forward(self, x: torch.Tensor, valid_time: Any = None, **kw) -> torch.Tensor:
         """Same as :meth:`step`."""
@@ -226,8 +297,40 @@ class LeadStep:
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.denormalize(x)
 
-    def step(self, x: torch.Tensor, valid_time: Any = None) -> torch.Tensor:
-        return self.model.step(x, valid_time=valid_time, lead_hours=self.hours)
+    @property
+    def boundary_variables(self) -> tuple[str, ...]:
+        return self.model.boundary_variables
+
+    def step(self, x: torch.Tensor, valid_time: Any = None, boundary: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.step(x, valid_time=valid_time, lead_hours=self.hours, boundary=boundary)
 
     def torch_module(self) -> nn.Module:
         return self.model.torch_module()
+
+
+def input_channels(config: dict) -> tuple[str, ...]:
+    """Names of the channels a network reads after its state, in order: the uniform time forcings,
+    ``toa_insolation``, the static fields, then the boundary fields and the strip mask."""
+    forcings = [str(f) for f in config.get("forcings") or ()]
+    static = [str(s) for s in config.get("static") or ()]
+    unknown = [s for s in static if s not in STATIC]
+    if unknown:
+        raise CheckpointError(f"unknown static inputs {unknown}; known: {list(STATIC)}")
+    names = [f for f in forcings if f != INSOLATION] + [f for f in forcings if f == INSOLATION] + static
+    bnd = config.get("boundary") or {}
+    bvars = [str(v) for v in bnd.get("variables", ())]
+    if bvars:
+        if not isinstance(bnd.get("width"), int) or bnd["width"] < 1:
+            raise CheckpointError(f"config boundary width must be a positive number of cells, not {bnd.get('width')!r}")
+        if not set(bvars) <= set(config.get("variables") or ()):
+            raise CheckpointError(f"config boundary variables {bvars} must be among the model's variables")
+        names += [f"boundary_{v}" for v in bvars] + ["boundary_mask"]
+    return tuple(names)
+
+
+def _hours(valid_time: Any, batch: int, device) -> torch.Tensor:
+    if valid_time is None:
+        raise DataError("this model takes insolation at the valid time of its input; pass valid_time= to step()")
+    stamps = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(valid_time))))
+    hours = torch.as_tensor(stamps.asi8.astype(np.float64) / 3.6e12, device=device, dtype=torch.float64)
+    return hours.expand(batch) if hours.numel() == 1 else hours

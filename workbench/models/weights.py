@@ -129,7 +129,7 @@ def verify_checksum(document: Mapping[str, Any], weights_path: Path, config_path
 
 
 def save_checkpoint(
-    model, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
+    model, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, storage: str = "fp32"
 ) -> tuple[Path, Path]:
     """Write ``model`` (a :class:`TorchForecaster`) as ``<stem>.safetensors`` + ``<stem>.json``.
 
@@ -141,6 +141,10 @@ def save_checkpoint(
         The stem, or either file name of the pair.
     metadata : mapping, optional
         Extra JSON-ready information (training period, scores, ...), stored under ``"metadata"``.
+    storage : {"fp32", "fp16"}
+        Precision of the floating-point weights on disk. ``fp16`` halves the shipped files (the deep
+        ensembles' members); loading casts them back to the network's float32 parameters, and the
+        checksum covers the file as written.
 
     Returns
     -------
@@ -150,13 +154,21 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     weights_path, config_path = checkpoint_paths(path)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.net.state_dict().items()}
+    if storage not in ("fp32", "fp16"):
+        raise CheckpointError(f"storage must be 'fp32' or 'fp16', not {storage!r}")
+
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().to("cpu")
+        return (v.half() if storage == "fp16" and v.is_floating_point() else v).contiguous()
+
+    state = {k: stored(v) for k, v in model.net.state_dict().items()}
     _atomic_write(weights_path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config,
         "weights_sha256": _sha256(weights_path),
+        "storage": storage,
         "metadata": dict(metadata or {}),
     }
     # Through a JSON round trip first, so the checksum is taken of exactly what a reader will parse.
@@ -242,7 +254,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     from safetensors.torch import load_file
 
     from workbench.models.normalization import Normalization
-    from workbench.models.torch_model import TorchForecaster, architecture
+    from workbench.models.torch_model import TorchForecaster, architecture, input_channels
 
     weights_path, config_path = checkpoint_paths(path)
     document = read_config(config_path)
@@ -260,7 +272,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     net_cls, defaults = architecture(config["architecture"])
     kwargs = {**defaults, **config["net"]}
     try:
-        net = net_cls(variables=config["variables"], forcings=config.get("forcings", ()), **kwargs)
+        net = net_cls(variables=config["variables"], forcings=list(input_channels(config)), **kwargs)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(
             f"{config_path}: the network cannot be built from this config ({exc})."

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--size",
         default="default",
-        choices=("tiny", "default", "full", "long"),
+        choices=("tiny", "default", "full", "long", "train", "validation"),
         help="sample size (default: default; README.md's table gives each one's grid, period and disk size)",
     )
     parser.add_argument("--cache-dir", default=None, help="cache directory (default: $WORKBENCH_CACHE)")

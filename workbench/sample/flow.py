@@ -223,6 +223,36 @@ def _base_height(level: str, lat_deg: np.ndarray, doy: float, params: Atmosphere
     return pa / (RHO_AIR * GRAVITY)
 
 
+#: Soft bounds of 500 hPa heights (m): above ``_Z500_HIGH`` ridges saturate toward
+#: ``_Z500_HIGH + _Z500_HIGH_SPAN`` (the summer subtropical high, 594-597 dam over the US, does not build
+#: further), below ``_Z500_LOW`` troughs toward ``_Z500_LOW - _Z500_LOW_SPAN`` (June troughs over the
+#: US rarely reach below 535 dam). Linear waves, cyclones and eddies would otherwise add up to 610 and
+#: 518 dam. Applied to the heights on the output grids (:func:`bounded_z500`).
+_Z500_HIGH, _Z500_HIGH_SPAN = 5880.0, 90.0
+_Z500_LOW, _Z500_LOW_SPAN = 5440.0, 120.0
+
+
+def bounded_z500(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """500 hPa heights squashed beyond the soft bounds with tanh, and the factor ``dz_out / dz_in``.
+
+    The factor scales the geostrophic wind of the bounded heights (chain rule).
+    """
+    hi = (z - _Z500_HIGH) / _Z500_HIGH_SPAN
+    lo = (_Z500_LOW - z) / _Z500_LOW_SPAN
+    out = np.array(z, dtype=float, copy=True)
+    slope = np.ones_like(out)
+    up, down = hi > 0, lo > 0
+    if up.any():
+        t = np.tanh(hi[up])
+        out[up] = _Z500_HIGH + _Z500_HIGH_SPAN * t
+        slope[up] = 1 - t**2
+    if down.any():
+        t = np.tanh(lo[down])
+        out[down] = _Z500_LOW - _Z500_LOW_SPAN * t
+        slope[down] = 1 - t**2
+    return out, slope
+
+
 class Evaluator:
     """Evaluates the flow on a fixed set of points, caching what does not change in time.
 

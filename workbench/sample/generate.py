@@ -3,8 +3,10 @@
 One truth run carries the large-scale flow on both grids: the HRRR-like Lambert grid (hourly, with
 explicit storms) and the global ERA5-like grid (6-hourly, parameterised convection). Both share the
 flow's random forcing, so their z500 and msl patterns agree; their tracers are their own. The truth's
-state is kept at every NWP initial time, and the NWP forecasts are run from those states after the
-truth is done, in two worker processes where the platform allows.
+state at every NWP initial time, with the modelled analysis error added (:mod:`analysis`), is the
+stored analysis; the NWP forecasts are run from exactly those states, in two worker processes where
+the platform allows. Each size runs from its own seed and start (:class:`SizeSpec`), so the training,
+validation and test periods are independent.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from tqdm.auto import tqdm
 
 from workbench.grids import hrrr_grid, latlon_grid
 from workbench.sample import geography as geo
+from workbench.sample.analysis import make_analysis
 from workbench.sample.atmosphere import Atmosphere, Surface
 from workbench.sample.flow import initial_flow
 from workbench.sample.nwp import OUTPUT_VARIABLES, run_forecast
-from workbench.sample.params import NWP_PARAMS, SEED, START, TRUTH_PARAMS, VERSION, SizeSpec
+from workbench.sample.params import NWP_PARAMS, SEED, TRUTH_PARAMS, VERSION, SizeSpec
 from workbench.sample.reports import ReportCollector, build_storm_events, write_spc
 from workbench.sample.tracers import ModelGrid
 from workbench.sample.zarrio import StoreWriter
@@ -40,27 +43,42 @@ SPINUP_SPACING_KM = 12.0
 #: Hours the truth runs before the first analysis time, so tracers and storms are in balance.
 SPINUP_H = 48
 
-_ATTRS = {
-    "source": "workbench sample atmosphere (synthetic)",
-    "generator_version": VERSION,
-    "seed": SEED,
-}
+def _attrs(spec: SizeSpec) -> dict:
+    return {
+        "source": "workbench sample atmosphere (synthetic)",
+        "generator_version": VERSION,
+        "seed": spec.seed,
+        "period": spec.period,
+    }
 
 
-def stream(name: str, *keys: int) -> np.random.Generator:
-    """An independent random stream named ``name`` (plus integer keys), derived from :data:`SEED`."""
-    return np.random.default_rng(np.random.SeedSequence([SEED, zlib.crc32(name.encode()), *keys]))
+def stream(name: str, *keys: int, seed: int = SEED) -> np.random.Generator:
+    """An independent random stream named ``name`` (plus integer keys), derived from a run's seed."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode()), *keys]))
 
 
 def _hrrr_coords(grid, times: np.ndarray, spec: SizeSpec) -> xr.Dataset:
     ds = xr.Dataset(coords={"time": ("time", times), **grid.coords()})
-    ds.attrs.update(_ATTRS, kind="hrrr-like analysis", size=spec.name, grid_mapping=str(grid.attrs()))
+    ds.attrs.update(_attrs(spec), kind="hrrr-like analysis", size=spec.name, grid_mapping=str(grid.attrs()))
+    return ds
+
+
+def _analysis_coords(grid, inits: np.ndarray, spec: SizeSpec) -> xr.Dataset:
+    ds = xr.Dataset(coords={"time": ("time", inits), **grid.coords()})
+    ds.attrs.update(
+        _attrs(spec),
+        kind="analysis",
+        size=spec.name,
+        grid_mapping=str(grid.attrs()),
+        description="the analysis every forecast starts from: the truth (hrrr) at each NWP initial time "
+        "plus the modelled analysis error (workbench.sample.analysis); the NWP's lead 0 is exactly this",
+    )
     return ds
 
 
 def _era5_coords(grid, times: np.ndarray, spec: SizeSpec) -> xr.Dataset:
     ds = xr.Dataset(coords={"time": ("time", times), **grid.coords()})
-    ds.attrs.update(_ATTRS, kind="era5-like analysis", size=spec.name)
+    ds.attrs.update(_attrs(spec), kind="era5-like analysis", size=spec.name)
     return ds
 
 
@@ -75,10 +93,10 @@ def _nwp_coords(grid, inits: np.ndarray, leads: np.ndarray, spec: SizeSpec) -> x
         }
     )
     ds.attrs.update(
-        _ATTRS,
+        _attrs(spec),
         kind="nwp forecast",
         size=spec.name,
-        description="imperfect NWP forecast of the sample atmosphere (perturbed analysis, NWP_PARAMS)",
+        description="imperfect NWP forecast of the sample atmosphere (NWP_PARAMS) from the stored analysis",
         tp_note="tp is accumulated over the hour before valid_time, as in the analysis",
     )
     return ds
@@ -87,12 +105,13 @@ def _nwp_coords(grid, inits: np.ndarray, leads: np.ndarray, spec: SizeSpec) -> x
 _WORKER: dict = {}
 
 
-def _init_worker(mg: ModelGrid, surface: Surface, leads: tuple[int, ...]) -> None:
-    _WORKER.update(mg=mg, surface=surface, leads=leads)
+def _init_worker(mg: ModelGrid, surface: Surface, leads: tuple[int, ...], seed: int) -> None:
+    _WORKER.update(mg=mg, surface=surface, leads=leads, seed=seed)
 
 
 def _forecast_job(k: int, snapshot: dict) -> tuple[int, dict[str, np.ndarray]]:
-    rngs = (stream("nwp-ic", k), stream("nwp-flow", k), stream("nwp-storms", k))
+    seed = _WORKER["seed"]
+    rngs = (stream("nwp-flow", k, seed=seed), stream("nwp-storms", k, seed=seed))
     return k, run_forecast(_WORKER["mg"], _WORKER["surface"], snapshot, _WORKER["leads"], NWP_PARAMS, rngs)
 
 
@@ -109,6 +128,8 @@ class _Forecasts:
     def __init__(self, mg: ModelGrid, surface: Surface, spec: SizeSpec, bar) -> None:
         self.writer: StoreWriter | None = None
         self.bar = bar
+        self.lead0 = 0 in spec.nwp_leads and spec.nwp_leads[0] == 0
+        self.analyses: dict[int, dict[str, np.ndarray]] = {}
         work = spec.nwp_inits * mg.lat.size * len(spec.nwp_leads)
         n = _workers()
         self.pool = None
@@ -117,20 +138,29 @@ class _Forecasts:
                 n,
                 mp_context=get_context("fork"),
                 initializer=_init_worker,
-                initargs=(mg, surface, spec.nwp_leads),
+                initargs=(mg, surface, spec.nwp_leads, spec.seed),
             )
             self.pool.submit(int).result()  # forks every worker now
         else:
-            _init_worker(mg, surface, spec.nwp_leads)
+            _init_worker(mg, surface, spec.nwp_leads, spec.seed)
         self.pending: list = []
 
-    def submit(self, k: int, snapshot: dict) -> None:
+    def submit(self, k: int, snapshot: dict, analysis: dict[str, np.ndarray]) -> None:
+        """Run forecast ``k`` from the analysis state ``snapshot`` whose fields are ``analysis``."""
+        if self.lead0:
+            self.analyses[k] = analysis
         if self.pool is None:
             self._write(*_forecast_job(k, snapshot))
         else:
             self.pending.append(self.pool.submit(_forecast_job, k, snapshot))
 
     def _write(self, k: int, fields: dict[str, np.ndarray]) -> None:
+        if self.lead0:
+            # lead 0 is the analysis the model starts from, as stored (the model's own diagnostics of
+            # that state differ by its biases, which show from the first step on)
+            analysis = self.analyses.pop(k)
+            for v in OUTPUT_VARIABLES:
+                fields[v][0] = analysis[v]
         self.writer.write((k,), fields)
         self.bar.update(1)
 
@@ -178,14 +208,17 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     ggrid = latlon_grid(spec.era5_resolution)
     mg, mgg = ModelGrid(grid), ModelGrid(ggrid)
     surf, surfg = Surface(mg), Surface(mgg)
-    flow0 = initial_flow(stream("flow-init"), TRUTH_PARAMS)
+    seed = spec.seed
+    flow0 = initial_flow(stream("flow-init", seed=seed), TRUTH_PARAMS)
     flow0.time_h = -float(SPINUP_H)
     # fine grids spin up on a coarse copy of the domain (storms and flow are grid-free; tracers are
     # interpolated at the switch), which saves most of the spin-up's cost
     fine = spec.spacing_km < SPINUP_SPACING_KM
     spin_mg = ModelGrid(hrrr_grid(SPINUP_SPACING_KM)) if fine else mg
     spin_surf = Surface(spin_mg) if fine else surf
-    atm = Atmosphere(spin_mg, TRUTH_PARAMS, flow0.copy(), spin_surf, True, stream("flow"), stream("storms"))
+    atm = Atmosphere(
+        spin_mg, TRUTH_PARAMS, flow0.copy(), spin_surf, True, stream("flow", seed=seed), stream("storms", seed=seed)
+    )
 
     def switch(spin: Atmosphere) -> Atmosphere:
         full = Atmosphere(mg, TRUTH_PARAMS, spin.flow, surf, True, spin.rng_flow, spin.rng_storms)
@@ -193,13 +226,13 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
         return full
 
     # the global run shares the flow object: the HRRR-like run advances it, the global run follows
-    atmg = Atmosphere(mgg, TRUTH_PARAMS, atm.flow, surfg, False, None, stream("storms-global"))
+    atmg = Atmosphere(mgg, TRUTH_PARAMS, atm.flow, surfg, False, None, stream("storms-global", seed=seed))
     forecasts = _Forecasts(mg, surf, spec, None)
     total = SPINUP_H + hours + len(init_hours) + 2
     bar = tqdm(total=total, desc=f"sample {spec.name}", unit="step", disable=not progress, leave=False)
     forecasts.bar = bar
 
-    times = START + np.arange(hours) * np.timedelta64(1, "h")
+    times = spec.start + np.arange(hours) * np.timedelta64(1, "h")
     gtimes = times[::6]
     hrrr = StoreWriter(
         out / "hrrr.zarr", _hrrr_coords(grid, times, spec), ("time", "y", "x"), OUTPUT_VARIABLES,
@@ -211,7 +244,11 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
         extra_attrs={"tp": {"long_name": "total precipitation accumulated over the preceding 6 hours"}},
     )  # fmt: skip
     leads = np.array(spec.nwp_leads, dtype="timedelta64[h]").astype("timedelta64[ns]")
-    inits = START + np.array(init_hours, dtype="timedelta64[h]")
+    inits = (spec.start + np.array(init_hours, dtype="timedelta64[h]")).astype("datetime64[ns]")
+    analysis = StoreWriter(
+        out / "analysis.zarr", _analysis_coords(grid, inits, spec), ("time", "y", "x"), OUTPUT_VARIABLES,
+        (1,) + mg.shape,
+    )  # fmt: skip
     nwp = StoreWriter(
         out / "nwp.zarr", _nwp_coords(grid, inits.astype("datetime64[ns]"), leads, spec),
         ("init_time", "lead_time", "y", "x"), OUTPUT_VARIABLES, (1, len(spec.nwp_leads)) + mg.shape,
@@ -219,8 +256,9 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
     forecasts.writer = nwp
     try:
         counts = _truth_run(
-            spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar, switch if fine else None
-        )
+            spec, out, atm, atmg, hrrr, era5, analysis, forecasts, init_hours, times, bar,
+            switch if fine else None,
+        )  # fmt: skip
         forecasts.drain(wait=True)
     except BaseException:
         forecasts.abort()
@@ -232,7 +270,7 @@ def generate(spec: SizeSpec, out: Path, progress: bool = True) -> dict[str, floa
 
 
 def _truth_run(
-    spec, out, atm, atmg, hrrr, era5, forecasts, init_hours, times, bar, switch=None
+    spec, out, atm, atmg, hrrr, era5, analysis, forecasts, init_hours, times, bar, switch=None
 ) -> dict[str, float]:
     """The hourly truth loop, the stores it fills, and the reports it leads to.
 
@@ -246,6 +284,7 @@ def _truth_run(
     g_last = atm.time_h
     collector = None
     buf = {v: np.empty(buf_shape, np.float32) for v in OUTPUT_VARIABLES}
+    sq_err = dict.fromkeys(OUTPUT_VARIABLES, 0.0)  # analysis minus truth, summed over inits and points
     gbuf = {v: np.empty((len(gtimes),) + mgg.shape, np.float32) for v in OUTPUT_VARIABLES}
     while atm.time_h < hours - 1:
         atm.step(1.0)
@@ -269,7 +308,12 @@ def _truth_run(
             hrrr.write((slice(a, t + 1),), {v: buf[v][: k + 1] for v in OUTPUT_VARIABLES})
         collector.observe(t, fields, atm.storms, atm._rendered)
         if t in init_hours:
-            forecasts.submit(init_hours.index(t), atm.snapshot())
+            i = init_hours.index(t)
+            state, afields = make_analysis(atm, NWP_PARAMS, stream("analysis-error", i, seed=spec.seed))
+            analysis.write((slice(i, i + 1),), {v: afields[v][None] for v in OUTPUT_VARIABLES})
+            for v in OUTPUT_VARIABLES:
+                sq_err[v] += float(np.mean((afields[v] - fields[v]) ** 2))
+            forecasts.submit(i, state, afields)
         forecasts.drain()
         if t % 6 == 0:
             gf = atmg.diagnose()
@@ -278,13 +322,17 @@ def _truth_run(
     era5.write((slice(None),), gbuf)
     hrrr.close()
     era5.close()
+    # the analysis error, measured: RMS over initial times and grid points, per variable
+    rms = {v: round(float(np.sqrt(sq_err[v] / max(len(init_hours), 1))), 4) for v in OUTPUT_VARIABLES}
+    analysis.root.attrs["analysis_error_rms"] = rms
+    analysis.close()
 
     # reports
-    events, spc = build_storm_events(collector, stream("reports"))
+    events, spc = build_storm_events(collector, stream("reports", seed=spec.seed), spec.start)
     rep = out / "reports"
     rep.mkdir()
     events.to_csv(rep / "storm_events.csv", index=False)
-    first_day = (pd.Timestamp(START) - pd.Timedelta(hours=12)).floor("D")
+    first_day = (pd.Timestamp(spec.start) - pd.Timedelta(hours=12)).floor("D")
     last_day = (pd.Timestamp(times[-1]) - pd.Timedelta(hours=12)).floor("D")
     write_spc(spc, rep / "spc", first_day, last_day)
     bar.update(1)
@@ -293,4 +341,5 @@ def _truth_run(
         "storm_systems": int(atm.storms.next_system_id - 1),
         "storm_events": len(events),
         "spc_reports": len(spc),
+        "analysis_error_rms": rms,
     }

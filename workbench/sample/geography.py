@@ -356,3 +356,46 @@ def nearest_town(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarr
     az = np.array(_AZIMUTHS)[np.rint(bearing / 22.5).astype(int) % 16]
     names = np.char.upper(tname[idx].astype(str))
     return names, np.rint(miles).astype(int), az
+
+
+# Coarse orography of North America: (lat0, lat1, lon centre, half-width in degrees of longitude, peak
+# height m) of the main ranges as smooth ridges, plus plateaus. Coarse by design: it only has to put
+# the Rockies, the High Plains' slope, the Great Basin, the Sierra/Cascades and the Appalachians where
+# they are, so that the sample's surface heating, storms and diurnal cycle know where the high ground is.
+_RIDGES = (
+    (31.0, 60.0, -108.5, 3.0, 2400.0),  # Rocky Mountains
+    (35.0, 49.5, -120.5, 1.0, 1700.0),  # Sierra Nevada and Cascades
+    (33.0, 44.0, -80.5, 2.2, 700.0),  # Appalachians
+    (18.0, 30.0, -104.0, 3.0, 1500.0),  # Sierra Madre / Mexican plateau
+)
+
+
+def _ridge(lat, lon, lat0, lat1, lon_c, half, peak):
+    along = np.clip(np.minimum(lat - lat0, lat1 - lat) / 2.0, 0.0, 1.0)
+    return peak * along * np.exp(-(((lon - lon_c) / half) ** 2))
+
+
+def orography(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Surface height (m) of a smooth, coarse North American orography (0 elsewhere).
+
+    Over land only when multiplied by a land mask; the High Plains rise linearly from ~400 m at
+    97 W to ~1,600 m at the foot of the Rockies (105 W), the Great Basin and Colorado Plateau stand at
+    ~1,500 m between the Sierra and the Rockies.
+    """
+    lat = np.asarray(lat, dtype=float)
+    lon = (np.asarray(lon, dtype=float) + 180.0) % 360.0 - 180.0
+    h = np.zeros(np.broadcast(lat, lon).shape)
+    for r in _RIDGES:
+        h = np.maximum(h, _ridge(lat, lon, *r))
+    in_lat = np.clip(np.minimum(lat - 28.0, 55.0 - lat) / 3.0, 0.0, 1.0)
+    plains = 400.0 + 1200.0 * np.clip((-97.0 - lon) / 8.0, 0.0, 1.0)
+    plains = np.where(lon > -97.0, 400.0 * np.clip((lon + 85.0) / -12.0, 0.0, 1.0), plains)
+    basin = 1500.0 * np.clip((lon + 119.5) / 1.5, 0.0, 1.0) * np.clip((-106.0 - lon) / 1.5, 0.0, 1.0)
+    return np.maximum(h, in_lat * np.maximum(np.where(lon > -106.0, plains, 0.0), basin))
+
+
+def nearest_town_position(lat: float, lon: float) -> tuple[float, float, float]:
+    """Latitude, longitude and distance (km) of the US town nearest to a point."""
+    tree, tlat, tlon, _ = _us_towns()
+    dist, idx = tree.query(_xyz(np.atleast_1d(lat), np.atleast_1d(lon)), k=1)
+    return float(tlat[idx[0]]), float(tlon[idx[0]]), float(dist[0] * 6371.0)

@@ -1,11 +1,7 @@
-"""The imperfect NWP forecast: the generator's own dynamics, run from a perturbed analysis.
+"""The imperfect NWP forecast: the generator's own dynamics, run from the stored analysis.
 
-For each initial time the forecast starts from the truth's state (the analysis) with
-
-* spatially correlated noise on 850 hPa temperature and moisture (``ic_*`` parameters),
-* noise on the Rossby waves' amplitudes and phases and on the cyclones' positions,
-
-and runs with :data:`~workbench.sample.params.NWP_PARAMS`: phase speeds 5% fast, steering a little
+For each initial time the forecast starts from the analysis (:mod:`workbench.sample.analysis`: the
+truth's state with the modelled analysis error) and runs with :data:`~workbench.sample.params.NWP_PARAMS`: phase speeds 5% fast, steering a little
 slow, a slightly different heat-wave response and diurnal cycle, and no random forcing of the waves
 (it follows their expected evolution). Storms alive at the initial time continue; later storms and
 cyclones come from the forecast's own random stream, so new storms are missed or misplaced. Errors
@@ -16,33 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.sample.analysis import perturb_analysis  # noqa: F401 - its former home
 from workbench.sample.atmosphere import Atmosphere, Surface
-from workbench.sample.flow import displace
 from workbench.sample.params import AtmosphereParams
-from workbench.sample.tracers import ModelGrid, correlated_noise
+from workbench.sample.tracers import ModelGrid
 
 OUTPUT_VARIABLES = ("t2m", "u10m", "v10m", "msl", "tp", "refc", "gust", "z500", "t850", "u850", "v850")
-
-
-def perturb_analysis(atm: Atmosphere, params: AtmosphereParams, rng: np.random.Generator) -> None:
-    """Add the forecast's initial-condition errors to an atmosphere's state, in place."""
-    flow = atm.flow
-    flow.amp = flow.amp + params.ic_wave_amp_noise_m * rng.standard_normal(flow.amp.size)
-    flow.phase = flow.phase + params.ic_wave_phase_noise * rng.standard_normal(flow.phase.size)
-    noise = params.ic_wave_rate_noise
-    flow.amp_rate = flow.amp_rate + noise * params.wave_amp_rate_std * rng.standard_normal(flow.amp.size)
-    flow.phase_rate = flow.phase_rate + noise * params.wave_phase_rate_std * rng.standard_normal(
-        flow.phase.size
-    )
-    n = flow.cyc_lat.size
-    if n:
-        d = params.ic_cyclone_pos_noise_km * 1e3 * rng.standard_normal((2, n))
-        flow.cyc_lat, flow.cyc_lon = displace(flow.cyc_lat, flow.cyc_lon, d[0], d[1])
-        flow.cyc_depth = flow.cyc_depth * np.exp(params.ic_cyclone_depth_noise * rng.standard_normal(n))
-    scale = params.ic_noise_scale_km * 1e3 / atm.mg.spacing_m
-    atm.t850 = atm.t850 + params.ic_temperature_noise_k * correlated_noise(rng, atm.mg.shape, scale)
-    atm.q = atm.q * (1 + params.ic_moisture_noise * correlated_noise(rng, atm.mg.shape, scale))
-    atm.invalidate()
 
 
 def step_schedule(gap_h: int, max_step_h: int = 5) -> list[int]:
@@ -68,7 +43,7 @@ def run_forecast(
     analysis: dict,
     leads_h: tuple[int, ...],
     params: AtmosphereParams,
-    rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
+    rngs: tuple[np.random.Generator, np.random.Generator],
 ) -> dict[str, np.ndarray]:
     """Run one forecast.
 
@@ -77,23 +52,23 @@ def run_forecast(
     mg, surface : ModelGrid, Surface
         The HRRR-like grid and its surface.
     analysis : dict
-        :meth:`Atmosphere.snapshot` of the truth at the initial time.
+        :meth:`Atmosphere.snapshot` of the analysis (the truth with its analysis error,
+        :func:`~workbench.sample.analysis.make_analysis`) at the initial time.
     leads_h : tuple of int
         Lead times (hours, ascending, from 0) to store.
     params : AtmosphereParams
         The forecast model's physics.
     rngs : tuple of Generator
-        Streams for the initial-condition noise, the flow (new cyclones) and new storms.
+        Streams for the flow (new cyclones) and new storms.
 
     Returns
     -------
     dict of str to ndarray
         ``(n_leads, ny, nx)`` float32 arrays of :data:`OUTPUT_VARIABLES`.
     """
-    rng_ic, rng_flow, rng_storms = rngs
+    rng_flow, rng_storms = rngs
     atm = Atmosphere(mg, params, analysis["flow"].copy(), surface, True, rng_flow, rng_storms)
     atm.restore(analysis)
-    perturb_analysis(atm, params, rng_ic)
     out = {v: np.empty((len(leads_h),) + mg.shape, dtype=np.float32) for v in OUTPUT_VARIABLES}
     t0 = atm.time_h
     done = 0

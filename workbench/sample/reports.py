@@ -87,6 +87,11 @@ _MONTH_NAMES = [
     "November",
     "December",
 ]
+#: A storm this close to a town (km) is reported from near the town.
+REPORT_REACH_KM = 25.0
+#: Chance that a storm over empty land (no town within reach) is reported at all.
+EMPTY_LAND_REPORT_CHANCE = 0.3
+
 _EPISODE_BASE = 149000
 _EVENT_BASE = 893000
 
@@ -179,12 +184,27 @@ class _Builder:
             self.episodes[key] = _EPISODE_BASE + len(self.episodes)
         return self.episodes[key]
 
-    def point(self, iy: int, ix: int) -> tuple[float, float]:
-        """A report position inside the grid cell (iy, ix), jittered by up to a quarter cell."""
+    def point(self, iy: int, ix: int) -> tuple[float, float] | None:
+        """Where a report of the storm over grid cell (iy, ix) is made, or None when nobody reports it.
+
+        Reports come from people: a storm passing within :data:`REPORT_REACH_KM` of a town is reported
+        from near it (a few miles out, toward the storm), as most real reports are (the median
+        BEGIN_RANGE of real Storm Events is a few miles); one over empty land is reported from where
+        it was only with :data:`EMPTY_LAND_REPORT_CHANCE`.
+        """
         lat, lon = float(self.mg.lat[iy, ix]), float(self.mg.lon[iy, ix])
         j = 0.25 * self.mg.spacing_m / 111e3
-        return lat + self.rng.uniform(-j, j), lon + self.rng.uniform(-j, j) / max(
-            np.cos(np.deg2rad(lat)), 0.2
+        coslat = max(np.cos(np.deg2rad(lat)), 0.2)
+        lat, lon = lat + self.rng.uniform(-j, j), lon + self.rng.uniform(-j, j) / coslat
+        tlat, tlon, dist_km = geo.nearest_town_position(lat, lon)
+        if dist_km > REPORT_REACH_KM:
+            return (lat, lon) if self.rng.random() < EMPTY_LAND_REPORT_CHANCE else None
+        # a few km from the town (gamma, mean ~4.5 km), toward the storm, never beyond it
+        r_km = min(self.rng.gamma(1.5, 3.0), dist_km)
+        bearing = np.arctan2((lon - tlon) * coslat, lat - tlat) + self.rng.normal(0.0, 0.5)
+        return (
+            tlat + r_km / 111.0 * np.cos(bearing),
+            tlon + r_km / 111.0 * np.sin(bearing) / max(np.cos(np.deg2rad(tlat)), 0.2),
         )
 
     def add(
@@ -322,7 +342,7 @@ class _Builder:
 
 
 def build_storm_events(
-    collector: ReportCollector, rng: np.random.Generator
+    collector: ReportCollector, rng: np.random.Generator, start: np.datetime64 = START
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn the collected exceedances into NCEI Storm Events rows and SPC reports.
 
@@ -339,7 +359,7 @@ def build_storm_events(
         "gust", "gy", "gx", "refc", "ry", "rx", "tp", "py", "px",
     )  # fmt: skip
     cells = pd.DataFrame(collector.cell_rows, columns=cols)
-    start = pd.Timestamp(START).to_pydatetime()  # plain datetimes: per-row pandas arithmetic is slow
+    start = pd.Timestamp(start).to_pydatetime()  # plain datetimes: per-row pandas arithmetic is slow
     # county "population": some places report more reliably than others (fixed per grid cell)
     population = 0.45 + 0.55 * np.random.default_rng(rng.integers(1 << 31)).random(mg.shape)
     if len(cells):
@@ -380,8 +400,8 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: datetime, population: n
         # thunderstorm wind
         if rec.gust >= WIND_GUST_MS:
             p = min(0.95, (0.35 + 0.06 * (rec.gust - WIND_GUST_MS)) * population[rec.gy, rec.gx])
-            if rng.random() < p:
-                lat, lon = b.point(rec.gy, rec.gx)
+            if rng.random() < p and (pos := b.point(rec.gy, rec.gx)) is not None:
+                lat, lon = pos
                 when = t + int(rng.integers(0, 60)) * minute
                 kt = max(round(rec.gust * 1.943844 + rng.normal(0, 2)), 50)
                 measured = rng.random() < 0.2
@@ -397,8 +417,8 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: datetime, population: n
         # hail
         if rec.refc >= HAIL_DBZ:
             p = min(0.95, (0.3 + 0.08 * (rec.refc - HAIL_DBZ)) * population[rec.ry, rec.rx])
-            if rng.random() < p:
-                lat, lon = b.point(rec.ry, rec.rx)
+            if rng.random() < p and (pos := b.point(rec.ry, rec.rx)) is not None:
+                lat, lon = pos
                 when = t + int(rng.integers(0, 60)) * minute
                 k = int(np.clip((rec.refc - HAIL_DBZ) / 1.2 + rng.normal(0, 1), 0, len(_HAIL_SIZES) - 1))
                 size = _HAIL_SIZES[k]
@@ -412,8 +432,8 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: datetime, population: n
         # tornado: once per tornadic cell, near its peak, where the storm is intense
         if rec.tornado and rec.inten > 0.9 and rec.refc >= 55.0 and rec.cell not in b.tornado_cells:
             b.tornado_cells.add(rec.cell)
-            if rng.random() < 0.8:
-                lat, lon = b.point(rec.ry, rec.rx)
+            if rng.random() < 0.8 and (pos := b.point(rec.ry, rec.rx)) is not None:
+                lat, lon = pos
                 when = t + int(rng.integers(0, 60)) * minute
                 dur = int(rng.integers(3, 25))
                 path_m = np.hypot(rec.u, rec.v) * dur * 60.0
@@ -434,8 +454,8 @@ def _convective(b: _Builder, cells: pd.DataFrame, start: datetime, population: n
             b.flood_keys.add((rec.system, rec.t // 3))
             flash = rec.tp >= FLASH_FLOOD_M
             p = min(0.9, (0.25 + 12.0 * (rec.tp - HEAVY_RAIN_M)) * population[rec.py, rec.px])
-            if rng.random() < p:
-                lat, lon = b.point(rec.py, rec.px)
+            if rng.random() < p and (pos := b.point(rec.py, rec.px)) is not None:
+                lat, lon = pos
                 begin = t - int(rng.integers(0, 50)) * minute
                 end = begin + int(rng.integers(60, 240)) * minute
                 inches = rec.tp * 1000.0 / 25.4

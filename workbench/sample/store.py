@@ -1,6 +1,7 @@
 """The on-disk cache of the sample: where it lives, atomic generation, and opening its products.
 
 Layout: ``<cache>/sample/<size>-v<VERSION>/`` holding ``hrrr.zarr``, ``era5.zarr``, ``nwp.zarr``,
+``analysis.zarr`` (the analysis every forecast starts from, at the NWP initial times),
 ``reports/storm_events.csv``, ``reports/spc/YYMMDD_rpts_{torn,hail,wind}.csv`` and a completion
 marker ``COMPLETE.json``. ``<cache>`` is the ``cache_dir`` argument, else ``$WORKBENCH_CACHE``, else
 ``~/.cache/workbench``.
@@ -27,10 +28,10 @@ import xarray as xr
 
 from workbench import _io
 from workbench.errors import DataError
-from workbench.sample.params import SEED, VERSION, SizeSpec, size_spec
+from workbench.sample.params import VERSION, SizeSpec, size_spec
 
 MARKER = "COMPLETE.json"
-_KINDS = ("hrrr", "era5", "nwp", "reports", "spc")
+_KINDS = ("hrrr", "era5", "nwp", "analysis", "reports", "spc")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class SamplePaths:
         The sample directory.
     hrrr, era5, nwp : Path
         The zarr stores.
+    analysis : Path
+        The analysis zarr store (truth plus the modelled analysis error at each NWP initial time).
     storm_events : Path
         NCEI-layout storm events CSV.
     spc_dir : Path
@@ -58,6 +61,7 @@ class SamplePaths:
     storm_events: Path
     spc_dir: Path
     size: str
+    analysis: Path | None = None
 
     @property
     def reports(self) -> Path:
@@ -75,6 +79,7 @@ class SamplePaths:
             storm_events=root / "reports" / "storm_events.csv",
             spc_dir=root / "reports" / "spc",
             size=size,
+            analysis=root / "analysis.zarr",
         )
 
 
@@ -98,7 +103,15 @@ def is_complete(root: Path) -> bool:
         info = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return info.get("version") == VERSION and info.get("seed") == SEED
+    return info.get("version") == VERSION and info.get("seed") == _seed_of(root)
+
+
+def _seed_of(root: Path) -> int | None:
+    """The seed a sample directory ``<size>-v<VERSION>`` must have been generated with."""
+    try:
+        return size_spec(root.name.rsplit("-v", 1)[0]).seed
+    except DataError:
+        return None
 
 
 def _prepare_parent(parent: Path) -> None:
@@ -153,9 +166,11 @@ def ensure_sample(
 
     Parameters
     ----------
-    size : {"tiny", "default", "full"}
-        ``tiny`` for tests (96 km, 4 days), ``default`` (24 km, 3 weeks hourly from 2020-06-01),
-        ``full`` (the real 3-km HRRR grid, 24 hours).
+    size : str
+        ``tiny`` for tests (96 km, 4 days), ``default`` (24 km, 3 weeks hourly from 2020-06-01: the test
+        period), ``full`` (the real 3-km HRRR grid, 24 hours), ``long`` (the default run continued to
+        eight weeks), ``train`` and ``validation`` (24 km, independent periods of 8 and 2 weeks, see
+        :data:`~workbench.sample.params.TRAINING_SIZES`).
     cache_dir : path, optional
         Cache directory; defaults to ``$WORKBENCH_CACHE`` or ``~/.cache/workbench``.
     progress : bool
@@ -215,7 +230,8 @@ def _generate_into(root: Path, spec: SizeSpec, progress: bool, generate) -> None
         counts = generate(spec, tmp, progress=progress)
         info = {
             "version": VERSION,
-            "seed": SEED,
+            "seed": spec.seed,
+            "period": spec.period,
             "size": spec.name,
             "seconds": round(time.perf_counter() - t0, 2),
             "created": pd.Timestamp.now("UTC").isoformat(),
@@ -246,8 +262,9 @@ def open_sample(
 
     Parameters
     ----------
-    kind : {"hrrr", "era5", "nwp", "reports", "spc"}
-        ``hrrr``/``era5``/``nwp`` give lazy (dask-backed) xarray Datasets; ``reports`` the NCEI-layout
+    kind : {"hrrr", "era5", "nwp", "analysis", "reports", "spc"}
+        ``hrrr``/``era5``/``nwp``/``analysis`` give lazy (dask-backed) xarray Datasets (``analysis``:
+        dims ``(time, y, x)`` at the NWP initial times, the state every forecast starts from); ``reports`` the NCEI-layout
         storm events DataFrame; ``spc`` all SPC-style reports in one DataFrame (a ``kind`` column says
         torn, hail or wind; the magnitude column is ``magnitude``; ``date`` is the SPC day).
     size, cache_dir, progress
@@ -256,7 +273,7 @@ def open_sample(
     if kind not in _KINDS:
         raise DataError(f"Unknown sample product {kind!r}; choose one of {list(_KINDS)}.")
     paths = ensure_sample(size, cache_dir=cache_dir, progress=progress)
-    if kind in ("hrrr", "era5", "nwp"):
+    if kind in ("hrrr", "era5", "nwp", "analysis"):
         return xr.open_zarr(getattr(paths, kind), consolidated=True)
     if kind == "reports":
         return pd.read_csv(paths.storm_events, keep_default_na=False, na_values=[""], low_memory=False)

@@ -19,7 +19,7 @@ from workbench.sample.flow import displace
 from workbench.sample.params import AtmosphereParams
 from workbench.sample.tracers import ModelGrid
 
-_SYS_FIELDS = ("id", "lat", "lon", "birth", "end", "power", "next_cell", "tor_prone")
+_SYS_FIELDS = ("id", "lat", "lon", "birth", "end", "power", "next_cell", "tor_prone", "mcs")
 _CELL_FIELDS = ("id", "system", "lat0", "lon0", "t0", "u", "v", "life", "dbz", "radius", "gust", "tornado")
 
 
@@ -73,8 +73,16 @@ def spawn_systems(
     dt_h: float,
     params: AtmosphereParams,
     rng: np.random.Generator,
+    trigger: np.ndarray | None = None,
+    mcs_region: np.ndarray | None = None,
 ) -> None:
-    """Start new systems with a Poisson rate ~ instability**1.5, afternoon peak, mostly over land."""
+    """Start new systems with a Poisson rate ~ instability**1.5, afternoon peak, mostly over land.
+
+    ``trigger`` multiplies the rate where air is lifted (drylines, fronts, high ground). Strong
+    systems born in the afternoon or evening inside ``mcs_region`` (0..1) may grow into mesoscale
+    convective systems (MCSs): they live through the night, spawn cells faster, and propagate
+    east-south-east, as the Plains' nocturnal MCSs do.
+    """
     unstable = np.flatnonzero(instability.ravel() > 0)
     if not unstable.size:
         return
@@ -83,10 +91,12 @@ def spawn_systems(
         params.storm_rate
         * s**1.5
         * diurnal_initiation(mg.lon.ravel()[unstable], t_h)
-        * (0.15 + 0.85 * land.ravel()[unstable])
+        * (0.05 + 0.95 * land.ravel()[unstable])
         * (mg.cell_area_km2.ravel()[unstable] / 1e4)
         * dt_h
     )
+    if trigger is not None:
+        rate = rate * trigger.ravel()[unstable]
     total = float(rate.sum())
     n = rng.poisson(total) if total > 0 else 0
     if n == 0:
@@ -98,16 +108,21 @@ def spawn_systems(
         mg.lat[iy, ix], mg.lon[iy, ix], rng.uniform(-jitter, jitter, n), rng.uniform(-jitter, jitter, n)
     )
     power = np.clip(0.2 + instability[iy, ix] / 9.0 + 0.3 * rng.standard_normal(n), 0.15, 1.6)
+    lst = (t_h + lon / 15.0) % 24.0
+    region = mcs_region[iy, ix] if mcs_region is not None else np.zeros(n)
+    mcs = (power > 0.5) & (lst >= 15.0) & (lst <= 22.0) & (rng.random(n) < params.mcs_share * region)
+    life = np.where(mcs, rng.uniform(10.0, 16.0, n), (1.5 + 7.0 * power) * rng.uniform(0.5, 1.5, n))
     sysd = storms.systems
     new = {
         "id": np.arange(storms.next_system_id, storms.next_system_id + n, dtype=float),
         "lat": lat,
         "lon": lon,
         "birth": np.full(n, t_h - dt_h * rng.random(n)),
-        "end": t_h + (1.5 + 7.0 * power) * rng.uniform(0.5, 1.5, n),
+        "end": t_h + life,
         "power": power,
         "next_cell": np.full(n, t_h - 1.0),
-        "tor_prone": (power > 0.9) & (rng.random(n) < 0.35),
+        "tor_prone": (power > 0.9) & (rng.random(n) < 0.35) & ~mcs,
+        "mcs": mcs,
     }
     storms.next_system_id += n
     for k in _SYS_FIELDS:
@@ -131,14 +146,20 @@ def update_systems(
         fy, fx = mg.fractional_index(sysd["lat"], sysd["lon"])
         u, v, s = mg.interpolate([steer_u, steer_v, instability], fy, fx)
         u, v = params.storm_steering * u, params.storm_steering * v
+        # MCSs propagate: new cells form on the outflow's downshear, east-south-east side
+        mcs = sysd["mcs"] > 0
+        u, v = u + 3.0 * mcs, v - 1.0 * mcs
         lat, lon = displace(sysd["lat"], sysd["lon"], u * dt_h * 3600, v * dt_h * 3600)
         sysd["lat"], sysd["lon"] = lat, lon
-        sysd["end"] = np.where(s < -4.0, np.minimum(sysd["end"], t_h), sysd["end"])
+        # an MCS's cold pool lifts air that is stable at the ground: it takes much more to stop it
+        stable = s < np.where(mcs, -12.0, -4.0)
+        sysd["end"] = np.where(stable, np.minimum(sysd["end"], t_h), sysd["end"])
         new = []
         for i in range(sysd["id"].size):
             while sysd["next_cell"][i] <= min(t_h, sysd["end"][i]):
                 new.append(_new_cell(storms, i, u[i], v[i], max(sysd["next_cell"][i], t_h - dt_h), rng))
-                sysd["next_cell"][i] += params.cell_interval_h * rng.uniform(0.6, 1.4)
+                interval = params.cell_interval_h * (0.3 if mcs[i] else 1.0)
+                sysd["next_cell"][i] += interval * rng.uniform(0.6, 1.4)
         if new:
             c = storms.cells
             for k in _CELL_FIELDS:
@@ -160,7 +181,8 @@ def _new_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np.r
     p = float(sysd["power"][i])
     off = rng.normal(0.0, 25e3, 2)
     lat0, lon0 = displace(sysd["lat"][i], sysd["lon"][i], off[0], off[1])
-    supercell = bool(sysd["tor_prone"][i]) or (p > 1.0 and rng.random() < 0.5)
+    mcs = bool(sysd["mcs"][i])
+    supercell = not mcs and (bool(sysd["tor_prone"][i]) or (p > 1.0 and rng.random() < 0.5))
     if supercell:  # right-movers: 30 degrees right of the mean wind, 25% slower
         a = np.deg2rad(-30.0)
         u, v = 0.75 * (u * np.cos(a) - v * np.sin(a)), 0.75 * (u * np.sin(a) + v * np.cos(a))
@@ -172,10 +194,11 @@ def _new_cell(storms: StormSet, i: int, u: float, v: float, t0: float, rng: np.r
         "t0": t0,
         "u": u,
         "v": v,
-        "life": (0.8 + 2.2 * p) * rng.uniform(0.6, 1.4) * (1.5 if supercell else 1.0),
-        "dbz": 45.0 + 13.0 * min(p, 1.4) + rng.normal(0.0, 2.0),
-        "radius": (6.0 + 7.0 * p) * 1e3 * rng.uniform(0.8, 1.25),
-        "gust": 11.0 + 17.0 * p + rng.normal(0.0, 2.5),
+        "life": (0.8 + 2.2 * p) * rng.uniform(0.6, 1.4) * (1.5 if supercell else 1.4 if mcs else 1.0),
+        # MCS cells: many, wide, long-lived, but less intense than isolated storms (less hail)
+        "dbz": 45.0 + 13.0 * min(p, 1.4) + rng.normal(0.0, 2.0) - (3.0 if mcs else 0.0),
+        "radius": (6.0 + 7.0 * p) * 1e3 * rng.uniform(0.8, 1.25) * (1.8 if mcs else 1.0),
+        "gust": (11.0 + 17.0 * p + rng.normal(0.0, 2.5)) * (0.9 if mcs else 1.0),
         "tornado": float(bool(sysd["tor_prone"][i]) and rng.random() < 0.5),
     }
     storms.next_cell_id += 1

@@ -106,9 +106,9 @@ class SampleSource(WorkbenchSource):
 
     Parameters
     ----------
-    kind : {"hrrr", "era5", "nwp", "reports"}
-        Which part of the sample.
-    size : {"tiny", "default", "full"}
+    kind : {"hrrr", "era5", "nwp", "analysis", "reports"}
+        Which part of the sample (``analysis``: the state every forecast starts from).
+    size : {"tiny", "default", "full", "train", "validation"}
         Sample size.
     table : {"storm_events", "spc"}
         For ``kind="reports"``: the NCEI-style Storm Events table or the SPC-style reports.
@@ -118,8 +118,8 @@ class SampleSource(WorkbenchSource):
 
     def __init__(self, kind: str, size: str = "default", table: str = "storm_events", metadata=None):
         super().__init__(metadata=metadata)
-        if kind not in ("hrrr", "era5", "nwp", "reports"):
-            raise DataError(f"Unknown sample kind {kind!r}; use hrrr, era5, nwp or reports.")
+        if kind not in ("hrrr", "era5", "nwp", "analysis", "reports"):
+            raise DataError(f"Unknown sample kind {kind!r}; use hrrr, era5, nwp, analysis or reports.")
         if kind == "reports" and table not in ("storm_events", "spc"):
             raise DataError(f"table must be 'storm_events' or 'spc', got {table!r}.")
         self.kind, self.size, self.table = kind, str(size), table

@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "TrainResult": "workbench.training.loop",
         "TrainingData": "workbench.training.data",
         "build_for": "workbench.training.run",
+        "default_training_data": "workbench.training.run",
         "resolve_extra_size": "workbench.training.run",
         "load_training_data": "workbench.training.data",
         "train": "workbench.training.run",

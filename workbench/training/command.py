@@ -44,13 +44,14 @@ def _default_out() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.training import load_training_data, resolve_extra_size, train
+    from workbench.training import default_training_data, train
     from workbench.training.evaluate import evaluate_checkpoints
 
     out = Path(args.out) if args.out else _default_out()
     options = {k: v for k, v in {"batch_size": args.batch_size, "rollout_steps": args.rollout_steps,
                                  "lr": args.lr}.items() if v is not None}
-    data = load_training_data(size=args.size, extra_size=resolve_extra_size(args.size, args.extra_size))
+    # the independent train/validation periods of the sample where it has them (see training.recipes)
+    data = default_training_data(args.size, args.extra_size)
     results = train(args.model, out, data=data, time_budget_s=args.time_budget, steps=args.steps,
                     device=args.device, dtype=args.dtype, progress=not args.no_progress, **options)
     for r in results:

@@ -44,6 +44,11 @@ class TrainingData:
         The analysis whose held-out hours evaluate the models.
     origin
         Where the hours came from (sample sizes), recorded in the checkpoints.
+    boundary
+        ``(time, len(boundary_variables), y, x)`` float32: the global analysis on the grid at each time
+        (lateral boundary conditioning), or None.
+    boundary_variables
+        Its channels.
     """
 
     array: np.ndarray
@@ -53,6 +58,8 @@ class TrainingData:
     normalization: Normalization
     source: xr.Dataset
     origin: dict = field(default_factory=dict)
+    boundary: np.ndarray | None = None
+    boundary_variables: tuple[str, ...] = ()
 
     @property
     def train_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -126,6 +133,10 @@ def load_training_data(
     extra: xr.Dataset | Sequence[xr.Dataset] | None = None,
     extra_size: str | None = None,
     gap_hours: float = 48.0,
+    boundary_variables: Sequence[str] = (),
+    global_analysis: xr.Dataset | Sequence[xr.Dataset] | None = None,
+    heldout: xr.Dataset | None = None,
+    heldout_size: str | None = None,
 ) -> TrainingData:
     """Load the sample (or ``source``) for training.
 
@@ -148,16 +159,35 @@ def load_training_data(
         eight weeks).
     gap_hours
         Hours kept clear around ``source``'s period in the ``extra`` analyses.
+    heldout, heldout_size
+        An independent analysis (or the sample size of one, e.g. ``validation``) that is held out
+        whole; then every hour of ``source`` trains and ``train_fraction`` is not used.
+    boundary_variables
+        Variables of the lateral boundary conditioning (none: no boundary data).
+    global_analysis
+        The global analyses the boundary comes from, one per analysis (``source`` first, then each
+        extra; one data set covering them all also does). By default the sample's ERA5-like analysis
+        of ``size`` (and of ``extra_size``). Regridded onto the grid and interpolated to each hour with
+        :mod:`workbench.models.inputs`, as at inference.
 
     Returns
     -------
     TrainingData
     """
-    origin = {"size": size if source is None else None, "extra_size": extra_size}
+    origin = {"size": size if source is None else None, "extra_size": extra_size, "heldout_size": heldout_size}
     if source is None:
         from workbench.sample import open_sample
 
         source = open_sample("hrrr", size=size)
+    if heldout_size is not None:
+        from workbench.sample import open_sample
+
+        heldout = open_sample("hrrr", size=heldout_size)
+    if heldout is not None:
+        # an independent period evaluates: all of source trains, all of heldout is held out
+        train_part = source
+        source = heldout
+        extra = [train_part] + ([] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra))
     if not 0 < train_fraction < 1:
         raise DataError(f"train_fraction must be between 0 and 1, got {train_fraction}")
     times = pd.DatetimeIndex(source.time.values)
@@ -167,14 +197,22 @@ def load_training_data(
     if len(steps) != 1:
         raise DataError("training needs equally spaced analysis times (hourly in the sample)")
     array = _channels(source, variables, "the training data")
-    split = int(round(len(times) * train_fraction))
+    split = 0 if heldout is not None else int(round(len(times) * train_fraction))
     extras = [] if extra is None else [extra] if isinstance(extra, xr.Dataset) else list(extra)
     if extra_size is not None:
         from workbench.sample import open_sample
 
         extras.append(open_sample("hrrr", size=extra_size))
+    boundary = bool(boundary_variables)
+    # the sample's global analyses in the order of the pieces (the held-out analysis first when given)
+    sizes = ([heldout_size] if heldout_size else []) + [size] + ([extra_size] if extra_size else [])
+    if boundary and global_analysis is None and (origin["size"] is None or (heldout is not None and not heldout_size)):
+        raise DataError("boundary conditioning of your own analysis needs global_analysis= (on any grid)")
+    globals_ = list(global_analysis) if isinstance(global_analysis, (list, tuple)) else (
+        [global_analysis] if global_analysis is not None else [lambda s=s: _open_global(s) for s in sizes])
     # training blocks first, the held-out hours last: the statistics then read one block already in memory
     arrays, all_times = [array[:split]], [times[:split]]
+    bnds = [_boundary(source, globals_, 0, boundary_variables, times)] if boundary else []
     gap = pd.Timedelta(hours=gap_hours)
     for i, more in enumerate(extras):
         what = f"extra training analysis {i + 1}"
@@ -195,10 +233,15 @@ def load_training_data(
             )
         arrays.append(_channels(more[list(variables)].isel(time=np.flatnonzero(keep)), variables, what))
         all_times.append(more_times[keep])
+        if boundary:
+            bnds.append(_boundary(more, globals_, i + 1, boundary_variables, more_times[keep]))
     origin["extra_analyses"] = len(extras)
     n_train = sum(len(t) for t in all_times)
     full = np.concatenate([*arrays, array[split:]]) if extras else array
     train = xr.Dataset({v: (("time", "y", "x"), full[:n_train, i]) for i, v in enumerate(variables)})
+    bfull = None
+    if boundary:  # same order as the state: the training runs, then the held-out hours
+        bfull = np.concatenate([bnds[0][:split], *bnds[1:], bnds[0][split:]])
     return TrainingData(
         full,
         pd.DatetimeIndex(np.concatenate([t.values for t in [*all_times, times[split:]]])),
@@ -207,4 +250,25 @@ def load_training_data(
         Normalization.from_dataset(train, list(variables)),
         source,
         origin,
+        bfull,
+        tuple(boundary_variables),
     )
+
+
+def _open_global(size: str) -> xr.Dataset:
+    from workbench.sample import open_sample
+
+    return open_sample("era5", size=size)
+
+
+def _boundary(piece: xr.Dataset, globals_: list, index: int, variables: Sequence[str], times) -> np.ndarray:
+    """The global analysis on ``piece``'s grid at ``times``: regridded, then linear in time."""
+    from workbench.models.inputs import BoundarySource, boundary_from_global
+
+    glob = globals_[min(index, len(globals_) - 1)]
+    glob = glob() if callable(glob) else glob
+    gtimes = pd.DatetimeIndex(glob.time.values)
+    pad = pd.Timedelta(hours=24)
+    glob = glob.isel(time=np.flatnonzero((gtimes >= times[0] - pad) & (gtimes <= times[-1] + pad)))
+    on_grid = boundary_from_global(glob, piece, variables)
+    return BoundarySource(on_grid).fields(list(times.values), list(times.values), variables)

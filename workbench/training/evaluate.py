@@ -175,6 +175,13 @@ def evaluate_checkpoints(
         inits = heldout_inits(truth, start, max(leads_h), None, every_h=3)
     zoo: dict[str, object] = {}
     options: dict[str, dict] = {}
+    edges = {}
+    if data.boundary is not None:  # the held-out hours' global analysis drives the networks' edges, as in training
+        held = np.flatnonzero(data.heldout)
+        edges = {"boundary": xr.Dataset(
+            {v: (("time", "y", "x"), data.boundary[held, i]) for i, v in enumerate(data.boundary_variables)},
+            coords={"time": data.times[held]},
+        )}
     for name in models:
         try:
             find_checkpoints(name, checkpoints)
@@ -182,9 +189,10 @@ def evaluate_checkpoints(
             continue
         model = load(name, checkpoint=checkpoints)
         zoo[name] = model
+        options[name] = dict(edges)
         if len(step_models(model)) > 1:  # an HTA family: also roll out with its shortest step alone
             zoo[f"{name} (1 h steps only)"] = model
-            options[f"{name} (1 h steps only)"] = {"hta": False}
+            options[f"{name} (1 h steps only)"] = {"hta": False, **edges}
     zoo["persistence"] = Persistence(variables=data.variables)
     if nwp is not None:
         zoo["nwp"] = NWPForecast(size=size, variables=[v for v in data.variables if v in nwp.data])

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from workbench._io import atomic_write
 from workbench.errors import DataError
 from workbench.inference.device import autocast, check_precision, resolve_device
+from workbench.models.inputs import attach_inputs
 from workbench.training.data import TrainingData
 
 
@@ -60,6 +61,8 @@ class TrainConfig:
     lead_hours
         For lead-time conditioned networks (ClimaX-like): each sample's target lies a lead drawn at
         random from these hours ahead, and the network is told the lead.
+    storage
+        ``fp32`` or ``fp16`` weights in the saved checkpoint.
     init_from
         A checkpoint (stem or file) whose weights start the network: fine-tuning a pretrained network
         (ClimaX fine-tunes one network per lead time from its pretrained weights). Its architecture,
@@ -80,6 +83,7 @@ class TrainConfig:
     min_steps: int = 20
     lead_hours: list[float] | None = None
     init_from: str | None = None
+    storage: str = "fp32"
 
 
 @dataclass
@@ -152,6 +156,17 @@ class _Batches:
         mean, std = model.normalization.arrays(data.variables)
         normed = (data.array - mean[None, :, None, None]) / std[None, :, None, None]
         self.array = torch.as_tensor(normed, dtype=torch.float32).to(device)
+        # lateral boundaries: the global analysis at each time, physical (the model normalises it)
+        need = tuple(getattr(model, "boundary_variables", ()) or ())
+        self.boundary = None
+        if need:
+            if data.boundary is None or not set(need) <= set(data.boundary_variables):
+                raise DataError(
+                    f"{model.name} is conditioned on lateral boundaries {list(need)}, but the training data has "
+                    f"{list(data.boundary_variables) or 'none'}; load it with boundary_variables="
+                )
+            idx = [data.boundary_variables.index(v) for v in need]
+            self.boundary = torch.as_tensor(data.boundary[:, idx], dtype=torch.float32).to(device)
         seconds = data.times.values.astype("datetime64[s]").astype(np.int64)
         self.hours = torch.as_tensor(seconds / 3600.0, dtype=torch.float64, device=device)
         reach = max(leads) * cfg.rollout_steps
@@ -165,26 +180,32 @@ class _Batches:
         return self.train_starts[pick.to(self.device)], which.to(self.device)
 
     def inputs(self, starts: torch.Tensor, which: torch.Tensor, rollout: int | None = None):
-        """Input states, targets (one per rollout step), input valid hours and lead hours."""
+        """Input states, targets (one per rollout step), input valid hours, lead hours and the boundary
+        at each target's valid time (None for a model without boundary)."""
         k = self.ks[which]
         x = self.array[starts]
-        targets = [self.array[starts + k * j] for j in range(1, (rollout or self.rollout) + 1)]
-        return x, targets, self.hours[starts], self.leads[which]
+        n = rollout or self.rollout
+        targets = [self.array[starts + k * j] for j in range(1, n + 1)]
+        bounds = [None if self.boundary is None else self.boundary[starts + k * j] for j in range(1, n + 1)]
+        return x, targets, self.hours[starts], self.leads[which], bounds
 
 
-def _step(model, x, hours, lead, conditioned: bool):
-    kwargs = {"valid_time": hours} if model.forcings else {}
+def _step(model, x, hours, lead, conditioned: bool, boundary=None):
+    kwargs = {"valid_time": hours} if (model.forcings or model.needs_static) else {}
     if conditioned:
         kwargs["lead_hours"] = lead
+    if boundary is not None:
+        kwargs["boundary"] = boundary
     return model.step(x, **kwargs)
 
 
-def _loss(model, x, targets, hours, lead, conditioned: bool, dtype: str, device) -> torch.Tensor:
+def _loss(model, x, targets, hours, lead, conditioned: bool, dtype: str, device, bounds=None) -> torch.Tensor:
     total = 0.0
     state = x
+    bounds = bounds or [None] * len(targets)
     for j, target in enumerate(targets):
         with autocast(device, dtype):
-            pred = _step(model, state, hours + j * lead.double(), lead, conditioned)
+            pred = _step(model, state, hours + j * lead.double(), lead, conditioned, bounds[j])
         pred = pred.float()
         total = total + torch.mean((pred - target) ** 2)
         state = pred
@@ -240,6 +261,8 @@ def train_model(
     state_path = work / f"{out.name}.progress.pt"
     if cfg.init_from:
         initialise_from(model, cfg.init_from)
+    # static fields and insolation from the training grid: the function the inference engine calls
+    attach_inputs(model, data.source)
     model.to(dev).train()
     batches = _Batches(data, model, dev, cfg)
     conditioned = bool(cfg.lead_hours)
@@ -277,8 +300,8 @@ def train_model(
     while step < total:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * _cosine(step, total, cfg.warmup)
-        x, targets, hours, lead = batches.inputs(*batches.sample(cfg.batch_size))
-        loss = _loss(model, x, targets, hours, lead, conditioned, cfg.dtype, dev)
+        x, targets, hours, lead, bounds = batches.inputs(*batches.sample(cfg.batch_size))
+        loss = _loss(model, x, targets, hours, lead, conditioned, cfg.dtype, dev, bounds)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -321,7 +344,7 @@ def train_model(
         },
         **(metadata or {}),
     }
-    save_checkpoint(model, out, metadata=meta)
+    save_checkpoint(model, out, metadata=meta, storage=cfg.storage)
     state_path.unlink(missing_ok=True)
     return TrainResult(
         name=model.name,
@@ -348,9 +371,9 @@ def _heldout_loss(model, batches: _Batches, conditioned: bool, dtype: str, devic
         for i in range(0, len(starts), max_batch):
             s = starts[i : i + max_batch]
             w = torch.full_like(s, which)
-            x, targets, hours, lead = batches.inputs(s, w, rollout=1)
+            x, targets, hours, lead, bounds = batches.inputs(s, w, rollout=1)
             with autocast(device, dtype):
-                pred = _step(model, x, hours, lead, conditioned).float()
+                pred = _step(model, x, hours, lead, conditioned, bounds[0]).float()
             total += float(torch.mean((pred - targets[0]) ** 2)) * len(s)
             count += len(s)
     return total / max(count, 1)

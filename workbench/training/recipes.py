@@ -11,10 +11,23 @@
 
 The ``budget`` is each network's share of the wall-clock time given to ``workbench train``.
 
-Training data (:data:`EXTRA_TRAINING`): the first two weeks of the ``default`` sample plus the ``long``
-sample's hours from two days after the held-out week on (the same run continued; 1128 training hours in
-all). On the two weeks alone the networks over-fitted: the ClimaX-like one reached a held-out loss of 0.41
-against 0.13 with the added weeks, and stayed behind persistence at 6 h on 10-m wind and pressure.
+Inputs (:data:`INPUTS`, see :mod:`workbench.models.inputs`): every network takes, besides its state, the
+uniform time of day, the top-of-atmosphere insolation at each point, the static fields (orography,
+land-sea mask, sine and cosine of latitude and longitude) and, being limited-area networks on the
+HRRR-like grid, the lateral boundary: the coarse global state of :data:`BOUNDARY_VARIABLES` at the valid
+time of the output in a strip of :data:`BOUNDARY_WIDTH_KM` along the edge.
+
+Uncertainty: every network trains with dropout (:data:`DROP_RATE`), so MC dropout draws from a network
+that learnt with it, and :data:`MEMBERS` independently initialised and shuffled copies (seeds 0, 1, ...)
+make the deep ensemble that is the default epistemic ensemble. Members beyond the first are stored in
+fp16 (:data:`MEMBER_STORAGE`, checksummed as written) under ``members/<k>/`` of the checkpoint directory, so
+the shipped weights stay small.
+
+Training data (:data:`TRAINING_PERIODS`): the ``train`` sample (eight weeks of another June, from its
+own seed) trains, the ``validation`` sample (two weeks of a third June) is held out, and the ``default``
+sample, the test period, is never seen. With samples older than version 3, which have no independent
+periods, :data:`EXTRA_TRAINING` applies: the first two weeks of ``default`` plus the ``long`` sample's
+hours from two days after the held-out week on.
 """
 
 from __future__ import annotations
@@ -22,6 +35,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.errors import DataError
+from workbench.models.inputs import STATIC
+from workbench.models.registry import member_dir
+
+__all__ = ["BOUNDARY_VARIABLES", "INPUTS", "MEMBERS", "RECIPES", "TRAINING_PERIODS", "Recipe", "member_dir", "recipes_for"]
+
+#: Variables of the lateral boundary conditioning: those a coarse global model resolves (not rain,
+#: reflectivity or gusts).
+BOUNDARY_VARIABLES = ("t2m", "u10m", "v10m", "msl", "z500", "t850", "u850", "v850")
+#: Width of the boundary strip; about two ERA5-like cells at the sample's latitudes, ten default cells.
+BOUNDARY_WIDTH_KM = 240.0
+#: Inputs every learned network takes (config keys of :func:`workbench.models.build`).
+INPUTS: dict = {
+    "forcings": ["hour_sin", "hour_cos", "toa_insolation"],
+    "static": list(STATIC),
+    "boundary": {"variables": list(BOUNDARY_VARIABLES), "width_km": BOUNDARY_WIDTH_KM},
+}
+#: Dropout rate of every network (attention/MLP dropout), so MC dropout samples a trained distribution.
+DROP_RATE = 0.1
+#: Members of the deep ensemble (independent seeds); the first is the deterministic model.
+MEMBERS = 3
+#: Storage of the shipped weights: fp16 halves them; loading casts back to float32.
+MEMBER_STORAGE = "fp16"
 
 
 @dataclass(frozen=True)
@@ -50,27 +85,35 @@ class Recipe:
     budget: float = 1.0
 
 
-#: Sample size -> the sample whose further hours also train (see :func:`load_training_data`'s ``extra``).
+#: Sample size -> the sample whose further hours also train (see :func:`load_training_data`'s ``extra``);
+#: used only with samples older than version 3, which have no independent training period.
 EXTRA_TRAINING: dict[str, str] = {"default": "long"}
+#: Sample size evaluated on -> (training size, validation size): independent periods with their own
+#: seeds (sample version 3), so no weather of the test period is trained on.
+TRAINING_PERIODS: dict[str, tuple[str, str]] = {"default": ("train", "validation")}
 
 RECIPES: dict[str, list[Recipe]] = {
     "pangu": [
-        Recipe("pangu", "pangu_1h", {"time_step_hours": 1.0}, {"lr": 2e-3, "batch_size": 16}, 1.2),
-        Recipe("pangu", "pangu_6h", {"time_step_hours": 6.0}, {"lr": 2e-3, "batch_size": 16}, 1.0),
-        Recipe("pangu", "pangu_24h", {"time_step_hours": 24.0}, {"lr": 2e-3, "batch_size": 16}, 1.0),
+        Recipe("pangu", "pangu_1h", {"time_step_hours": 1.0, "net": {"drop_rate": DROP_RATE}},
+               {"lr": 2e-3, "batch_size": 16}, 1.2),
+        Recipe("pangu", "pangu_6h", {"time_step_hours": 6.0, "net": {"drop_rate": DROP_RATE}},
+               {"lr": 2e-3, "batch_size": 16}, 1.0),
+        Recipe("pangu", "pangu_24h", {"time_step_hours": 24.0, "net": {"drop_rate": DROP_RATE}},
+               {"lr": 2e-3, "batch_size": 16}, 1.0),
     ],
     "climax": [
         Recipe(
             "climax",
             "climax",
-            {"time_step_hours": 1.0, "lead_hours": [1.0, 6.0, 24.0], "net": {"drop_rate": 0.1}},
+            {"time_step_hours": 1.0, "lead_hours": [1.0, 6.0, 24.0], "net": {"drop_rate": DROP_RATE}},
             # on the two weeks alone 2000 steps left it behind persistence at 6 h and 12000 over-fitted
             {"lr": 1e-3, "batch_size": 16, "lead_hours": [1.0, 6.0, 24.0], "steps": 6000},
             2.5,
         )
     ],
     "hrheim": [
-        Recipe("hrheim", "hrheim", {"time_step_hours": 1.0}, {"lr": 2e-3, "batch_size": 8, "rollout_steps": 2}, 1.5)
+        Recipe("hrheim", "hrheim", {"time_step_hours": 1.0, "net": {"drop_rate": DROP_RATE}},
+               {"lr": 2e-3, "batch_size": 8, "rollout_steps": 2}, 1.5)
     ],
 }
 
@@ -82,3 +125,4 @@ def recipes_for(name: str) -> list[Recipe]:
     if name not in RECIPES:
         raise DataError(f"no training recipe for {name!r}; choose one of {sorted(RECIPES)} or 'all'")
     return list(RECIPES[name])
+

@@ -7,8 +7,10 @@ On first use for a sample size, :func:`sample_results` runs the workbench's own 
    and the default threshold rules, over the verification period;
 3. forecasts from the same initial times by persistence, climatology, the sample NWP and every learned
    model whose checkpoint is installed (``workbench.models.load`` + ``workbench.inference.run_forecast``
-   on the CPU unless a GPU is present), plus a weight x noise ensemble of one learned model for the
-   spread maps;
+   on the CPU unless a GPU is present), plus the default ensemble of one learned model (its deep
+   ensemble x perturbations at the analysis error) for the spread maps. Persistence, NWP and the learned
+   models all start from the sample's one analysis (:mod:`workbench.workflow.start`), never from the
+   verifying truth;
 4. scores of all of them (``workbench.scoring.decompose``), with an hour-of-day climatology of the
    period before the first initial time for the ACC;
 
@@ -17,8 +19,8 @@ only open those files (lazily). The directory name changes when checkpoints are 
 the dashboard never shows scores of weights it no longer has.
 
 To keep the first start short, the dashboard verifies the **last** ``DASHBOARD_INITS`` NWP initial times
-whose 48-h forecasts still verify inside the sample (the end of the sample period, after the part the
-learned models trained on) at the lead times in :data:`DASHBOARD_LEADS`, rather than every initial time
+whose 48-h forecasts still verify inside the sample (the ``default`` sample is the test period: the
+learned models trained on the independent ``train`` period) at the lead times in :data:`DASHBOARD_LEADS`, rather than every initial time
 and hourly lead of the sample's NWP.
 """
 
@@ -49,7 +51,7 @@ from workbench.workflow.results import Results
 log = logging.getLogger(__name__)
 
 #: Bump when the products or their layout change, so old caches are not read.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 #: Lead times (hours) scored and mapped, where the NWP forecast has them.
 DASHBOARD_LEADS = (0, 1, 3, 6, 12, 18, 24, 36, 48)
@@ -67,11 +69,10 @@ LEARNED_MODES = ("background", "wait", "off")
 #: Baselines every dashboard shows.
 BASELINES = ("persistence", "climatology", "nwp")
 
-#: Ensemble of the first learned model for the spread maps: weight members by MC dropout (at this rate,
-#: since the shipped weights were trained without dropout) times perturbed-initial-condition members.
-ENSEMBLE_WEIGHT_MEMBERS = 3
+#: Ensemble of the first learned model for the spread maps: its deep ensemble (the shipped members,
+#: trained independently) times initial-condition perturbations at the analysis error
+#: (:func:`workbench.workflow.start.default_ensemble`).
 ENSEMBLE_NOISE_MEMBERS = 3
-ENSEMBLE_DROPOUT = 0.1
 
 #: Days of analysis before the first initial time that the climatology is fitted on; loaded in memory,
 #: which keeps the fit to a second (the whole default sample would be ~0.7 GB).
@@ -176,25 +177,22 @@ def training_period(truth: xr.Dataset, first_init) -> tuple[xr.Dataset, str | No
     )
 
 
-def ensemble_spec():
-    """The spread maps' ensemble (see :data:`ENSEMBLE_DROPOUT`)."""
-    from workbench.inference import EnsembleSpec
-
-    return EnsembleSpec(
-        weight_members=ENSEMBLE_WEIGHT_MEMBERS, noise_members=ENSEMBLE_NOISE_MEMBERS, dropout=ENSEMBLE_DROPOUT
-    )
-
-
-def _run_learned(name, truth, inits, leads, store: Path, members=None):
-    from workbench.inference import ZarrSink, run_forecast
+def _run_learned(name, ctx: dict, inits, store: Path, ensemble: bool = False):
+    """A learned model's forecast from the analysis (every model starts from it), or its default
+    ensemble (deep-ensemble members x perturbations at the analysis error)."""
+    from workbench.inference import ZarrSink
     from workbench.models import load
+    from workbench.workflow.start import default_ensemble, run_from_analysis
 
-    model = load(name)
-    return run_forecast(
+    model, members = load(name), None
+    if ensemble:
+        model, members = default_ensemble(name, ctx["analysis"], noise_members=ENSEMBLE_NOISE_MEMBERS)
+    return run_from_analysis(
         model,
-        truth,
+        ctx["analysis"],
+        ctx["nwp"],
         inits,
-        leads.astype("timedelta64[h]"),
+        ctx["leads"].astype("timedelta64[h]"),
         members=members,
         device="auto",
         dtype="fp32",
@@ -233,6 +231,10 @@ def _context(size: str, cache_dir) -> dict:
     truth = open_sample("hrrr", size)
     nwp = open_sample("nwp", size)
     inits, leads = choose_times(truth, nwp, size)
+    from workbench.workflow.start import initial_state
+
+    # the one analysis every forecast starts from (the NWP's lead 0 is exactly it)
+    analysis = initial_state(size, inits)
     lead_td = leads.astype("timedelta64[h]").astype("timedelta64[ns]")
     verif = truth.sel(time=slice(inits[0], inits[-1] + lead_td.max()))
     return {
@@ -240,6 +242,7 @@ def _context(size: str, cache_dir) -> dict:
         "size": size,
         "truth": truth,
         "nwp": nwp,
+        "analysis": analysis,
         "inits": inits,
         "leads": leads,
         "lead_td": lead_td,
@@ -330,7 +333,9 @@ def build_baselines(
     for name, model in (("persistence", load("persistence")), ("climatology", climatology)):
         target = forecasts_dir / f"{name}.zarr"
         if not target.exists():
-            fc = model.forecast(truth, inits, lead_td)
+            # persistence repeats the analysis, like every other forecast's start (not the truth)
+            start = ctx["analysis"] if name == "persistence" else truth
+            fc = model.forecast(start, inits, lead_td)
             _write_zarr(fc.drop_encoding() if hasattr(fc, "drop_encoding") else fc, target)
     target = forecasts_dir / "nwp.zarr"
     if not target.exists():
@@ -377,7 +382,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
     manifest = read_manifest(root) or read_manifest(build_baselines(size, cache_dir))
     if manifest["learned"] in ("done", "none"):
         return root
-    truth, inits, leads = ctx["truth"], ctx["inits"], ctx["leads"]
+    inits = ctx["inits"]
     notes = list(manifest["notes"])
     # (a resumed run may find the learned models already listed by its first publication below)
     models = [m for m in manifest["models"] if m not in manifest["learned_models"]]
@@ -386,7 +391,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
     for name in manifest["learned_models"]:
         store = root / "forecasts" / f"{name}.zarr"
         try:
-            _run_learned(name, truth, inits, leads, store)
+            _run_learned(name, ctx, inits, store)
         except WorkbenchError as exc:
             # A model that cannot run is left out (and said so), not allowed to stop the dashboard.
             shutil.rmtree(store, ignore_errors=True)
@@ -406,7 +411,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
         name = learned[0]
         store = root / "ensembles" / f"{name}.zarr"
         try:
-            _run_learned(name, truth, ensemble_inits, leads, store, members=ensemble_spec())
+            _run_learned(name, ctx, ensemble_inits, store, ensemble=True)
             ensemble_model = name
         except WorkbenchError as exc:
             shutil.rmtree(store, ignore_errors=True)
@@ -508,8 +513,8 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
         notes.insert(0, f"Learned models ({waiting}) left out: WORKBENCH_DASHBOARD_LEARNED=off.")
     if ensemble:
         notes.append(
-            f"Spread maps: {ensemble} ensemble ({ENSEMBLE_WEIGHT_MEMBERS} MC-dropout x "
-            f"{ENSEMBLE_NOISE_MEMBERS} perturbed members) from "
+            f"Spread maps: {ensemble} ensemble (deep-ensemble members x {ENSEMBLE_NOISE_MEMBERS} "
+            "initial-condition perturbations at the analysis error) from "
             f"{', '.join(t[:16] for t in manifest['ensemble_init_times'])}."
         )
     return build_results(
