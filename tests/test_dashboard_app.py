@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -131,14 +132,53 @@ def test_event_click_moves_time_and_zooms(results):
     assert board._range_streams and board._range_streams[0].x_range == (x_range.start, x_range.end)
 
 
-def test_event_table_sorted_by_the_models_error(results):
+def test_event_table_ranked_by_error_relative_to_the_place(results):
     board = dash.SkillDashboard(results)
     rows = board.events_table.value
-    errors = rows["pangu"].to_numpy()
-    finite = errors[np.isfinite(errors)]
-    assert list(finite) == sorted(finite, reverse=True)
+    s = board.state
+    # the ratio is the model's error in the event over its usual error in the event's box at that lead
+    errors = results.event_errors(s.variable, s.lead_time)["pangu"]
+    typical = results.event_typical_errors(s.variable, s.lead_time)["pangu"]
+    expected = (errors / typical).reindex(rows["event_id"]).to_numpy()
+    assert np.isfinite(expected).sum() >= 2
+    np.testing.assert_allclose(rows["vs_typical"], expected.round(2), equal_nan=True)
+    ratio = rows["vs_typical"].to_numpy()
+    finite = ratio[np.isfinite(ratio)]
+    assert list(finite) == sorted(finite, reverse=True) and np.isnan(ratio[len(finite):]).all()
     board.state.event_type = "hail"
     assert set(board.events_table.value["type"]) <= {"hail"}
+
+
+def test_every_event_zooms_inside_the_domain_without_warnings(results):
+    board = dash.SkillDashboard(results)
+    root = rendered(board.maps(("truth", "forecast", "error")))
+    (gx0, gx1), (gy0, gy1) = dash.vmaps.map_extent(results.grid)
+    g = results.grid
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning (All-NaN slice, ...) fails the test
+        for _, row in board.events_table.value.iterrows():
+            board.select_event(row)
+            x, y = board._x_ranges[0], board._y_ranges[0]
+            # the whole event, with context, inside the domain
+            assert gx0 <= x.start < g.x[row["x_min"]] and g.x[row["x_max"]] < x.end <= gx1
+            assert gy0 <= y.start < g.y[row["y_min"]] and g.y[row["y_max"]] < y.end <= gy1
+            for image in map_images(root).values():
+                assert np.isfinite(image).all()
+
+
+def test_zoom_box_is_moved_inside_the_domain():
+    from workbench.grids import hrrr_grid
+
+    g = hrrr_grid(24.0)
+    (gx0, gx1), (gy0, gy1) = dash.vmaps.map_extent(g)
+    # an event in the domain's lower-left corner: the frame starts at the corner, the event inside it
+    xlim, ylim = dash.zoom_box({"x_min": 0, "x_max": 2, "y_min": 0, "y_max": 1}, g, aspect=1.5)
+    assert xlim[0] == gx0 and ylim[0] == gy0
+    assert (xlim[1] - xlim[0]) / (ylim[1] - ylim[0]) == pytest.approx(1.5)
+    assert xlim[1] > g.x[2] + 150e3 and ylim[1] > g.y[1] + 150e3
+    # a frame larger than the domain is the domain
+    xlim, ylim = dash.zoom_box({"x_min": 0, "x_max": g.nx - 1, "y_min": 0, "y_max": g.ny - 1}, g, aspect=1.5)
+    assert xlim == (gx0, gx1) and ylim == (gy0, gy1)
 
 
 def test_zoom_box_keeps_the_aspect():

@@ -138,7 +138,11 @@ def _nearest_time(options: list[str], wanted: str) -> str:
 def zoom_box(
     event: pd.Series | dict, grid, aspect: float, pad_cells: float = 3.0
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """``(xlim, ylim)`` in projection metres framing an event's box with the map's aspect (width/height).
+    """``(xlim, ylim)`` in projection metres framing an event's whole box, with context, inside the domain.
+
+    The box gets a margin on every side, grows along one axis to the map's aspect (width/height), and
+    is then moved inside the grid's extent (or cut to it where it is larger): an event at the edge of
+    the domain is shown with the land around it rather than with a half-empty frame.
 
     Parameters
     ----------
@@ -149,13 +153,15 @@ def zoom_box(
     aspect : float
         Width over height of the map's frame; the box grows along one axis to keep it.
     pad_cells : float
-        Margin around the box, in cells (at least 150 km in all).
+        Margin around the box, in cells (at least 150 km, and at least half the box's own size, so a
+        small event is seen in its surroundings).
     """
-    pad = max(pad_cells * grid.dx, 150e3)
-    x0 = grid.x[int(event["x_min"])] - pad
-    x1 = grid.x[int(event["x_max"])] + pad
-    y0 = grid.y[int(event["y_min"])] - pad
-    y1 = grid.y[int(event["y_max"])] + pad
+    x0 = grid.x[int(event["x_min"])] - grid.dx / 2
+    x1 = grid.x[int(event["x_max"])] + grid.dx / 2
+    y0 = grid.y[int(event["y_min"])] - grid.dx / 2
+    y1 = grid.y[int(event["y_max"])] + grid.dx / 2
+    pad = max(pad_cells * grid.dx, 150e3, 0.5 * max(x1 - x0, y1 - y0))
+    x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
     w, h = x1 - x0, y1 - y0
     if w / h < aspect:
         grow = (h * aspect - w) / 2
@@ -163,7 +169,16 @@ def zoom_box(
     else:
         grow = (w / aspect - h) / 2
         y0, y1 = y0 - grow, y1 + grow
-    return (float(x0), float(x1)), (float(y0), float(y1))
+    (gx0, gx1), (gy0, gy1) = vmaps.map_extent(grid)
+    return _inside(x0, x1, gx0, gx1), _inside(y0, y1, gy0, gy1)
+
+
+def _inside(lo: float, hi: float, start: float, end: float) -> tuple[float, float]:
+    """The interval ``[lo, hi]`` moved inside ``[start, end]``, or cut to it when longer."""
+    if hi - lo >= end - start:
+        return float(start), float(end)
+    shift = max(start - lo, 0.0) - max(hi - end, 0.0)
+    return float(lo + shift), float(hi + shift)
 
 
 def best_forecast_for(
@@ -416,13 +431,20 @@ class SkillDashboard(pn.viewable.Viewer):
     def event_rows(
         self, variable: str, lead_time: int, event_type: str, model: str | None = None
     ) -> pd.DataFrame:
-        """The event browser's rows for the selection, the model's worst events first.
+        """The event browser's rows for the selection, the events where the model did worst for the place first.
 
-        Errors are cached per variable and lead time; events with no verifying forecast come last.
+        Column ``vs_typical`` is the selected model's error inside the event over its typical error in
+        the event's box at that lead (all initial times, :meth:`Results.event_typical_errors
+        <workbench.workflow.results.Results.event_typical_errors>`); the rows are sorted by it, so an
+        event tops the list because the model failed there more than usual, not because its place
+        (the domain's edge) always has large errors. Errors are cached per variable and lead time;
+        events with no verifying forecast come last.
         """
         r = self.results
         if r.events is None or not len(r.events):
-            return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
+            return pd.DataFrame(
+                {"event_id": [], "type": [], "start": [], "hours": [], "place": [], "vs_typical": []}
+            )
         # The rows' fixed part (places, sizes, times) is built once; each refresh adds the error columns.
         def rows() -> tuple[pd.DataFrame, pd.Series]:
             base = event_frame(r.events, None, r.grid)
@@ -433,15 +455,20 @@ class SkillDashboard(pn.viewable.Viewer):
             keep = types.map(lambda t: event_type in t).to_numpy(dtype=bool)
             base = base[keep]
         errors = r.event_errors(variable, int(lead_time))
-        # the selected model's errors first: the rows are sorted by them
+        # the selected model's errors first
         models = [m for m in r.map_models if m in errors.columns]
         if model in models:
             models = [model] + [m for m in models if m != model]
-        values = errors.reindex(base["event_id"])[models].round(3)
+        values = errors.reindex(base["event_id"])[models]
+        ratio = pd.Series(np.nan, index=values.index)
+        if model in models:
+            typical = r.event_typical_errors(variable, int(lead_time)).reindex(base["event_id"])[model]
+            ratio = values[model] / typical.where(typical > 0)
+        values = values.round(3)
+        values.insert(0, "vs_typical", ratio.round(2).to_numpy())
         values.index = base.index
         frame = pd.concat([base.iloc[:, :6], values, base.iloc[:, 6:]], axis=1)
-        if model in frame.columns:
-            frame = frame.sort_values(model, ascending=False, na_position="last", kind="stable")
+        frame = frame.sort_values("vs_typical", ascending=False, na_position="last", kind="stable")
         return frame.reset_index(drop=True)
 
     def _events_table(self) -> pn.widgets.Tabulator:
@@ -456,6 +483,15 @@ class SkillDashboard(pn.viewable.Viewer):
             selectable=1,
             pagination="remote",  # only the page on screen travels to the browser
             page_size=12,
+            titles={"vs_typical": "× typical"},
+            header_tooltips={
+                "vs_typical": "The selected model's error in the event over its usual error at that place "
+                "and lead time (rows are sorted by it)",
+                "size_km2": "Area of the event's box (km²)",
+                "hours": "Duration (h)",
+            },
+            # the columns keep their widths and the table scrolls sideways inside its card
+            layout="fit_data_table",
             sizing_mode="stretch_width",
         )
         table.on_click(self._on_event_click)

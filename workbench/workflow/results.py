@@ -20,7 +20,13 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
-from workbench.workflow.derive import event_errors, grid_from_coords, spread_split, with_model_dim
+from workbench.workflow.derive import (
+    event_errors,
+    event_typical_errors,
+    grid_from_coords,
+    spread_split,
+    with_model_dim,
+)
 
 #: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
 MEMORY_BUDGET_MB = 2048
@@ -287,6 +293,20 @@ class Results:
             self._cache[key] = event_errors(
                 self.events, truth, forecasts, variable, int(lead_hours), self.masks
             )
+        return self._cache[key]
+
+    def event_typical_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
+        """Each mapped model's typical RMSE over each event's box at one lead time, event or not (cached;
+        see :func:`workbench.workflow.derive.event_typical_errors`)."""
+        key = ("event_typical_errors", variable, int(lead_hours))
+        if key not in self._cache:
+            truth = self.truth_var(variable).to_dataset()
+            forecasts = {
+                m: self.forecast_var(m, variable).to_dataset()
+                for m in self.map_models
+                if variable in self.forecasts[m].data_vars
+            }
+            self._cache[key] = event_typical_errors(self.events, truth, forecasts, variable, int(lead_hours))
         return self._cache[key]
 
     def mask_at(self, valid_time, event_type: str | None = None) -> xr.DataArray | None:
