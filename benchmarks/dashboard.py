@@ -559,7 +559,7 @@ async def _screenshot(url: str, path: str) -> None:
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1500, "height": 1700})
+        page = await browser.new_page(viewport={"width": 1600, "height": 2600})  # the README picture
         await page.goto(url, timeout=180_000)
         await page.wait_for_function(
             "() => window.Bokeh && Bokeh.documents.length && [...Bokeh.documents[0].all_models]"

@@ -108,10 +108,10 @@ def test_skill_and_scorecard_follow_the_state(results):
     views = board.views()
     root = rendered(pn.Column(views["skill"], views["scorecard"]))
     titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
-    assert {"RMSE of t2m — all", "RMSE of t2m — extreme", "RMSE: % better than nwp — all"} <= titles
+    assert {"RMSE of t2m — all", "RMSE of t2m — extreme", "RMSE vs nwp — all"} <= titles
     board.state.param.update(variable="refc", region="hail", metric="acc")
     titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
-    assert {"ACC of refc — all", "ACC of refc — hail", "ACC: % better than nwp — hail"} <= titles
+    assert {"ACC of refc — all", "ACC of refc — hail", "ACC vs nwp — hail"} <= titles
 
 
 def test_event_click_moves_time_and_zooms(results):

@@ -27,9 +27,9 @@ from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip,
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
 from workbench.viz.safety import escape, page_text
-from workbench.viz.scorecard import scorecard
+from workbench.viz.scorecard import scorecard, scorecard_frame, scorecard_legend
 from workbench.viz.skill import skill_curves
-from workbench.viz.style import CURVE_METRICS
+from workbench.viz.style import CURVE_METRICS, variable_groups
 from workbench.viz.urlstate import (
     URL_PARAMETERS,
     apply_query,
@@ -47,8 +47,14 @@ __all__ = ["URL_PARAMETERS", "SkillDashboard", "SkillState", "create_app", "sync
 #: State parameters the maps depend on.
 MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 
-#: Width in pixels of each map.
-MAP_WIDTH = 370
+#: Width in pixels of each map: three maps with their colour bars fit the page's main area at 1280 px.
+MAP_WIDTH = 300
+
+#: Width in pixels of each skill panel (plus the legend's, outside the second one).
+SKILL_WIDTH = 380
+
+#: Width in pixels of each scorecard panel (two fit side by side at 1280 px).
+SCORECARD_WIDTH = 440
 
 def _time_label(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M")
@@ -249,7 +255,9 @@ class SkillDashboard(pn.viewable.Viewer):
         return self.results.views.get(
             "skill",
             (metric, variable, region, model),
-            lambda: skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model),
+            lambda: skill_curves(
+                self.results.scores, metric, variable, ("all", region), highlight=model, width=SKILL_WIDTH
+            ),
         )
 
     def skill_panels(self) -> hv.Layout:
@@ -265,13 +273,39 @@ class SkillDashboard(pn.viewable.Viewer):
 
         return hv.Layout([panel(0), panel(1)]).cols(2)
 
-    def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
-        """Scorecard for ``all`` and the selected region (built once per choice, for every session)."""
+    def scorecard_view(
+        self, metric: str, reference: str, region: str, variables: tuple[str, ...] | None = None
+    ) -> hv.Layout:
+        """Scorecard for ``all`` and the selected region, of some variables (built once per choice, for
+        every session)."""
         return self.results.views.get(
             "scorecard",
-            (metric, reference, region),
-            lambda: scorecard(self.results.scores, metric, reference, ("all", region)),
+            (metric, reference, region, variables),
+            lambda: scorecard(
+                self.results.scores,
+                metric,
+                reference,
+                ("all", region),
+                variables=list(variables) if variables else None,
+                width=SCORECARD_WIDTH,
+            ),
         )
+
+    def scorecard_panel(self, metric: str, reference: str, region: str) -> pn.Column:
+        """The scorecard in the page: one tab per group of variables (surface, precipitation & radar,
+        upper air), each with the ``all`` and region panels side by side (wrapping on a narrow screen),
+        and the legend in words under them."""
+        variables = [str(v) for v in self.results.scores["variable"].values]
+        groups = variable_groups(variables)
+        tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
+        for name, members in groups.items():
+            layout = self.scorecard_view(metric, reference, region, tuple(members))
+            tabs.append((f"{name} ({len(members)})", pn.pane.HoloViews(layout, linked_axes=False)))
+        how = scorecard_frame(self.results.scores, metric, reference, "all", variables[:1]).attrs[
+            "significance"
+        ]
+        legend = pn.pane.Markdown(scorecard_legend(metric, reference, how), sizing_mode="stretch_width")
+        return pn.Column(tabs, legend, sizing_mode="stretch_width")
 
     # -- maps ---------------------------------------------------------------------------------------
     def field_view(
@@ -290,8 +324,10 @@ class SkillDashboard(pn.viewable.Viewer):
             if screen is not None:
                 da = vmaps.raster_field(da, *screen)
             log.debug("no %s map: %s", kind, exc)
-            return vmaps.field_image(da, label=kind, kind=kind, variable=variable).opts(
-                title=f"{kind.replace('_', ' ')} · {model}: no ensemble from {init_time}", **self._image_opts
+            # A fixed colour range: HoloViews would otherwise look for one in an all-NaN array (a
+            # RuntimeWarning on every update).
+            return vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=(0.0, 1.0)).opts(
+                title=f"{kind.replace('_', ' ')} · {model} · no ensemble", **self._image_opts
             )
         if screen is not None:
             da = vmaps.raster_field(da, *screen)
@@ -312,7 +348,12 @@ class SkillDashboard(pn.viewable.Viewer):
     def _image_opts(self) -> dict:
         # Set on each frame's Image (rasterize keeps them) rather than on the DynamicMaps, which would
         # clone every frame once per .opts() call.
-        return {**vmaps.map_opts(self.results.grid, MAP_WIDTH), "hooks": [self._map_hook]}
+        # 9-pt titles: "forecast · climax · t2m · 2020-06-02T12:00" fits a map's width.
+        return {
+            **vmaps.map_opts(self.results.grid, MAP_WIDTH),
+            "fontsize": {"title": "9pt"},
+            "hooks": [self._map_hook],
+        }
 
     def outline_view(self, event_type: str, init_time: str, lead_time: int) -> hv.Contours:
         """Outline of the selected event type's mask at the valid time (cached per time and type)."""
@@ -467,7 +508,8 @@ class SkillDashboard(pn.viewable.Viewer):
         values = values.round(3)
         values.insert(0, "vs_typical", ratio.round(2).to_numpy())
         values.index = base.index
-        frame = pd.concat([base.iloc[:, :6], values, base.iloc[:, 6:]], axis=1)
+        # What the rows are ranked by comes first, so it is seen without scrolling sideways.
+        frame = pd.concat([base.iloc[:, :2], values, base.iloc[:, 2:]], axis=1)
         frame = frame.sort_values("vs_typical", ascending=False, na_position="last", kind="stable")
         return frame.reset_index(drop=True)
 
@@ -492,6 +534,7 @@ class SkillDashboard(pn.viewable.Viewer):
             },
             # the columns keep their widths and the table scrolls sideways inside its card
             layout="fit_data_table",
+            frozen_columns=["event_id"],
             sizing_mode="stretch_width",
         )
         table.on_click(self._on_event_click)
@@ -574,8 +617,9 @@ class SkillDashboard(pn.viewable.Viewer):
         """The four views, bound to the state."""
         s = self.state
         skill = pn.pane.HoloViews(self.skill_panels(), name="skill")
-        card = pn.pane.HoloViews(
-            pn.bind(self.scorecard_view, s.param.metric, s.param.reference, s.param.region)
+        card = pn.panel(
+            pn.bind(self.scorecard_panel, s.param.metric, s.param.reference, s.param.region),
+            sizing_mode="stretch_width",
         )
         field_tabs = pn.Tabs(
             ("Truth · forecast · error", self.maps(("truth", "forecast", "error"))), dynamic=True
