@@ -103,6 +103,53 @@ def test_lead_time_change_updates_the_maps(results):
     assert titles == {"refc (dBZ)", "refc error (dBZ)"}
 
 
+def bokeh_maps(root) -> dict:
+    """Per map title: the image, the colour range and palette, the colour bar's title."""
+    out = {}
+    for plot in root.select({"type": Plot}):
+        images = [r for r in plot.renderers if isinstance(r, GlyphRenderer) and type(r.glyph).__name__ == "Image"]
+        if images and plot.title is not None:
+            mapper = images[0].glyph.color_mapper
+            bar = next(iter(plot.select({"type": ColorBar})), None)
+            out[plot.title.text] = (
+                np.array(images[0].data_source.data["image"][0]),
+                (mapper.low, mapper.high, list(mapper.palette)),
+                bar.title if bar is not None else None,
+            )
+    return out
+
+
+def test_a_widget_change_sends_only_the_new_images_and_matches_a_fresh_render(results):
+    from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+
+    kinds = ("truth", "forecast", "error")
+    board = dash.SkillDashboard(results)
+    root = rendered(board.maps(kinds))
+    sent = []
+    root.document.on_change(lambda event: sent.append(event))
+    board.state.param.update(variable="refc", lead_time=6, model="nwp")
+    fresh = dash.SkillDashboard(results)
+    fresh.state.param.update(variable="refc", lead_time=6, model="nwp")
+    after, expected = bokeh_maps(root), bokeh_maps(rendered(fresh.maps(kinds)))
+    # the in-place update leaves the maps as HoloViews draws that selection from scratch
+    assert sorted(after) == sorted(expected) and len(after) == 3
+    for title, (image, mapper, bar) in expected.items():
+        np.testing.assert_array_equal(after[title][0], image)
+        assert after[title][1] == mapper and after[title][2] == bar
+    # and only what changed travelled: one image column per map (the outlines follow the new valid time)
+    image_sources = {
+        r.data_source.id
+        for r in root.select({"type": GlyphRenderer})
+        if type(r.glyph).__name__ == "Image"
+    }
+    columns = [e.cols for e in sent if isinstance(e, ColumnDataChangedEvent) and e.model.id in image_sources]
+    assert columns == [["image"]] * 3
+    assert not [e for e in sent if isinstance(e, ModelChangedEvent) and e.attr == "data"]
+    # a zoom afterwards (through HoloViews) resamples the selection now shown
+    board.zoom_to((results.grid.x[2], results.grid.x[12]), (results.grid.y[2], results.grid.y[8]))
+    assert all(" refc " in t and t.startswith(("truth", "forecast · nwp", "error · nwp")) for t in map_images(root))
+
+
 def test_skill_and_scorecard_follow_the_state(results):
     board = dash.SkillDashboard(results)
     views = board.views()

@@ -105,7 +105,7 @@ def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), saved["PYTHONPATH"]) if p)
     os.environ["WORKBENCH_TEST_NETWORK_LOG"] = str(log_path.parent / "network.log")
     try:
-        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
+        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=180) as (
             url,
             _,
             _,

@@ -136,6 +136,18 @@ class SkillState(param.Parameterized):
         return apply_query(self, values)
 
 
+@functools.lru_cache(maxsize=64)
+def _palette_of(cmap: str) -> tuple[str, ...]:
+    from holoviews.plotting.util import process_cmap
+
+    return tuple(process_cmap(cmap))
+
+
+def _palette(cmap) -> list[str] | None:
+    """The Bokeh palette HoloViews makes of a colour map name (None for anything else)."""
+    return list(_palette_of(cmap)) if isinstance(cmap, str) else None
+
+
 def _nearest_time(options: list[str], wanted: str) -> str:
     target = pd.Timestamp(wanted)
     return min(options, key=lambda t: abs(pd.Timestamp(t) - target))
@@ -235,6 +247,9 @@ class SkillDashboard(pn.viewable.Viewer):
         self._x_ranges: list = []
         self._y_ranges: list = []
         self._range_streams: list = []
+        # Each map's HoloViews plot and its (range, size) streams, for the in-place updates.
+        self._map_plots: dict[str, object] = {}
+        self._screen_streams: dict[str, tuple] = {}
         self._outline_sources: dict[str, ColumnDataSource] = {}
         self._outline_cache: dict = {}
         self._frame_aspect = 1.0
@@ -389,7 +404,84 @@ class SkillDashboard(pn.viewable.Viewer):
     def _push_map_selection(self, *events) -> None:
         values = {p: getattr(self.state, p) for p in MAP_PARAMETERS}
         with self._frozen_documents():
+            if self._map_plots and self._send_map_changes():
+                # HoloViews is told the selection without redrawing, so a later zoom or pan (which goes
+                # through the DynamicMaps) resamples the fields now shown.
+                self._map_stream.update(**values)
+                return
             self._map_stream.event(**values)
+
+    def _send_map_changes(self) -> bool:
+        """Update the drawn maps' Bokeh models in place with what changed: the raster (one binary array
+        per map), the colour range and palette, titles and the outline. Returns False (nothing sent)
+        when a map cannot be updated this way, so the caller redraws through HoloViews instead.
+
+        Redrawing through the DynamicMaps re-runs HoloViews' whole plot update (options, ranges, every
+        glyph and its source) for each map; on a widget change only the image and a few properties
+        differ, and Bokeh sends an assigned column of a data source as one binary buffer.
+        """
+        s = self.state
+        updates = []
+        try:
+            for kind, plot in self._map_plots.items():
+                range_xy, size = self._screen_streams[kind]
+                fig = plot.state
+                screen = (
+                    range_xy.x_range or (fig.x_range.start, fig.x_range.end),
+                    range_xy.y_range or (fig.y_range.start, fig.y_range.end),
+                    size.width or MAP_WIDTH,
+                    size.height or int(round(MAP_WIDTH * self.results.grid.ny / self.results.grid.nx)),
+                )
+                element = self.field_view(kind, s.model, s.variable, s.init_time, s.lead_time, screen=screen)
+                updates.append((plot, element))
+        except Exception as exc:  # a map HoloViews must draw itself (it reports the error on the page)
+            log.debug("maps redrawn by HoloViews: %s", exc)
+            return False
+        lines = self._outline_lines()
+        for plot, element in updates:
+            self._apply_image(plot, element)
+            source = self._outline_sources.get(plot.state.id)
+            if source is not None and source.data is not lines:
+                source.data = lines
+        return True
+
+    @staticmethod
+    def _apply_image(plot, element: hv.Image) -> None:
+        """Put one map's new image into its Bokeh models, as HoloViews' raster plot lays it out."""
+        fig = plot.state
+        source = plot.handles["source"]
+        left, bottom, right, top = element.bounds.lbrt()
+        image = np.asarray(element.dimension_values(2, flat=False), dtype=np.float32)
+        geometry = {"x": [left], "y": [bottom], "dw": [right - left], "dh": [top - bottom]}
+        # Only the image column is sent (one binary buffer); the frame's geometry only when it moved.
+        if any(list(source.data.get(k, [])) != v for k, v in geometry.items()):
+            source.data.update(image=[image], **geometry)
+        else:
+            source.data.update(image=[image])
+        opts = element.opts.get().kwargs
+        mapper = plot.handles.get("color_mapper")
+        if mapper is not None:
+            clim = opts.get("clim")
+            if clim is None:
+                finite = image[np.isfinite(image)]
+                clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if (mapper.low, mapper.high) != tuple(clim):
+                mapper.update(low=clim[0], high=clim[1])
+            palette = _palette(opts.get("cmap"))
+            if palette is not None and list(mapper.palette) != palette:
+                mapper.palette = palette
+        label = element.vdims[0].pprint_label
+        colorbar = plot.handles.get("colorbar")
+        if colorbar is not None and colorbar.title != label:
+            colorbar.title = label
+        hover = plot.handles.get("hover")
+        if hover is not None and isinstance(hover.tooltips, list):
+            tips = [(label, v) if v == "@image" else (k, v) for k, v in hover.tooltips]
+            if tips != hover.tooltips:
+                hover.tooltips = tips
+        title = opts.get("title")
+        if title is not None and fig.title is not None and fig.title.text != title:
+            fig.title.text = title
 
     @contextlib.contextmanager
     def _frozen_documents(self):
@@ -423,6 +515,7 @@ class SkillDashboard(pn.viewable.Viewer):
             )
 
         range_xy, size = hv.streams.RangeXY(), hv.streams.PlotSize()
+        self._screen_streams[kind] = (range_xy, size)
         image = hv.DynamicMap(image_cb, streams=[self._map_stream, range_xy, size])
         # A zoom made here on the server must reach the RangeXY stream too, or the zoomed map would show
         # the coarse pixels of the whole domain.
@@ -440,6 +533,8 @@ class SkillDashboard(pn.viewable.Viewer):
         if colorbar is not None and element.vdims:
             colorbar.title = element.vdims[0].pprint_label
         fig = plot.state
+        if element.label in self._screen_streams:
+            self._map_plots[element.label] = plot  # the maps a widget change updates in place
         if fig.id not in self._outline_sources:
             add_state_borders(fig, self.results.grid)
             source = ColumnDataSource({"xs": [], "ys": []})
