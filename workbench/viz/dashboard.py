@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+import xarray as xr
 from bokeh.models import ColumnDataSource
 
 from workbench.errors import DataError, WorkbenchError
@@ -46,6 +47,9 @@ __all__ = ["URL_PARAMETERS", "SkillDashboard", "SkillState", "create_app", "sync
 
 #: State parameters the maps depend on.
 MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
+
+#: State parameters whose change updates only the maps (in place), the event table's rows and texts.
+IN_PLACE_PARAMETERS = ("init_time", "lead_time", "event_type")
 
 #: Width in pixels of each map: three maps with their colour bars fit the page's main area at 1280 px.
 MAP_WIDTH = 300
@@ -327,6 +331,16 @@ class SkillDashboard(pn.viewable.Viewer):
         self, kind: str, model: str, variable: str, init_time: str, lead_time: int, screen=None
     ) -> hv.Image:
         """One field of the maps as an Image; ``screen = (x_range, y_range, width, height)`` resamples it."""
+        da, clim, title = self.map_frame(kind, model, variable, init_time, lead_time, screen)
+        # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
+        # would add a new glyph on every update instead of replacing the data of the old one.
+        image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
+        return image.opts(title=title, **self._image_opts)
+
+    def map_frame(
+        self, kind: str, model: str, variable: str, init_time: str, lead_time: int, screen=None
+    ) -> tuple[xr.DataArray, tuple[float, float] | None, str]:
+        """What one map shows: ``(field, colour range or None, title)``, resampled to ``screen``."""
         r = self.results
         valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
         try:
@@ -341,9 +355,7 @@ class SkillDashboard(pn.viewable.Viewer):
             log.debug("no %s map: %s", kind, exc)
             # A fixed colour range: HoloViews would otherwise look for one in an all-NaN array (a
             # RuntimeWarning on every update).
-            return vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=(0.0, 1.0)).opts(
-                title=f"{kind.replace('_', ' ')} · {model} · no ensemble", **self._image_opts
-            )
+            return da, (0.0, 1.0), f"{kind.replace('_', ' ')} · {model} · no ensemble"
         if screen is not None:
             da = vmaps.raster_field(da, *screen)
         if kind in ("truth", "forecast"):
@@ -353,11 +365,7 @@ class SkillDashboard(pn.viewable.Viewer):
         else:
             clim = None
         who = "analysis" if kind == "truth" else model
-        title = f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
-        # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
-        # would add a new glyph on every update instead of replacing the data of the old one.
-        image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
-        return image.opts(title=title, **self._image_opts)
+        return da, clim, f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
 
     @functools.cached_property
     def _image_opts(self) -> dict:
@@ -403,12 +411,14 @@ class SkillDashboard(pn.viewable.Viewer):
 
     def _push_map_selection(self, *events) -> None:
         values = {p: getattr(self.state, p) for p in MAP_PARAMETERS}
+        # No document freeze here: the in-place update changes no model references, so Bokeh has no
+        # models to re-walk (a freeze would make it walk them all once, a third of the update's time).
+        if self._map_plots and self._send_map_changes():
+            # HoloViews is told the selection without redrawing, so a later zoom or pan (which goes
+            # through the DynamicMaps) resamples the fields now shown.
+            self._map_stream.update(**values)
+            return
         with self._frozen_documents():
-            if self._map_plots and self._send_map_changes():
-                # HoloViews is told the selection without redrawing, so a later zoom or pan (which goes
-                # through the DynamicMaps) resamples the fields now shown.
-                self._map_stream.update(**values)
-                return
             self._map_stream.event(**values)
 
     def _send_map_changes(self) -> bool:
@@ -432,45 +442,53 @@ class SkillDashboard(pn.viewable.Viewer):
                     size.width or MAP_WIDTH,
                     size.height or int(round(MAP_WIDTH * self.results.grid.ny / self.results.grid.nx)),
                 )
-                element = self.field_view(kind, s.model, s.variable, s.init_time, s.lead_time, screen=screen)
-                updates.append((plot, element))
+                da, clim, title = self.map_frame(kind, s.model, s.variable, s.init_time, s.lead_time, screen)
+                if da.sizes["x"] < 2 or da.sizes["y"] < 2:
+                    return False  # one pixel across: no cell size to place it by; HoloViews does it
+                updates.append((plot, kind, da, clim, title))
         except Exception as exc:  # a map HoloViews must draw itself (it reports the error on the page)
             log.debug("maps redrawn by HoloViews: %s", exc)
             return False
         lines = self._outline_lines()
-        for plot, element in updates:
-            self._apply_image(plot, element)
+        for plot, kind, da, clim, title in updates:
+            self._apply_image(plot, kind, s.variable, da, clim, title)
             source = self._outline_sources.get(plot.state.id)
             if source is not None and source.data is not lines:
                 source.data = lines
         return True
 
     @staticmethod
-    def _apply_image(plot, element: hv.Image) -> None:
-        """Put one map's new image into its Bokeh models, as HoloViews' raster plot lays it out."""
+    def _apply_image(plot, kind: str, variable: str, da: xr.DataArray, clim, title: str) -> None:
+        """Put one map's new raster into its Bokeh models, laid out as HoloViews' raster plot does
+        (rows from the lowest ``y``; the frame's edges half a pixel beyond the first and last centres)."""
         fig = plot.state
         source = plot.handles["source"]
-        left, bottom, right, top = element.bounds.lbrt()
-        image = np.asarray(element.dimension_values(2, flat=False), dtype=np.float32)
-        geometry = {"x": [left], "y": [bottom], "dw": [right - left], "dh": [top - bottom]}
+        da = da.transpose("y", "x")
+        image = np.asarray(da.values, dtype=np.float32)
+        x, y = np.asarray(da["x"], float), np.asarray(da["y"], float)
+        if y[0] > y[-1]:  # HoloViews flips a descending y
+            image, y = image[::-1], y[::-1]
+        dx, dy = (x[-1] - x[0]) / (len(x) - 1), (y[-1] - y[0]) / (len(y) - 1)
+        left, bottom = x[0] - dx / 2, y[0] - dy / 2
+        geometry = {"x": [left], "y": [bottom], "dw": [x[-1] + dx / 2 - left], "dh": [y[-1] + dy / 2 - bottom]}
         # Only the image column is sent (one binary buffer); the frame's geometry only when it moved.
-        if any(list(source.data.get(k, [])) != v for k, v in geometry.items()):
+        if any(not np.allclose(source.data.get(k, [np.nan]), v) for k, v in geometry.items()):
             source.data.update(image=[image], **geometry)
         else:
             source.data.update(image=[image])
-        opts = element.opts.get().kwargs
+        cmap, clim, label = vmaps.field_style(image, kind, variable, clim)
+        units = str(da.attrs.get("units", ""))
+        label = f"{label} ({units})" if units else label
         mapper = plot.handles.get("color_mapper")
         if mapper is not None:
-            clim = opts.get("clim")
             if clim is None:
                 finite = image[np.isfinite(image)]
                 clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             if (mapper.low, mapper.high) != tuple(clim):
                 mapper.update(low=clim[0], high=clim[1])
-            palette = _palette(opts.get("cmap"))
+            palette = _palette(cmap)
             if palette is not None and list(mapper.palette) != palette:
                 mapper.palette = palette
-        label = element.vdims[0].pprint_label
         colorbar = plot.handles.get("colorbar")
         if colorbar is not None and colorbar.title != label:
             colorbar.title = label
@@ -479,8 +497,7 @@ class SkillDashboard(pn.viewable.Viewer):
             tips = [(label, v) if v == "@image" else (k, v) for k, v in hover.tooltips]
             if tips != hover.tooltips:
                 hover.tooltips = tips
-        title = opts.get("title")
-        if title is not None and fig.title is not None and fig.title.text != title:
+        if fig.title is not None and fig.title.text != title:
             fig.title.text = title
 
     @contextlib.contextmanager
@@ -689,6 +706,10 @@ class SkillDashboard(pn.viewable.Viewer):
 
         def to_state(event) -> None:
             if syncing:
+                return
+            if name in IN_PLACE_PARAMETERS:
+                # only the maps (updated in place) and the table's data change: no models to re-walk
+                setattr(s, name, event.new)
                 return
             with self._frozen_documents():
                 setattr(s, name, event.new)
