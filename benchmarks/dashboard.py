@@ -70,7 +70,8 @@ def _ms(seconds: list[float], cpu: list[float] | None = None) -> str:
     text = f"median {np.median(a):7.1f} ms   p90 {np.percentile(a, 90):7.1f} ms   max {a.max():7.1f} ms"
     if cpu is not None:
         # CPU time of this process: what the work costs when the machine is shared with other jobs
-        text += f"   cpu median {np.median(cpu) * 1000:7.1f} ms"
+        c = np.asarray(cpu) * 1000
+        text += f"   cpu median {np.median(c):7.1f} ms   cpu p90 {np.percentile(c, 90):7.1f} ms"
     return text + f"   (n={a.size})"
 
 
