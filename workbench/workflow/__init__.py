@@ -32,6 +32,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "synthetic_results": "workbench.workflow.synthetic",
         "event_errors": "workbench.workflow.derive",
         "event_typical_errors": "workbench.workflow.derive",
+        "event_error_tables": "workbench.workflow.derive",
         "grid_from_coords": "workbench.workflow.derive",
         "spread_split": "workbench.workflow.derive",
         "with_model_dim": "workbench.workflow.derive",

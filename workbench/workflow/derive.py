@@ -18,6 +18,7 @@ from workbench.grids import HRRR_CENTRAL_MERIDIAN, HRRR_STANDARD_PARALLEL, Lambe
 __all__ = [
     "BROWSER_COLUMNS",
     "check_events",
+    "event_error_tables",
     "event_errors",
     "event_typical_errors",
     "grid_from_coords",
@@ -162,41 +163,62 @@ def event_errors(
     pandas.DataFrame
         Index ``event_id``, one column per model; NaN where no forecast verifies inside the event.
     """
+    return event_error_tables(events, truth, forecasts, variable, lead_hours, masks, typical=False)[0]
+
+
+def event_error_tables(
+    events: pd.DataFrame,
+    truth: xr.Dataset,
+    forecasts: dict[str, xr.Dataset],
+    variable: str,
+    lead_hours: int,
+    masks: xr.DataArray | None = None,
+    typical: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """:func:`event_errors` and :func:`event_typical_errors` from one load of the fields.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame or None)
+        The events' errors and (when ``typical``) the typical errors of their boxes.
+    """
     check_events(events)
-    out = pd.DataFrame(index=pd.Index(events["event_id"].astype(str), name="event_id"))
+    index = pd.Index(events["event_id"].astype(str), name="event_id")
+    out, usual = pd.DataFrame(index=index), pd.DataFrame(index=index)
     footprints = _Footprints(masks)
     starts = pd.to_datetime(events["start"]).values.astype("datetime64[ns]")
     ends = pd.to_datetime(events["end"]).values.astype("datetime64[ns]")
+    boxes = [
+        (slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1))
+        for y0, y1, x0, x1 in zip(events["y_min"], events["y_max"], events["x_min"], events["x_max"], strict=True)
+    ]
     for model, verifying in _verifying_fields(truth, forecasts, variable, lead_hours):
         if verifying is None:
-            out[model] = np.nan
+            out[model] = usual[model] = np.nan
             continue
         valid, fc_values, tr_values = verifying
         errors = []
-        for start, end, y0, y1, x0, x1, kind in zip(
-            starts,
-            ends,
-            events["y_min"],
-            events["y_max"],
-            events["x_min"],
-            events["x_max"],
-            events["event_type"],
-            strict=True,
-        ):
+        for start, end, (ys, xs), kind in zip(starts, ends, boxes, events["event_type"], strict=True):
             pick = np.flatnonzero((valid >= start) & (valid <= end))
             if not len(pick):
                 errors.append(np.nan)
                 continue
-            ys, xs = slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1)
             diff = fc_values[pick, ys, xs] - tr_values[pick, ys, xs]
             cells = footprints.cells(kind, valid[pick], ys, xs)
             sq = diff[cells] ** 2 if cells is not None else diff.ravel() ** 2
-            sq = sq[np.isfinite(sq)]
-            errors.append(float(np.sqrt(sq.mean())) if sq.size else np.nan)
+            errors.append(_root_mean(sq))
         out[model] = errors
-    return out
+        if typical:
+            usual[model] = [
+                _root_mean((fc_values[:, ys, xs] - tr_values[:, ys, xs]).ravel() ** 2) for ys, xs in boxes
+            ]
+    return out, (usual if typical else None)
 
 
+def _root_mean(sq: np.ndarray) -> float:
+    # no nanmean: all-NaN (or no verifying time) is NaN without a RuntimeWarning
+    sq = sq[np.isfinite(sq)]
+    return float(np.sqrt(sq.mean())) if sq.size else np.nan
 
 
 def _verifying_fields(truth: xr.Dataset, forecasts: dict[str, xr.Dataset], variable: str, lead_hours: int):
@@ -251,18 +273,4 @@ def event_typical_errors(
     pandas.DataFrame
         Index ``event_id``, one column per model; NaN where the model has no finite forecast there.
     """
-    check_events(events)
-    out = pd.DataFrame(index=pd.Index(events["event_id"].astype(str), name="event_id"))
-    for model, verifying in _verifying_fields(truth, forecasts, variable, lead_hours):
-        if verifying is None or not len(verifying[0]):
-            out[model] = np.nan
-            continue
-        _, fc_values, tr_values = verifying
-        errors = []
-        for y0, y1, x0, x1 in zip(events["y_min"], events["y_max"], events["x_min"], events["x_max"], strict=True):
-            ys, xs = slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1)
-            sq = (fc_values[:, ys, xs] - tr_values[:, ys, xs]).ravel() ** 2
-            sq = sq[np.isfinite(sq)]  # no nanmean: an all-NaN box is NaN without a warning
-            errors.append(float(np.sqrt(sq.mean())) if sq.size else np.nan)
-        out[model] = errors
-    return out
+    return event_error_tables(events, truth, forecasts, variable, lead_hours)[1]

@@ -21,8 +21,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
 from workbench.workflow.derive import (
-    event_errors,
-    event_typical_errors,
+    event_error_tables,
     grid_from_coords,
     spread_split,
     with_model_dim,
@@ -282,23 +281,16 @@ class Results:
     def event_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
         """Each mapped model's RMSE inside each event at one lead time (cached; see
         :func:`workbench.workflow.derive.event_errors`)."""
-        key = ("event_errors", variable, int(lead_hours))
-        if key not in self._cache:
-            truth = self.truth_var(variable).to_dataset()
-            forecasts = {
-                m: self.forecast_var(m, variable).to_dataset()
-                for m in self.map_models
-                if variable in self.forecasts[m].data_vars
-            }
-            self._cache[key] = event_errors(
-                self.events, truth, forecasts, variable, int(lead_hours), self.masks
-            )
-        return self._cache[key]
+        return self._event_tables(variable, lead_hours)[0]
 
     def event_typical_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
         """Each mapped model's typical RMSE over each event's box at one lead time, event or not (cached;
         see :func:`workbench.workflow.derive.event_typical_errors`)."""
-        key = ("event_typical_errors", variable, int(lead_hours))
+        return self._event_tables(variable, lead_hours)[1]
+
+    def _event_tables(self, variable: str, lead_hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # both tables from one load of the fields (the first visit of a variable and lead time)
+        key = ("event_tables", variable, int(lead_hours))
         if key not in self._cache:
             truth = self.truth_var(variable).to_dataset()
             forecasts = {
@@ -306,7 +298,9 @@ class Results:
                 for m in self.map_models
                 if variable in self.forecasts[m].data_vars
             }
-            self._cache[key] = event_typical_errors(self.events, truth, forecasts, variable, int(lead_hours))
+            self._cache[key] = event_error_tables(
+                self.events, truth, forecasts, variable, int(lead_hours), self.masks
+            )
         return self._cache[key]
 
     def mask_at(self, valid_time, event_type: str | None = None) -> xr.DataArray | None:
