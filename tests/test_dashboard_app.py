@@ -150,6 +150,21 @@ def test_a_widget_change_sends_only_the_new_images_and_matches_a_fresh_render(re
     assert all(" refc " in t and t.startswith(("truth", "forecast · nwp", "error · nwp")) for t in map_images(root))
 
 
+def test_scorecard_panel_has_a_tab_per_variable_group_and_a_legend(results):
+    from workbench.viz.style import variable_groups
+
+    board = dash.SkillDashboard(results)
+    panel = board.scorecard_panel("rmse", "nwp", "extreme")
+    tabs, legend = panel.objects
+    groups = variable_groups([str(v) for v in results.scores["variable"].values])
+    assert tabs._names == [f"{name} ({len(members)})" for name, members in groups.items()]
+    # each tab holds the card of its variables only, for all and the region
+    first = tabs.objects[0].object
+    rows = {r.split(" · ")[0] for r in first[0].get(0).dimension_values("row")}
+    assert rows == set(next(iter(groups.values())))
+    assert "≫ / ≪" in legend.object and "centred on the reference" in legend.object
+
+
 def test_skill_and_scorecard_follow_the_state(results):
     board = dash.SkillDashboard(results)
     views = board.views()

@@ -99,6 +99,19 @@ def test_single_model_scores_get_a_model_dim(scores):
 
 
 # -- scorecard ---------------------------------------------------------------------------------------
+def test_variable_groups_of_the_scorecard_tabs():
+    from workbench.viz.style import variable_groups
+
+    groups = variable_groups(["t2m", "z500", "tp", "t850", "refc", "gust", "foo"])
+    assert groups == {
+        "surface": ["t2m", "gust"],
+        "precipitation & radar": ["tp", "refc"],
+        "upper air": ["z500", "t850"],
+        "other": ["foo"],
+    }
+    assert list(variable_groups(["t2m"])) == ["surface"]  # empty groups are left out
+
+
 def test_relative_skill_hand_values(scores):
     s = scorecard.relative_skill(scores, "rmse", "nwp")
     # pangu all: rmse 0.25, 0.5, 1.5 against nwp 0.5, 1, 2 -> +50 %, +50 %, +25 %

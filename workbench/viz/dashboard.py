@@ -2,8 +2,8 @@
 
 :class:`SkillState` holds the selection (model, variable, metric, region, event type, initial time,
 lead time, reference); :class:`SkillDashboard` binds the :mod:`workbench.viz` builders to it and lays
-them out in a Panel template. ``apps/skill.py`` and ``workbench serve`` call :func:`create_app`; a
-notebook can show ``SkillDashboard(results).layout()``.
+them out in a Panel template. ``apps/skill.py`` and ``workbench serve`` call :func:`create_app`; in a
+notebook, after ``pn.extension("tabulator")``, ``SkillDashboard(results)`` displays inline.
 """
 
 from __future__ import annotations
