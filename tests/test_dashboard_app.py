@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -102,15 +103,77 @@ def test_lead_time_change_updates_the_maps(results):
     assert titles == {"refc (dBZ)", "refc error (dBZ)"}
 
 
+def bokeh_maps(root) -> dict:
+    """Per map title: the image, the colour range and palette, the colour bar's title."""
+    out = {}
+    for plot in root.select({"type": Plot}):
+        images = [r for r in plot.renderers if isinstance(r, GlyphRenderer) and type(r.glyph).__name__ == "Image"]
+        if images and plot.title is not None:
+            mapper = images[0].glyph.color_mapper
+            bar = next(iter(plot.select({"type": ColorBar})), None)
+            out[plot.title.text] = (
+                np.array(images[0].data_source.data["image"][0]),
+                (mapper.low, mapper.high, list(mapper.palette)),
+                bar.title if bar is not None else None,
+            )
+    return out
+
+
+def test_a_widget_change_sends_only_the_new_images_and_matches_a_fresh_render(results):
+    from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+
+    kinds = ("truth", "forecast", "error")
+    board = dash.SkillDashboard(results)
+    root = rendered(board.maps(kinds))
+    sent = []
+    root.document.on_change(lambda event: sent.append(event))
+    board.state.param.update(variable="refc", lead_time=6, model="nwp")
+    fresh = dash.SkillDashboard(results)
+    fresh.state.param.update(variable="refc", lead_time=6, model="nwp")
+    after, expected = bokeh_maps(root), bokeh_maps(rendered(fresh.maps(kinds)))
+    # the in-place update leaves the maps as HoloViews draws that selection from scratch
+    assert sorted(after) == sorted(expected) and len(after) == 3
+    for title, (image, mapper, bar) in expected.items():
+        np.testing.assert_array_equal(after[title][0], image)
+        assert after[title][1] == mapper and after[title][2] == bar
+    # and only what changed travelled: one image column per map (the outlines follow the new valid time)
+    image_sources = {
+        r.data_source.id
+        for r in root.select({"type": GlyphRenderer})
+        if type(r.glyph).__name__ == "Image"
+    }
+    columns = [e.cols for e in sent if isinstance(e, ColumnDataChangedEvent) and e.model.id in image_sources]
+    assert columns == [["image"]] * 3
+    assert not [e for e in sent if isinstance(e, ModelChangedEvent) and e.attr == "data"]
+    # a zoom afterwards (through HoloViews) resamples the selection now shown
+    board.zoom_to((results.grid.x[2], results.grid.x[12]), (results.grid.y[2], results.grid.y[8]))
+    assert all(" refc " in t and t.startswith(("truth", "forecast · nwp", "error · nwp")) for t in map_images(root))
+
+
+def test_scorecard_panel_has_a_tab_per_variable_group_and_a_legend(results):
+    from workbench.viz.style import variable_groups
+
+    board = dash.SkillDashboard(results)
+    panel = board.scorecard_panel("rmse", "nwp", "extreme")
+    tabs, legend = panel.objects
+    groups = variable_groups([str(v) for v in results.scores["variable"].values])
+    assert tabs._names == [f"{name} ({len(members)})" for name, members in groups.items()]
+    # each tab holds the card of its variables only, for all and the region
+    first = tabs.objects[0].object
+    rows = {r.split(" · ")[0] for r in first[0].get(0).dimension_values("row")}
+    assert rows == set(next(iter(groups.values())))
+    assert "≫ / ≪" in legend.object and "centred on the reference" in legend.object
+
+
 def test_skill_and_scorecard_follow_the_state(results):
     board = dash.SkillDashboard(results)
     views = board.views()
     root = rendered(pn.Column(views["skill"], views["scorecard"]))
     titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
-    assert {"RMSE of t2m — all", "RMSE of t2m — extreme", "RMSE: % better than nwp — all"} <= titles
+    assert {"RMSE of t2m — all", "RMSE of t2m — extreme", "RMSE vs nwp — all"} <= titles
     board.state.param.update(variable="refc", region="hail", metric="acc")
     titles = {p.title.text for p in root.select({"type": Plot}) if p.title is not None}
-    assert {"ACC of refc — all", "ACC of refc — hail", "ACC: % better than nwp — hail"} <= titles
+    assert {"ACC of refc — all", "ACC of refc — hail", "ACC vs nwp — hail"} <= titles
 
 
 def test_event_click_moves_time_and_zooms(results):
@@ -131,14 +194,53 @@ def test_event_click_moves_time_and_zooms(results):
     assert board._range_streams and board._range_streams[0].x_range == (x_range.start, x_range.end)
 
 
-def test_event_table_sorted_by_the_models_error(results):
+def test_event_table_ranked_by_error_relative_to_the_place(results):
     board = dash.SkillDashboard(results)
     rows = board.events_table.value
-    errors = rows["pangu"].to_numpy()
-    finite = errors[np.isfinite(errors)]
-    assert list(finite) == sorted(finite, reverse=True)
+    s = board.state
+    # the ratio is the model's error in the event over its usual error in the event's box at that lead
+    errors = results.event_errors(s.variable, s.lead_time)["pangu"]
+    typical = results.event_typical_errors(s.variable, s.lead_time)["pangu"]
+    expected = (errors / typical).reindex(rows["event_id"]).to_numpy()
+    assert np.isfinite(expected).sum() >= 2
+    np.testing.assert_allclose(rows["vs_typical"], expected.round(2), equal_nan=True)
+    ratio = rows["vs_typical"].to_numpy()
+    finite = ratio[np.isfinite(ratio)]
+    assert list(finite) == sorted(finite, reverse=True) and np.isnan(ratio[len(finite):]).all()
     board.state.event_type = "hail"
     assert set(board.events_table.value["type"]) <= {"hail"}
+
+
+def test_every_event_zooms_inside_the_domain_without_warnings(results):
+    board = dash.SkillDashboard(results)
+    root = rendered(board.maps(("truth", "forecast", "error")))
+    (gx0, gx1), (gy0, gy1) = dash.vmaps.map_extent(results.grid)
+    g = results.grid
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning (All-NaN slice, ...) fails the test
+        for _, row in board.events_table.value.iterrows():
+            board.select_event(row)
+            x, y = board._x_ranges[0], board._y_ranges[0]
+            # the whole event, with context, inside the domain
+            assert gx0 <= x.start < g.x[row["x_min"]] and g.x[row["x_max"]] < x.end <= gx1
+            assert gy0 <= y.start < g.y[row["y_min"]] and g.y[row["y_max"]] < y.end <= gy1
+            for image in map_images(root).values():
+                assert np.isfinite(image).all()
+
+
+def test_zoom_box_is_moved_inside_the_domain():
+    from workbench.grids import hrrr_grid
+
+    g = hrrr_grid(24.0)
+    (gx0, gx1), (gy0, gy1) = dash.vmaps.map_extent(g)
+    # an event in the domain's lower-left corner: the frame starts at the corner, the event inside it
+    xlim, ylim = dash.zoom_box({"x_min": 0, "x_max": 2, "y_min": 0, "y_max": 1}, g, aspect=1.5)
+    assert xlim[0] == gx0 and ylim[0] == gy0
+    assert (xlim[1] - xlim[0]) / (ylim[1] - ylim[0]) == pytest.approx(1.5)
+    assert xlim[1] > g.x[2] + 150e3 and ylim[1] > g.y[1] + 150e3
+    # a frame larger than the domain is the domain
+    xlim, ylim = dash.zoom_box({"x_min": 0, "x_max": g.nx - 1, "y_min": 0, "y_max": g.ny - 1}, g, aspect=1.5)
+    assert xlim == (gx0, gx1) and ylim == (gy0, gy1)
 
 
 def test_zoom_box_keeps_the_aspect():

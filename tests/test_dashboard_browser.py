@@ -2,8 +2,10 @@
 
 Starts ``panel serve apps/skill.py`` on a free loopback port with the ``tiny`` sample (its results are built
 in this process first, into the test session's cache), drives it with Playwright and reads the plots'
-data back from BokehJS (``Bokeh.documents[0]``). A screenshot goes to the test's tmp dir, and also to
-``$WORKBENCH_DASHBOARD_SCREENSHOT`` when that is set (``docs/dashboard.png`` for the README).
+data back from BokehJS (``Bokeh.documents[0]``). The layout test opens the page at 1280, 1600 and 1920 px
+and checks that no figure or table leaves its card, no title is cut off and no legend covers a plot; its
+screenshots go to the test's tmp dir, and the 1600-px one also to ``$WORKBENCH_DASHBOARD_SCREENSHOT``
+when that is set (``docs/dashboard.png`` for the README).
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def server(tiny_sample, workbench_cache, tmp_path_factory, dashboard_benchmark):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), saved["PYTHONPATH"]) if p)
     os.environ["WORKBENCH_TEST_NETWORK_LOG"] = str(log_path.parent / "network.log")
     try:
-        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=60) as (
+        with dashboard_benchmark.serve_dashboard("tiny", workbench_cache, log_path, start_timeout=180) as (
             url,
             _,
             _,
@@ -165,9 +167,10 @@ def test_dashboard_renders_updates_and_zooms(server, browser, tmp_path):
     for region in ("all", "extreme"):
         lines = glyphs(titled(figs, f"RMSE of t2m — {region}"), "Line")
         assert len(lines) == 3 and all(g["n"] == 9 and g["finite"] > 0 for g in lines)
-    # scorecard: (variables x non-reference models) rows x 9 lead times
-    cells = glyphs(titled(figs, "RMSE: % better than nwp — all"), "Rect")[0]
-    assert cells["n"] == 11 * 2 * 9
+    # scorecard, first tab (the 5 surface variables of the 11): (variables x non-reference models) rows x 9
+    # lead times
+    cells = glyphs(titled(figs, "RMSE vs nwp — all"), "Rect")[0]
+    assert cells["n"] == 5 * 2 * 9
     # maps: truth, forecast and error images with data, outlines and borders on top
     for kind in ("truth", "forecast", "error"):
         fig = titled(figs, f"{kind} ·")
@@ -203,10 +206,6 @@ def test_dashboard_renders_updates_and_zooms(server, browser, tmp_path):
         "the maps to zoom to the event",
     )
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    target = os.environ.get("WORKBENCH_DASHBOARD_SCREENSHOT")
-    if target:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tmp_path / "dashboard.png", target)
     page.close()
     assert not errors, errors
     log = log_path.read_text()
@@ -317,3 +316,84 @@ def _server_errors(log: str) -> list[str]:
     """Tracebacks in the server log, less the closed websockets of pages the tests have closed."""
     blocks = log.split("Traceback (most recent call last):")[1:]
     return [b for b in blocks if "WebSocketClosedError" not in b and "StreamClosedError" not in b]
+
+
+#: What a reader would see cut off or covered, per figure and table of the page (shadow roots included):
+#: a figure or table sticking out of its card, a title longer than its canvas, a legend over a plot's data
+#: area, a table wider than its card that does not scroll inside it.
+LAYOUT_PROBLEMS_JS = """() => {
+  const problems = [];
+  const ctx = document.createElement('canvas').getContext('2d');
+  const parentOf = (el) => el.parentNode instanceof ShadowRoot ? el.parentNode.host : el.parentNode;
+  const cardOf = (el) => {
+    for (let e = el; e && e !== document; e = parentOf(e)) {
+      if (e.classList && e.classList.contains('card')) return e;
+    }
+    return null;
+  };
+  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1 && a.top >= b.top - 1 && a.bottom <= b.bottom + 1;
+  const box = (r) => `${Math.round(r.left)}-${Math.round(r.right)} x ${Math.round(r.top)}-${Math.round(r.bottom)}`;
+  let figures = 0;
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.constructor.__name__ !== 'Figure') continue;
+    const view = Bokeh.index.find_one(m);
+    if (!view || !view.el.isConnected || view.el.getBoundingClientRect().width === 0) continue;  // a hidden tab
+    figures++;
+    const name = m.title && m.title.text ? m.title.text : m.id;
+    const rect = view.el.getBoundingClientRect();
+    const card = cardOf(view.el);
+    if (!card) problems.push(`${name}: not in a card`);
+    else if (!inside(rect, card.getBoundingClientRect()))
+      problems.push(`${name}: figure ${box(rect)} outside its card ${box(card.getBoundingClientRect())}`);
+    if (m.title && m.title.text) {
+      const t = m.title;
+      ctx.font = `${t.text_font_style} ${t.text_font_size} ${t.text_font}`;
+      const right = view.frame.bbox.left + ctx.measureText(t.text).width;
+      if (right > rect.width + 1) problems.push(`${name}: title ends at ${Math.round(right)} px of ${Math.round(rect.width)}`);
+    }
+    for (const r of m.center) {
+      if (r.constructor.__name__ === 'Legend' && r.visible && r.items.length)
+        problems.push(`${name}: a legend inside the plot area`);
+    }
+  }
+  const walk = function* (root) {
+    for (const el of root.querySelectorAll('*')) { yield el; if (el.shadowRoot) yield* walk(el.shadowRoot); }
+  };
+  let tables = 0;
+  for (const el of walk(document)) {
+    if (!el.classList.contains('tabulator')) continue;
+    tables++;
+    const card = cardOf(el);
+    const rect = el.getBoundingClientRect();
+    if (card && !inside(rect, card.getBoundingClientRect()))
+      problems.push(`table ${box(rect)} outside its card ${box(card.getBoundingClientRect())}`);
+    const holder = el.querySelector('.tabulator-tableholder');
+    if (holder && holder.scrollWidth > holder.clientWidth + 1 && !['auto', 'scroll'].includes(getComputedStyle(holder).overflowX))
+      problems.push('table: wider than its card and does not scroll');
+  }
+  return {problems, figures, tables};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 1600, 1920])
+def test_layout_holds_at_common_screen_widths(server, browser, tmp_path, width):
+    url, log_path = server
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(url, timeout=90_000)
+    wait_for(page, lambda f: any(t.startswith("error ·") for t in f), 90, "the maps")
+    time.sleep(1.0)  # the last layout pass
+    found = page.evaluate(LAYOUT_PROBLEMS_JS)
+    # skill curves (2), maps (3), scorecard (2 panels of the first group); the event table
+    assert found["figures"] >= 7 and found["tables"] == 1, found
+    assert not found["problems"], "\n".join(found["problems"])
+    # a full-page picture: the template scrolls its main area, so the page is made tall enough to show it
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": width, "height": min(int(height) + 50, 4000)})
+    time.sleep(1.0)
+    shot = tmp_path / f"dashboard-{width}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    target = os.environ.get("WORKBENCH_DASHBOARD_SCREENSHOT")
+    if target and width == 1600:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target)
+    page.close()

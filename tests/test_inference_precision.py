@@ -29,7 +29,9 @@ def _drift(a, b, source) -> dict[str, float]:
 
 def _rollout(model, source, dtype):
     inits = source.time.values[24:26]
-    return run_forecast(model, source, inits, [24], device="cpu", dtype=dtype, hta=False, progress=False)
+    # the analysis itself drives the lateral boundaries of networks that take them (as in training)
+    return run_forecast(model, source, inits, [24], device="cpu", dtype=dtype, hta=False, progress=False,
+                        boundary=source)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -44,15 +46,20 @@ def test_default_precision_of_every_shipped_model_stays_near_fp32(tiny_hrrr, nam
     assert worst <= BF16_TOLERANCE, f"{name} in {chosen}: {worst:.3f} std from fp32 at 24 h"
 
 
-def test_bf16_drifts_too_far_on_the_shipped_hrheim_so_it_is_not_the_default(tiny_hrrr):
-    """Why ``auto`` is fp32: 24 chained bf16 steps move precipitation by about a standard deviation."""
+def test_bf16_on_the_shipped_hrheim_really_runs_and_its_drift_is_measured(tiny_hrrr):
+    """bf16 changes the numbers (the autocast is real), by less than the tolerance on the shipped weights.
+
+    The networks of the earlier sample drifted by 1.35 standard deviations of tp in bf16; the retrained
+    ones (dropout, static and boundary inputs) drift by 0.008 (gust 0.010) on the tiny sample. ``auto``
+    stays fp32 all the same until a model declares bf16 accurate.
+    """
     from workbench.models import load
 
     model = load("hrheim")
     assert not getattr(model, BF16_ATTR, False)
     drift = _drift(_rollout(model, tiny_hrrr, "bf16"), _rollout(model, tiny_hrrr, "fp32"), tiny_hrrr)
-    assert drift["tp"] > 0.5  # measured 1.35 (refc 0.34, gust 0.37) on the tiny sample
-    assert drift["z500"] < BF16_TOLERANCE  # smooth fields barely move
+    assert drift["tp"] > 1e-4  # bf16 did run
+    assert max(drift.values()) < BF16_TOLERANCE
 
 
 def test_auto_is_bf16_on_a_gpu_only_for_models_declared_accurate_in_it():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import holoviews as hv
 import numpy as np
@@ -98,6 +99,19 @@ def test_single_model_scores_get_a_model_dim(scores):
 
 
 # -- scorecard ---------------------------------------------------------------------------------------
+def test_variable_groups_of_the_scorecard_tabs():
+    from workbench.viz.style import variable_groups
+
+    groups = variable_groups(["t2m", "z500", "tp", "t850", "refc", "gust", "foo"])
+    assert groups == {
+        "surface": ["t2m", "gust"],
+        "precipitation & radar": ["tp", "refc"],
+        "upper air": ["z500", "t850"],
+        "other": ["foo"],
+    }
+    assert list(variable_groups(["t2m"])) == ["surface"]  # empty groups are left out
+
+
 def test_relative_skill_hand_values(scores):
     s = scorecard.relative_skill(scores, "rmse", "nwp")
     # pangu all: rmse 0.25, 0.5, 1.5 against nwp 0.5, 1, 2 -> +50 %, +50 %, +25 %
@@ -382,6 +396,22 @@ def test_event_errors_inside_the_mask_footprint():
     fc["t2m"][:, :, 3, 4] = 4.0
     err = events.event_errors(table, truth, {"nwp": fc}, "t2m", 2, masks=masks)
     assert err.loc["case-1", "nwp"] == pytest.approx(4.0)
+
+
+def test_event_typical_errors_hand_values():
+    from workbench.workflow import event_typical_errors
+
+    g, truth, forecasts, table = tiny_event_world()
+    typical = event_typical_errors(table, truth, forecasts, "t2m", 2)
+    # lead 2 h: inits 00, 01 and 02 verify at 02, 03 and 04 UTC, whether an event is on or not
+    assert typical.loc["case-1", "nwp"] == pytest.approx(2.0)  # +2 K on every cell of the box, always
+    # case-2's box is cells (0, 0) and (0, 1): 100 K off on one of them at all three times
+    assert typical.loc["case-2", "nwp"] == pytest.approx(np.sqrt(100.0**2 / 2))
+    assert typical.loc["case-1", "perfect"] == 0.0
+    # a lead the forecasts do not have: NaN, and no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert event_typical_errors(table, truth, forecasts, "t2m", 5).isna().all().all()
 
 
 def test_event_frame_rows():

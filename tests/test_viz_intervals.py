@@ -59,7 +59,9 @@ def test_scorecard_fades_cells_whose_difference_is_not_significant(bounded):
     heat = layout[0].get(0)
     alphas = dict(zip(heat.dimension_values("row"), heat.dimension_values("cell_alpha"), strict=False))
     assert set(heat.dimension_values("cell_alpha")) == {1.0, 0.3} and alphas
-    assert "faded" in heat.opts.get().kwargs["title"]
+    # a short title that fits the panel; the legend under the card says what faded means
+    assert heat.opts.get().kwargs["title"] == "RMSE vs nwp — all"
+    assert "Faded cells" in scorecard.scorecard_legend("rmse", "nwp", "intervals")
     labels = layout[0].get(1)
     colours = dict(zip(labels.dimension_values("text"), labels.dimension_values("text_color"), strict=False))
     assert colours["+0"] == "#777777"  # persistence: same as nwp, faded text

@@ -2,8 +2,8 @@
 
 :class:`SkillState` holds the selection (model, variable, metric, region, event type, initial time,
 lead time, reference); :class:`SkillDashboard` binds the :mod:`workbench.viz` builders to it and lays
-them out in a Panel template. ``apps/skill.py`` and ``workbench serve`` call :func:`create_app`; a
-notebook can show ``SkillDashboard(results).layout()``.
+them out in a Panel template. ``apps/skill.py`` and ``workbench serve`` call :func:`create_app`; in a
+notebook, after ``pn.extension("tabulator")``, ``SkillDashboard(results)`` displays inline.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+import xarray as xr
 from bokeh.models import ColumnDataSource
 
 from workbench.errors import DataError, WorkbenchError
@@ -27,9 +28,9 @@ from workbench.viz.access import EXPOSE_ENV, LOCAL_ONLY_PAGE, session_remote_ip,
 from workbench.viz.borders import add_state_borders
 from workbench.viz.events import event_frame
 from workbench.viz.safety import escape, page_text
-from workbench.viz.scorecard import scorecard
+from workbench.viz.scorecard import scorecard, scorecard_frame, scorecard_legend
 from workbench.viz.skill import skill_curves
-from workbench.viz.style import CURVE_METRICS
+from workbench.viz.style import CURVE_METRICS, variable_groups
 from workbench.viz.urlstate import (
     URL_PARAMETERS,
     apply_query,
@@ -47,8 +48,17 @@ __all__ = ["URL_PARAMETERS", "SkillDashboard", "SkillState", "create_app", "sync
 #: State parameters the maps depend on.
 MAP_PARAMETERS = ("model", "variable", "init_time", "lead_time", "event_type")
 
-#: Width in pixels of each map.
-MAP_WIDTH = 370
+#: State parameters whose change updates only the maps (in place), the event table's rows and texts.
+IN_PLACE_PARAMETERS = ("init_time", "lead_time", "event_type")
+
+#: Width in pixels of each map: three maps with their colour bars fit the page's main area at 1280 px.
+MAP_WIDTH = 300
+
+#: Width in pixels of each skill panel (plus the legend's, outside the second one).
+SKILL_WIDTH = 380
+
+#: Width in pixels of each scorecard panel (two fit side by side at 1280 px).
+SCORECARD_WIDTH = 440
 
 def _time_label(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M")
@@ -130,6 +140,18 @@ class SkillState(param.Parameterized):
         return apply_query(self, values)
 
 
+@functools.lru_cache(maxsize=64)
+def _palette_of(cmap: str) -> tuple[str, ...]:
+    from holoviews.plotting.util import process_cmap
+
+    return tuple(process_cmap(cmap))
+
+
+def _palette(cmap) -> list[str] | None:
+    """The Bokeh palette HoloViews makes of a colour map name (None for anything else)."""
+    return list(_palette_of(cmap)) if isinstance(cmap, str) else None
+
+
 def _nearest_time(options: list[str], wanted: str) -> str:
     target = pd.Timestamp(wanted)
     return min(options, key=lambda t: abs(pd.Timestamp(t) - target))
@@ -138,7 +160,11 @@ def _nearest_time(options: list[str], wanted: str) -> str:
 def zoom_box(
     event: pd.Series | dict, grid, aspect: float, pad_cells: float = 3.0
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """``(xlim, ylim)`` in projection metres framing an event's box with the map's aspect (width/height).
+    """``(xlim, ylim)`` in projection metres framing an event's whole box, with context, inside the domain.
+
+    The box gets a margin on every side, grows along one axis to the map's aspect (width/height), and
+    is then moved inside the grid's extent (or cut to it where it is larger): an event at the edge of
+    the domain is shown with the land around it rather than with a half-empty frame.
 
     Parameters
     ----------
@@ -149,13 +175,15 @@ def zoom_box(
     aspect : float
         Width over height of the map's frame; the box grows along one axis to keep it.
     pad_cells : float
-        Margin around the box, in cells (at least 150 km in all).
+        Margin around the box, in cells (at least 150 km, and at least half the box's own size, so a
+        small event is seen in its surroundings).
     """
-    pad = max(pad_cells * grid.dx, 150e3)
-    x0 = grid.x[int(event["x_min"])] - pad
-    x1 = grid.x[int(event["x_max"])] + pad
-    y0 = grid.y[int(event["y_min"])] - pad
-    y1 = grid.y[int(event["y_max"])] + pad
+    x0 = grid.x[int(event["x_min"])] - grid.dx / 2
+    x1 = grid.x[int(event["x_max"])] + grid.dx / 2
+    y0 = grid.y[int(event["y_min"])] - grid.dx / 2
+    y1 = grid.y[int(event["y_max"])] + grid.dx / 2
+    pad = max(pad_cells * grid.dx, 150e3, 0.5 * max(x1 - x0, y1 - y0))
+    x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
     w, h = x1 - x0, y1 - y0
     if w / h < aspect:
         grow = (h * aspect - w) / 2
@@ -163,7 +191,16 @@ def zoom_box(
     else:
         grow = (w / aspect - h) / 2
         y0, y1 = y0 - grow, y1 + grow
-    return (float(x0), float(x1)), (float(y0), float(y1))
+    (gx0, gx1), (gy0, gy1) = vmaps.map_extent(grid)
+    return _inside(x0, x1, gx0, gx1), _inside(y0, y1, gy0, gy1)
+
+
+def _inside(lo: float, hi: float, start: float, end: float) -> tuple[float, float]:
+    """The interval ``[lo, hi]`` moved inside ``[start, end]``, or cut to it when longer."""
+    if hi - lo >= end - start:
+        return float(start), float(end)
+    shift = max(start - lo, 0.0) - max(hi - end, 0.0)
+    return float(lo + shift), float(hi + shift)
 
 
 def best_forecast_for(
@@ -214,6 +251,9 @@ class SkillDashboard(pn.viewable.Viewer):
         self._x_ranges: list = []
         self._y_ranges: list = []
         self._range_streams: list = []
+        # Each map's HoloViews plot and its (range, size) streams, for the in-place updates.
+        self._map_plots: dict[str, object] = {}
+        self._screen_streams: dict[str, tuple] = {}
         self._outline_sources: dict[str, ColumnDataSource] = {}
         self._outline_cache: dict = {}
         self._frame_aspect = 1.0
@@ -234,7 +274,9 @@ class SkillDashboard(pn.viewable.Viewer):
         return self.results.views.get(
             "skill",
             (metric, variable, region, model),
-            lambda: skill_curves(self.results.scores, metric, variable, ("all", region), highlight=model),
+            lambda: skill_curves(
+                self.results.scores, metric, variable, ("all", region), highlight=model, width=SKILL_WIDTH
+            ),
         )
 
     def skill_panels(self) -> hv.Layout:
@@ -250,19 +292,55 @@ class SkillDashboard(pn.viewable.Viewer):
 
         return hv.Layout([panel(0), panel(1)]).cols(2)
 
-    def scorecard_view(self, metric: str, reference: str, region: str) -> hv.Layout:
-        """Scorecard for ``all`` and the selected region (built once per choice, for every session)."""
+    def scorecard_view(
+        self, metric: str, reference: str, region: str, variables: tuple[str, ...] | None = None
+    ) -> hv.Layout:
+        """Scorecard for ``all`` and the selected region, of some variables (built once per choice, for
+        every session)."""
         return self.results.views.get(
             "scorecard",
-            (metric, reference, region),
-            lambda: scorecard(self.results.scores, metric, reference, ("all", region)),
+            (metric, reference, region, variables),
+            lambda: scorecard(
+                self.results.scores,
+                metric,
+                reference,
+                ("all", region),
+                variables=list(variables) if variables else None,
+                width=SCORECARD_WIDTH,
+            ),
         )
+
+    def scorecard_panel(self, metric: str, reference: str, region: str) -> pn.Column:
+        """The scorecard in the page: one tab per group of variables (surface, precipitation & radar,
+        upper air), each with the ``all`` and region panels side by side (wrapping on a narrow screen),
+        and the legend in words under them."""
+        variables = [str(v) for v in self.results.scores["variable"].values]
+        groups = variable_groups(variables)
+        tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
+        for name, members in groups.items():
+            layout = self.scorecard_view(metric, reference, region, tuple(members))
+            tabs.append((f"{name} ({len(members)})", pn.pane.HoloViews(layout, linked_axes=False)))
+        how = scorecard_frame(self.results.scores, metric, reference, "all", variables[:1]).attrs[
+            "significance"
+        ]
+        legend = pn.pane.Markdown(scorecard_legend(metric, reference, how), sizing_mode="stretch_width")
+        return pn.Column(tabs, legend, sizing_mode="stretch_width")
 
     # -- maps ---------------------------------------------------------------------------------------
     def field_view(
         self, kind: str, model: str, variable: str, init_time: str, lead_time: int, screen=None
     ) -> hv.Image:
         """One field of the maps as an Image; ``screen = (x_range, y_range, width, height)`` resamples it."""
+        da, clim, title = self.map_frame(kind, model, variable, init_time, lead_time, screen)
+        # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
+        # would add a new glyph on every update instead of replacing the data of the old one.
+        image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
+        return image.opts(title=title, **self._image_opts)
+
+    def map_frame(
+        self, kind: str, model: str, variable: str, init_time: str, lead_time: int, screen=None
+    ) -> tuple[xr.DataArray, tuple[float, float] | None, str]:
+        """What one map shows: ``(field, colour range or None, title)``, resampled to ``screen``."""
         r = self.results
         valid = _time_label(pd.Timestamp(init_time) + pd.Timedelta(hours=int(lead_time)))
         try:
@@ -275,9 +353,9 @@ class SkillDashboard(pn.viewable.Viewer):
             if screen is not None:
                 da = vmaps.raster_field(da, *screen)
             log.debug("no %s map: %s", kind, exc)
-            return vmaps.field_image(da, label=kind, kind=kind, variable=variable).opts(
-                title=f"{kind.replace('_', ' ')} · {model}: no ensemble from {init_time}", **self._image_opts
-            )
+            # A fixed colour range: HoloViews would otherwise look for one in an all-NaN array (a
+            # RuntimeWarning on every update).
+            return da, (0.0, 1.0), f"{kind.replace('_', ' ')} · {model} · no ensemble"
         if screen is not None:
             da = vmaps.raster_field(da, *screen)
         if kind in ("truth", "forecast"):
@@ -287,17 +365,18 @@ class SkillDashboard(pn.viewable.Viewer):
         else:
             clim = None
         who = "analysis" if kind == "truth" else model
-        title = f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
-        # The label stays the same for a map: HoloViews matches overlay layers by label, and a new label
-        # would add a new glyph on every update instead of replacing the data of the old one.
-        image = vmaps.field_image(da, label=kind, kind=kind, variable=variable, clim=clim)
-        return image.opts(title=title, **self._image_opts)
+        return da, clim, f"{kind.replace('_', ' ')} · {who} · {variable} · {valid}"
 
     @functools.cached_property
     def _image_opts(self) -> dict:
         # Set on each frame's Image (rasterize keeps them) rather than on the DynamicMaps, which would
         # clone every frame once per .opts() call.
-        return {**vmaps.map_opts(self.results.grid, MAP_WIDTH), "hooks": [self._map_hook]}
+        # 9-pt titles: "forecast · climax · t2m · 2020-06-02T12:00" fits a map's width.
+        return {
+            **vmaps.map_opts(self.results.grid, MAP_WIDTH),
+            "fontsize": {"title": "9pt"},
+            "hooks": [self._map_hook],
+        }
 
     def outline_view(self, event_type: str, init_time: str, lead_time: int) -> hv.Contours:
         """Outline of the selected event type's mask at the valid time (cached per time and type)."""
@@ -332,8 +411,94 @@ class SkillDashboard(pn.viewable.Viewer):
 
     def _push_map_selection(self, *events) -> None:
         values = {p: getattr(self.state, p) for p in MAP_PARAMETERS}
+        # No document freeze here: the in-place update changes no model references, so Bokeh has no
+        # models to re-walk (a freeze would make it walk them all once, a third of the update's time).
+        if self._map_plots and self._send_map_changes():
+            # HoloViews is told the selection without redrawing, so a later zoom or pan (which goes
+            # through the DynamicMaps) resamples the fields now shown.
+            self._map_stream.update(**values)
+            return
         with self._frozen_documents():
             self._map_stream.event(**values)
+
+    def _send_map_changes(self) -> bool:
+        """Update the drawn maps' Bokeh models in place with what changed: the raster (one binary array
+        per map), the colour range and palette, titles and the outline. Returns False (nothing sent)
+        when a map cannot be updated this way, so the caller redraws through HoloViews instead.
+
+        Redrawing through the DynamicMaps re-runs HoloViews' whole plot update (options, ranges, every
+        glyph and its source) for each map; on a widget change only the image and a few properties
+        differ, and Bokeh sends an assigned column of a data source as one binary buffer.
+        """
+        s = self.state
+        updates = []
+        try:
+            for kind, plot in self._map_plots.items():
+                range_xy, size = self._screen_streams[kind]
+                fig = plot.state
+                screen = (
+                    range_xy.x_range or (fig.x_range.start, fig.x_range.end),
+                    range_xy.y_range or (fig.y_range.start, fig.y_range.end),
+                    size.width or MAP_WIDTH,
+                    size.height or int(round(MAP_WIDTH * self.results.grid.ny / self.results.grid.nx)),
+                )
+                da, clim, title = self.map_frame(kind, s.model, s.variable, s.init_time, s.lead_time, screen)
+                if da.sizes["x"] < 2 or da.sizes["y"] < 2:
+                    return False  # one pixel across: no cell size to place it by; HoloViews does it
+                updates.append((plot, kind, da, clim, title))
+        except Exception as exc:  # a map HoloViews must draw itself (it reports the error on the page)
+            log.debug("maps redrawn by HoloViews: %s", exc)
+            return False
+        lines = self._outline_lines()
+        for plot, kind, da, clim, title in updates:
+            self._apply_image(plot, kind, s.variable, da, clim, title)
+            source = self._outline_sources.get(plot.state.id)
+            if source is not None and source.data is not lines:
+                source.data = lines
+        return True
+
+    @staticmethod
+    def _apply_image(plot, kind: str, variable: str, da: xr.DataArray, clim, title: str) -> None:
+        """Put one map's new raster into its Bokeh models, laid out as HoloViews' raster plot does
+        (rows from the lowest ``y``; the frame's edges half a pixel beyond the first and last centres)."""
+        fig = plot.state
+        source = plot.handles["source"]
+        da = da.transpose("y", "x")
+        image = np.asarray(da.values, dtype=np.float32)
+        x, y = np.asarray(da["x"], float), np.asarray(da["y"], float)
+        if y[0] > y[-1]:  # HoloViews flips a descending y
+            image, y = image[::-1], y[::-1]
+        dx, dy = (x[-1] - x[0]) / (len(x) - 1), (y[-1] - y[0]) / (len(y) - 1)
+        left, bottom = x[0] - dx / 2, y[0] - dy / 2
+        geometry = {"x": [left], "y": [bottom], "dw": [x[-1] + dx / 2 - left], "dh": [y[-1] + dy / 2 - bottom]}
+        # Only the image column is sent (one binary buffer); the frame's geometry only when it moved.
+        if any(not np.allclose(source.data.get(k, [np.nan]), v) for k, v in geometry.items()):
+            source.data.update(image=[image], **geometry)
+        else:
+            source.data.update(image=[image])
+        cmap, clim, label = vmaps.field_style(image, kind, variable, clim)
+        units = str(da.attrs.get("units", ""))
+        label = f"{label} ({units})" if units else label
+        mapper = plot.handles.get("color_mapper")
+        if mapper is not None:
+            if clim is None:
+                finite = image[np.isfinite(image)]
+                clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if (mapper.low, mapper.high) != tuple(clim):
+                mapper.update(low=clim[0], high=clim[1])
+            palette = _palette(cmap)
+            if palette is not None and list(mapper.palette) != palette:
+                mapper.palette = palette
+        colorbar = plot.handles.get("colorbar")
+        if colorbar is not None and colorbar.title != label:
+            colorbar.title = label
+        hover = plot.handles.get("hover")
+        if hover is not None and isinstance(hover.tooltips, list):
+            tips = [(label, v) if v == "@image" else (k, v) for k, v in hover.tooltips]
+            if tips != hover.tooltips:
+                hover.tooltips = tips
+        if fig.title is not None and fig.title.text != title:
+            fig.title.text = title
 
     @contextlib.contextmanager
     def _frozen_documents(self):
@@ -367,6 +532,7 @@ class SkillDashboard(pn.viewable.Viewer):
             )
 
         range_xy, size = hv.streams.RangeXY(), hv.streams.PlotSize()
+        self._screen_streams[kind] = (range_xy, size)
         image = hv.DynamicMap(image_cb, streams=[self._map_stream, range_xy, size])
         # A zoom made here on the server must reach the RangeXY stream too, or the zoomed map would show
         # the coarse pixels of the whole domain.
@@ -384,6 +550,8 @@ class SkillDashboard(pn.viewable.Viewer):
         if colorbar is not None and element.vdims:
             colorbar.title = element.vdims[0].pprint_label
         fig = plot.state
+        if element.label in self._screen_streams:
+            self._map_plots[element.label] = plot  # the maps a widget change updates in place
         if fig.id not in self._outline_sources:
             add_state_borders(fig, self.results.grid)
             source = ColumnDataSource({"xs": [], "ys": []})
@@ -416,13 +584,20 @@ class SkillDashboard(pn.viewable.Viewer):
     def event_rows(
         self, variable: str, lead_time: int, event_type: str, model: str | None = None
     ) -> pd.DataFrame:
-        """The event browser's rows for the selection, the model's worst events first.
+        """The event browser's rows for the selection, the events where the model did worst for the place first.
 
-        Errors are cached per variable and lead time; events with no verifying forecast come last.
+        Column ``vs_typical`` is the selected model's error inside the event over its typical error in
+        the event's box at that lead (all initial times, :meth:`Results.event_typical_errors
+        <workbench.workflow.results.Results.event_typical_errors>`); the rows are sorted by it, so an
+        event tops the list because the model failed there more than usual, not because its place
+        (the domain's edge) always has large errors. Errors are cached per variable and lead time;
+        events with no verifying forecast come last.
         """
         r = self.results
         if r.events is None or not len(r.events):
-            return pd.DataFrame({"event_id": [], "type": [], "start": [], "hours": [], "place": []})
+            return pd.DataFrame(
+                {"event_id": [], "type": [], "start": [], "hours": [], "place": [], "vs_typical": []}
+            )
         # The rows' fixed part (places, sizes, times) is built once; each refresh adds the error columns.
         def rows() -> tuple[pd.DataFrame, pd.Series]:
             base = event_frame(r.events, None, r.grid)
@@ -433,15 +608,21 @@ class SkillDashboard(pn.viewable.Viewer):
             keep = types.map(lambda t: event_type in t).to_numpy(dtype=bool)
             base = base[keep]
         errors = r.event_errors(variable, int(lead_time))
-        # the selected model's errors first: the rows are sorted by them
+        # the selected model's errors first
         models = [m for m in r.map_models if m in errors.columns]
         if model in models:
             models = [model] + [m for m in models if m != model]
-        values = errors.reindex(base["event_id"])[models].round(3)
+        values = errors.reindex(base["event_id"])[models]
+        ratio = pd.Series(np.nan, index=values.index)
+        if model in models:
+            typical = r.event_typical_errors(variable, int(lead_time)).reindex(base["event_id"])[model]
+            ratio = values[model] / typical.where(typical > 0)
+        values = values.round(3)
+        values.insert(0, "vs_typical", ratio.round(2).to_numpy())
         values.index = base.index
-        frame = pd.concat([base.iloc[:, :6], values, base.iloc[:, 6:]], axis=1)
-        if model in frame.columns:
-            frame = frame.sort_values(model, ascending=False, na_position="last", kind="stable")
+        # What the rows are ranked by comes first, so it is seen without scrolling sideways.
+        frame = pd.concat([base.iloc[:, :2], values, base.iloc[:, 2:]], axis=1)
+        frame = frame.sort_values("vs_typical", ascending=False, na_position="last", kind="stable")
         return frame.reset_index(drop=True)
 
     def _events_table(self) -> pn.widgets.Tabulator:
@@ -456,6 +637,16 @@ class SkillDashboard(pn.viewable.Viewer):
             selectable=1,
             pagination="remote",  # only the page on screen travels to the browser
             page_size=12,
+            titles={"vs_typical": "× typical"},
+            header_tooltips={
+                "vs_typical": "The selected model's error in the event over its usual error at that place "
+                "and lead time (rows are sorted by it)",
+                "size_km2": "Area of the event's box (km²)",
+                "hours": "Duration (h)",
+            },
+            # the columns keep their widths and the table scrolls sideways inside its card
+            layout="fit_data_table",
+            frozen_columns=["event_id"],
             sizing_mode="stretch_width",
         )
         table.on_click(self._on_event_click)
@@ -516,6 +707,10 @@ class SkillDashboard(pn.viewable.Viewer):
         def to_state(event) -> None:
             if syncing:
                 return
+            if name in IN_PLACE_PARAMETERS:
+                # only the maps (updated in place) and the table's data change: no models to re-walk
+                setattr(s, name, event.new)
+                return
             with self._frozen_documents():
                 setattr(s, name, event.new)
 
@@ -538,8 +733,9 @@ class SkillDashboard(pn.viewable.Viewer):
         """The four views, bound to the state."""
         s = self.state
         skill = pn.pane.HoloViews(self.skill_panels(), name="skill")
-        card = pn.pane.HoloViews(
-            pn.bind(self.scorecard_view, s.param.metric, s.param.reference, s.param.region)
+        card = pn.panel(
+            pn.bind(self.scorecard_panel, s.param.metric, s.param.reference, s.param.region),
+            sizing_mode="stretch_width",
         )
         field_tabs = pn.Tabs(
             ("Truth · forecast · error", self.maps(("truth", "forecast", "error"))), dynamic=True

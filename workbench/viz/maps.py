@@ -77,6 +77,25 @@ def field_image(
     variable = variable or str(da.name or "value")
     units = units if units is not None else str(da.attrs.get("units", ""))
     values = np.asarray(da.values, dtype=np.float32)
+    cmap, clim, vlabel = field_style(values, kind, variable, clim)
+    vdim = hv.Dimension("value", label=vlabel, unit=units or None, range=clim if clim else (None, None))
+    image = hv.Image(
+        (np.asarray(da["x"], float), np.asarray(da["y"], float), values),
+        kdims=["x", "y"],
+        vdims=[vdim],
+        label=label,
+    )
+    return image.opts(cmap=cmap, clim=clim) if clim else image.opts(cmap=cmap)
+
+
+def field_style(
+    values: np.ndarray, kind: str, variable: str, clim: tuple[float, float] | None = None
+) -> tuple[str, tuple[float, float] | None, str]:
+    """``(colour map, colour range, value label)`` of a map of ``kind`` (see :func:`field_image`).
+
+    Errors get a diverging map and, without ``clim``, a range symmetric about zero (the 99.5th
+    percentile of the absolute error); ``clim`` stays None where HoloViews takes the data's range.
+    """
     if kind == "error":
         cmap = ERROR_CMAP
         if clim is None:
@@ -92,14 +111,7 @@ def field_image(
         "spread_epistemic": f"{variable} epistemic spread",
         "spread_aleatoric": f"{variable} aleatoric spread",
     }.get(kind, variable)
-    vdim = hv.Dimension("value", label=vlabel, unit=units or None, range=clim if clim else (None, None))
-    image = hv.Image(
-        (np.asarray(da["x"], float), np.asarray(da["y"], float), values),
-        kdims=["x", "y"],
-        vdims=[vdim],
-        label=label,
-    )
-    return image.opts(cmap=cmap, clim=clim) if clim else image.opts(cmap=cmap)
+    return cmap, clim, vlabel
 
 
 def raster_field(

@@ -247,7 +247,6 @@ def scorecard(
     panels = []
     for region in regions:
         frame = scorecard_frame(scores, metric, reference, region, variables, significance)
-        how = frame.attrs["significance"]
         n_rows = max(frame["row"].nunique(), 1)
         show_labels = labels if labels is not None else len(frame) <= 1200
         # Rows top to bottom in the order variables and models appear; HoloViews draws y from the bottom.
@@ -279,8 +278,8 @@ def scorecard(
             clim=(-limit, limit),
             colorbar=True,
             width=width,
-            height=max(160, 90 + (14 if n_rows > 20 else 22) * n_rows),
-            fontsize={"yticks": "7pt" if n_rows > 20 else "9pt", "xticks": "8pt"},
+            height=max(160, 100 + (14 if n_rows > 30 else 20) * n_rows),
+            fontsize={"yticks": "7pt" if n_rows > 30 else "9pt", "xticks": "9pt", "title": "10pt"},
             tools=["hover"],
             hover_tooltips=[
                 ("model", "@model"),
@@ -293,8 +292,8 @@ def scorecard(
                 ("", "@significance"),
             ],
             xrotation=45,
-            title=f"{info.label}: % better than {reference} — {region}"
-            + ("" if how == "none" else " (faded: not significant)"),
+            # Short enough for the panel: the legend (scorecard_legend) says what the cells mean.
+            title=f"{info.label} vs {reference} — {region}",
             invert_yaxis=False,
         )
         heat = heat.redim.values(row=row_order, lead=lead_order)
@@ -312,7 +311,7 @@ def scorecard(
                 ),
                 kdims=["lead", "row"],
                 vdims=["text", "text_color"],
-            ).opts(text_font_size="7pt", text_color="text_color")
+            ).opts(text_font_size="7pt" if n_rows > 30 else "8pt", text_color="text_color")
             panels.append(heat * text)
         else:
             panels.append(heat)

@@ -13,6 +13,9 @@ from workbench.errors import DataError
 from workbench.viz.style import lead_hours, metric_info, model_colors, units_of
 from workbench.workflow.derive import with_model_dim
 
+#: Pixels added to the panel that carries the legend outside its plot area.
+LEGEND_WIDTH = 110
+
 
 def _check(scores: xr.Dataset, metric: str, variable: str, regions: Sequence[str]) -> None:
     if metric not in scores.data_vars:
@@ -96,6 +99,7 @@ def skill_curves(
     width: int = 420,
     height: int = 300,
     bands: bool = True,
+    legend: str = "right",
 ) -> hv.Layout:
     """A metric against lead time, one line per model, one panel per region (same y-axis), with a
     shaded confidence band per model where the scores carry ``<metric>_low``/``_high``.
@@ -118,6 +122,10 @@ def skill_curves(
         Size of each panel in pixels.
     bands : bool
         Draw the confidence bands (when the scores have bounds).
+    legend : {"right", "inside"}
+        ``"right"``: one legend, outside the last panel's plot area (its width grows by
+        :data:`LEGEND_WIDTH`), so no curve is hidden; the panels share the models' colours. ``"inside"``:
+        a legend in every panel, in the corner where the curves usually are not.
 
     Returns
     -------
@@ -125,6 +133,8 @@ def skill_curves(
         One :class:`holoviews.Overlay` of :class:`holoviews.Curve` (labelled by model) per region, with a
         hover tool showing model, lead time and value.
     """
+    if legend not in ("right", "inside"):
+        raise DataError(f"legend must be 'right' or 'inside', not {legend!r}.")
     frame = skill_frame(scores, metric, variable, regions, models)
     all_models = [str(m) for m in with_model_dim(scores)["model"].values]
     colors = model_colors(all_models)
@@ -148,7 +158,9 @@ def skill_curves(
         ylim = (None, None)
     value_dim = hv.Dimension("value", label=ylabel)
     panels = []
-    for region in regions:
+    for i, region in enumerate(regions):
+        with_legend = legend == "inside" or i == len(regions) - 1
+        panel_width = width + (LEGEND_WIDTH if legend == "right" and with_legend else 0)
         sub = frame[frame["region"] == region]
         curves = []
         for model in [m for m in all_models if m in set(sub["model"])]:
@@ -173,7 +185,7 @@ def skill_curves(
             overlay.opts(
                 # One hover line across all models at the pointer's lead time, to compare their values.
                 hv.opts.Curve(
-                    width=width,
+                    width=panel_width,
                     height=height,
                     show_grid=True,
                     tools=["hover"],
@@ -188,8 +200,12 @@ def skill_curves(
                     title=f"{info.label} of {variable} — {region}"
                     + (f" (bands: {_confidence_label(scores)})" if has_bands else ""),
                     ylim=ylim,
-                    legend_position="top_left" if info.better == "lower" else "bottom_left",
-                    width=width,
+                    show_legend=with_legend,
+                    legend_position="right"
+                    if legend == "right"
+                    else ("top_left" if info.better == "lower" else "bottom_left"),
+                    fontsize={"title": "10pt"},
+                    width=panel_width,
                     height=height,
                 ),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import holoviews as hv
@@ -101,6 +102,28 @@ _PALETTE = (
 )
 #: Baselines keep fixed colours so the learned models stand out against them.
 _FIXED = {"nwp": "#222222", "persistence": "#9c9c9c", "climatology": "#c8b28a"}
+
+
+#: Groups of variables for the scorecard's tabs, in this order; pressure-level fields (``z500``, ``t850``,
+#: ...) are "upper air", anything else "other".
+SURFACE_VARIABLES = ("t2m", "d2m", "u10m", "v10m", "ws10m", "gust", "msl", "sp")
+PRECIPITATION_VARIABLES = ("tp", "refc", "tcwv")
+
+
+def variable_groups(variables: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """The variables sorted into named groups (surface, precipitation & radar, upper air, other), keeping
+    their order inside each group; empty groups are left out."""
+    groups: dict[str, list[str]] = {"surface": [], "precipitation & radar": [], "upper air": [], "other": []}
+    for v in variables:
+        if v in SURFACE_VARIABLES:
+            groups["surface"].append(v)
+        elif v in PRECIPITATION_VARIABLES:
+            groups["precipitation & radar"].append(v)
+        elif re.fullmatch(r"[a-z]+\d{2,4}", v) and int(re.sub(r"\D", "", v)) >= 10:
+            groups["upper air"].append(v)  # z500, t850, u250: a letter code and a pressure level (hPa)
+        else:
+            groups["other"].append(v)
+    return {name: members for name, members in groups.items() if members}
 
 
 def model_colors(models: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -31,6 +31,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "results_generation": "workbench.workflow.pipeline",
         "synthetic_results": "workbench.workflow.synthetic",
         "event_errors": "workbench.workflow.derive",
+        "event_typical_errors": "workbench.workflow.derive",
+        "event_error_tables": "workbench.workflow.derive",
         "grid_from_coords": "workbench.workflow.derive",
         "spread_split": "workbench.workflow.derive",
         "with_model_dim": "workbench.workflow.derive",

@@ -15,7 +15,16 @@ from workbench.errors import DataError, GridError
 from workbench.events.table import EVENT_COLUMNS
 from workbench.grids import HRRR_CENTRAL_MERIDIAN, HRRR_STANDARD_PARALLEL, LambertConformalGrid
 
-__all__ = ["BROWSER_COLUMNS", "check_events", "event_errors", "grid_from_coords", "spread_split", "with_model_dim"]
+__all__ = [
+    "BROWSER_COLUMNS",
+    "check_events",
+    "event_error_tables",
+    "event_errors",
+    "event_typical_errors",
+    "grid_from_coords",
+    "spread_split",
+    "with_model_dim",
+]
 
 #: The event table's columns that the views need (the provenance columns are optional there).
 BROWSER_COLUMNS: tuple[str, ...] = tuple(c for c in EVENT_COLUMNS if c not in ("source", "details"))
@@ -154,24 +163,80 @@ def event_errors(
     pandas.DataFrame
         Index ``event_id``, one column per model; NaN where no forecast verifies inside the event.
     """
+    return event_error_tables(events, truth, forecasts, variable, lead_hours, masks, typical=False)[0]
+
+
+def event_error_tables(
+    events: pd.DataFrame,
+    truth: xr.Dataset,
+    forecasts: dict[str, xr.Dataset],
+    variable: str,
+    lead_hours: int,
+    masks: xr.DataArray | None = None,
+    typical: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """:func:`event_errors` and :func:`event_typical_errors` from one load of the fields.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame or None)
+        The events' errors and (when ``typical``) the typical errors of their boxes.
+    """
     check_events(events)
-    lead = np.timedelta64(int(lead_hours), "h").astype("timedelta64[ns]")
-    truth_times = truth["time"].values.astype("datetime64[ns]")
-    truth_index = {t: i for i, t in enumerate(truth_times)}
-    out = pd.DataFrame(index=pd.Index(events["event_id"].astype(str), name="event_id"))
+    index = pd.Index(events["event_id"].astype(str), name="event_id")
+    out, usual = pd.DataFrame(index=index), pd.DataFrame(index=index)
     footprints = _Footprints(masks)
     starts = pd.to_datetime(events["start"]).values.astype("datetime64[ns]")
     ends = pd.to_datetime(events["end"]).values.astype("datetime64[ns]")
+    boxes = [
+        (slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1))
+        for y0, y1, x0, x1 in zip(events["y_min"], events["y_max"], events["x_min"], events["x_max"], strict=True)
+    ]
+    for model, verifying in _verifying_fields(truth, forecasts, variable, lead_hours):
+        if verifying is None:
+            out[model] = usual[model] = np.nan
+            continue
+        valid, fc_values, tr_values = verifying
+        errors = []
+        for start, end, (ys, xs), kind in zip(starts, ends, boxes, events["event_type"], strict=True):
+            pick = np.flatnonzero((valid >= start) & (valid <= end))
+            if not len(pick):
+                errors.append(np.nan)
+                continue
+            diff = fc_values[pick, ys, xs] - tr_values[pick, ys, xs]
+            cells = footprints.cells(kind, valid[pick], ys, xs)
+            sq = diff[cells] ** 2 if cells is not None else diff.ravel() ** 2
+            errors.append(_root_mean(sq))
+        out[model] = errors
+        if typical:
+            usual[model] = [
+                _root_mean((fc_values[:, ys, xs] - tr_values[:, ys, xs]).ravel() ** 2) for ys, xs in boxes
+            ]
+    return out, (usual if typical else None)
+
+
+def _root_mean(sq: np.ndarray) -> float:
+    # no nanmean: all-NaN (or no verifying time) is NaN without a RuntimeWarning
+    sq = sq[np.isfinite(sq)]
+    return float(np.sqrt(sq.mean())) if sq.size else np.nan
+
+
+def _verifying_fields(truth: xr.Dataset, forecasts: dict[str, xr.Dataset], variable: str, lead_hours: int):
+    """Per model: ``(model, (valid times, forecast (t, y, x), truth (t, y, x)))`` of the forecasts at one
+    lead that verify against the truth, loaded once as numpy; ``(model, None)`` without that lead."""
+    lead = np.timedelta64(int(lead_hours), "h").astype("timedelta64[ns]")
+    truth_times = truth["time"].values.astype("datetime64[ns]")
+    truth_index = {t: i for i, t in enumerate(truth_times)}
     for model, fc in forecasts.items():
         if variable not in fc.data_vars or lead not in set(fc["lead_time"].values.astype("timedelta64[ns]")):
-            out[model] = np.nan
+            yield model, None
             continue
         da = fc[variable].sel(lead_time=lead)
         if "member" in da.dims:
             da = da.mean("member")
         inits = da["init_time"].values.astype("datetime64[ns]")
         valid = inits + lead
-        verifiable = np.array([v in truth_index for v in valid])
+        verifiable = np.array([v in truth_index for v in valid], dtype=bool)
         # One load per model and lead; events are then plain numpy slices.
         fc_values = np.asarray(da.isel(init_time=np.flatnonzero(verifiable)).transpose("init_time", "y", "x"))
         valid = valid[verifiable]
@@ -180,28 +245,32 @@ def event_errors(
             if len(valid)
             else np.empty((0,) + fc_values.shape[1:])
         )
-        errors = []
-        for start, end, y0, y1, x0, x1, kind in zip(
-            starts,
-            ends,
-            events["y_min"],
-            events["y_max"],
-            events["x_min"],
-            events["x_max"],
-            events["event_type"],
-            strict=True,
-        ):
-            pick = np.flatnonzero((valid >= start) & (valid <= end))
-            if not len(pick):
-                errors.append(np.nan)
-                continue
-            ys, xs = slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1)
-            diff = fc_values[pick, ys, xs] - tr_values[pick, ys, xs]
-            cells = footprints.cells(kind, valid[pick], ys, xs)
-            sq = diff[cells] ** 2 if cells is not None else diff.ravel() ** 2
-            sq = sq[np.isfinite(sq)]
-            errors.append(float(np.sqrt(sq.mean())) if sq.size else np.nan)
-        out[model] = errors
-    return out
+        yield model, (valid, fc_values, tr_values)
 
 
+def event_typical_errors(
+    events: pd.DataFrame,
+    truth: xr.Dataset,
+    forecasts: dict[str, xr.Dataset],
+    variable: str,
+    lead_hours: int,
+) -> pd.DataFrame:
+    """The typical RMSE of each model over each event's box at one lead time, event or not.
+
+    The RMSE over every cell of the event's box and every verifying forecast at that lead (all initial
+    times, not only those inside the event). An event's error divided by this says how much worse the
+    model did during the event than it usually does at that place: places with a high error on every
+    day (the domain's edges, where a limited-area forecast loses its boundary information; steep
+    orography) no longer top a ranking by raw error.
+
+    Parameters
+    ----------
+    events, truth, forecasts, variable, lead_hours
+        As for :func:`event_errors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``event_id``, one column per model; NaN where the model has no finite forecast there.
+    """
+    return event_error_tables(events, truth, forecasts, variable, lead_hours)[1]

@@ -20,7 +20,12 @@ import xarray as xr
 
 from workbench.errors import DataError
 from workbench.grids import LambertConformalGrid
-from workbench.workflow.derive import event_errors, grid_from_coords, spread_split, with_model_dim
+from workbench.workflow.derive import (
+    event_error_tables,
+    grid_from_coords,
+    spread_split,
+    with_model_dim,
+)
 
 #: Memory (MB) the dashboard keeps loaded fields in, across its sessions (``$WORKBENCH_DASHBOARD_MEMORY_MB``).
 MEMORY_BUDGET_MB = 2048
@@ -276,7 +281,16 @@ class Results:
     def event_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
         """Each mapped model's RMSE inside each event at one lead time (cached; see
         :func:`workbench.workflow.derive.event_errors`)."""
-        key = ("event_errors", variable, int(lead_hours))
+        return self._event_tables(variable, lead_hours)[0]
+
+    def event_typical_errors(self, variable: str, lead_hours: int) -> pd.DataFrame:
+        """Each mapped model's typical RMSE over each event's box at one lead time, event or not (cached;
+        see :func:`workbench.workflow.derive.event_typical_errors`)."""
+        return self._event_tables(variable, lead_hours)[1]
+
+    def _event_tables(self, variable: str, lead_hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # both tables from one load of the fields (the first visit of a variable and lead time)
+        key = ("event_tables", variable, int(lead_hours))
         if key not in self._cache:
             truth = self.truth_var(variable).to_dataset()
             forecasts = {
@@ -284,7 +298,7 @@ class Results:
                 for m in self.map_models
                 if variable in self.forecasts[m].data_vars
             }
-            self._cache[key] = event_errors(
+            self._cache[key] = event_error_tables(
                 self.events, truth, forecasts, variable, int(lead_hours), self.masks
             )
         return self._cache[key]
