@@ -58,7 +58,8 @@ PRELOAD = [
     "workbench.training",
     "workbench.viz",
 ]
-INITS = {"A": ["2020-06-01T00", "2020-06-01T18", "6h"], "B": ["2020-06-01T03", "2020-06-01T21", "6h"]}
+# infer starts from the sample's analysis, which holds the NWP initial times (00 and 12 UTC)
+INITS = {"A": ["2020-06-01T00", "2020-06-02T12", "12h"], "B": ["2020-06-01T12", "2020-06-02T12", "12h"]}
 VARIABLES = {"A": ["t2m"], "B": ["t2m", "u10m"]}
 # Where each command passes (and how often per run): infer writes one record per block, creates the
 # store as a folder and swaps an overwrite in; score writes a netCDF file or swaps a zarr folder.

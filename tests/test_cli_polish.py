@@ -174,7 +174,7 @@ def test_bash_completion_completes_commands_options_and_choices(tmp_path):
 
     assert complete("workbench", "sa") == ["sample"]
     assert complete("workbench", "mo") == ["models"]
-    assert complete("workbench", "sample", "--size", "t") == ["tiny"]
+    assert complete("workbench", "sample", "--size", "t") == ["tiny", "train"]
     assert complete("workbench", "score", "--out") == ["--out-dir", "--output"]
     assert complete("workbench", "infer", "--dt") == ["--dtype"]
 

@@ -127,8 +127,8 @@ def test_learned_models_are_published_before_their_ensemble(tiny_sample, monkeyp
     assert learned, "the shipped checkpoints should give learned models"
     seen = {}
 
-    def fake_run(name, truth, inits, leads, store, members=None):
-        if members is not None:  # the ensemble: what an open page would read at this moment
+    def fake_run(name, ctx, inits, store, ensemble=False):
+        if ensemble:  # the ensemble: what an open page would read at this moment
             seen["manifest"] = pipeline.read_manifest(root)
             seen["scored"] = xr.open_zarr(root / "scores.zarr")["model"].values.tolist()
             raise DataError("no ensemble in this test")

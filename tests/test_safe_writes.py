@@ -169,7 +169,7 @@ def test_a_second_writer_on_one_store_is_refused_naming_the_first(source, tmp_pa
 def test_two_concurrent_cli_writers_second_refuses(tiny_sample, tmp_path):
     store = tmp_path / "p.zarr"
     args = ["infer", "persistence", "--size", "tiny", "--store", str(store), "--init-range", "2020-06-01T00",
-            "2020-06-01T18", "6h", "--leads", "0:2:1", "--batch-size", "4", "--no-progress"]
+            "2020-06-02T12", "12h", "--leads", "0:2:1", "--batch-size", "4", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # The first writer pauses inside its one block, long enough for the second to start and be refused.
     first = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], stderr=subprocess.PIPE, text=True,

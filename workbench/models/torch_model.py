@@ -311,6 +311,9 @@ class LeadStep:
 def input_channels(config: dict) -> tuple[str, ...]:
     """Names of the channels a network reads after its state, in order: the uniform time forcings,
     ``toa_insolation``, the static fields, then the boundary fields and the strip mask."""
+    for key in ("forcings", "static"):
+        if not isinstance(config.get(key) or [], list | tuple):
+            raise CheckpointError(f"config {key} must be a list of names, not {config.get(key)!r}")
     forcings = [str(f) for f in config.get("forcings") or ()]
     static = [str(s) for s in config.get("static") or ()]
     unknown = [s for s in static if s not in STATIC]
@@ -318,6 +321,8 @@ def input_channels(config: dict) -> tuple[str, ...]:
         raise CheckpointError(f"unknown static inputs {unknown}; known: {list(STATIC)}")
     names = [f for f in forcings if f != INSOLATION] + [f for f in forcings if f == INSOLATION] + static
     bnd = config.get("boundary") or {}
+    if not isinstance(bnd, dict) or not isinstance(bnd.get("variables", []), list | tuple):
+        raise CheckpointError(f"config boundary must be a mapping with a list of variables, not {bnd!r}")
     bvars = [str(v) for v in bnd.get("variables", ())]
     if bvars:
         if not isinstance(bnd.get("width"), int) or bnd["width"] < 1:
