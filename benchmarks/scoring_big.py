@@ -23,7 +23,6 @@ import math
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,34 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.grids import area_weights, hrrr_grid  # noqa: E402
 from workbench.scoring import decompose  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scoring import PeakRSS  # noqa: E402  (the scoring benchmark's sampler of peak memory)
+
 N_LEAD = 24
 N_EVENTS = 8
 GB = 1e9
-
-
-class PeakRSS:
-    """Peak resident memory of this process (absolute and above the level at entry), sampled."""
-
-    def __init__(self, interval: float = 0.01):
-        self.interval = interval
-        self.process = psutil.Process()
-
-    def __enter__(self):
-        self.base = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def layout(size_gb: float, spacing_km: float = 3.0):
