@@ -473,6 +473,14 @@ def serve_dashboard(size: str, cache_dir, log_path: Path, start_timeout: float =
             os.environ.pop("WORKBENCH_CACHE", None)
         else:
             os.environ["WORKBENCH_CACHE"] = previous
+    with panel_server(env, log_path, start_timeout, warm=True) as (url, server):
+        yield url, server.pid, list(models)
+
+
+@contextlib.contextmanager
+def panel_server(env: dict, log_path: Path, start_timeout: float, warm: bool = False):
+    """``panel serve apps/skill.py`` on a free loopback port with ``env``, its output in ``log_path``;
+    yields ``(url, process)`` once the port answers, and stops the server afterwards."""
     port = _free_port()
     cmd = [
         sys.executable,
@@ -486,13 +494,14 @@ def serve_dashboard(size: str, cache_dir, log_path: Path, start_timeout: float =
         "127.0.0.1",
         "--allow-websocket-origin",
         f"127.0.0.1:{port}",
-        "--warm",  # open the results before the first visitor, as a deployed server would
     ]
+    if warm:
+        cmd.append("--warm")  # open the results before the first visitor, as a deployed server would
     with open(log_path, "w") as log:
         server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for_port(port, server, log_path, start_timeout)
-        yield f"http://127.0.0.1:{port}/skill", server.pid, list(models)
+        yield f"http://127.0.0.1:{port}/skill", server
     finally:
         server.terminate()
         try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -67,22 +65,12 @@ def fresh_server(tmp_path, dashboard_benchmark):
         PYTHONUNBUFFERED="1",
     )
     env.pop("WORKBENCH_SCORES", None)
-    port = dashboard_benchmark._free_port()
     log_path = tmp_path / "server.log"
-    cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps" / "skill.py"), "--port", str(port),
-           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
     started = time.monotonic()
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        dashboard_benchmark._wait_for_port(port, server, log_path, 120)
-        yield f"http://127.0.0.1:{port}/skill", log_path, started
+        with dashboard_benchmark.panel_server(env, log_path, 120) as (url, _server):
+            yield url, log_path, started
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         # the learned models' background process outlives the server on purpose; end it here
         for pid_file in (tmp_path / "cache" / "dashboard").glob("*/learned.pid"):
             with contextlib.suppress(OSError, ValueError):
