@@ -257,6 +257,9 @@ def scorecard(
             cell_alpha=np.where(frame["significant"], 1.0, 0.3),
             significance=np.where(frame["significant"], "significant", "not significant"),
         )
+        # HoloViews reshapes every value dimension with numpy; the Arrow-backed strings pandas uses when
+        # pyarrow is installed cannot be reshaped, so text columns go in as plain objects.
+        frame = frame.astype({c: object for c in frame.columns if pd.api.types.is_string_dtype(frame[c])})
         heat = hv.HeatMap(
             frame,
             kdims=[hv.Dimension("lead", label="lead time"), hv.Dimension("row", label="variable · model")],
