@@ -28,13 +28,14 @@ CURVES_JS = """() => {
   const found = [];
   if (!window.Bokeh || !Bokeh.documents.length) return found;
   for (const m of Bokeh.documents[0].all_models) {
-    if (m.constructor.__name__ !== 'Figure' || !m.title || !m.title.text.startsWith('RMSE of t2m — all')) continue;
+    // the RMSE panels of t2m (all, and the region beside it, whose plot carries the one legend)
+    if (m.constructor.__name__ !== 'Figure' || !m.title || !m.title.text.startsWith('RMSE of t2m — ')) continue;
     const labels = [];
     for (const side of ['center', 'right', 'left', 'above', 'below'])
       for (const a of m[side] || [])
         if (a.constructor.__name__ === 'Legend')
           for (const item of a.items) labels.push(item.label.value);
-    found.push(labels);
+    if (labels.length) found.push(labels);
   }
   return found;
 }"""
