@@ -30,20 +30,29 @@ def tiny_sample(workbench_cache):
 
 
 @pytest.fixture(scope="session")
-def dashboard_benchmark():
-    """``benchmarks/dashboard.py`` as a module: its server launcher and load test serve the browser tests."""
+def benchmark_module():
+    """A loader of ``benchmarks/<stem>.py`` as a module (once per session): the tests use their helpers."""
     import importlib.util
     import sys
     from pathlib import Path
 
-    name = "workbench_dashboard_benchmark"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "benchmarks" / "dashboard.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file executes
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    def load(stem: str):
+        name = f"workbench_{stem}_benchmark"
+        if name not in sys.modules:
+            path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{stem}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up while the file executes
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def dashboard_benchmark(benchmark_module):
+    """``benchmarks/dashboard.py`` as a module: its server launcher and load test serve the browser tests."""
+    return benchmark_module("dashboard")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +17,10 @@ from workbench.sample.reports import REPORT_REACH_KM, _Builder
 from workbench.sample.tracers import ModelGrid
 
 
-def _climate_script():
-    name = "workbench_sample_climate"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "benchmarks" / "sample_climate.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+@pytest.fixture(scope="session")
+def climate_script(benchmark_module):
+    """``benchmarks/sample_climate.py``, whose measurements these tests check."""
+    return benchmark_module("sample_climate")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +29,7 @@ def grid24(workbench_cache):
     return ModelGrid(hrrr_grid(24.0))
 
 
-def test_ke_spectrum_slope_recovers_a_known_power_law():
+def test_ke_spectrum_slope_recovers_a_known_power_law(climate_script):
     # a random field with E(k) ~ k^-3 exactly: the measured slope must be close to -3
     rng = np.random.default_rng(1)
     n, dx = 256, 24.0
@@ -44,13 +37,13 @@ def test_ke_spectrum_slope_recovers_a_known_power_law():
     k[0, 0] = np.inf
     amp = np.sqrt(k**-3.0 / k)  # per-mode variance E(k) / (2 pi k)
     fields = [np.fft.ifft2(amp * (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))).real for _ in range(8)]
-    script = _climate_script()
+    script = climate_script
     wl, e = script.ke_spectrum(np.array(fields), np.zeros((8, n, n)), dx)
     assert script.slope(wl, e, 100.0, 1500.0) == pytest.approx(-3.0, abs=0.3)
 
 
-def test_eddies_have_the_nastrom_gage_slopes_and_their_rms(grid24):
-    script = _climate_script()
+def test_eddies_have_the_nastrom_gage_slopes_and_their_rms(grid24, climate_script):
+    script = climate_script
     rng = np.random.default_rng(0)
     ed = Eddies(grid24.shape, grid24.spacing_m, grid24.lat, TRUTH_PARAMS, rng)
     us, vs = [], []
