@@ -143,17 +143,19 @@ def nan_quantiles(samples: np.ndarray, levels: Sequence[float], axis: int = 0) -
 
     Returns an array with the quantile levels on the first axis.
     """
-    x = np.moveaxis(np.asarray(samples, dtype=np.float64), axis, 0)
-    x = np.sort(x, axis=0)  # NaN last
-    n = np.sum(~np.isnan(x), axis=0)
+    # the samples on the last, contiguous axis: sorting many short strided columns is several times
+    # slower than sorting contiguous rows
+    x = np.ascontiguousarray(np.moveaxis(np.asarray(samples, dtype=np.float64), axis, -1))
+    x.sort(axis=-1)  # NaN last
+    n = np.sum(~np.isnan(x), axis=-1)
     out = []
     for q in levels:
         pos = q * np.maximum(n - 1, 0)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
         frac = pos - lo
-        a = np.take_along_axis(x, lo[None], axis=0)[0]
-        b = np.take_along_axis(x, hi[None], axis=0)[0]
+        a = np.take_along_axis(x, lo[..., None], axis=-1)[..., 0]
+        b = np.take_along_axis(x, hi[..., None], axis=-1)[..., 0]
         out.append(np.where(n > 0, a + (b - a) * frac, np.nan))
     return np.stack(out)
 

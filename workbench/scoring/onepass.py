@@ -49,42 +49,89 @@ if kernels.HAVE_NUMBA:
     # as in the kernels of decompose: reassociation lets LLVM vectorise the sums; no "nnan", since the
     # NaN test ``x == x`` must survive
     _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-    _TILE = 2048
+    _TILE = 8192  # cells: forecast + truth of a tile stay in the L1/L2 cache across the thresholds
 
-    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
-    def _nb_span(f, o, w, t0, t1, thr, zero, acc):  # pragma: no cover - compiled
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_valid(fs, os):  # pragma: no cover - compiled
+        """Number of cells of the slices where forecast and truth are both valid (not NaN)."""
+        n = 0
+        for i in range(fs.size):
+            n += np.int64(fs[i] == fs[i]) * np.int64(os[i] == os[i])
+        return n
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_counts(fs, os, tv):  # pragma: no cover - compiled
+        """``F, O, H`` of one threshold over the slices as exact int64 counts (uniform weights).
+
+        One loop with three int64 reductions and no branch: the form LLVM vectorises (a loop over the
+        thresholds around it, or an inlined call, keeps it scalar and 10x slower). A NaN compares
+        False, and the other field's NaN test removes a valid value paired with a NaN."""
+        a = 0
+        b = 0
+        c = 0
+        for i in range(fs.size):
+            fi = fs[i]
+            oi = os[i]
+            x = np.int64(fi >= tv) * np.int64(oi == oi)
+            y = np.int64(oi >= tv) * np.int64(fi == fi)
+            a += x
+            b += y
+            c += x * y
+        return a, b, c
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_weighted(fs, os, ws, tv):  # pragma: no cover - compiled
+        """Weighted ``F, O, H`` of one threshold over the slices, summed in float64."""
+        a = 0.0
+        b = 0.0
+        c = 0.0
+        for i in range(fs.size):
+            fi = fs[i]
+            oi = os[i]
+            wi = np.float64(ws[i])
+            x = np.float64(fi >= tv) * np.float64(oi == oi)
+            y = np.float64(oi >= tv) * np.float64(fi == fi)
+            a += x * wi
+            b += y * wi
+            c += (x * y) * wi
+        return a, b, c
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_weight_sum(fs, os, ws):  # pragma: no cover - compiled
+        """Sum of the weights of the valid cells of the slices, in float64."""
+        a = 0.0
+        for i in range(fs.size):
+            a += np.float64(ws[i]) * (np.float64(fs[i] == fs[i]) * np.float64(os[i] == os[i]))
+        return a
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_span(f, o, w, t0, t1, thr, w0, acc):  # pragma: no cover - compiled
         """Add the sums of cells ``t0 .. t1`` to ``acc``: ``[sum w, n valid, (F_t, O_t, H_t) per threshold]``
         with F = sum w [f >= t], O = sum w [o >= t], H = sum w [f >= t and o >= t] over valid cells.
 
-        One branch-free loop per threshold over the span (in the cache after the first), summed in the
-        data's precision (the caller keeps spans short) and added to the float64 ``acc``."""
-        one = zero + 1
-        sw = zero
-        nv = zero
-        for i in range(t0, t1):
-            ok = (f[i] == f[i]) & (o[i] == o[i])
-            okf = ok * one
-            sw += w[i] * okf
-            nv += okf
-        acc[0] += sw
-        acc[1] += nv
-        for t in range(thr.shape[0]):
-            tv = thr[t]
-            sf = zero
-            so = zero
-            sh = zero
-            for i in range(t0, t1):
-                # a NaN compares False, so only a valid cell's weight can count (the weight of a valid
-                # forecast against a NaN truth is masked by ``ok``)
-                ok = (f[i] == f[i]) & (o[i] == o[i])
-                fe = (f[i] >= tv) & ok
-                oe = (o[i] >= tv) & ok
-                sf += w[i] * (fe * one)
-                so += w[i] * (oe * one)
-                sh += w[i] * ((fe & oe) * one)
-            acc[2 + 3 * t] += sf
-            acc[3 + 3 * t] += so
-            acc[4 + 3 * t] += sh
+        Tile by tile (in the cache for the second and later thresholds); ``w0 > 0`` says the weights
+        are all ``w0``: the sums are then exact counts times ``w0``."""
+        for s in range(t0, t1, _TILE):
+            e = min(s + _TILE, t1)
+            fs = f[s:e]
+            os = o[s:e]
+            nv = _nb_valid(fs, os)
+            acc[1] += nv
+            if w0 > 0:
+                acc[0] += nv * w0
+                for t in range(thr.shape[0]):
+                    a, b, c = _nb_counts(fs, os, thr[t])
+                    acc[2 + 3 * t] += a * w0
+                    acc[3 + 3 * t] += b * w0
+                    acc[4 + 3 * t] += c * w0
+            else:
+                ws = w[s:e]
+                acc[0] += _nb_weight_sum(fs, os, ws)
+                for t in range(thr.shape[0]):
+                    a, b, c = _nb_weighted(fs, os, ws, thr[t])
+                    acc[2 + 3 * t] += a
+                    acc[3 + 3 * t] += b
+                    acc[4 + 3 * t] += c
 
     @nb.njit(nogil=True, cache=True, inline="always")
     def _nb_flush(sums, g, code, run):  # pragma: no cover - compiled
@@ -101,48 +148,85 @@ if kernels.HAVE_NUMBA:
             b += 1
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_fss_packed(f, o, w, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
+    def _nb_window_row(top, bottom, n, m):  # pragma: no cover - compiled
+        """Integer FSS sums ``sum (cf - co)^2`` and ``sum cf^2 + co^2`` of one row of ``m`` windows of
+        ``n`` cells, from two rows of the packed table (uniform weights: exact, vectorised)."""
+        num = 0
+        den = 0
+        for j in range(m):
+            v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+            cf = v & 0xFFFF
+            co = v >> 16
+            d = cf - co
+            num += d * d
+            den += cf * cf + co * co
+        return num, den
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_window_row_weighted(top, bottom, n, m, wr):  # pragma: no cover - compiled
+        """As :func:`_nb_window_row`, each window weighted by ``wr`` (the weights at the centres)."""
+        num = 0.0
+        den = 0.0
+        for j in range(m):
+            v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+            cf = v & 0xFFFF
+            co = v >> 16
+            d = cf - co
+            wc = np.float64(wr[j])
+            num += wc * np.float64(d * d)
+            den += wc * np.float64(cf * cf + co * co)
+        return num, den
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_packed_table(f, o, fss_thr, ny, nx, sat, row):  # pragma: no cover - compiled
+        """Fill ``sat`` with the summed-area table of ``[f >= thr] + 65536 [o >= thr]`` (modulo 2^32)."""
+        sat[0, :] = 0
+        for i in range(ny):
+            p = i * nx
+            for j in range(nx):  # vectorised: the packed events of the row
+                row[j] = np.int64(f[p + j] >= fss_thr) + (np.int64(o[p + j] >= fss_thr) << 16)
+            run = np.int64(0)
+            for j in range(nx):  # the running sum along the row (sequential)
+                run += row[j]
+                row[j] = run
+            sat[i + 1, 0] = 0
+            for j in range(nx):  # vectorised: add the table's row above
+                sat[i + 1, j + 1] = np.uint32((np.int64(sat[i, j + 1]) + row[j]) & 0xFFFFFFFF)
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_fss_packed(f, o, w, w0, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
         """FSS sums of a field without NaN from one summed-area table of both event fields.
 
         Each cell holds ``[f >= thr] + 65536 [o >= thr]``; a window's sum of that is ``cf + 65536 co``
         (both at most 729 < 65536 for the largest windows used, at most 255 x 255 cells), so one table
         serves forecast and truth. The table is kept modulo 2^32 (uint32): a window's sum is a
         difference of four entries, exact modulo 2^32, and smaller than 2^32. With no NaN every window
-        has n^2 valid cells, so (P_f - P_o)^2 = (cf - co)^2 / n^4 in integers."""
-        sat = np.zeros((ny + 1, nx + 1), np.uint32)
-        row = np.empty(nx, np.int64)
-        for i in range(ny):
-            for j in range(nx):  # vectorised: the packed events of the row
-                p = i * nx + j
-                row[j] = np.int64(f[p] >= fss_thr) + (np.int64(o[p] >= fss_thr) << 16)
-            run = np.int64(0)
-            for j in range(nx):  # the running sum along the row (sequential)
-                run += row[j]
-                row[j] = run
-            for j in range(nx):  # vectorised: add the table's row above
-                sat[i + 1, j + 1] = np.uint32((np.int64(sat[i, j + 1]) + row[j]) & 0xFFFFFFFF)
+        has n^2 valid cells, so (P_f - P_o)^2 = (cf - co)^2 / n^4 in integers; with uniform weights
+        (``w0 > 0``) the sums stay integers (exact: below 2^63, and equal to the float64 sums, which
+        are exact below 2^53), one row of windows at a time."""
+        sat = np.empty((ny + 1, nx + 1), np.uint32)
+        _nb_packed_table(f, o, fss_thr, ny, nx, sat, np.empty(nx, np.int64))
         for s in range(windows.shape[0]):
             n = windows[s]
             h = n // 2
-            num = 0.0
-            den = 0.0
-            for i in range(ny - n + 1):
-                top = sat[i]
-                bottom = sat[i + n]
-                wrow = (i + h) * nx + h
-                for j in range(nx - n + 1):
-                    v = (
-                        np.int64(bottom[j + n])
-                        - np.int64(top[j + n])
-                        - np.int64(bottom[j])
-                        + np.int64(top[j])
-                    ) & 0xFFFFFFFF
-                    cf = v & 0xFFFF
-                    co = v >> 16
-                    d = cf - co
-                    wc = w[wrow + j]
-                    num += wc * np.float64(d * d)
-                    den += wc * np.float64(cf * cf + co * co)
+            m = nx - n + 1
+            if w0 > 0:
+                inum = 0
+                iden = 0
+                for i in range(ny - n + 1):
+                    a, b = _nb_window_row(sat[i], sat[i + n], n, m)
+                    inum += a
+                    iden += b
+                num = np.float64(inum) * w0
+                den = np.float64(iden) * w0
+            else:
+                num = 0.0
+                den = 0.0
+                for i in range(ny - n + 1):
+                    p = (i + h) * nx + h
+                    a, b = _nb_window_row_weighted(sat[i], sat[i + n], n, m, w[p : p + m])
+                    num += a
+                    den += b
             n4 = np.float64(n) ** 4
             out[s, 0] = num / n4
             out[s, 1] = den / n4
@@ -190,13 +274,13 @@ if kernels.HAVE_NUMBA:
             out[s, 0] = num
             out[s, 1] = den
 
-    # fastmath here too: the inlined span loops take the caller's flags
-    @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+    @nb.njit(parallel=True, cache=True)
     def _nb_fields(
-        f, o, w, starts, ends, codes, n_runs, thr, fss_thr, windows, ny, nx, zero, sums, fss
+        f, o_all, tix, w, w0, starts, ends, codes, n_runs, thr, fss_thr, windows, ny, nx, sums, fss
     ):  # pragma: no cover
         """Per field ``l``: the threshold sums of every region into ``sums[l]`` (rows all, extreme, each
-        event type) and the FSS sums into ``fss[l]``; fields in parallel.
+        event type) and the FSS sums into ``fss[l]``; fields in parallel. The truth of field ``l`` is
+        ``o_all[tix[l]]``, read in place (no copy of the truth per initial time).
 
         The ``all`` row is summed densely, tile by tile; the event regions from the runs of cells that
         share an event code (``starts/ends/codes``, the first ``n_runs[l]`` of row ``l``): events are
@@ -205,24 +289,20 @@ if kernels.HAVE_NUMBA:
         k_cols = sums.shape[2]
         for l in nb.prange(n_fields):  # noqa: E741
             fl = f[l]
-            ol = o[l]
+            ol = o_all[tix[l]]
             acc = np.zeros(k_cols)
-            for t0 in range(0, n_points, _TILE):
-                _nb_span(fl, ol, w, t0, min(t0 + _TILE, n_points), thr, zero, acc)
+            _nb_span(fl, ol, w, 0, n_points, thr, w0, acc)
             for k in range(k_cols):
                 sums[l, 0, k] = acc[k]
             run = np.zeros(k_cols)
             for r in range(n_runs[l]):
                 run[:] = 0.0
-                a = starts[l, r]
-                b = ends[l, r]
-                for t0 in range(a, b, _TILE):
-                    _nb_span(fl, ol, w, t0, min(t0 + _TILE, b), thr, zero, run)
+                _nb_span(fl, ol, w, starts[l, r], ends[l, r], thr, w0, run)
                 _nb_flush(sums, l, codes[l, r], run)
             if windows.shape[0] == 0:
                 continue
             if acc[1] == n_points:
-                _nb_fss_packed(fl, ol, w, fss_thr, windows, ny, nx, fss[l])
+                _nb_fss_packed(fl, ol, w, w0, fss_thr, windows, ny, nx, fss[l])
             else:
                 _nb_fss_general(fl, ol, w, fss_thr, windows, ny, nx, fss[l])
 
@@ -376,21 +456,28 @@ def event_statistics(
     n_rows = 1 if masks is None else 2 + n_events
     table = np.zeros((n_init, n_lead, n_rows, thr.size, 4))
     fss = np.zeros((n_init, n_lead, max(len(windows), 1), 2))
-    truth_values = tr.values if isinstance(tr.variable._data, np.ndarray) else None
+    dtype = np.result_type(fc.dtype, tr.dtype)
+    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    # the truth in memory is read in place by the compiled loop (field l of init i is row tpos[i, l]);
+    # only a lazy truth is loaded per initial time
+    truth_values = None
+    if isinstance(tr.variable._data, np.ndarray):
+        truth_values = np.ascontiguousarray(tr.values.reshape(tr.sizes["time"], n_points), dtype=dtype)
+    # the weights in the data's precision (as the data are compared and summed); uniform weights let
+    # the compiled loop count in exact integers
+    wd = w.astype(dtype)
+    w0 = float(wd[0]) if wd[0] > 0 and (wd == wd[0]).all() else 0.0
     # per valid time, what its masks give the kernels: the event bits of each cell (NumPy) or the runs
     # of cells sharing an event code (compiled); shared by the fields of every init valid then, so built
     # once per valid time (114 for 384 fields in the 3-km benchmark) and kept while needed
     per_time: dict[int, object] = {}
-    w_by_dtype: dict[np.dtype, np.ndarray] = {}
     for i in range(n_init):
-        f = np.ascontiguousarray(fc.isel(init_time=i).values).reshape(n_lead, n_points)
+        f = np.ascontiguousarray(fc.isel(init_time=i).values, dtype=dtype).reshape(n_lead, n_points)
         if truth_values is not None:
-            o = truth_values[tpos[i]].reshape(n_lead, n_points)
+            o_all, tix = truth_values, np.ascontiguousarray(tpos[i], dtype=np.int64)
         else:
-            o = tr.isel(time=tpos[i]).values.reshape(n_lead, n_points)
-        dtype = np.result_type(f.dtype, o.dtype)
-        dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-        f, o = np.ascontiguousarray(f, dtype=dtype), np.ascontiguousarray(o, dtype=dtype)
+            o_all = np.ascontiguousarray(tr.isel(time=tpos[i]).values, dtype=dtype).reshape(n_lead, n_points)
+            tix = np.arange(n_lead, dtype=np.int64)
         if masks is not None:
             build = kernels.event_runs if use_numba else kernels.event_codes
             for j in range(n_lead):
@@ -403,11 +490,9 @@ def event_statistics(
             runs = [per_time[int(mpos[i, j])] for j in range(n_lead)] if masks is not None else []
             starts, ends, run_codes, n_runs = _stack_runs(runs, n_lead)
             sums = np.zeros((n_lead, n_rows, 2 + 3 * thr.size))
-            # the weights in the data's precision: float32 data are summed in float32 within a tile
-            wd = w_by_dtype.setdefault(dtype, w.astype(dtype))
             _nb_fields(
-                f, o, wd, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr), windows,
-                ny, nx, dtype.type(0), sums, fss[i],
+                f, o_all, tix, wd, w0, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr),
+                windows, ny, nx, sums, fss[i],
             )  # fmt: skip
             table[i] = _tables_from_sums(sums, thr.size)
         else:
@@ -415,6 +500,7 @@ def event_statistics(
                 codes = np.zeros((n_lead, n_points), dtype=np.uint8)
             else:
                 codes = np.stack([per_time[int(mpos[i, j])] for j in range(n_lead)])
+            o = o_all[tix]
             args = (f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, table[i], fss[i])
             _fields_numpy(*args, n_events=n_events)
     regions = ["all"]
