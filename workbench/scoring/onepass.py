@@ -149,14 +149,17 @@ if kernels.HAVE_NUMBA:
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_window_row(top, bottom, n, m):  # pragma: no cover - compiled
-        """Integer FSS sums ``sum (cf - co)^2`` and ``sum cf^2 + co^2`` of one row of ``m`` windows of
-        ``n`` cells, from two rows of the packed table (uniform weights: exact, vectorised)."""
-        num = 0
-        den = 0
+        """FSS sums ``sum (cf - co)^2`` and ``sum cf^2 + co^2`` of one row of ``m`` windows of ``n``
+        cells, from two rows of the packed table (uniform weights).
+
+        The window's packed sum is taken modulo 2^32 in int64; the counts (at most 65535) are squared
+        in float64, which is exact (below 2^53) and vectorises, where 64-bit integer products do not."""
+        num = 0.0
+        den = 0.0
         for j in range(m):
             v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
-            cf = v & 0xFFFF
-            co = v >> 16
+            cf = np.float64(v & 0xFFFF)
+            co = np.float64(v >> 16)
             d = cf - co
             num += d * d
             den += cf * cf + co * co
@@ -169,29 +172,13 @@ if kernels.HAVE_NUMBA:
         den = 0.0
         for j in range(m):
             v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
-            cf = v & 0xFFFF
-            co = v >> 16
+            cf = np.float64(v & 0xFFFF)
+            co = np.float64(v >> 16)
             d = cf - co
             wc = np.float64(wr[j])
-            num += wc * np.float64(d * d)
-            den += wc * np.float64(cf * cf + co * co)
+            num += wc * (d * d)
+            den += wc * (cf * cf + co * co)
         return num, den
-
-    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_packed_table(f, o, fss_thr, ny, nx, sat, row):  # pragma: no cover - compiled
-        """Fill ``sat`` with the summed-area table of ``[f >= thr] + 65536 [o >= thr]`` (modulo 2^32)."""
-        sat[0, :] = 0
-        for i in range(ny):
-            p = i * nx
-            for j in range(nx):  # vectorised: the packed events of the row
-                row[j] = np.int64(f[p + j] >= fss_thr) + (np.int64(o[p + j] >= fss_thr) << 16)
-            run = np.int64(0)
-            for j in range(nx):  # the running sum along the row (sequential)
-                run += row[j]
-                row[j] = run
-            sat[i + 1, 0] = 0
-            for j in range(nx):  # vectorised: add the table's row above
-                sat[i + 1, j + 1] = np.uint32((np.int64(sat[i, j + 1]) + row[j]) & 0xFFFFFFFF)
 
     @nb.njit(nogil=True, cache=True)
     def _nb_fss_packed(f, o, w, w0, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
@@ -201,35 +188,58 @@ if kernels.HAVE_NUMBA:
         (both at most 729 < 65536 for the largest windows used, at most 255 x 255 cells), so one table
         serves forecast and truth. The table is kept modulo 2^32 (uint32): a window's sum is a
         difference of four entries, exact modulo 2^32, and smaller than 2^32. With no NaN every window
-        has n^2 valid cells, so (P_f - P_o)^2 = (cf - co)^2 / n^4 in integers; with uniform weights
-        (``w0 > 0``) the sums stay integers (exact: below 2^63, and equal to the float64 sums, which
-        are exact below 2^53), one row of windows at a time."""
-        sat = np.empty((ny + 1, nx + 1), np.uint32)
-        _nb_packed_table(f, o, fss_thr, ny, nx, sat, np.empty(nx, np.int64))
-        for s in range(windows.shape[0]):
-            n = windows[s]
-            h = n // 2
-            m = nx - n + 1
+        has n^2 valid cells, so (P_f - P_o)^2 = (cf - co)^2 / n^4.
+
+        The table is built row by row into a ring of the last ``max(windows) + 1`` rows, and each
+        window size sums its row of windows as soon as the row below it is built: the table never
+        leaves the cache (a whole one is 7.6 MB on the 3-km grid), and all scales come from one sweep.
+        With uniform weights (``w0 > 0``) a row's sums are exact integers in float64 and the totals
+        are kept in int64, so the result does not depend on the summation order."""
+        n_win = windows.shape[0]
+        depth = windows.max() + 1
+        ring = np.zeros((depth, nx + 1), np.uint32)
+        row = np.empty(nx, np.int64)
+        inum = np.zeros(n_win, np.int64)
+        iden = np.zeros(n_win, np.int64)
+        fnum = np.zeros(n_win)
+        fden = np.zeros(n_win)
+        for i in range(ny):
+            p = i * nx
+            for j in range(nx):  # vectorised: the packed events of the row
+                row[j] = np.int64(f[p + j] >= fss_thr) + (np.int64(o[p + j] >= fss_thr) << 16)
+            run = np.int64(0)
+            for j in range(nx):  # the running sum along the row (sequential)
+                run += row[j]
+                row[j] = run
+            r = i + 1  # the table's row r sums the field's rows 0 .. i
+            prev = ring[(r - 1) % depth]
+            cur = ring[r % depth]
+            cur[0] = 0
+            for j in range(nx):  # vectorised: add the table's row above, modulo 2^32
+                cur[j + 1] = np.uint32((np.int64(prev[j + 1]) + row[j]) & 0xFFFFFFFF)
+            for s in range(n_win):
+                n = windows[s]
+                if r < n:
+                    continue
+                top = ring[(r - n) % depth]
+                m = nx - n + 1
+                if w0 > 0:
+                    a, b = _nb_window_row(top, cur, n, m)
+                    inum[s] += np.int64(a)
+                    iden[s] += np.int64(b)
+                else:
+                    q = (r - n + n // 2) * nx + n // 2  # the weight at each window's centre
+                    a, b = _nb_window_row_weighted(top, cur, n, m, w[q : q + m])
+                    fnum[s] += a
+                    fden[s] += b
+        for s in range(n_win):
+            n4 = np.float64(windows[s]) ** 4
             if w0 > 0:
-                inum = 0
-                iden = 0
-                for i in range(ny - n + 1):
-                    a, b = _nb_window_row(sat[i], sat[i + n], n, m)
-                    inum += a
-                    iden += b
-                num = np.float64(inum) * w0
-                den = np.float64(iden) * w0
+                out[s, 0] = np.float64(inum[s]) * w0 / n4
+                out[s, 1] = np.float64(iden[s]) * w0 / n4
             else:
-                num = 0.0
-                den = 0.0
-                for i in range(ny - n + 1):
-                    p = (i + h) * nx + h
-                    a, b = _nb_window_row_weighted(sat[i], sat[i + n], n, m, w[p : p + m])
-                    num += a
-                    den += b
-            n4 = np.float64(n) ** 4
-            out[s, 0] = num / n4
-            out[s, 1] = den / n4
+                out[s, 0] = fnum[s] / n4
+                out[s, 1] = fden[s] / n4
 
     @nb.njit(nogil=True, cache=True)
     def _nb_fss_general(f, o, w, fss_thr, windows, ny, nx, out):  # pragma: no cover - compiled
