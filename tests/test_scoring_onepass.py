@@ -154,6 +154,8 @@ def test_truth_read_in_place_gives_the_per_init_results_bit_for_bit():
     for i in range(fc.sizes["init_time"]):
         one = event_statistics(fc.isel(init_time=[i]), truth, THRESHOLDS, masks, **kw)
         for name in ("table", "fss_sums"):
-            np.testing.assert_array_equal(whole[name].isel(init_time=i).values, one[name].isel(init_time=0).values)
+            np.testing.assert_array_equal(
+                whole[name].isel(init_time=i).values, one[name].isel(init_time=0).values
+            )
     for name in ("table", "fss_sums"):
         np.testing.assert_array_equal(whole[name].values, lazy[name].values)

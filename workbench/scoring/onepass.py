@@ -157,7 +157,9 @@ if kernels.HAVE_NUMBA:
         num = 0.0
         den = 0.0
         for j in range(m):
-            v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+            v = (
+                np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])
+            ) & 0xFFFFFFFF
             cf = np.float64(v & 0xFFFF)
             co = np.float64(v >> 16)
             d = cf - co
@@ -171,7 +173,9 @@ if kernels.HAVE_NUMBA:
         num = 0.0
         den = 0.0
         for j in range(m):
-            v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+            v = (
+                np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])
+            ) & 0xFFFFFFFF
             cf = np.float64(v & 0xFFFF)
             co = np.float64(v >> 16)
             d = cf - co
