@@ -54,11 +54,21 @@ def test_score_command_writes_the_decomposition(tmp_path, suffix, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # equal weights: the test grid has no latitude
         assert _cli(argv) == 0
-    assert "rmse extreme" in capsys.readouterr().out
+    printed = capsys.readouterr().out
     written = open_scores(out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = decompose({"nwp": fc}, truth, masks)
+    # the summary has one row per region, with the RMSE averaged over lead times and its units
+    mean = expected.isel(model=0).sel(variable="t2m").mean("lead_time")
+    for region in ("all", "extreme", "non_extreme"):
+        row = [ln.split() for ln in printed.splitlines() if ln.split()[:2] == ["t2m", region]]
+        assert len(row) == 1, printed
+        rmse, units, area, share = row[0][2:]
+        assert float(rmse) == pytest.approx(float(mean["rmse"].sel(region=region)), rel=1e-3)
+        assert units == "K"
+        assert float(area) == pytest.approx(100 * float(mean["area_fraction"].sel(region=region)), abs=0.006)
+        assert float(share) == pytest.approx(100 * float(mean["error_share"].sel(region=region)), abs=0.006)
     np.testing.assert_allclose(written["rmse"].values, expected["rmse"].values, rtol=1e-12)
     assert written["region"].values.tolist() == ["all", "extreme", "non_extreme", "hail", "wind"]
     assert np.issubdtype(written["lead_time"].dtype, np.timedelta64)
@@ -181,9 +191,7 @@ def test_score_command_passes_the_bootstrap_and_rmse_options(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _cli(argv) == 0
-        expected = decompose(
-            fc, truth, masks, confidence=0.8, n_resamples=200, seed=7, rmse_average="pooled"
-        )
+        expected = decompose(fc, truth, masks, confidence=0.8, n_resamples=200, seed=7, rmse_average="pooled")
     written = open_scores(out)
     for name in ("rmse", "rmse_low", "rmse_high"):
         np.testing.assert_allclose(written[name].values, expected[name].values, rtol=1e-12)
@@ -200,6 +208,14 @@ def test_score_command_passes_the_bootstrap_and_rmse_options(tmp_path, capsys):
     )
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.split()[:2] == ["t2m", "+1h"]]
     assert len(lines) == 1 and cell in lines[0], lines
+    # every region's interval, in the variable's units
+    for region in ("extreme", "non_extreme"):
+        row = expected.sel(variable="t2m", region=region).isel(lead_time=1)
+        cell = (
+            f"{region} {float(row['rmse']):.4g} K [{float(row['rmse_low']):.4g}, "
+            f"{float(row['rmse_high']):.4g}] (80%)"
+        )
+        assert cell in lines[0], lines
 
 
 @pytest.mark.parametrize(

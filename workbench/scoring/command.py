@@ -252,43 +252,50 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         if edge_km is not None:
             print(f"interior only: cells at least {edge_km:g} km from the domain edge")
-        _print_summary(scores)
-        _print_intervals(scores, _units(forecast, scores))
+        units = _units(forecast, scores)
+        _print_summary(scores, units)
+        _print_intervals(scores, units)
         print(f"wrote {os.fspath(output)}")
     return 0
 
 
-def _print_summary(scores) -> None:
-    """Per variable, the mean over lead times of RMSE overall and in extremes, and the error budget."""
+def _print_summary(scores, units: dict[str, str]) -> None:
+    """Per variable, one row per region (all, extreme, non-extreme): the mean over lead times of the RMSE,
+    in the variable's units, and the region's shares of the area and of the squared error."""
     if "extreme" not in scores["region"].values:
         return
-    from workbench.lexicon import VARIABLES
-
     sel = scores.isel(model=0) if "model" in scores.dims else scores
-    print("mean over lead times (RMSE in each variable's units; area and error shares of the extreme region):")
-    print(f"{'variable':10s} {'units':>7s} {'rmse all':>10s} {'rmse extreme':>13s} {'area %':>8s} {'error %':>8s}")
+    regions = [r for r in ("all", "extreme", "non_extreme") if r in sel["region"].values]
+    print(
+        "mean over lead times, per region (RMSE in the variable's units; shares of the area and of the error):"
+    )
+    print(f"{'variable':10s} {'region':12s} {'rmse':>10s} {'units':<8s} {'area %':>8s} {'error %':>8s}")
     for var in sel["variable"].values:
         row = sel.sel(variable=var).mean("lead_time", skipna=True)
-        info = VARIABLES.get(str(var))
-        units = info.units if info is not None else "?"
-        print(
-            f"{var!s:10s} {units:>7s} {float(row['rmse'].sel(region='all')):10.4g} "
-            f"{float(row['rmse'].sel(region='extreme')):13.4g} "
-            f"{100 * float(row['area_fraction'].sel(region='extreme')):8.2f} "
-            f"{100 * float(row['error_share'].sel(region='extreme')):8.2f}"
-        )
+        for region in regions:
+            print(
+                f"{var!s:10s} {region:12s} {float(row['rmse'].sel(region=region)):10.4g} "
+                f"{units.get(str(var), '') or '?':<8s} "
+                f"{100 * float(row['area_fraction'].sel(region=region)):8.2f} "
+                f"{100 * float(row['error_share'].sel(region=region)):8.2f}"
+            )
 
 
 def _units(forecast, scores) -> dict[str, str]:
-    """Units of each scored variable, from the forecast's attributes ("" when it has none)."""
-    return {
-        str(v): str(forecast[str(v)].attrs.get("units", "")) if str(v) in forecast else ""
-        for v in scores["variable"].values
-    }
+    """Units of each scored variable: the forecast's attribute, else the lexicon's ("" when neither)."""
+    from workbench.lexicon import VARIABLES
+
+    out = {}
+    for v in scores["variable"].values:
+        unit = str(forecast[str(v)].attrs.get("units", "")) if str(v) in forecast else ""
+        info = VARIABLES.get(str(v))
+        out[str(v)] = unit or (info.units if info is not None else "")
+    return out
 
 
 def _print_intervals(scores, units: dict[str, str]) -> None:
-    """With bootstrap bounds: RMSE overall and in extremes per variable and lead time, with intervals.
+    """With bootstrap bounds: RMSE of each region (all, extreme, non-extreme) per variable and lead time,
+    with intervals.
 
     Per lead time, not averaged over them: the mean of per-lead bounds is not an interval of the mean.
     """
@@ -296,7 +303,7 @@ def _print_intervals(scores, units: dict[str, str]) -> None:
         return
     sel = scores.isel(model=0) if "model" in scores.dims else scores
     level = f"({100 * float(scores.attrs['confidence']):g}%)"
-    names = [r for r in ("all", "extreme") if r in sel["region"].values]
+    names = [r for r in ("all", "extreme", "non_extreme") if r in sel["region"].values]
     print(f"rmse with {level[1:-1]} bootstrap intervals over initial times:")
     for var in sel["variable"].values:
         unit = units.get(str(var), "")
