@@ -261,6 +261,32 @@ def run_toolbox(fc, truth, masks, spacing_km, n_resamples=1000):
 TOOLBOX_CPU: dict[str, float] = {}
 
 
+def toolbox_parts(fc, truth, masks, spacing_km) -> list[str]:
+    """CPU seconds of the toolbox's parts, each from a pass that adds one part to the one before."""
+    from workbench.scoring.onepass import event_scores, event_statistics
+
+    kw = {"fss_threshold": FSS_THRESHOLD, "grid_spacing_km": spacing_km}
+    windows = [n * spacing_km for n in FSS_CELLS]
+    passes = {
+        "contingency, 3 thresholds, domain only": lambda: event_statistics(fc, truth, THRESHOLDS, None, **kw),
+        "+ the 10 event regions": lambda: event_statistics(fc, truth, THRESHOLDS, masks, **kw),
+        "+ FSS at 3 scales (the whole pass)": lambda: event_statistics(
+            fc, truth, THRESHOLDS, masks, windows_km=windows, **kw
+        ),
+    }
+    lines, before, stats = [], 0.0, None
+    for name, fn in passes.items():
+        cpu0 = time.process_time()
+        stats = fn()
+        cpu = time.process_time() - cpu0
+        lines.append(f"  {name:42s} {cpu:7.3f} s CPU  (this part {cpu - before:+.3f} s)")
+        before = cpu
+    cpu0 = time.process_time()
+    event_scores(stats, confidence=0.9, n_resamples=1000, seed=0)
+    lines.append(f"  {'bootstrap (1000 resamples) and scores':42s} {time.process_time() - cpu0:7.3f} s CPU")
+    return lines
+
+
 def run_scores_toolbox(fc, truth, masks):
     """The same scores with ``scores``: one BinaryContingencyManager per region, threshold and lead time
     (cells outside the region set to NaN), one fss_2d per scale and lead time."""
@@ -392,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scores-toolbox",
         action="store_true",
         help="time the same scores with `scores` per region even with --skip-baselines (slow at 3 km)",
+    )
+    parser.add_argument(
+        "--toolbox-parts",
+        action="store_true",
+        help="also time the toolbox's parts (CPU seconds): contingency of the whole domain, + event regions, "
+        "+ FSS, bootstrap",
     )
     args = parser.parse_args(argv)
     spacing = args.spacing_km or (24.0 if args.small else 3.0)
@@ -572,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{TOOLBOX_CPU['pass']:.3f} s, the bootstrap and scores {TOOLBOX_CPU['bootstrap']:.3f} s CPU"
         )
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.toolbox_parts:
+        print("toolbox parts:")
+        for line in toolbox_parts(fc["t2m"], truth["t2m"], masks, spacing):
+            print(line)
     for line in checks:
         print(line)
     print(f"workbench regions scored in its one pass: {list(ours['region'].values)}")
