@@ -48,7 +48,7 @@ def _case(seed=0, n_init=5, n_lead=3, ny=20, nx=24, nan=0.03):
 def test_one_pass_equals_contingency_scores_and_fss_per_region(engine, nan, dtype):
     fc, truth, masks, weights = _case(nan=nan)
     fc, truth = fc.astype(dtype), truth.astype(dtype)
-    # float32 data are summed in float32 within a tile of the compiled loop
+    # float32 data: the compiled loop takes the weights in float32 too (the reference sums in float64)
     rtol = 1e-10 if dtype == np.float64 else 1e-5
     stats = event_statistics(
         fc, truth, THRESHOLDS, masks, fss_threshold=1.0, windows_km=WINDOWS, weights=weights, engine=engine

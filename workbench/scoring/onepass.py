@@ -14,19 +14,23 @@ equal to those functions on the same data, and with ``confidence`` adds bootstra
 the per-init sums (:mod:`workbench.scoring.bootstrap`): one matrix product, no second pass.
 
 The loop is compiled with numba when it is installed (fields of a block in parallel); otherwise the
-NumPy fallback scores field by field. The compiled loop is built for speed on the 3-km grid, where the
-contingency tables and the FSS used to cost 65 times a read of the data (``benchmarks/results/scoring.md``):
+NumPy fallback scores field by field. The compiled loop is built for speed on the 3-km grid
+(``benchmarks/results/scoring.md``):
 
-- a contingency table is three weighted sums per threshold, :math:`F = \\sum w[f\\ge t]`,
+- a contingency table is three sums per threshold, :math:`F = \\sum w[f\\ge t]`,
   :math:`O = \\sum w[o\\ge t]`, :math:`H = \\sum w[f\\ge t \\wedge o\\ge t]`, plus :math:`\\sum w`
-  (hits H, false alarms F - H, misses O - H, correct negatives the rest), summed by branch-free loops
-  that the compiler vectorises, over short tiles in the data's precision and across tiles in float64;
+  (hits H, false alarms F - H, misses O - H, correct negatives the rest), each summed by one small
+  branch-free loop per threshold and tile (the form LLVM vectorises); with uniform weights (the
+  default) the sums are exact int64 counts times the weight, otherwise float64 sums;
+- the truth in memory is read in place: every (init, lead) that verifies at one valid time reads the
+  same truth row, with no copy of the truth per initial time;
 - the event regions come from the runs of consecutive cells sharing an event code (built once per valid
   time): the ``all`` row is one dense pass, and the extreme and per-type rows add a pass over the few
   per cent of cells inside events, not one pass per region;
 - a field without NaN gets one summed-area table of ``[f >= t] + 65536 [o >= t]`` (uint32, exact
-  modulo 2^32) that serves forecast and truth and every window size, and FSS sums in integers; a field
-  with NaN the three tables of the general case.
+  modulo 2^32) that serves forecast and truth and every window size; it is built row by row into a
+  ring of the last rows, and all window sizes are summed in the same sweep, so the table stays in the
+  cache; a field with NaN takes the three tables of the general case.
 """
 
 from __future__ import annotations
