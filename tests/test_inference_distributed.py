@@ -284,3 +284,10 @@ def test_member_batch_is_checked(linear_source):
                                   (3, 1.5, "whole number"), ((1, 2), True, "whole number")):
         with pytest.raises(DataError, match=match):
             _members_run(linear_source, MemorySink(), members, model, member_batch=batch)
+
+
+def test_workbench_infer_refuses_a_bad_member_batch(capsys):
+    from workbench.cli import main
+
+    assert main(["infer", "hrheim", "--member-batch", "0", "--init", "2020-06-01"]) != 0
+    assert "--member-batch must be at least 1" in capsys.readouterr().err
