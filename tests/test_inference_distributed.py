@@ -291,3 +291,30 @@ def test_workbench_infer_refuses_a_bad_member_batch(capsys):
 
     assert main(["infer", "hrheim", "--member-batch", "0", "--init", "2020-06-01"]) != 0
     assert "--member-batch must be at least 1" in capsys.readouterr().err
+
+
+class PerturbablePersistence:
+    """A self-forecasting model (like an Earth2Studio one) whose members are perturbed starts: it
+    persists its (perturbed) initial state."""
+
+    name = "persist"
+    variables = ("t2m", "u10m", "z500")
+    perturbable = True
+
+    def forecast(self, initial, init_times, lead_times):
+        import xarray as xr
+
+        start = initial.sel(time=init_times)
+        out = {}
+        for v in self.variables:
+            arr = np.repeat(start[v].values[:, None], len(lead_times), axis=1)
+            out[v] = (("init_time", "lead_time", "y", "x"), arr)
+        return xr.Dataset(out, coords={"init_time": np.asarray(init_times), "lead_time": np.asarray(lead_times)})
+
+
+def test_a_self_forecasting_models_members_in_parts_are_the_whole_ensembles(linear_source):
+    kw = dict(members=4, batch_size=2, device="cpu", progress=False)
+    whole = run_forecast(PerturbablePersistence(), linear_source, INITS[:3], LEADS, **kw)
+    parts = run_forecast(PerturbablePersistence(), linear_source, INITS[:3], LEADS, member_batch=3, **kw)
+    _assert_identical(parts, whole)
+    assert np.ptp(whole.t2m.values, axis=2).max() > 0.01  # the members are perturbed, differently
