@@ -271,6 +271,9 @@ def bench_engine(case, device, batch, dtype, compile_flag, grid=None, repeats: i
                             batch_size=batch, progress=False)
 
     go()  # warm-up (and compilation)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     engine_s, split = float("inf"), {}
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -279,6 +282,7 @@ def bench_engine(case, device, batch, dtype, compile_flag, grid=None, repeats: i
         if seconds < engine_s:
             engine_s, split = seconds, dict(LAST_RUN)
     assert np.isfinite(fc["t2m"].values).all()
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     del fc
     steps = step_models(family)
     plan = make_plan([pd.Timedelta(hours=h) for h in leads], list(steps))
@@ -306,32 +310,36 @@ def bench_engine(case, device, batch, dtype, compile_flag, grid=None, repeats: i
         bare()
         bare_s = min(bare_s, time.perf_counter() - t0)
     return {"model": name, "grid": list(grid), "batch": batch, "leads": len(leads), "model_calls": calls,
-            "seconds": engine_s, "bare_seconds": bare_s, "ratio": engine_s / bare_s,
+            "seconds": engine_s, "bare_seconds": bare_s, "ratio": engine_s / bare_s, "peak_gib": peak,
             "lead_fields_per_s": batch * len(leads) / engine_s, "split": split}
 
 
-def bench_3km(label, case, device, mode, warmup: int = 2, reps: int = 5) -> dict:
-    """One step of a full 1059 x 1799 state (batch 1): time, peak memory, MFU."""
+def bench_3km(label, case, device, mode, warmup: int = 2, reps: int = 5, grid=GRID_3KM) -> dict:
+    """One step of a full 1059 x 1799 state (batch 1; ``grid`` for a smaller check): time, peak memory
+    above the weights (0 on a CPU), MFU."""
     from workbench.inference.device import attention_backends, autocast
 
     name, net = case[:2]
-    model = build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(GRID_3KM)}}, time_step_hours=1.0)
+    grid = tuple(grid)
+    model = build(name, {"net": net, "grid": {"kind": "hrrr", "shape": list(grid)}}, time_step_hours=1.0)
     model = model.to(device).eval()
-    shape = (1, len(SAMPLE_VARIABLES), *GRID_3KM)
+    shape = (1, len(SAMPLE_VARIABLES), *grid)
     real, executed = real_token_flops(model, shape) if name == "pangu" else (count_flops(model, shape),) * 2
     x = torch.randn(shape, device=device)
     hours = torch.full((1,), 438000.0, dtype=torch.float64, device=device)
     dtype = "bf16" if mode.startswith("bf16") else "fp32"
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated() if on_gpu else 0
 
     def run():
         with torch.inference_mode(), autocast(device, dtype), attention_backends(device):
             return model.step(x, valid_time=hours)
 
     t = timed(run, device, warmup, reps)
-    mem = (torch.cuda.max_memory_allocated() - base) / 2**30
-    return {"model": label, "mode": mode, "grid": list(GRID_3KM), "seconds": t, "peak_step_gib": mem,
+    mem = (torch.cuda.max_memory_allocated() - base) / 2**30 if on_gpu else 0.0
+    return {"model": label, "mode": mode, "grid": list(grid), "seconds": t, "peak_step_gib": mem,
             "gflop": executed / 1e9, "tflops": executed / t / 1e12, "model_tflops": real / t / 1e12,
             "real_token_share": real / executed}
 
@@ -452,7 +460,7 @@ def main(argv=None) -> int:
     if args.grid3km is not None and device.type == "cuda":
         runs += [(("pangu", {}), 1, "fp32", GRID_3KM), (("hrheim", {}), 1, "fp32", GRID_3KM)]
     elif args.grid3km is not None:
-        runs += [(engine_case, 1, "fp32", (2 * SMOKE_GRID[0], 2 * SMOKE_GRID[1]))]
+        runs += [(case, 1, "fp32", (2 * SMOKE_GRID[0], 2 * SMOKE_GRID[1])) for case in (engine_case, CPU_CASES["hrheim"])]
     for case, batch, dtype, grid in runs:
         if time.perf_counter() - t_start > args.deadline:
             print(f"deadline reached; skipping the engine {case[0]} {dtype} {grid}")
@@ -470,15 +478,22 @@ def main(argv=None) -> int:
         save()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    if args.grid3km is not None and device.type == "cuda":
-        for label in args.grid3km or list(CASES_3KM):
-            case = CASES_3KM[label]
+    if args.grid3km is not None:
+        # On a CPU: the same code on the small networks and a reduced grid, to check it runs.
+        cases_3km = CASES_3KM if device.type == "cuda" else {k: (*CPU_CASES[k][:2], ("fp32 eager", "bf16 eager"))
+                                                              for k in ("hrheim", "pangu")}
+        grid_3km = GRID_3KM if device.type == "cuda" else (2 * SMOKE_GRID[0], 2 * SMOKE_GRID[1])
+        unknown = [k for k in args.grid3km if k not in cases_3km]
+        if unknown:
+            parser.error(f"unknown 3-km cases {unknown}; choose from {list(cases_3km)}")
+        for label in args.grid3km or list(cases_3km):
+            case = cases_3km[label]
             for mode in case[2]:
                 if time.perf_counter() - t_start > args.deadline:
                     print(f"deadline reached; skipping 3 km {label} {mode}")
                     continue
                 try:
-                    r = bench_3km(label, case, device, mode)
+                    r = bench_3km(label, case, device, mode, grid=grid_3km)
                 except Exception as exc:
                     print(f"3 km {label} {mode}: FAILED {type(exc).__name__}: {exc}", flush=True)
                     continue
@@ -489,7 +504,12 @@ def main(argv=None) -> int:
                       f"{r['tflops']:.1f} TFLOP/s, MFU {100 * r['mfu']:.1f}% executed / {100 * r['model_mfu']:.1f}% "
                       "model", flush=True)
                 save()
-                torch.cuda.empty_cache()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        text = table_3km(grid3km, [e for e in engine if tuple(e["grid"]) == tuple(grid_3km)], card,
+                         peak_bf16, peak_fp32)
+        (out / "inference_3km.md").write_text(text)
+        print(text)
     if args.drift and time.perf_counter() - t_start < args.deadline:
         try:
             drift.extend(bench_drift(args.drift, device))
@@ -502,6 +522,39 @@ def main(argv=None) -> int:
         print(profile_case(cases[args.profile], device, args.batch or cases[args.profile][2], args.compile_mode))
     (out / "inference_table.md").write_text(table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine))
     return 0
+
+
+def table_3km(steps: list[dict], engine: list[dict], card: str, peak_bf16: float, peak_fp32: float) -> str:
+    """Markdown: one step of a full 3-km state per network and set-up, and the engine on that grid."""
+    grid = (steps or engine or [{"grid": GRID_3KM}])[0]["grid"]
+    lines = [
+        f"One step of a full {grid[0]} x {grid[1]} state (batch 1, {len(SAMPLE_VARIABLES)} variables) on {card}, "
+        f"eager, median of CUDA-event timings; peak is the step's memory above the weights. MFU over the "
+        f"measured matmul peak of the precision used (bf16 {peak_bf16 / 1e12:.0f} TFLOP/s, fp32 without TF32 "
+        f"{peak_fp32 / 1e12:.1f} TFLOP/s); model FLOPs count real tokens only (Pangu-like windows pad).",
+        "",
+        "| network | set-up | ms/step | peak GiB | GFLOP/step executed | real-token share | TFLOP/s executed | "
+        "MFU executed FLOPs | MFU model FLOPs (real tokens) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in steps:
+        lines.append(f"| {r['model']} | {r['mode']} | {r['seconds'] * 1e3:.1f} | {r['peak_step_gib']:.1f} | "
+                     f"{r['gflop']:,.1f} | {100 * r['real_token_share']:.0f}% | {r['tflops']:.1f} | "
+                     f"{100 * r['mfu']:.1f}% | {100 * r['model_mfu']:.1f}% |")
+    if engine:
+        lines += ["", "`run_forecast` on the same grid: one initial time, hourly leads 1..24 into memory, best of "
+                  "two after a warm-up, beside the bare loop of the same model steps (no input copy, "
+                  "normalisation or output); peak is the device memory of the engine run.", "",
+                  "| network | set-up | model calls | engine s | engine ms per model call | bare step loop s | "
+                  "engine / bare | peak GiB | output copy (device) s | writer waits s | sink copies s |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for e in engine:
+            split = e.get("split", {})
+            lines.append(f"| {e['model']} | {e['setup']} | {e['model_calls']} | {e['seconds']:.2f} | "
+                         f"{1e3 * e['seconds'] / e['model_calls']:.1f} | {e['bare_seconds']:.2f} | {e['ratio']:.2f} | "
+                         f"{e.get('peak_gib', 0.0):.1f} | {split.get('transfer', 0.0):.2f} | {split.get('wait', 0.0):.2f} | "
+                         f"{split.get('write', 0.0):.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def table(rows, peak_bf16, peak_fp32, sheet_bf16, card, engine) -> str:

@@ -16,7 +16,9 @@ Cases:
   family on the 133 x 225 grid, bf16, 64 initial times x 24 hourly leads, blocks of 8;
 * ``pangu``, ``hrheim``: the shipped networks, default precision (fp32), the same forecast;
 * ``pangu-ens``: the shipped Pangu-like family as a 3 x 3 ensemble (MC dropout x perturbed states),
-  16 initial times x 24 leads, blocks of 2.
+  16 initial times x 24 leads, blocks of 2;
+* ``pangu-ens-one``: a 4 x 4 ensemble of the same family from one initial time, shared out by members
+  (``member_batch=2``: eight blocks of one weight member x two noise members).
 
 Scaling efficiency = (one-process wall / N-process wall) / N.
 
@@ -44,12 +46,13 @@ SMOKE_GRID = (34, 57)
 _XL = {"embed_dim": 512, "heads": [8, 16, 16, 8], "depths": [2, 6, 6, 2], "window_size": [2, 6, 12]}
 _SMOKE_NET = {"embed_dim": 16, "depths": [2, 2, 2, 2], "heads": [2, 2, 2, 2]}
 
-#: name -> (network, inits, batch, members, dtype)
+#: name -> (network, inits, batch, members, dtype, member_batch)
 CASES = {
-    "pangu-xl": ("xl", 64, 8, None, "bf16"),
-    "pangu": ("pangu", 64, 8, None, "auto"),
-    "hrheim": ("hrheim", 64, 8, None, "auto"),
-    "pangu-ens": ("pangu", 16, 2, (3, 3), "auto"),
+    "pangu-xl": ("xl", 64, 8, None, "bf16", None),
+    "pangu": ("pangu", 64, 8, None, "auto", None),
+    "hrheim": ("hrheim", 64, 8, None, "auto", None),
+    "pangu-ens": ("pangu", 16, 2, (3, 3), "auto", None),
+    "pangu-ens-one": ("pangu", 1, 1, (4, 4), "auto", 2),
 }
 
 
@@ -91,7 +94,7 @@ def make_source(n: int, grid: tuple[int, int]):
 
 
 def _worker(case: str, kind: str, n_init: int, batch: int, members, dtype: str, device: str, grid, smoke: bool,
-            store: str, out: str) -> None:
+            store: str, out: str, member_batch: int | None = None) -> None:
     """One process of an N-process run (started by ``workbench.inference.distributed.launch``)."""
     import torch
 
@@ -104,7 +107,7 @@ def _worker(case: str, kind: str, n_init: int, batch: int, members, dtype: str, 
     spec = None if members is None else EnsembleSpec(weight_members=members[0], noise_members=members[1],
                                                      noise_scale=0.05, dropout=0.1, seed=0)
     leads = list(range(1, 25))
-    kw = dict(members=spec, device=device, dtype=dtype, batch_size=batch, progress=False)
+    kw = dict(members=spec, device=device, dtype=dtype, batch_size=batch, progress=False, member_batch=member_batch)
     # Warm-up: one block per process (kernels, allocator, pinned buffers), into a scratch store.
     world = int(os.environ.get("WORLD_SIZE", "1"))
     run_forecast(model, source, source.time.values[: batch * world], leads, sink=ZarrSink(store + ".warm"), **kw)
@@ -121,14 +124,14 @@ def run_case(case: str, n: int, args, grid, tmp: Path) -> dict:
     from workbench.inference import open_forecast
     from workbench.inference.distributed import launch
 
-    kind, n_init, batch, members, dtype = CASES[case]
+    kind, n_init, batch, members, dtype, member_batch = CASES[case]
     if args.smoke:
-        n_init, batch = min(n_init, 8), 2
+        n_init, batch = min(n_init, 8), min(batch, 2)
     device = "cpu" if args.cpu else "cuda"
     store = tmp / f"{case}-{n}.zarr"
     t0 = time.perf_counter()
     launch(n, _worker, case, kind, n_init, batch, members, dtype, device, grid, args.smoke, str(store), str(tmp),
-           threads=args.threads)
+           member_batch, threads=args.threads)
     total = time.perf_counter() - t0
     ranks = [json.loads((tmp / f"{case}-{n}-rank{r}.json").read_text()) for r in range(n)]
     wall = max(r["wall"] for r in ranks)

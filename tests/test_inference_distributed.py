@@ -173,3 +173,148 @@ def test_workbench_infer_refuses_a_bad_device_count(capsys):
 
     assert main(["infer", "hrheim", "--devices", "0", "--init", "2020-06-01"]) != 0
     assert "--devices must be at least 1" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# Members shared out: blocks of (initial times, one weight member, a batch of noise members)
+# --------------------------------------------------------------------------------------------------
+ONE_INIT = INITS[4:5]
+
+
+def _members_run(source, sink, members, models, devices=None, member_batch=1, callback=None):
+    return run_forecast(models, source, ONE_INIT, LEADS, members=members, batch_size=1, device="cpu", dtype="fp32",
+                        sink=sink, progress=False, devices=devices, member_batch=member_batch, callback=callback)
+
+
+def _deep_ensemble():
+    return [LinearForecaster(rotation_matrix(s)) for s in (5, 7, 11)]
+
+
+def test_member_blocks_split_one_init_into_parts():
+    """One init, 3 weight x 5 noise members in batches of 2: 3 x 3 blocks, a process gets some of each."""
+    from workbench.inference.store import member_parts
+
+    parts = member_parts({"weight_member": 3, "noise_member": 5}, 2)
+    assert [(w.start, n.start, n.stop) for w, n in parts] == [
+        (0, 0, 2), (0, 2, 4), (0, 4, 5), (1, 0, 2), (1, 2, 4), (1, 4, 5), (2, 0, 2), (2, 2, 4), (2, 4, 5)]
+    assert member_parts({"member": 4}, 3) == [(slice(0, 1), slice(0, 3)), (slice(0, 1), slice(3, 4))]
+    assert member_parts({"weight_member": 3, "noise_member": 5}, None) == [(slice(0, 3), slice(0, 5))]
+    assert shard(list(range(len(parts))), 1, 2) == [1, 3, 5, 7]
+
+
+def test_a_deterministic_deep_ensemble_of_one_init_on_two_processes_matches_one(linear_source, tmp_path):
+    """Three networks, no noise: one init becomes three blocks shared by two processes."""
+    one = _members_run(linear_source, MemorySink(), None, _deep_ensemble())
+    path = tmp_path / "de.zarr"
+    two = _members_run(linear_source, ZarrSink(path), None, _deep_ensemble(), devices=2).load()
+    _assert_identical(two, one)
+    assert dict(two.sizes) == {"init_time": 1, "lead_time": 3, "weight_member": 3, "noise_member": 1,
+                               "y": 6, "x": 8}
+    assert sorted(int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json") if p.stem.isdigit()) == [0, 1, 2]
+    # each weight member is the same computation in a block of its own: the whole-block run agrees bitwise
+    _assert_identical(two, _members_run(linear_source, MemorySink(), None, _deep_ensemble(), member_batch=None))
+    # and the members differ (three networks, not one copied)
+    assert not np.allclose(two.t2m.isel(weight_member=0), two.t2m.isel(weight_member=1))
+
+
+@pytest.fixture(scope="module")
+def perturbed_one(linear_source):
+    """MC dropout x noise members of one init, one member per block, in one process."""
+    model = LinearForecaster(rotation_matrix(7), dropout=0.2)
+    spec = EnsembleSpec(weight_members=2, noise_members=3, noise_scale=0.1, dropout=0.2, seed=3)
+    return model, spec, _members_run(linear_source, MemorySink(), spec, model)
+
+
+def test_a_perturbed_ensemble_of_one_init_on_two_processes_matches_one(linear_source, perturbed_one, tmp_path):
+    """2 weight x 3 noise members of one init in six blocks: process 0 draws noise members 0 and 2 of
+    weight member 0 and member 1 of weight member 1, process 1 the others; the noise is the same."""
+    model, spec, one = perturbed_one
+    two = _members_run(linear_source, ZarrSink(tmp_path / "p.zarr"), spec, model, devices=2).load()
+    _assert_identical(two, one)
+    t2m = two.t2m.values  # (init, lead, weight, noise, y, x)
+    assert np.ptp(t2m, axis=3).min() >= 0 and np.ptp(t2m, axis=3).max() > 1e-3  # the noise members differ
+    assert np.ptp(t2m, axis=2).max() > 1e-3  # and so do the dropout members
+    # A member's noise is seeded by its initial time and number, not by its block: the members drawn one
+    # per block equal those drawn all in one block (to float32 rounding: the batch shape differs).
+    whole = _members_run(linear_source, MemorySink(), spec, model, member_batch=None)
+    np.testing.assert_allclose(two.t2m.values, whole.t2m.values, rtol=0, atol=1e-4)
+
+
+def test_a_noise_part_draws_the_whole_ensembles_perturbations():
+    from workbench.inference.perturb import perturbations
+
+    kw = dict(shape=(2, 5, 7), scale=np.array([0.1, 0.3], np.float32), length_scale=2.0, seed=9)
+    t = [np.datetime64("2020-06-01T12")]
+    whole = perturbations(t, 4, **kw)
+    part = perturbations(t, 2, first_member=2, **kw)
+    assert np.array_equal(part.numpy(), whole[:, 2:].numpy())
+    assert not np.allclose(part[:, 0].numpy(), whole[:, 0].numpy())
+
+
+def test_a_killed_member_split_run_shows_only_finished_parts_and_resumes_on_two_processes(
+    linear_source, perturbed_one, tmp_path
+):
+    model, spec, one = perturbed_one
+    path = tmp_path / "k.zarr"
+
+    def stop(k):
+        raise Stop
+
+    with pytest.raises(Stop):
+        _members_run(linear_source, ZarrSink(path), spec, model, callback=stop)
+    done = sorted(int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json"))
+    assert 1 <= len(done) < 6
+    from workbench.inference import open_forecast
+
+    partial = open_forecast(path).t2m.values  # (1, L, 2, 3, y, x)
+    shown = np.isfinite(partial).all(axis=(0, 1, 4, 5))
+    expected = np.zeros((2, 3), bool)
+    for k in done:
+        expected[k // 3, k % 3] = True
+    assert (shown == expected).all()
+    ref = one.t2m.values
+    assert np.array_equal(partial[:, :, shown], ref[:, :, shown])
+    resumed = _members_run(linear_source, ZarrSink(path), spec, model, devices=2).load()
+    _assert_identical(resumed, one)
+
+
+def test_member_batch_is_checked(linear_source):
+    model = LinearForecaster(rotation_matrix(7))
+    for members, batch, match in ((None, 1, "has none"), (3, 0, "between 1 and the 3"), (3, 4, "between 1 and"),
+                                  (3, 1.5, "whole number"), ((1, 2), True, "whole number")):
+        with pytest.raises(DataError, match=match):
+            _members_run(linear_source, MemorySink(), members, model, member_batch=batch)
+
+
+def test_workbench_infer_refuses_a_bad_member_batch(capsys):
+    from workbench.cli import main
+
+    assert main(["infer", "hrheim", "--member-batch", "0", "--init", "2020-06-01"]) != 0
+    assert "--member-batch must be at least 1" in capsys.readouterr().err
+
+
+class PerturbablePersistence:
+    """A self-forecasting model (like an Earth2Studio one) whose members are perturbed starts: it
+    persists its (perturbed) initial state."""
+
+    name = "persist"
+    variables = ("t2m", "u10m", "z500")
+    perturbable = True
+
+    def forecast(self, initial, init_times, lead_times):
+        import xarray as xr
+
+        start = initial.sel(time=init_times)
+        out = {}
+        for v in self.variables:
+            arr = np.repeat(start[v].values[:, None], len(lead_times), axis=1)
+            out[v] = (("init_time", "lead_time", "y", "x"), arr)
+        return xr.Dataset(out, coords={"init_time": np.asarray(init_times), "lead_time": np.asarray(lead_times)})
+
+
+def test_a_self_forecasting_models_members_in_parts_are_the_whole_ensembles(linear_source):
+    kw = dict(members=4, batch_size=2, device="cpu", progress=False)
+    whole = run_forecast(PerturbablePersistence(), linear_source, INITS[:3], LEADS, **kw)
+    parts = run_forecast(PerturbablePersistence(), linear_source, INITS[:3], LEADS, member_batch=3, **kw)
+    _assert_identical(parts, whole)
+    assert np.ptp(whole.t2m.values, axis=2).max() > 0.01  # the members are perturbed, differently

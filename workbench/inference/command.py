@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
                    help="torch.compile the model steps (optionally with a mode, e.g. max-autotune)")
     p.add_argument("--batch-size", type=int, default=None, help="initial times per block (default 8)")
+    p.add_argument("--member-batch", type=int, default=None,
+                   help="noise members per block, one weight member each, so that --devices shares out the "
+                   "members of an initial time too (default: all members of an initial time in one block)")
     p.add_argument("--single-step", action="store_true",
                    help="roll out with the shortest step only instead of hierarchical temporal aggregation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store instead of resuming it")
@@ -150,7 +153,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     """Counts at least 1, amplitudes finite and non-negative, a dropout rate in [0, 1)."""
     from workbench.errors import DataError
 
-    for flag in ("weight_members", "noise_members", "members", "batch_size", "devices"):
+    for flag in ("weight_members", "noise_members", "members", "batch_size", "member_batch", "devices"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise DataError(f"--{flag.replace('_', '-')} must be at least 1, not {value}.")
@@ -226,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         compile=args.compile,
         batch_size=args.batch_size,
+        member_batch=args.member_batch,
         sink=sink,
         hta=not args.single_step,
         progress=not args.no_progress,

@@ -2,8 +2,12 @@
 
 A multi-process run is a *group* of ``world`` processes numbered ``0 .. world - 1`` (ranks), joined by
 ``torch.distributed`` (NCCL between GPUs, gloo on CPUs). Each process forecasts its own share of the
-blocks of initial times (every ``world``-th block still to do, so a resumed run spreads what is left
-evenly) and writes them into the same zarr store. The processes are *cooperating writers* under the
+blocks (every ``world``-th block still to do, so a resumed run spreads what is left evenly) and writes
+them into the same zarr store. A block is a run of initial times with all their members, or, with
+``member_batch``, with one weight member and a batch of noise members: then an ensemble of a single
+initial time spreads over the processes too. A member's forecast does not depend on the block it is
+computed in (its perturbation is seeded by its initial time and number, its dropout masks by its weight
+member), so which process draws it makes no difference. The processes are *cooperating writers* under the
 store's lock design (:mod:`workbench.inference.store`): rank 0 takes the store's exclusive lock, creates
 or resumes the store and tells the others where to write and who holds the lock; they write only whole
 blocks (whose zarr chunks no other block shares) and check before each block that the lock still names

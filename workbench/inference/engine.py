@@ -9,7 +9,9 @@ so that the device computes the next block while the host encodes and writes thi
 resumes: rerunning the same call skips the blocks already written.
 
 With ``devices=N`` (or under ``torchrun``) the blocks are shared out over N processes, one per GPU,
-which write one store together (:mod:`workbench.inference.distributed`).
+which write one store together (:mod:`workbench.inference.distributed`). With ``member_batch`` a block
+holds one weight member and a batch of noise members of its initial times, so the members of an
+ensemble are shared out too.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def run_forecast(
     callback: Callable[[int], Any] | None = None,
     devices: int | None = None,
     boundary=None,
+    member_batch: int | None = None,
 ) -> xr.Dataset:
     """Forecast from the states of ``source`` at ``init_times`` for ``lead_times``.
 
@@ -96,6 +99,12 @@ def run_forecast(
     boundary
         For networks conditioned on lateral boundaries: the global analysis or driving forecast on the
         model grid (see :class:`workbench.models.inputs.BoundarySource`).
+    member_batch
+        Noise members per block, each block then holding one weight member: the members of an initial
+        time become several blocks, which ``devices`` shares out like blocks of initial times (an
+        ensemble of one initial time spreads over the processes). ``None`` (default): every member of
+        a block's initial times in the block. It sets the device batch (``batch_size`` x
+        ``member_batch``), so a run is bit-identical to another only with the same value.
 
     Returns
     -------
@@ -106,17 +115,17 @@ def run_forecast(
     t_start = time.perf_counter()
     try:
         return _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile,
-                             batch_size, hta, single_step, progress, callback, devices, boundary)
+                             batch_size, hta, single_step, progress, callback, devices, boundary, member_batch)
     finally:
         LAST_RUN["wall"] = time.perf_counter() - t_start
 
 
 def _run_forecast(model, source, init_times, lead_times, sink, members, device, dtype, compile, batch_size, hta,
-                  single_step, progress, callback, devices, boundary=None) -> xr.Dataset:
+                  single_step, progress, callback, devices, boundary=None, member_batch=None) -> xr.Dataset:
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
         raise DataError(f"devices must be a whole number of at least 1, got {devices!r}")
     kwargs = dict(members=members, device=device, dtype=dtype, compile=compile, batch_size=batch_size, hta=hta,
-                  single_step=single_step, boundary=boundary)
+                  single_step=single_step, boundary=boundary, member_batch=member_batch)
     group = distributed.current_group(device)
     if group is None and devices is not None and devices > 1:
         if not isinstance(sink, ZarrSink):

@@ -105,7 +105,9 @@ class PerturbedRunner:
 
     def run_block(self, block: Block) -> BlockResult:
         """Forecast every member of every initial time of ``block``."""
-        n = self.spec.noise_members
+        # This block's noise members (all, or a part: see StoreLayout.member_batch), seeded by their number.
+        noise = range(self.spec.noise_members)[block.noise or slice(None)]
+        n = len(noise)
         out: dict[str, np.ndarray] = {}
         for i, init in enumerate(block.init_times):
             times = init + self.history
@@ -114,7 +116,7 @@ class PerturbedRunner:
             if absent:
                 raise DataError(f"the model starts from the states at {absent}; the initial data lack them.")
             states = block.source[list(self.input_variables)].sel(time=times)
-            for m in range(n):
+            for slot, m in enumerate(noise):
                 seed = noise_key(self.spec.seed, np.datetime64(init), m)
                 own = getattr(self.model, "perturb", None)
                 perturbed = own(states, seed) if callable(own) else None
@@ -125,7 +127,7 @@ class PerturbedRunner:
                 for v, arr in one.arrays().items():
                     if v not in out:
                         out[v] = np.empty((len(block.init_times), arr.shape[1], n, *arr.shape[2:]), np.float32)
-                    out[v][i, :, m] = arr[0]
+                    out[v][i, :, slot] = arr[0]
         if self.member_layout == "split":
             out = {v: a[:, :, None] for v, a in out.items()}  # (b, L, weight_member=1, noise_member, ...)
         return _Ready(out)

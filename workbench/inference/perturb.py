@@ -95,8 +95,13 @@ def perturbations(
     length_scale: float,
     seed: int,
     device: torch.device | str = "cpu",
+    first_member: int = 0,
 ) -> torch.Tensor:
     """Perturbations for a block of initial times and ``members`` noise members.
+
+    ``first_member`` is the number of the first of them: members ``first_member ..
+    first_member + members - 1`` are drawn, each from its own seed, so a block holding some of the
+    members gets exactly the perturbations a block holding all of them would.
 
     Returns
     -------
@@ -110,7 +115,7 @@ def perturbations(
     for i, t in enumerate(init_times):
         for m in range(members):
             gen = torch.Generator(device=device)
-            gen.manual_seed(noise_key(seed, t, m))
+            gen.manual_seed(noise_key(seed, t, first_member + m))
             out[i, m] = correlated_noise(shape, length_scale, gen, device) * amp
     return out
 

@@ -50,9 +50,12 @@ class PreparedRun:
     label: str
 
     def blocks(self, source: xr.Dataset, skip: set[int]) -> list[Block]:
-        """The blocks still to forecast (those not in ``skip``), in order."""
+        """The blocks still to forecast (those not in ``skip``), in order: initial times first, then
+        member parts (:attr:`~workbench.inference.store.StoreLayout.member_batch`)."""
+        whole = self.layout.member_batch is None
         return [
-            Block(k, self.init_times[self.layout.block_slice(k)], source)
+            Block(k, self.init_times[self.layout.block_slice(k)], source,
+                  *((None, None) if whole else self.layout.block_members(k)))
             for k in range(self.layout.n_blocks)
             if k not in skip
         ]
@@ -82,7 +85,21 @@ def _member_dims(spec: EnsembleSpec | None, layout: str, n_weight: int) -> dict[
     return {"weight_member": n_weight, "noise_member": spec.noise_members}
 
 
-def _layout(source, runner, inits, leads, member_dims, batch_size) -> StoreLayout:
+def _check_member_batch(member_batch: Any, member_dims: dict[str, int]) -> int | None:
+    """``member_batch`` checked against the run's members (see :attr:`StoreLayout.member_batch`)."""
+    if member_batch is None:
+        return None
+    if isinstance(member_batch, bool) or not isinstance(member_batch, (int, np.integer)):
+        raise DataError(f"member_batch must be a whole number of noise members, got {member_batch!r}")
+    if not member_dims:
+        raise DataError("member_batch splits the members of an ensemble; this run has none (members=None)")
+    n_noise = member_dims.get("noise_member", member_dims.get("member", 1))
+    if not 1 <= member_batch <= n_noise:
+        raise DataError(f"member_batch must be between 1 and the {n_noise} noise members, got {member_batch}")
+    return int(member_batch)
+
+
+def _layout(source, runner, inits, leads, member_dims, batch_size, member_batch=None) -> StoreLayout:
     sdims = tuple(spatial_dims(source))
     spatial: dict[str, Any] = {d: (d, np.asarray(source[d].values)) for d in sdims if d in source.coords}
     for d in sdims:
@@ -104,6 +121,7 @@ def _layout(source, runner, inits, leads, member_dims, batch_size) -> StoreLayou
         block_size=int(batch_size),
         attrs=attrs,
         spatial_dims=sdims,
+        member_batch=member_batch,
     )
 
 
@@ -121,6 +139,7 @@ def prepare(
     hta: bool = True,
     single_step=None,
     boundary=None,
+    member_batch: int | None = None,
 ) -> PreparedRun:
     """Read and check the arguments of :func:`~workbench.inference.run_forecast` and set the run up.
 
@@ -133,6 +152,8 @@ def prepare(
         On unreadable times, a ``batch_size`` below 1, or models that disagree.
     EnsembleError
         On an ensemble a model cannot make (a baseline, or members that disagree).
+    DataError
+        On a ``member_batch`` without members, or outside 1 .. noise members.
     """
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     if not models:
@@ -167,7 +188,9 @@ def prepare(
         else:  # a model that forecasts by itself from perturbed starts (an Earth2Studio model)
             runner = PerturbedRunner(models[0], leads, source, spec, member_layout)
         n_weight, weights = 1, repr(getattr(models[0], "config", None))
-    layout = _layout(source, runner, inits, leads, _member_dims(spec, member_layout, n_weight), batch_size)
+    member_dims = _member_dims(spec, member_layout, n_weight)
+    member_batch = _check_member_batch(member_batch, member_dims)
+    layout = _layout(source, runner, inits, leads, member_dims, batch_size, member_batch)
     signature = {
         "model": [_model_name(m) for m in models],
         "weights": weights,
@@ -181,5 +204,7 @@ def prepare(
         "block_size": int(batch_size),
         "boundary": None if bnd is None else bnd.kind,
     }
+    if member_batch is not None:  # absent otherwise, so the stores written before it still resume
+        signature["member_batch"] = member_batch
     label = "+".join(sorted({_model_name(m) for m in models}))
     return PreparedRun(runner, layout, signature, inits, label)

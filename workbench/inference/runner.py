@@ -54,11 +54,16 @@ class Block:
         Its initial times.
     source : xarray.Dataset
         The initial data (dims ``(time, <spatial dims>)``).
+    weights, noise : slice, optional
+        The weight and noise members to forecast (``None``: all of them; see
+        :attr:`~workbench.inference.store.StoreLayout.member_batch`).
     """
 
     index: int
     init_times: pd.DatetimeIndex
     source: xr.Dataset
+    weights: slice | None = None
+    noise: slice | None = None
 
 
 class BlockResult(Protocol):
@@ -261,12 +266,16 @@ class TorchRunner:
         self.model_calls = 0
 
     # ------------------------------------------------------------------------------------------
-    def out_shape(self, b: int, ny: int, nx: int) -> tuple[int, ...]:
-        """Layout of a block's output: ``(channel, init, lead, weight, noise, y, x)``.
+    def out_shape(self, b: int, ny: int, nx: int, n_weight: int | None = None,
+                  n_noise: int | None = None) -> tuple[int, ...]:
+        """Layout of a block's output: ``(channel, init, lead, weight, noise, y, x)`` (every member, or
+        ``n_weight`` x ``n_noise`` of them).
 
         Channel by channel it is the forecast's own layout, so the sink gets contiguous arrays.
         """
-        return (len(self.variables), b, len(self.lead_times), self.n_weight, self.n_noise, ny, nx)
+        n_weight = self.n_weight if n_weight is None else n_weight
+        n_noise = self.n_noise if n_noise is None else n_noise
+        return (len(self.variables), b, len(self.lead_times), n_weight, n_noise, ny, nx)
 
     def run_block(self, block: Block) -> BlockResult:
         """Forecast one block on the device; the result is copied to a host buffer asynchronously."""
@@ -280,7 +289,7 @@ class TorchRunner:
             inits = inits.append(pd.DatetimeIndex([inits[-1]] * pad))
         slot = self._slots[self._blocks_run % 2]
         self._blocks_run += 1
-        buf, event = self._forecast_block(list(inits.values), initial, slot)
+        buf, event = self._forecast_block(list(inits.values), initial, slot, block.weights, block.noise)
         return _Pending(buf, event, real, self.variables, self.member_layout)
 
     def release(self) -> None:
@@ -307,7 +316,12 @@ class TorchRunner:
         slot["shape"], slot["n_in"] = shape, n_in
 
     def _forecast_block(
-        self, init_times: Sequence[np.datetime64], initial: np.ndarray, slot: dict | None = None
+        self,
+        init_times: Sequence[np.datetime64],
+        initial: np.ndarray,
+        slot: dict | None = None,
+        weights: slice | None = None,
+        noise: slice | None = None,
     ) -> tuple[torch.Tensor, object]:
         """Forecast one block into a host buffer.
 
@@ -319,6 +333,10 @@ class TorchRunner:
             ``(b, C, ny, nx)`` initial states in physical units, channels in :attr:`variables` order.
         slot
             The buffers to use (a dict the runner keeps; fresh ones when None).
+        weights, noise
+            The members to forecast (default: all). Each weight member is the same computation
+            whichever others run beside it, and each noise member's perturbation is drawn from its own
+            seed, so a part of the members gives exactly those members of the whole ensemble.
 
         Returns
         -------
@@ -329,10 +347,14 @@ class TorchRunner:
         slot = {} if slot is None else slot
         b = len(init_times)
         ny, nx = initial.shape[-2:]
-        self._buffers_for(slot, self.out_shape(b, ny, nx), initial.size)
+        wr = range(self.n_weight)[weights or slice(None)]
+        nr = range(self.n_noise)[noise or slice(None)]
+        if not wr or not nr:
+            raise DataError(f"no members in weights {weights} x noise {noise} of {self.n_weight} x {self.n_noise}")
+        self._buffers_for(slot, self.out_shape(b, ny, nx, len(wr), len(nr)), initial.size)
         out = slot["out"]
         c = len(self.variables)
-        n = self.n_noise
+        n = len(nr)
         if self.device.type == "cuda":
             start = torch.cuda.Event(enable_timing=True)
             start.record()
@@ -349,13 +371,14 @@ class TorchRunner:
                     length_scale=self.spec.length_scale,
                     seed=self.spec.seed,
                     device=self.device,
+                    first_member=nr.start,
                 )
                 xn = (xn[:, None] + noise).reshape(b * n, c, ny, nx)
             elif n > 1:
                 xn = xn.repeat_interleave(n, dim=0)
             seconds = np.asarray(pd.DatetimeIndex(init_times).values.astype("datetime64[s]"), dtype=np.int64)
             hours0 = torch.as_tensor(seconds / 3600.0, device=self.device).repeat_interleave(n)
-            for w in range(self.n_weight):
+            for slot_w, w in enumerate(wr):
                 family = self.families[w] if len(self.families) > 1 else self.families[0]
                 with contextlib.ExitStack() as stack:
                     if self.mc_dropout:
@@ -363,7 +386,7 @@ class TorchRunner:
                         modules = {id(m): m for m in (torch_module(st.model) for st in family.values())}
                         for module in modules.values():
                             stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
-                    self._replay(family, xn, hours0, out, w, b, init_times)
+                    self._replay(family, xn, hours0, out, slot_w, b, n, init_times)
         if self.device.type != "cuda":
             return slot["host"], _Done()
         # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
@@ -389,15 +412,15 @@ class TorchRunner:
             transfer += steps_done.elapsed_time(copied) / 1e3
         return {"compute": compute, "transfer": transfer}
 
-    def _boundary(self, stepper: _Stepper, init_times, valid_offset: pd.Timedelta) -> torch.Tensor | None:
+    def _boundary(self, stepper: _Stepper, init_times, valid_offset: pd.Timedelta, n: int) -> torch.Tensor | None:
         """The boundary fields at each member's output valid time, ``(b * n, K, ny, nx)``, physical."""
         if not stepper.boundary:
             return None
         valid = [np.datetime64(pd.Timestamp(t) + valid_offset) for t in init_times]
         fields = self.boundary.fields(init_times, valid, stepper.boundary)
-        return to_device(fields, self.device).repeat_interleave(self.n_noise, dim=0)
+        return to_device(fields, self.device).repeat_interleave(n, dim=0)
 
-    def _replay(self, family, xn, hours0, out, w, b, init_times=()) -> None:
+    def _replay(self, family, xn, hours0, out, w, b, n, init_times=()) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
         bcache: dict[tuple, torch.Tensor | None] = {}
         c = len(self.variables)
@@ -420,7 +443,7 @@ class TorchRunner:
                     if stepper.boundary:
                         key = (op.dst, stepper.boundary)
                         if key not in bcache:  # one host read per valid time and block, shared by members
-                            bcache[key] = self._boundary(stepper, init_times, sum(op.dst, pd.Timedelta(0)))
+                            bcache[key] = self._boundary(stepper, init_times, sum(op.dst, pd.Timedelta(0)), n)
                         kwargs["boundary"] = bcache[key]
                     y = stepper.step(x, **kwargs)
                 # The state between steps stays float32 whatever precision the step ran in.
@@ -432,7 +455,7 @@ class TorchRunner:
             elif op.kind == "emit":
                 phys = states[op.src] * self.std + self.mean
                 # Straight into the layout: (C, b, N, y, x) at this lead and weight member.
-                out[:, :, op.lead, w].copy_(phys.view(b, self.n_noise, c, *phys.shape[-2:]).permute(2, 0, 1, 3, 4))
+                out[:, :, op.lead, w].copy_(phys.view(b, n, c, *phys.shape[-2:]).permute(2, 0, 1, 3, 4))
             else:
                 states.pop(op.src, None)
 

@@ -150,6 +150,13 @@ class MemorySink:
 
     def write(self, block: int, data: dict[str, np.ndarray]) -> None:
         layout = self._opened()
+        if len(layout.member_parts) > 1:
+            # A part of the members: a strided region of the arrays, copied as is.
+            region = layout.block_region(block)
+            for v, arr in data.items():
+                np.copyto(self._arrays[v][region], arr)
+            self._written.add(block)
+            return
         sl = layout.block_slice(block)
         jobs = []
         for v, arr in data.items():
@@ -170,7 +177,7 @@ class MemorySink:
         layout = self._opened()
         for k in set(range(layout.n_blocks)) - self._written:
             for arr in self._arrays.values():
-                arr[layout.block_slice(k)] = np.nan
+                arr[layout.block_region(k)] = np.nan
         ds = layout_dataset(layout, self._arrays)
         ds.attrs["model"] = self._model
         return ds

@@ -4,7 +4,9 @@ Layout. The store is an ordinary zarr group that xarray opens with ``xr.open_zar
 variable with dims ``(init_time, lead_time[, member dims], y, x)`` plus the coordinates (``init_time``,
 ``lead_time``, the 2-D ``valid_time``, ``y``, ``x``, and ``latitude``/``longitude`` when the source has
 them). The unit of work and of atomicity is a *block*: a run of consecutive initial times (one batch of
-the engine). Zarr chunks never straddle two blocks, so writing a block touches only that block's chunk
+the engine) with all their members, or, for a run with a ``member_batch``, with one weight member and
+a batch of noise members (so that the members of a single initial time can be written by several
+processes). Zarr chunks never straddle two blocks, so writing a block touches only that block's chunk
 files.
 
 Atomicity, at three levels:
@@ -92,6 +94,12 @@ class StoreLayout:
         Initial times per block (the unit of atomic writes).
     attrs
         Per-variable attributes (units, long names).
+    member_batch
+        ``None``: a block holds every member of its initial times. A number: a block holds one weight
+        member and this many noise members of its initial times (a *member part*), so that the members
+        of few initial times can be shared out over several processes. Blocks are numbered initial
+        block first: block ``k`` is member part ``k % n_parts`` of the initial times of
+        ``k // n_parts``, parts ordered weight member first, then noise members.
     """
 
     variables: tuple[str, ...]
@@ -102,14 +110,36 @@ class StoreLayout:
     block_size: int
     attrs: dict[str, dict[str, Any]]
     spatial_dims: tuple[str, str] = ("y", "x")
+    member_batch: int | None = None
+
+    @property
+    def n_init_blocks(self) -> int:
+        """Blocks of initial times (each split into :attr:`member_parts`)."""
+        return -(-len(self.init_times) // self.block_size)
+
+    @property
+    def member_parts(self) -> list[tuple[slice, slice]]:
+        """The (weight member, noise member) ranges of one block of initial times, in block order."""
+        return member_parts(self.member_dims, self.member_batch)
 
     @property
     def n_blocks(self) -> int:
-        return -(-len(self.init_times) // self.block_size)
+        return self.n_init_blocks * len(self.member_parts)
 
     def block_slice(self, block: int) -> slice:
-        start = block * self.block_size
+        """The initial times of ``block``."""
+        start = (block // len(self.member_parts)) * self.block_size
         return slice(start, min(start + self.block_size, len(self.init_times)))
+
+    def block_members(self, block: int) -> tuple[slice, slice]:
+        """The weight and noise members of ``block`` (each ``slice(0, 1)`` where the dim is absent)."""
+        return self.member_parts[block % len(self.member_parts)]
+
+    def block_region(self, block: int) -> tuple[slice, ...]:
+        """Where ``block`` lies in the forecast's arrays: slices over ``(init_time, lead_time, *members)``."""
+        weights, noise = self.block_members(block)
+        members = [weights if d == "weight_member" else noise for d in self.member_dims]
+        return (self.block_slice(block), slice(None), *members)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -120,16 +150,35 @@ class StoreLayout:
         return (_size(self.spatial[self.spatial_dims[0]]), _size(self.spatial[self.spatial_dims[1]]))
 
     def block_shape(self, block: int) -> tuple[int, ...]:
-        sl = self.block_slice(block)
-        return (sl.stop - sl.start, len(self.lead_times), *self.member_dims.values(), *self.grid_shape)
+        region = self.block_region(block)
+        sizes = (len(self.init_times), len(self.lead_times), *self.member_dims.values())
+        return (*(len(range(*r.indices(n))) for r, n in zip(region, sizes, strict=True)), *self.grid_shape)
 
     def zarr_chunks(self, max_chunk_bytes: int = 64 * 2**20) -> tuple[int, ...]:
-        """Zarr chunk shape: whole blocks along ``init_time``, split along ``lead_time`` if too big."""
+        """Zarr chunk shape: whole blocks along ``init_time`` and the member dims, split along
+        ``lead_time`` if too big. No chunk is shared by two blocks, so two writers never touch one file."""
         members = tuple(self.member_dims.values())
+        if self.member_batch is not None:
+            members = tuple(1 if d == "weight_member" else min(self.member_batch, n)
+                            for d, n in self.member_dims.items())
         per_lead = self.block_size * int(np.prod(members, dtype=np.int64)) * int(np.prod(self.grid_shape)) * 4
         n_lead = len(self.lead_times)
         lead_chunk = max(1, min(n_lead, max_chunk_bytes // max(per_lead, 1)))
         return (self.block_size, lead_chunk, *members, *self.grid_shape)
+
+
+def member_parts(member_dims: dict[str, int], member_batch: int | None) -> list[tuple[slice, slice]]:
+    """The (weight member, noise member) ranges a block of initial times is split into.
+
+    ``member_dims`` are a layout's member dims (``{}``, ``{"member": n}`` or ``{"weight_member": w,
+    "noise_member": n}``); ``member_batch`` is :attr:`StoreLayout.member_batch`.
+    """
+    n_weight = member_dims.get("weight_member", 1)
+    n_noise = member_dims.get("noise_member", member_dims.get("member", 1))
+    if member_batch is None:
+        return [(slice(0, n_weight), slice(0, n_noise))]
+    return [(slice(w, w + 1), slice(j, min(j + member_batch, n_noise)))
+            for w in range(n_weight) for j in range(0, n_noise, member_batch)]
 
 
 def _size(coord: Any) -> int:
@@ -202,6 +251,8 @@ def layout_dataset(layout: StoreLayout, data: dict[str, Any], signature: dict[st
     if signature is not None:
         ds.attrs[SIGNATURE_ATTR] = json.dumps(signature, sort_keys=True)
         ds.attrs["block_size"] = int(layout.block_size)
+        if layout.member_batch is not None:
+            ds.attrs["member_batch"] = int(layout.member_batch)
     return ds
 
 
@@ -376,14 +427,18 @@ class ForecastStore:
             raise DataError(f"block {block} lacks variables {sorted(missing)}")
         self._check_holder()
         group = self._arrays()
-        sl = self.layout.block_slice(block)
+        region = self.layout.block_region(block)
+        sl = region[0]
         for name in self.layout.variables:
             arr = np.asarray(data[name], dtype=np.float32)
             if arr.shape != expected:
                 raise DataError(f"block {block} of {name!r} has shape {arr.shape}, expected {expected}")
-            group[name][sl] = arr
+            group[name][region] = arr
         fault_point("store.block")
         record = {"block": block, "init_time_start": str(self.layout.init_times[sl.start])}
+        if self.layout.member_batch is not None:
+            weights, noise = self.layout.block_members(block)
+            record["members"] = {"weight": [weights.start, weights.stop], "noise": [noise.start, noise.stop]}
         _atomic_write_text(self.path / PROGRESS_DIR / f"{block}.json", json.dumps(record))
 
     def finish(self) -> None:
@@ -440,9 +495,23 @@ def open_forecast(path: str | os.PathLike, *, require_complete: bool = False) ->
     if not (path / PROGRESS_DIR / COMPLETE_RECORD).exists() and "block_size" in ds.attrs:
         # Only finished blocks are shown: a killed writer may have left some chunks of an unfinished one.
         done = {int(p.stem) for p in (path / PROGRESS_DIR).glob("*.json") if p.stem.isdigit()}
-        block = np.arange(ds.sizes["init_time"]) // int(ds.attrs["block_size"])
-        ds = ds.where(xr.DataArray(np.isin(block, sorted(done)), dims="init_time"))
+        ds = ds.where(_finished_mask(ds, done))
     return ds
+
+
+def _finished_mask(ds: xr.Dataset, done: set[int]) -> xr.DataArray:
+    """True where the forecast ``ds`` of a store lies in a finished block (over init time and members)."""
+    mdims = {d: ds.sizes[d] for d in ("member", "weight_member", "noise_member") if d in ds.dims}
+    batch = ds.attrs.get("member_batch")
+    parts = member_parts(mdims, None if batch is None else int(batch))
+    mask = np.zeros((ds.sizes["init_time"], *mdims.values()), dtype=bool)
+    size = int(ds.attrs["block_size"])
+    for k in done:
+        weights, noise = parts[k % len(parts)]
+        members = [weights if d == "weight_member" else noise for d in mdims]
+        start = (k // len(parts)) * size
+        mask[(slice(start, start + size), *members)] = True
+    return xr.DataArray(mask, dims=("init_time", *mdims))
 
 
 def signature_times(values: Sequence) -> list[str]:
