@@ -32,6 +32,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.inference.device import PINNED, attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
+from workbench.inference.model_error import ar1_coefficient, step_noise
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
 from workbench.models.protocol import select_initial, step_models, torch_module
@@ -355,6 +356,7 @@ class TorchRunner:
                 xn = xn.repeat_interleave(n, dim=0)
             seconds = np.asarray(pd.DatetimeIndex(init_times).values.astype("datetime64[s]"), dtype=np.int64)
             hours0 = torch.as_tensor(seconds / 3600.0, device=self.device).repeat_interleave(n)
+            innovations: dict[int, torch.Tensor] = {}  # model-error draws, shared by the weight members
             for w in range(self.n_weight):
                 family = self.families[w] if len(self.families) > 1 else self.families[0]
                 with contextlib.ExitStack() as stack:
@@ -363,7 +365,7 @@ class TorchRunner:
                         modules = {id(m): m for m in (torch_module(st.model) for st in family.values())}
                         for module in modules.values():
                             stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
-                    self._replay(family, xn, hours0, out, w, b, init_times)
+                    self._replay(family, xn, hours0, out, w, b, init_times, innovations)
         if self.device.type != "cuda":
             return slot["host"], _Done()
         # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
@@ -397,8 +399,29 @@ class TorchRunner:
         fields = self.boundary.fields(init_times, valid, stepper.boundary)
         return to_device(fields, self.device).repeat_interleave(self.n_noise, dim=0)
 
-    def _replay(self, family, xn, hours0, out, w, b, init_times=()) -> None:
+    def _model_error(self, op, y, eta, init_times, innovations) -> torch.Tensor:
+        """``y`` plus this step's stochastic model error (AR(1) in the steps of one path); see
+        :mod:`workbench.inference.model_error`."""
+        me = self.spec.model_error if self.spec is not None else None
+        dt_h = op.dt / HOUR
+        amp = me.amplitudes(dt_h, self.variables) if me is not None else None
+        if amp is None:
+            return y
+        end_s = int(sum(op.dst, pd.Timedelta(0)).total_seconds())
+        if end_s not in innovations:
+            innovations[end_s] = step_noise([np.datetime64(t) for t in init_times], self.n_noise, tuple(y.shape[1:]),
+                                            end_s, length_scale=me.length_scale, seed=self.spec.seed,
+                                            device=y.device)
+        xi = innovations[end_s]
+        phi = ar1_coefficient(dt_h, me.time_scale_h)
+        prev = eta.get(op.src)
+        eta[op.dst] = xi if prev is None or phi == 0 else phi * prev + float(np.sqrt(1 - phi**2)) * xi
+        return y + torch.as_tensor(amp, device=y.device)[:, None, None] * eta[op.dst]
+
+    def _replay(self, family, xn, hours0, out, w, b, init_times=(), innovations=None) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
+        eta: dict[tuple, torch.Tensor] = {}  # model-error noise state per path
+        innovations = {} if innovations is None else innovations
         bcache: dict[tuple, torch.Tensor | None] = {}
         c = len(self.variables)
         for op in self.plan:
@@ -427,6 +450,7 @@ class TorchRunner:
                 y = y.float()
                 if not same:
                     y = (y * stepper.std + stepper.mean - self.mean) / self.std
+                y = self._model_error(op, y, eta, init_times, innovations)
                 states[op.dst] = y
                 self.model_calls += 1
             elif op.kind == "emit":
@@ -435,6 +459,7 @@ class TorchRunner:
                 out[:, :, op.lead, w].copy_(phys.view(b, self.n_noise, c, *phys.shape[-2:]).permute(2, 0, 1, 3, 4))
             else:
                 states.pop(op.src, None)
+                eta.pop(op.src, None)
 
 
 class _Done:
