@@ -385,8 +385,10 @@ def main(argv=None) -> int:
     ensembles = tuple(default_model() if m == "default" else m for m in args.ensembles.split(",") if m)
     ensemble_model = ensembles[0] if ensembles else None
     if not args.notes_only:
+        from workbench._io import write_text
+
         def progress(table: pd.DataFrame) -> None:
-            table.to_csv(args.stats, index=False)
+            write_text(args.stats, table.to_csv(index=False))  # atomic: a killed run keeps the last whole table
             if not args.forecast_only and table["model"].nunique() > 2:
                 write_notes(table, args.out, ensemble_model)
 

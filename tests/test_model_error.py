@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 from inference_standins import MEAN, STD, VARIABLES, LinearFamily, LinearForecaster
 
@@ -14,6 +15,7 @@ from workbench.inference.model_error import (
     ModelErrorError,
     ar1_coefficient,
     calibrated_variance,
+    centred,
     correlation_length,
     step_noise,
 )
@@ -83,12 +85,14 @@ def test_rollout_adds_noise_of_the_amplitude_with_ar1_memory_between_steps():
     fc = _identity_run(me)
     t2m = (fc.t2m - MEAN["t2m"]).isel(init_time=0, weight_member=0).values / STD["t2m"]  # (lead, member, y, x)
     d1, d2 = t2m[0], t2m[1] - t2m[0]  # the two steps' noise, in normalisation-std units
-    assert d1.std() == pytest.approx(0.5, rel=0.05) and d2.std() == pytest.approx(0.5, rel=0.05)
-    assert abs(d1.mean()) < 0.02
+    # centred over the 64 members: each member's variance is 0.25 x 63/64, the ddof=1 spread 0.5
+    assert d1.std(axis=0, ddof=1).mean() == pytest.approx(0.5, rel=0.05)
+    assert d2.std(axis=0, ddof=1).mean() == pytest.approx(0.5, rel=0.05)
+    np.testing.assert_allclose(d1.mean(axis=0), 0.0, atol=1e-5)  # the ensemble mean is not moved
     # consecutive steps' noise correlates as exp(-dt / tau)
     assert (d1 * d2).mean() / (d1.std() * d2.std()) == pytest.approx(np.exp(-1 / 3), abs=0.03)
     z = (fc.z500 - MEAN["z500"]).isel(init_time=0, weight_member=0, lead_time=0).values / STD["z500"]
-    assert z.std() == pytest.approx(0.25, rel=0.05)
+    assert z.std(axis=0, ddof=1).mean() == pytest.approx(0.25, rel=0.05)
     assert float(np.abs(fc.u10m - MEAN["u10m"]).max()) < 1e-3  # not listed: not perturbed
     again = _identity_run(me)
     xr.testing.assert_equal(fc, again)  # seeded
@@ -111,7 +115,7 @@ def test_steps_not_calibrated_get_no_noise_and_hta_paths_continue_the_noise():
     fc = run_forecast(family, data, times[:1], pd.to_timedelta([1, 6, 7], unit="h"), members=spec, progress=False)
     t = (fc.t2m - MEAN["t2m"]).isel(init_time=0, weight_member=0).values / STD["t2m"]
     assert np.abs(t[0]).max() < 1e-4  # the 1-h step has no amplitude
-    assert t[1].std() == pytest.approx(0.4, rel=0.06)
+    assert t[1].std(axis=0, ddof=1).mean() == pytest.approx(0.4, rel=0.06)
     np.testing.assert_allclose(t[2], t[1], atol=1e-5)  # 7 h = 6 h + an unperturbed 1-h step
 
 
@@ -139,11 +143,15 @@ def test_calibration_recovers_a_known_model_error_on_a_synthetic_ensemble():
     ale = float(x.var(axis=2, ddof=1).mean())
     got = calibrated_variance(mse, epi, ale, w, m)
     assert got == pytest.approx(q, rel=0.03)
-    # the ensemble with model error of that variance (shared by weight members) is consistent
-    x2 = x + rng.normal(0, np.sqrt(got), (n, 1, m))
-    mse2 = float(((x2.mean(axis=(1, 2)) - truth) ** 2).mean())
-    spread2 = x2.mean(axis=2).var(axis=1, ddof=1).mean() * (1 + 1 / w) + x2.var(axis=2, ddof=1).mean() * (1 + 1 / m)
-    assert np.sqrt(spread2 / mse2) == pytest.approx(1.0, abs=0.02)
+    # centred noise of that variance (shared by the weight members) raises the within-member variance by
+    # q and leaves the mean, so the ensemble is consistent: MSE = e (1 + 1/W) + a (1 + 1/N) + q
+    noise = torch.as_tensor(rng.normal(0, np.sqrt(got), (n * m, 1)))
+    c = centred(noise, m).numpy().reshape(n, 1, m)
+    x2 = x + c
+    np.testing.assert_allclose(x2.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=1e-12)
+    ale2 = float(x2.var(axis=2, ddof=1).mean())
+    assert ale2 - ale == pytest.approx(q, rel=0.03)
+    assert (epi * (1 + 1 / w) + ale * (1 + 1 / m) + (ale2 - ale)) / mse == pytest.approx(1.0, abs=0.02)
 
 
 def test_default_ensemble_reads_the_calibration_file(tmp_path, monkeypatch):
@@ -163,4 +171,16 @@ def test_default_ensemble_reads_the_calibration_file(tmp_path, monkeypatch):
                                                                       "length_km": 10}}}}))
     with pytest.raises(Exception, match="does not\\s+forecast"):
         model_error_spec("linear", [LinearForecaster(np.eye(3))], 24.0)
+
+
+
+def test_shipped_calibration_chooses_a_model_and_keeps_its_validation_numbers():
+    from workbench.workflow.calibration import CALIBRATION_FILE, load_calibration
+
+    doc = load_calibration(CALIBRATION_FILE)
+    name = doc["default_model"]
+    entry = doc["models"][name]
+    assert entry["validation"]["sample"] == "validation"
+    assert set(entry["model_error"]["amplitude"]) <= {"1", "6", "24"}
+    assert "tp" not in entry["model_error"]["amplitude"]["24"]
 

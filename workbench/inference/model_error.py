@@ -16,7 +16,10 @@ noise must add so that the spread matches the error of the ensemble mean.
 
 The noise of one (initial time, noise member, step end) depends on the seed and those only, never on the
 batch, and is the same for every weight member: model-error draws are aleatoric, like the
-initial-condition perturbations, so the epistemic part of the spread stays that of the weights.
+initial-condition perturbations, so the epistemic part of the spread stays that of the weights. The
+innovations are centred over the noise members of each initial time (:func:`centred`): with three
+noise members, independent draws would add a third of their variance to the ensemble mean's error and
+make the mean worse than the deterministic run; centred, they add spread only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "ModelErrorError",
     "ar1_coefficient",
     "calibrated_variance",
+    "centred",
     "correlation_length",
     "model_error_key",
     "step_noise",
@@ -139,6 +143,20 @@ def step_noise(
     return out
 
 
+def centred(xi: torch.Tensor, members: int) -> torch.Tensor:
+    """Innovations ``(b * members, ...)`` minus their mean over the ``members`` of each initial time.
+
+    Centred across the noise members, the model error leaves the ensemble mean of a step unchanged
+    (exactly at the step it is added, to first order after later steps), so a few noise members add
+    spread without adding their sampling noise to the ensemble mean; the within-member variance
+    (``ddof=1``) still grows by the full amplitude squared. With one member nothing is centred.
+    """
+    if members < 2:
+        return xi
+    shaped = xi.view(-1, members, *xi.shape[1:])
+    return (shaped - shaped.mean(dim=1, keepdim=True)).view_as(xi)
+
+
 def calibrated_variance(mse: float, var_epistemic: float, var_aleatoric: float, weight_members: int,
                         noise_members: int) -> float:
     """Model-error variance that makes the spread match the error of the ensemble mean.
@@ -147,8 +165,9 @@ def calibrated_variance(mse: float, var_epistemic: float, var_aleatoric: float, 
     whose perturbations (initial and model-error) are shared by the weight members. For a consistent
     ensemble the ensemble mean's squared error is the predictive variance plus the sampling variance of
     the mean: ``E[(mean - y)^2] = s_e^2 (1 + 1/W) + s_a^2 (1 + 1/N)`` (the finite-ensemble correction of
-    a crossed design; ``(M+1)/M`` when ``W = 1``). Adding independent noise of variance ``q`` to every
-    noise member raises ``s_a^2`` by ``q`` and the mean's squared error by ``q / N``, so
+    a crossed design; ``(M+1)/M`` when ``W = 1``). Model-error noise centred over the noise members
+    (:func:`centred`) with ``ddof=1`` variance ``q`` raises the spread by ``q`` and leaves the mean, hence
+    its squared error, unchanged, so the ensemble is consistent for
 
     .. math:: q = \\mathrm{MSE} - s_e^2 (1 + 1/W) - s_a^2 (1 + 1/N),
 

@@ -32,7 +32,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.inference.device import PINNED, attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
-from workbench.inference.model_error import ar1_coefficient, step_noise
+from workbench.inference.model_error import ar1_coefficient, centred, step_noise
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
 from workbench.models.protocol import select_initial, step_models, torch_module
@@ -412,6 +412,7 @@ class TorchRunner:
             innovations[end_s] = step_noise([np.datetime64(t) for t in init_times], self.n_noise, tuple(y.shape[1:]),
                                             end_s, length_scale=me.length_scale, seed=self.spec.seed,
                                             device=y.device)
+            innovations[end_s] = centred(innovations[end_s], self.n_noise)  # spread, not noise in the mean
         xi = innovations[end_s]
         phi = ar1_coefficient(dt_h, me.time_scale_h)
         prev = eta.get(op.src)
