@@ -8,8 +8,18 @@ the modelled analysis error; :mod:`workbench.workflow.start`) at every NWP initi
 sample (the test period, from its own seed: the networks trained on ``train`` and were validated on
 ``validation``): persistence repeats it, the NWP integrated it, the learned networks (deep-ensemble
 member 0, deterministic) step from it with the NWP forecast as driving lateral boundary. The default
-ensemble of each learned model (its deep-ensemble members x initial-condition perturbations at the
-analysis error) runs too.
+ensemble (``--ensembles default``: the model the calibration chose, its deep-ensemble members x
+initial-condition perturbations at the analysis error x the stochastic model error calibrated on the
+validation sample, ``workbench/checkpoints/ensemble_calibration.json``) runs too; ``--calibrate``
+re-derives that calibration (``benchmarks/calibrate_ensemble.py``).
+
+On a GPU, every NWP initial time of the test period, all models and the default ensemble:
+
+    python benchmarks/model_skill.py --device cuda --dtype fp32 --leads 6,24 --stats stats.csv --out notes
+
+The notes (``<out>.csv``, ``<out>.tables.md``) and the statistics are rewritten after each model, each
+file replaced atomically, so a run stopped part-way leaves the models it finished; the run ends with
+the issue's must-show lines, each marked PASS or FAIL.
 
 Stage 1 (``forecast``, a GPU makes it quick) writes per initial time, model, variable and lead the
 area-weighted mean squared error, and for the ensembles the squared error of the ensemble mean, the
@@ -94,7 +104,9 @@ def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED,
     from workbench.sample import ensure_sample, open_sample
     from workbench.workflow.start import default_ensemble, initial_state, run_from_analysis
 
+    t0 = time.perf_counter()
     ensure_sample(size, progress=False)
+    print(f"sample {size} ready: {time.perf_counter() - t0:.0f} s", flush=True)
     truth = open_sample("hrrr", size)
     nwp = open_sample("nwp", size)
     last = pd.Timestamp(truth.time.values[-1]) - pd.Timedelta(hours=max(leads_h))
@@ -107,7 +119,6 @@ def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED,
     need = sorted({t + lead for t in inits for lead in leads})
     truth = truth[list(VARIABLES)].sel(time=need).load()
     rows = []
-    t0 = time.perf_counter()
 
     def keep() -> None:
         if progress is not None:
@@ -129,7 +140,8 @@ def forecast_stats(size: str = "default", device: str = "auto", learned=LEARNED,
         fc = fc.transpose("init_time", "lead_time", "weight_member", "noise_member", ...)
         rows += _rows(f"{name} ensemble", fc, truth, w, "ens")
         keep()
-        print(f"{name} ensemble ({len(members)} x {spec.noise_members}): {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"{name} ensemble ({len(members)} x {spec.noise_members}, model error "
+              f"{'on' if spec.model_error is not None else 'off'}): {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.DataFrame(rows)
     table.attrs["analysis_error_rms"] = analysis.attrs.get("analysis_error_rms")
     return table
