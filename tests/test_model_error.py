@@ -184,3 +184,21 @@ def test_shipped_calibration_chooses_a_model_and_keeps_its_validation_numbers():
     assert set(entry["model_error"]["amplitude"]) <= {"1", "6", "24"}
     assert "tp" not in entry["model_error"]["amplitude"]["24"]
 
+
+
+def test_centred_initial_perturbations_leave_the_mean_at_the_analysis():
+    times = pd.date_range("2020-06-01", periods=2, freq="h")
+    data = xr.Dataset({v: (("time", "y", "x"), np.full((2, 24, 24), MEAN[v], np.float32)) for v in VARIABLES},
+                      coords={"time": times})
+
+    def run(centred):
+        spec = EnsembleSpec(noise_members=3, noise_scale=0.2, length_scale=2.0, seed=5, centred=centred)
+        fc = run_forecast(LinearForecaster(np.eye(3)), data, times[:1], pd.to_timedelta([1], unit="h"),
+                          members=spec, progress=False)
+        return (fc.t2m.isel(init_time=0, lead_time=0, weight_member=0).values - MEAN["t2m"]) / STD["t2m"]
+
+    plain, centred = run(False), run(True)
+    assert np.abs(plain.mean(axis=0)).mean() > 0.05  # three draws: their mean is ~0.2 / sqrt(3) off
+    np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(centred, plain - plain.mean(axis=0), atol=1e-5)  # the same draws, centred
+    assert EnsembleSpec(centred=True).signature()["centred"] is True and "centred" not in EnsembleSpec().signature()

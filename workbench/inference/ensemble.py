@@ -68,6 +68,10 @@ class EnsembleSpec:
     model_error
         Stochastic model error added at every step (:class:`~workbench.inference.model_error.ModelError`),
         or None for none.
+    centred
+        Centre the initial-condition perturbations over the noise members of each initial time (their
+        mean is then the unperturbed analysis, and a few members add no sampling noise to the ensemble
+        mean; the ``ddof=1`` spread is unchanged). The model error's innovations are always centred.
     """
 
     weight_members: int | None = None
@@ -77,6 +81,7 @@ class EnsembleSpec:
     dropout: float | None = None
     seed: int = 0
     model_error: ModelError | None = None
+    centred: bool = False
 
     def __post_init__(self) -> None:
         if (self.weight_members is not None and self.weight_members < 1) or self.noise_members < 1:
@@ -98,6 +103,7 @@ class EnsembleSpec:
             "seed": self.seed,
             # only when set, so that the signatures (store keys) of ensembles without it do not change
             **({"model_error": self.model_error.signature()} if self.model_error is not None else {}),
+            **({"centred": True} if self.centred else {}),
         }
 
 

@@ -351,6 +351,8 @@ class TorchRunner:
                     seed=self.spec.seed,
                     device=self.device,
                 )
+                if self.spec.centred and n > 1:  # the mean of the perturbed starts is the analysis
+                    noise = noise - noise.mean(dim=1, keepdim=True)
                 xn = (xn[:, None] + noise).reshape(b * n, c, ny, nx)
             elif n > 1:
                 xn = xn.repeat_interleave(n, dim=0)

@@ -147,6 +147,7 @@ def default_ensemble(name: str | None, analysis: xr.Dataset, noise_members: int 
         weight_members=len(members), noise_members=noise_members, noise_scale=scale,
         length_scale=NOISE_LENGTH_KM / spacing_km, seed=seed,
         model_error=model_error_spec(name, members, spacing_km) if model_error else None,
+        centred=True,  # so that three noise members do not put a third of their variance into the mean
     )
     return members, spec
 
