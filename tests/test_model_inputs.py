@@ -237,3 +237,44 @@ def test_training_boundary_is_the_global_analysis_on_the_grid(tiny_sample):
     assert set(edges.init_time.values) == set(inits) and pd.Timedelta(edges.lead_time.values.max()) == pd.Timedelta("6h")
     with pytest.raises(DataError, match="has no state at"):
         initial_state("tiny", [pd.Timestamp("2020-06-01 01:00")])
+
+
+def _climax(forcing_time: str | None):
+    torch.manual_seed(0)
+    src = grid_analysis()
+    config = {"variables": list(VARS), "forcings": ["hour_sin", "hour_cos", "toa_insolation"], "static": list(STATIC),
+              "lead_hours": [1, 6, 24], "grid": {"kind": "hrrr", "shape": [16, 24]},
+              "net": {"patch_size": 4, "embed_dim": 16, "depth": 1, "decoder_depth": 1, "num_heads": 2,
+                      "grid_shape": [16, 24]}}
+    if forcing_time is not None:
+        config["forcing_time"] = forcing_time
+    model = build("climax", config, normalization=Normalization.from_dataset(src, list(VARS)))
+    attach_inputs(model, src)
+    return model.eval(), src
+
+
+def test_forcings_at_the_output_time_are_an_option_and_the_input_time_stays_the_default():
+    shipped = load("climax")
+    assert shipped.forcing_time == "input" and "forcing_time" not in shipped.config  # shipped: unchanged
+    old, src = _climax(None)
+    new, _ = _climax("output")
+    assert old.forcing_time == "input" and new.config["forcing_time"] == "output"
+    x = torch.randn(2, len(VARS), 16, 24)
+    t0 = torch.tensor([438_000.0, 438_012.0], dtype=torch.float64)  # hours since 1970, 00 and 12 UTC
+    seen = []
+    for m in (old, new):
+        m.net.register_forward_pre_hook(lambda _mod, args, _kw: seen.append(args[0].clone()), with_kwargs=True)
+    with torch.no_grad():
+        a = new.step(x, valid_time=t0, lead_hours=6.0)
+        b = old.step(x, valid_time=t0 + 6.0, lead_hours=6.0)
+        old.step(x, valid_time=t0, lead_hours=6.0)
+    # the output-time network at lead 6 sees exactly what the input-time one sees 6 h later
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(seen[0], seen[1])
+    sun = len(VARS) + 2  # hour_sin, hour_cos, then the insolation
+    # and not what it sees at the input time: 00 UTC (evening in CONUS) -> 06 UTC (night), 12 -> 18 UTC (noon)
+    assert (seen[0][:, :2] - seen[2][:, :2]).abs().max() == 0  # the state is the same
+    assert float(seen[2][1, sun].mean()) < float(seen[0][1, sun].mean()) - 0.3  # 12 UTC morning vs 18 UTC noon
+    assert float(seen[0][0, sun].max()) == 0.0  # 06 UTC is night over the whole domain
+    with pytest.raises(CheckpointError, match="forcing_time must be one of"):
+        _climax("valid")

@@ -55,3 +55,39 @@ def test_paired_differences_and_the_claims_they_support():
     assert "| pangu | 3.5 [" in tables
     assert any(c.startswith("pangu vs persistence, t2m 6 h") and c.endswith("-> better") for c in claims)
     assert any(c.startswith("pangu vs nwp, t2m 6 h") and c.endswith("-> worse") for c in claims)
+
+
+def test_spread_skill_uses_the_crossed_design_correction_and_reports_each_part():
+    ms = _module()
+    stats = _stats()
+    ens = stats.model == "pangu ensemble"
+    # 3 weight x 3 noise members: consistent when e (1 + 1/3) + a (1 + 1/3) = MSE
+    stats.loc[ens, ["weight_members", "noise_members", "var_epistemic", "var_aleatoric"]] = [3, 3, 0.45, 0.3]
+    stats.loc[ens, "var"] = 0.75
+    r = ms.summarise(stats).set_index("model").loc["pangu ensemble"]
+    assert r.spread_skill == pytest.approx(1.0)  # (M+1)/M x 0.75 would give 0.91
+    assert r.spread_skill_epistemic == pytest.approx(np.sqrt(0.45 * 4 / 3))
+    assert r.spread_skill_aleatoric == pytest.approx(np.sqrt(0.3 * 4 / 3))
+
+
+def test_must_show_lines_pass_and_fail_by_the_numbers(tmp_path):
+    ms = _module()
+    stats = _stats()
+    ens = stats.model == "pangu ensemble"
+    stats.loc[ens, ["weight_members", "noise_members", "var_epistemic", "var_aleatoric"]] = [3, 3, 0.45, 0.3]
+    # at 24 h an under-dispersive ensemble (ratio 0.5) whose mean is worse than the deterministic run
+    late = stats[stats.model.isin(["pangu", "pangu ensemble"])].copy()
+    late["lead_h"] = 24
+    late.loc[late.model == "pangu", "mse"] = 1.0
+    late.loc[late.model == "pangu ensemble", ["mse", "var_epistemic", "var_aleatoric"]] = [4.0, 0.45, 0.3]
+    both = pd.concat([stats, late], ignore_index=True)
+    checks = dict((text.split(":")[0], ok) for text, ok in ms.must_show(both, ms.summarise(both), "pangu"))
+    assert checks["pangu ensemble mean not worse than pangu, t2m 6 h"] is True  # 1 vs 3.5
+    assert checks["pangu ensemble mean not worse than pangu, t2m 24 h"] is False  # 2 vs 1 on every init
+    assert checks["pangu ensemble spread-skill t2m 24 h within 0.7-1.3"] is False
+    assert checks["pangu ensemble spread-skill z500 24 h within 0.7-1.3"] is None  # not run
+    ms.write_notes(both, str(tmp_path / "notes"), "pangu")
+    text = (tmp_path / "notes.tables.md").read_text()
+    assert "- FAIL: pangu ensemble spread-skill t2m 24 h within 0.7-1.3: 0.50" in text
+    assert "| pangu ensemble | t2m | 24 h | 2 | 1 |" in text
+    assert (tmp_path / "notes.csv").exists()

@@ -19,7 +19,9 @@ Epistemic members are draws of the weights. Two ways to get them:
   better epistemic estimate there. A rate of 0 (given or trained) is refused rather than returning
   identical weight members, which would report zero epistemic spread.
 
-Aleatoric members are initial-condition perturbations (:mod:`workbench.inference.perturb`).
+Aleatoric members are initial-condition perturbations (:mod:`workbench.inference.perturb`) and, when
+``EnsembleSpec.model_error`` is set, stochastic model error at every step
+(:mod:`workbench.inference.model_error`).
 The forecast carries both on two dims, ``weight_member`` x ``noise_member``, so that the scorer can split
 the predictive variance by the law of total variance.
 """
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from workbench.errors import WorkbenchError
+from workbench.inference.model_error import ModelError
 
 
 class EnsembleError(WorkbenchError, ValueError):
@@ -62,6 +65,13 @@ class EnsembleSpec:
         ``None`` keeps each layer's own rate (which must not be 0 everywhere, see the module notes).
     seed
         Seed for perturbations and dropout masks.
+    model_error
+        Stochastic model error added at every step (:class:`~workbench.inference.model_error.ModelError`),
+        or None for none.
+    centred
+        Centre the initial-condition perturbations over the noise members of each initial time (their
+        mean is then the unperturbed analysis, and a few members add no sampling noise to the ensemble
+        mean; the ``ddof=1`` spread is unchanged). The model error's innovations are always centred.
     """
 
     weight_members: int | None = None
@@ -70,6 +80,8 @@ class EnsembleSpec:
     length_scale: float = 4.0
     dropout: float | None = None
     seed: int = 0
+    model_error: ModelError | None = None
+    centred: bool = False
 
     def __post_init__(self) -> None:
         if (self.weight_members is not None and self.weight_members < 1) or self.noise_members < 1:
@@ -89,6 +101,9 @@ class EnsembleSpec:
             "length_scale": float(self.length_scale),
             "dropout": self.dropout,
             "seed": self.seed,
+            # only when set, so that the signatures (store keys) of ensembles without it do not change
+            **({"model_error": self.model_error.signature()} if self.model_error is not None else {}),
+            **({"centred": True} if self.centred else {}),
         }
 
 

@@ -72,6 +72,11 @@ class PerturbedRunner:
                 f"{name} makes noise members only (perturbed initial conditions); weight members and "
                 "dropout need a workbench network."
             )
+        if spec.model_error is not None:
+            raise EnsembleError(
+                f"{name} forecasts by itself, so no step is exposed to add model error to; stochastic "
+                "model error needs a workbench network (drop EnsembleSpec.model_error)."
+            )
         self._base = BaselineRunner(model, lead_times, source)
         self.model = model
         self.variables = self._base.variables

@@ -32,6 +32,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.inference.device import PINNED, attention_backends, autocast, host_buffer, to_device
 from workbench.inference.ensemble import EnsembleError, EnsembleSpec, check_mc_dropout, mc_dropout
+from workbench.inference.model_error import ar1_coefficient, centred, step_noise
 from workbench.inference.perturb import amplitudes, perturbations
 from workbench.inference.plan import Op, make_plan
 from workbench.models.protocol import select_initial, step_models, torch_module
@@ -363,21 +364,28 @@ class TorchRunner:
             xn = (x - self.mean) / self.std
             amp = amplitudes(self.variables, self.spec.noise_scale) if self.spec is not None else None
             if amp is not None and (amp != 0).any():
+                # Centring needs every noise member (the mean of all perturbed starts is the analysis),
+                # so a block holding a part of them draws all and keeps its own: the same numbers whatever
+                # the split.
+                centre = bool(self.spec.centred) and self.n_noise > 1
                 noise = perturbations(
                     [np.datetime64(t) for t in init_times],
-                    n,
+                    self.n_noise if centre else n,
                     (c, ny, nx),
                     scale=amp,
                     length_scale=self.spec.length_scale,
                     seed=self.spec.seed,
                     device=self.device,
-                    first_member=nr.start,
+                    first_member=0 if centre else nr.start,
                 )
+                if centre:
+                    noise = (noise - noise.mean(dim=1, keepdim=True))[:, nr.start:nr.stop]
                 xn = (xn[:, None] + noise).reshape(b * n, c, ny, nx)
             elif n > 1:
                 xn = xn.repeat_interleave(n, dim=0)
             seconds = np.asarray(pd.DatetimeIndex(init_times).values.astype("datetime64[s]"), dtype=np.int64)
             hours0 = torch.as_tensor(seconds / 3600.0, device=self.device).repeat_interleave(n)
+            innovations: dict[int, torch.Tensor] = {}  # model-error draws, shared by the weight members
             for slot_w, w in enumerate(wr):
                 family = self.families[w] if len(self.families) > 1 else self.families[0]
                 with contextlib.ExitStack() as stack:
@@ -386,7 +394,7 @@ class TorchRunner:
                         modules = {id(m): m for m in (torch_module(st.model) for st in family.values())}
                         for module in modules.values():
                             stack.enter_context(mc_dropout(module, w, seed=self.spec.seed, p=self.spec.dropout))
-                    self._replay(family, xn, hours0, out, slot_w, b, n, init_times)
+                    self._replay(family, xn, hours0, out, slot_w, b, n, init_times, innovations, nr)
         if self.device.type != "cuda":
             return slot["host"], _Done()
         # One contiguous copy per block, on a side stream, so the next block's steps overlap it.
@@ -420,8 +428,35 @@ class TorchRunner:
         fields = self.boundary.fields(init_times, valid, stepper.boundary)
         return to_device(fields, self.device).repeat_interleave(n, dim=0)
 
-    def _replay(self, family, xn, hours0, out, w, b, n, init_times=()) -> None:
+    def _model_error(self, op, y, eta, init_times, innovations, nr: range | None = None) -> torch.Tensor:
+        """``y`` plus this step's stochastic model error (AR(1) in the steps of one path); see
+        :mod:`workbench.inference.model_error`."""
+        me = self.spec.model_error if self.spec is not None else None
+        dt_h = op.dt / HOUR
+        amp = me.amplitudes(dt_h, self.variables) if me is not None else None
+        if amp is None:
+            return y
+        end_s = int(sum(op.dst, pd.Timedelta(0)).total_seconds())
+        if end_s not in innovations:
+            # Every noise member is drawn and centred, then the block keeps its part (``nr``), so the
+            # numbers do not depend on how the members are split over blocks or processes.
+            xi = step_noise([np.datetime64(t) for t in init_times], self.n_noise, tuple(y.shape[1:]),
+                            end_s, length_scale=me.length_scale, seed=self.spec.seed, device=y.device)
+            xi = centred(xi, self.n_noise)  # spread, not noise in the mean
+            if nr is not None and len(nr) != self.n_noise:
+                xi = xi.view(len(init_times), self.n_noise, *xi.shape[1:])[:, nr.start:nr.stop]
+                xi = xi.reshape(-1, *xi.shape[2:])
+            innovations[end_s] = xi
+        xi = innovations[end_s]
+        phi = ar1_coefficient(dt_h, me.time_scale_h)
+        prev = eta.get(op.src)
+        eta[op.dst] = xi if prev is None or phi == 0 else phi * prev + float(np.sqrt(1 - phi**2)) * xi
+        return y + torch.as_tensor(amp, device=y.device)[:, None, None] * eta[op.dst]
+
+    def _replay(self, family, xn, hours0, out, w, b, n, init_times=(), innovations=None, nr=None) -> None:
         states: dict[tuple, torch.Tensor] = {(): xn}
+        eta: dict[tuple, torch.Tensor] = {}  # model-error noise state per path
+        innovations = {} if innovations is None else innovations
         bcache: dict[tuple, torch.Tensor | None] = {}
         c = len(self.variables)
         for op in self.plan:
@@ -450,6 +485,7 @@ class TorchRunner:
                 y = y.float()
                 if not same:
                     y = (y * stepper.std + stepper.mean - self.mean) / self.std
+                y = self._model_error(op, y, eta, init_times, innovations, nr)
                 states[op.dst] = y
                 self.model_calls += 1
             elif op.kind == "emit":
@@ -458,6 +494,7 @@ class TorchRunner:
                 out[:, :, op.lead, w].copy_(phys.view(b, n, c, *phys.shape[-2:]).permute(2, 0, 1, 3, 4))
             else:
                 states.pop(op.src, None)
+                eta.pop(op.src, None)
 
 
 class _Done:

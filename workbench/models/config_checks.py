@@ -64,7 +64,11 @@ def validate_config(config: Any, source: str) -> None:
     forcings = config.get("forcings", [])
     if not isinstance(forcings, list) or not all(isinstance(f, str) for f in forcings):
         raise CheckpointError(f"{source}: config 'forcings' must be a list of names, not {forcings!r}.")
-    from workbench.models.torch_model import input_channels
+    from workbench.models.torch_model import FORCING_TIMES, input_channels
+
+    if config.get("forcing_time", "input") not in FORCING_TIMES:
+        raise CheckpointError(f"{source}: config 'forcing_time' must be one of {FORCING_TIMES}, not "
+                              f"{config.get('forcing_time')!r}.")
 
     try:  # static inputs and the boundary block: names, width, variables
         input_channels(dict(config))

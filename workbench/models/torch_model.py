@@ -32,6 +32,10 @@ from workbench.models.normalization import Normalization
 __all__ = ["ARCHITECTURES", "LeadStep", "TorchForecaster", "architecture"]
 
 #: Architecture name -> (module path, class name, default hyper-parameters attribute).
+#: When the forcings (time of day, insolation) are computed: at the input's valid time (the shipped
+#: checkpoints) or at the output's (input time + lead), see ``docs/models.md``.
+FORCING_TIMES = ("input", "output")
+
 ARCHITECTURES = {
     "pangu": ("workbench.models.pangu", "PanguNet"),
     "climax": ("workbench.models.climax", "ClimaXNet"),
@@ -74,6 +78,11 @@ class TorchForecaster(nn.Module):
         self.variables: tuple[str, ...] = tuple(config["variables"])
         self.input_variables: tuple[str, ...] = self.variables
         self.forcings: tuple[str, ...] = tuple(config.get("forcings", ()))
+        # "input" (the shipped checkpoints): forcings at the valid time of the input; "output": at the input
+        # time plus the lead asked for, so a lead-conditioned network sees the time of day it must predict
+        self.forcing_time: str = str(config.get("forcing_time", "input"))
+        if self.forcing_time not in FORCING_TIMES:
+            raise CheckpointError(f"config forcing_time must be one of {FORCING_TIMES}, not {self.forcing_time!r}")
         self.static: tuple[str, ...] = tuple(config.get("static", ()))
         bnd = config.get("boundary") or {}
         self.boundary_variables: tuple[str, ...] = tuple(bnd.get("variables", ()))
@@ -182,7 +191,8 @@ class TorchForecaster(nn.Module):
             ``variables``, for models that accept a subset: the ClimaX-like one).
         valid_time : array-like of datetime64 or torch.Tensor, optional
             Valid time of the input per batch element (a tensor: hours since 1970-01-01). Required
-            when ``self.forcings`` is not empty.
+            when ``self.forcings`` is not empty. The forcings are computed at this time, or, when the
+            config says ``"forcing_time": "output"``, at this time plus ``lead_hours`` (the output's).
         lead_hours : float or tensor (B,), optional
             Lead time the network is asked for; defaults to the time step. Only lead-time
             conditioned networks (ClimaX-like) use it.
@@ -208,10 +218,14 @@ class TorchForecaster(nn.Module):
                 f"Input has {x.shape[1]} channels; model {self.name!r} expects {len(names)} ({list(names)})."
             )
         b, _, ny, nx = x.shape
-        x = torch.cat([x, *self._extra(x, valid_time, boundary)], dim=1)
         if lead_hours is None:
             lead_hours = self.step_hours
         lead = torch.as_tensor(lead_hours, device=x.device, dtype=torch.float32).reshape(-1).expand(b)
+        if self.forcing_time == "output" and valid_time is not None and self.forcings:
+            if not isinstance(valid_time, torch.Tensor):
+                valid_time = _hours(valid_time, b, x.device)
+            valid_time = valid_time.to(device=x.device, dtype=torch.float64).reshape(-1) + lead.to(torch.float64)
+        x = torch.cat([x, *self._extra(x, valid_time, boundary)], dim=1)
         call_vars = None if variables is None else names + self.extra_channels
         return self.net(x, lead_hours=lead, variables=call_vars)
 

@@ -12,7 +12,9 @@ carry the same initial error.
   :mod:`workbench.models.inputs`);
 * :func:`default_ensemble` - the default ensemble of a learned model: its deep ensemble (independently
   trained members) as epistemic members, times initial-condition perturbations whose amplitude is the
-  analysis error, so the aleatoric spread starts at the analysis error;
+  analysis error, so the aleatoric spread starts at the analysis error, plus the stochastic model error
+  calibrated on the validation sample (:mod:`workbench.workflow.calibration`), so that it grows with the
+  error;
 * :func:`run_from_analysis` - :func:`~workbench.inference.run_forecast` of a learned model (or its
   ensemble) from the analysis, with the boundary.
 """
@@ -32,8 +34,10 @@ __all__ = [
     "NOISE_MEMBERS",
     "analysis_error_rms",
     "default_ensemble",
+    "default_model",
     "driving_boundary",
     "initial_state",
+    "model_error_spec",
     "run_from_analysis",
 ]
 
@@ -85,18 +89,56 @@ def driving_boundary(nwp: xr.Dataset, init_times, lead_times) -> xr.Dataset:
     return coarse_state(nwp.sel(init_time=inits, lead_time=keep).load())
 
 
-def default_ensemble(name: str, analysis: xr.Dataset, noise_members: int = NOISE_MEMBERS, seed: int = 0):
+def default_model(path=None) -> str:
+    """The learned model the default ensemble is built on: the calibration's choice (made on validation
+    skill, see ``docs/models.md``), ``pangu`` when there is no calibration."""
+    from workbench.workflow.calibration import load_calibration
+
+    return str(load_calibration(path).get("default_model", "pangu"))
+
+
+def model_error_spec(name: str, members, spacing_km: float, path=None):
+    """The calibrated :class:`~workbench.inference.model_error.ModelError` of model ``name`` (amplitudes
+    converted from physical units to its normalisation std), or None when it has no calibration."""
+    from workbench.inference.model_error import ModelError
+    from workbench.models.protocol import step_models
+    from workbench.workflow.calibration import model_calibration
+
+    entry = model_calibration(name, path)
+    if not entry or not entry.get("model_error"):
+        return None
+    me = entry["model_error"]
+    family = step_models(members[0])
+    first = next(iter(family.values()))
+    _, std = first.normalization.arrays(list(first.variables))
+    std_of = dict(zip(first.variables, (float(s) for s in std), strict=True))
+    amplitude = {}
+    for hours, amps in me["amplitude"].items():
+        unknown = set(amps) - set(std_of)
+        if unknown:
+            raise DataError(f"the ensemble calibration of {name} has amplitudes for {sorted(unknown)}, which it does "
+                            "not forecast; recalibrate (benchmarks/model_skill.py --calibrate)")
+        amplitude[int(hours)] = {v: float(a) / std_of[v] for v, a in amps.items()}
+    return ModelError(amplitude=amplitude, length_scale=float(me["length_km"]) / spacing_km,
+                      time_scale_h=float(me.get("time_scale_h", 6.0)))
+
+
+def default_ensemble(name: str | None, analysis: xr.Dataset, noise_members: int = NOISE_MEMBERS, seed: int = 0,
+                     model_error: bool = True):
     """The default ensemble of learned model ``name``: ``(members, spec)`` for ``run_forecast``.
 
     ``members`` is its deep ensemble (every trained member); ``spec`` adds ``noise_members``
     initial-condition perturbations per member with the analysis error's amplitude, correlated over
-    :data:`NOISE_LENGTH_KM`.
+    :data:`NOISE_LENGTH_KM`, and, where the model has a calibration
+    (:mod:`workbench.workflow.calibration`) and ``model_error`` is true, its calibrated stochastic model
+    error at every step. ``name=None`` takes :func:`default_model`.
     """
     from workbench.inference import EnsembleSpec
     from workbench.inference.perturb import calibrated_scale
     from workbench.models import load_ensemble
     from workbench.models.protocol import step_models
 
+    name = default_model() if name is None else name
     members = load_ensemble(name)
     first = next(iter(step_models(members[0]).values()))
     scale = calibrated_scale(first.variables, first.normalization, analysis_error_rms(analysis))
@@ -104,6 +146,8 @@ def default_ensemble(name: str, analysis: xr.Dataset, noise_members: int = NOISE
     spec = EnsembleSpec(
         weight_members=len(members), noise_members=noise_members, noise_scale=scale,
         length_scale=NOISE_LENGTH_KM / spacing_km, seed=seed,
+        model_error=model_error_spec(name, members, spacing_km) if model_error else None,
+        centred=True,  # so that three noise members do not put a third of their variance into the mean
     )
     return members, spec
 
