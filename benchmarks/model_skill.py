@@ -26,7 +26,7 @@ area-weighted mean squared error, and for the ensembles the squared error of the
 ensemble variance (unbiased) and its epistemic (between weight members) and aleatoric (within) parts.
 Stage 2 (``notes``) turns them into RMSE (per init, averaged over inits as WeatherBench 2) and
 spread-skill ratios with 90 % block-bootstrap intervals over the initial times
-(:func:`workbench.scoring.bootstrap.block_counts`), and writes ``<out>.csv`` and ``<out>.md``.
+(:func:`workbench.scoring.bootstrap.block_counts`), and writes ``<out>.csv`` and ``<out>.tables.md``.
 """
 
 from __future__ import annotations
