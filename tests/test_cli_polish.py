@@ -210,9 +210,11 @@ def test_score_summary_names_the_units(capsys):
     rmse = xr.DataArray(np.array([[[1.0, 3.0], [2.0, 5.0]], [[100.0, 300.0], [200.0, 500.0]]]), coords=coords)
     area = xr.full_like(rmse, 0.025)
     share = xr.full_like(rmse, 0.125)
-    _print_summary(xr.Dataset({"rmse": rmse, "area_fraction": area, "error_share": share}))
+    _print_summary(xr.Dataset({"rmse": rmse, "area_fraction": area, "error_share": share}), {"t2m": "K", "msl": "Pa"})
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["variable", "units", "rmse", "all", "rmse", "extreme", "area", "%", "error", "%"]
+    assert lines[1].split() == ["variable", "region", "rmse", "units", "area", "%", "error", "%"]
     # the mean over the two lead times: t2m (1+2)/2 K overall, (3+5)/2 K in extremes; msl in Pa
-    assert lines[2].split() == ["t2m", "K", "1.5", "4", "2.50", "12.50"]
-    assert lines[3].split() == ["msl", "Pa", "150", "400", "2.50", "12.50"]
+    assert lines[2].split() == ["t2m", "all", "1.5", "K", "2.50", "12.50"]
+    assert lines[3].split() == ["t2m", "extreme", "4", "K", "2.50", "12.50"]
+    assert lines[4].split() == ["msl", "all", "150", "Pa", "2.50", "12.50"]
+    assert lines[5].split() == ["msl", "extreme", "400", "Pa", "2.50", "12.50"]
