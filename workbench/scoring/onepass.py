@@ -151,6 +151,13 @@ if kernels.HAVE_NUMBA:
             c >>= 1
             b += 1
 
+    @nb.njit(nogil=True, cache=True, inline="always")
+    def _nb_window_counts(top, bottom, n, j):  # pragma: no cover - compiled
+        """Forecast and truth event counts of the window ending at column ``j + n`` of two rows of the
+        packed table: its packed sum modulo 2^32, split into its low and high 16 bits (as float64)."""
+        v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+        return np.float64(v & 0xFFFF), np.float64(v >> 16)
+
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_window_row(top, bottom, n, m):  # pragma: no cover - compiled
         """FSS sums ``sum (cf - co)^2`` and ``sum cf^2 + co^2`` of one row of ``m`` windows of ``n``
@@ -161,11 +168,7 @@ if kernels.HAVE_NUMBA:
         num = 0.0
         den = 0.0
         for j in range(m):
-            v = (
-                np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])
-            ) & 0xFFFFFFFF
-            cf = np.float64(v & 0xFFFF)
-            co = np.float64(v >> 16)
+            cf, co = _nb_window_counts(top, bottom, n, j)
             d = cf - co
             num += d * d
             den += cf * cf + co * co
@@ -177,11 +180,7 @@ if kernels.HAVE_NUMBA:
         num = 0.0
         den = 0.0
         for j in range(m):
-            v = (
-                np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])
-            ) & 0xFFFFFFFF
-            cf = np.float64(v & 0xFFFF)
-            co = np.float64(v >> 16)
+            cf, co = _nb_window_counts(top, bottom, n, j)
             d = cf - co
             wc = np.float64(wr[j])
             num += wc * (d * d)
