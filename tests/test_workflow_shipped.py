@@ -42,7 +42,7 @@ def test_a_dataset_survives_the_npz_round_trip_without_pickle(tmp_path):
     xr.testing.assert_identical(back, ds.assign_coords(region=ds["region"].astype(str)))
 
 
-@pytest.mark.parametrize("size", ["tiny"])
+@pytest.mark.parametrize("size", ["tiny", "default"])
 def test_the_shipped_files_match_this_installation_and_are_small(size):
     path = SHIPPED_DIR / f"shipped-{size}.npz"
     assert path.stat().st_size < 2_000_000, path
