@@ -44,12 +44,12 @@ CURVES_JS = """() => {
 }"""
 
 
-#: The options of the page's newest "Model" selector (the models with maps).
+#: The options of the page's newest "Model" selector (Panel's CustomSelect) (the models with maps).
 MAP_MODELS_JS = """() => {
   let found = [];
   if (!window.Bokeh || !Bokeh.documents.length) return found;
   for (const m of Bokeh.documents[0].all_models)
-    if (m.constructor.__name__ === 'Select' && m.title === 'Model') found = m.options.map(String);
+    if (m.constructor.__name__.endsWith('Select') && m.title === 'Model') found = m.options.map(String);
   return found;
 }"""
 

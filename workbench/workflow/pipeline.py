@@ -14,7 +14,11 @@ On first use for a sample size, :func:`sample_results` runs the workbench's own 
 4. scores of all of them (``workbench.scoring.decompose``), with an hour-of-day climatology of the
    period before the first initial time for the ACC;
 
-and writes each product under ``<cache>/dashboard/<size>-v<version>-<checkpoints digest>/``. Later starts
+The learned models whose scores ship with the package for these very checkpoints, sample and code
+(:mod:`workbench.workflow.shipped`) are scored from them in step 4 at once, so the first dashboard shows
+them; their forecasts (for the maps) are made as before and replace those scores when done.
+
+Each product is written under ``<cache>/dashboard/<size>-v<version>-<checkpoints digest>/``. Later starts
 only open those files (lazily). The directory name changes when checkpoints are added or retrained, so
 the dashboard never shows scores of weights it no longer has.
 
