@@ -129,3 +129,23 @@ def test_the_dashboard_shows_shipped_scores_at_once_and_they_equal_a_fresh_compu
     rmse = np.mean([np.sqrt(np.sum(w * e**2) / np.sum(w)) for e in err])
     got = float(stored["rmse"].sel(model="hrheim", variable="t2m", region="all", lead_time=np.timedelta64(6, "h")))
     assert got == pytest.approx(rmse, rel=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_stale_shipped_scores_are_ignored_and_the_learned_models_wait_for_their_forecasts(
+    tiny_sample, monkeypatch, tmp_path, caplog
+):
+    from workbench.workflow.pipeline import BASELINES, build_baselines, read_manifest
+
+    monkeypatch.setattr(shipped, "code_digest", lambda: "0" * 16)  # as after an edit of the scoring code
+    with caplog.at_level(logging.INFO, logger="workbench.workflow.pipeline"):
+        root = build_baselines("tiny", tmp_path)
+    said = [r.getMessage() for r in caplog.records if "shipped" in r.getMessage()]
+    assert said == [
+        "dashboard tiny: shipped scores of the 'tiny' sample not used: code_digest differs; computing them instead"
+    ]
+    manifest = read_manifest(root)
+    assert manifest["models"] == list(BASELINES) and manifest["fields_pending"] == []
+    assert manifest["learned"] == "pending" and manifest["learned_models"] == LEARNED
+    assert xr.open_zarr(root / "scores.zarr")["model"].values.tolist() == list(BASELINES)
