@@ -86,6 +86,9 @@ def test_a_changed_checksum_or_sample_version_makes_the_shipped_scores_ignored(m
         f.write(b"\0")
     scores, why = shipped_scores("tiny", LEARNED, inits, leads, directory=tmp_path)
     assert scores is None and "differs from its manifest" in why
+    (tmp_path / "shipped-tiny.json").write_text("{")  # a damaged install: computed as before, not a crash
+    scores, why = shipped_scores("tiny", LEARNED, inits, leads, directory=tmp_path)
+    assert scores is None and "shipped-tiny.json unreadable" in why
 
 
 @pytest.mark.slow

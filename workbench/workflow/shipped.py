@@ -201,7 +201,10 @@ def shipped_scores(
     npz_path, manifest_path = _paths(size, directory)
     if not manifest_path.exists() or not npz_path.exists():
         return None, f"no shipped scores for the {size!r} sample"
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:  # a damaged install: computed as before, and said so
+        return None, f"shipped scores of the {size!r} sample not used: {manifest_path.name} unreadable ({exc})"
     if hashlib.sha256(npz_path.read_bytes()).hexdigest() != manifest.get("file_sha256"):
         return None, f"shipped scores of the {size!r} sample not used: {npz_path.name} differs from its manifest"
     keys = _keys(size, [str(np.datetime64(t, "ns")) for t in init_times], lead_hours)
@@ -225,10 +228,13 @@ def shipped_scores(
         usable.append(name)
     if not usable:
         return None, "shipped scores not used: " + "; ".join(reasons)
-    scores = dataset_from_npz(npz_path)
+    try:
+        scores = dataset_from_npz(npz_path)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"shipped scores of the {size!r} sample not used: {npz_path.name} unreadable ({exc})"
     missing = [m for m in usable if m not in scores["model"].values.tolist()]
     if missing:
-        raise DataError(f"{npz_path}: its manifest lists {missing} but the file has no scores for them.")
+        return None, f"shipped scores of the {size!r} sample not used: {npz_path.name} lacks {missing}"
     scores = scores.sel(model=usable)
     if "lead_time" in scores.coords:
         scores["lead_time"] = scores["lead_time"].astype("timedelta64[ns]")
