@@ -13,6 +13,8 @@ import pytest
 import xarray as xr
 
 from workbench.workflow import shipped
+from workbench.workflow.pipeline import PIPELINE_VERSION
+from workbench.workflow.precompute import precompute
 from workbench.workflow.shipped import SHIPPED_DIR, dataset_from_npz, dataset_to_npz, shipped_scores
 
 #: The learned models of the shipped checkpoints, in the registry's order (the pipeline's).
@@ -47,9 +49,9 @@ def test_the_shipped_files_match_this_installation_and_are_small(size):
     path = SHIPPED_DIR / f"shipped-{size}.npz"
     assert path.stat().st_size < 2_000_000, path
     inits, leads = _times(size)
-    scores, why = shipped_scores(size, LEARNED, inits, leads)
+    scores, why = shipped_scores(size, LEARNED, inits, leads, PIPELINE_VERSION)
     # fails when checkpoints, sample version or scoring code changed: regenerate with
-    # `python -m workbench.workflow.shipped`
+    # `python -m workbench.workflow.precompute`
     assert why == "", why
     assert scores["model"].values.tolist() == LEARNED
     assert np.isfinite(scores["rmse"].sel(variable="t2m", region="all")).all()
@@ -61,33 +63,33 @@ def test_a_changed_checksum_or_sample_version_makes_the_shipped_scores_ignored(m
     monkeypatch.setattr(
         shipped, "checkpoint_checksums", lambda name: {k: "0" * 64 for k in real(name)} if name == "hrheim" else real(name)
     )
-    scores, why = shipped_scores("tiny", LEARNED, inits, leads)
+    scores, why = shipped_scores("tiny", LEARNED, inits, leads, PIPELINE_VERSION)
     assert scores["model"].values.tolist() == ["pangu", "climax"]
     assert why == "hrheim: checkpoint checksum differs"
-    scores, why = shipped_scores("tiny", ["hrheim"], inits, leads)
+    scores, why = shipped_scores("tiny", ["hrheim"], inits, leads, PIPELINE_VERSION)
     assert scores is None and "hrheim: checkpoint checksum differs" in why
     monkeypatch.setattr(shipped, "checkpoint_checksums", real)
 
     import workbench.sample
 
     monkeypatch.setattr(workbench.sample, "VERSION", workbench.sample.VERSION + 1)
-    scores, why = shipped_scores("tiny", LEARNED, inits, leads)
+    scores, why = shipped_scores("tiny", LEARNED, inits, leads, PIPELINE_VERSION)
     assert scores is None and why == "shipped scores of the 'tiny' sample not used: sample_version differs"
     monkeypatch.undo()
 
     # other inits (another pipeline), a changed code digest, or an edited file: ignored too
-    assert shipped_scores("tiny", LEARNED, inits[1:], leads)[0] is None
+    assert shipped_scores("tiny", LEARNED, inits[1:], leads, PIPELINE_VERSION)[0] is None
     monkeypatch.setattr(shipped, "code_digest", lambda: "f" * 16)
-    assert "code_digest differs" in shipped_scores("tiny", LEARNED, inits, leads)[1]
+    assert "code_digest differs" in shipped_scores("tiny", LEARNED, inits, leads, PIPELINE_VERSION)[1]
     monkeypatch.undo()
     for name in ("shipped-tiny.npz", "shipped-tiny.json"):
         shutil.copy(SHIPPED_DIR / name, tmp_path / name)
     with open(tmp_path / "shipped-tiny.npz", "ab") as f:
         f.write(b"\0")
-    scores, why = shipped_scores("tiny", LEARNED, inits, leads, directory=tmp_path)
+    scores, why = shipped_scores("tiny", LEARNED, inits, leads, PIPELINE_VERSION, directory=tmp_path)
     assert scores is None and "differs from its manifest" in why
     (tmp_path / "shipped-tiny.json").write_text("{")  # a damaged install: computed as before, not a crash
-    scores, why = shipped_scores("tiny", LEARNED, inits, leads, directory=tmp_path)
+    scores, why = shipped_scores("tiny", LEARNED, inits, leads, PIPELINE_VERSION, directory=tmp_path)
     assert scores is None and "shipped-tiny.json unreadable" in why
 
 
@@ -114,7 +116,7 @@ def test_the_dashboard_shows_shipped_scores_at_once_and_they_equal_a_fresh_compu
     # every model's forecasts of the tiny sample's four initial times recomputed here, on the CPU in fp32.
     # Tolerance: relative 1e-4 - the shipped numbers come from another run (thread count, possibly
     # another machine), whose fp32 sums may round differently (~1e-6 relative), not from other code
-    shipped.precompute("tiny", directory=tmp_path)
+    precompute("tiny", directory=tmp_path)
     fresh, stored = dataset_from_npz(tmp_path / "shipped-tiny.npz"), from_file
     assert fresh["model"].values.tolist() == stored["model"].values.tolist()
     assert set(fresh.data_vars) == set(stored.data_vars)

@@ -380,7 +380,7 @@ def build_baselines(
     if use_shipped and learned:
         from workbench.workflow.shipped import shipped_scores
 
-        shipped, why = shipped_scores(size, learned, inits, ctx["leads"])
+        shipped, why = shipped_scores(size, learned, inits, ctx["leads"], PIPELINE_VERSION)
         if why:
             log.info("dashboard %s: %s; computing them instead", size, why)
         if shipped is not None:

@@ -2,7 +2,7 @@
 
 The learned models' forecasts take minutes of CPU per model on the ``default`` sample, while their
 *scores* (what the skill curves and the scorecard draw) are a few hundred kilobytes. This module keeps
-those scores, pre-computed by :func:`precompute`, in the package (``workbench/data/shipped-<size>.npz``
+those scores, pre-computed by :func:`workbench.workflow.precompute.precompute`, in the package (``workbench/data/shipped-<size>.npz``
 with ``shipped-<size>.json``) and hands them to the dashboard's pipeline
 (:func:`workbench.workflow.pipeline.build_baselines`) when, and only when, every key of the manifest
 matches this installation:
@@ -20,8 +20,9 @@ with freshly computed ones when they are done.
 
 The file holds arrays only (``numpy.load(..., allow_pickle=False)``) and a JSON description of the
 dataset; nothing is unpickled. Regenerate both files with
+(:mod:`workbench.workflow.precompute`)
 
-``python -m workbench.workflow.shipped --size tiny default``
+``python -m workbench.workflow.precompute --size tiny default``
 
 (a few minutes of CPU for ``tiny``; about half an hour for ``default`` on two cores, less with a GPU or
 with the dashboard's cached forecasts of the same checkpoints, which it reuses).
@@ -34,9 +35,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +42,6 @@ import numpy as np
 import xarray as xr
 
 from workbench._io import atomic_write, write_text
-from workbench.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +51,10 @@ __all__ = [
     "code_digest",
     "dataset_from_npz",
     "dataset_to_npz",
-    "precompute",
+    "keys",
+    "paths",
     "shipped_scores",
+    "write_shipped",
 ]
 
 #: Where the shipped files live (package data).
@@ -71,7 +70,7 @@ CODE_SOURCES = ("models", "inference", "events", "scoring", "workflow/start.py",
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def _paths(size: str, directory: Path | None = None) -> tuple[Path, Path]:
+def paths(size: str, directory: Path | None = None) -> tuple[Path, Path]:
     d = SHIPPED_DIR if directory is None else Path(directory)
     return d / f"shipped-{size}.npz", d / f"shipped-{size}.json"
 
@@ -156,18 +155,17 @@ def dataset_from_npz(path: str | os.PathLike) -> xr.Dataset:
 
 
 # -- keys --------------------------------------------------------------------------------------------------
-def _keys(size: str, init_times: Sequence[str], lead_hours: Sequence[int]) -> dict:
-    """The keys this installation would write for ``size`` (checkpoints apart)."""
+def keys(size: str, init_times: Sequence, lead_hours: Sequence[int], pipeline_version: int) -> dict:
+    """The keys this installation has for ``size`` (checkpoints apart): what a shipped file must match."""
     from workbench.sample import VERSION
-    from workbench.workflow.pipeline import PIPELINE_VERSION
 
     return {
         "format_version": FORMAT_VERSION,
         "size": size,
         "sample_version": VERSION,
-        "pipeline_version": PIPELINE_VERSION,
+        "pipeline_version": int(pipeline_version),
         "code_digest": code_digest(),
-        "init_times": [str(t) for t in init_times],
+        "init_times": [str(np.datetime64(t, "ns")) for t in init_times],
         "lead_hours": [int(h) for h in lead_hours],
     }
 
@@ -177,6 +175,7 @@ def shipped_scores(
     models: Sequence[str],
     init_times: Sequence,
     lead_hours: Sequence[int],
+    pipeline_version: int,
     directory: str | os.PathLike | None = None,
 ) -> tuple[xr.Dataset | None, str]:
     """The shipped scores of those of ``models`` whose keys all match, and why others are left out.
@@ -189,6 +188,8 @@ def shipped_scores(
         The learned models installed here.
     init_times, lead_hours
         What the dashboard verifies (:func:`workbench.workflow.pipeline.choose_times`).
+    pipeline_version : int
+        The dashboard pipeline's ``PIPELINE_VERSION``.
     directory : path, optional
         Where the shipped files are (default :data:`SHIPPED_DIR`).
 
@@ -198,7 +199,7 @@ def shipped_scores(
         Scores ``(model, ...)`` of the matching models (None when none matches) and a one-line reason for
         what was not used ('' when every model matched).
     """
-    npz_path, manifest_path = _paths(size, directory)
+    npz_path, manifest_path = paths(size, directory)
     if not manifest_path.exists() or not npz_path.exists():
         return None, f"no shipped scores for the {size!r} sample"
     try:
@@ -207,8 +208,7 @@ def shipped_scores(
         return None, f"shipped scores of the {size!r} sample not used: {manifest_path.name} unreadable ({exc})"
     if hashlib.sha256(npz_path.read_bytes()).hexdigest() != manifest.get("file_sha256"):
         return None, f"shipped scores of the {size!r} sample not used: {npz_path.name} differs from its manifest"
-    keys = _keys(size, [str(np.datetime64(t, "ns")) for t in init_times], lead_hours)
-    for key, value in keys.items():
+    for key, value in keys(size, init_times, lead_hours, pipeline_version).items():
         if manifest.get("keys", {}).get(key) != value:
             return None, f"shipped scores of the {size!r} sample not used: {key} differs"
     usable, reasons = [], []
@@ -242,94 +242,26 @@ def shipped_scores(
 
 
 # -- writing ----------------------------------------------------------------------------------------------
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(_PACKAGE), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
-
-
-def precompute(
-    size: str = "default",
-    cache_dir: str | os.PathLike | None = None,
+def write_shipped(
+    scores: xr.Dataset,
+    size: str,
+    init_times: Sequence,
+    lead_hours: Sequence[int],
+    pipeline_version: int,
+    checksums: dict[str, dict[str, str]],
+    made_by: dict,
     directory: str | os.PathLike | None = None,
-    models: Sequence[str] | None = None,
 ) -> tuple[Path, Path]:
-    """Compute the learned models' scores of the dashboard's ``size`` sample and write the shipped files.
-
-    The learned models' forecasts are made (or resumed, from the dashboard's cache) exactly as the
-    dashboard's pipeline makes them, and scored alone (a model's scores do not depend on the other
-    models'). Returns the ``.npz`` and ``.json`` paths.
-    """
-    from workbench.workflow.pipeline import (
-        _climatology,
-        _context,
-        _run_learned,
-        build_baselines,
-        learned_models,
-        missing_checkpoints,
-        read_manifest,
-        score_learned,
-    )
-
-    t0 = time.perf_counter()
-    ctx = _context(size, cache_dir)
-    root = ctx["root"]
-    if read_manifest(root) is None:
-        build_baselines(size, cache_dir, use_shipped=False)
-    names = list(models) if models is not None else learned_models()
-    missing = missing_checkpoints(names)
-    if missing:
-        raise DataError(f"no checkpoint for {sorted(missing)}: {'; '.join(missing.values())}")
-    checksums = {name: checkpoint_checksums(name) for name in names}
-    for name in names:
-        _run_learned(name, ctx, ctx["inits"], root / "forecasts" / f"{name}.zarr")
-        log.info("shipped %s: %s forecast ready (%.1f s)", size, name, time.perf_counter() - t0)
-    climatology, _ = _climatology(ctx)
-    scores = score_learned(ctx, climatology, names).load()
-    npz_path, manifest_path = _paths(size, directory)
+    """Write ``scores`` (``model`` along one dim) and their manifest, each atomically; returns both paths."""
+    npz_path, manifest_path = paths(size, directory)
     atomic_write(npz_path, lambda tmp: tmp.write_bytes(dataset_to_npz(scores)))
-    import torch
-
     manifest = {
         "what": f"scores of the shipped checkpoints' forecasts on the {size!r} sample (dashboard pipeline)",
-        "keys": _keys(size, [str(np.datetime64(t, "ns")) for t in ctx["inits"]], ctx["leads"].tolist()),
+        "keys": keys(size, init_times, lead_hours, pipeline_version),
         "checkpoints": checksums,
-        "made_by": {
-            "command": f"python -m workbench.workflow.shipped --size {size}",
-            "git_commit": _git_commit(),
-            "torch": torch.__version__,
-            "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "seconds": round(time.perf_counter() - t0, 1),
-        },
+        "made_by": made_by,
         "file": npz_path.name,
         "file_sha256": hashlib.sha256(npz_path.read_bytes()).hexdigest(),
     }
     write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
-    log.info("shipped %s: wrote %s (%d bytes)", size, npz_path, npz_path.stat().st_size)
     return npz_path, manifest_path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m workbench.workflow.shipped --size tiny default [--out DIR]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        description="Pre-compute the shipped checkpoints' scores on the embedded sample (package data)."
-    )
-    parser.add_argument("--size", nargs="+", default=["tiny", "default"], choices=("tiny", "default", "full"),
-                        help="sample sizes to pre-compute (default: tiny default)")
-    parser.add_argument("--out", default=None, help=f"folder to write to (default: {SHIPPED_DIR})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for size in args.size:
-        for path in precompute(size, directory=args.out):
-            print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
