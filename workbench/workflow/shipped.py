@@ -2,10 +2,10 @@
 
 The learned models' forecasts take minutes of CPU per model on the ``default`` sample, while their
 *scores* (what the skill curves and the scorecard draw) are a few hundred kilobytes. This module keeps
-those scores, pre-computed by :func:`workbench.workflow.precompute.precompute`, in the package (``workbench/data/shipped-<size>.npz``
-with ``shipped-<size>.json``) and hands them to the dashboard's pipeline
-(:func:`workbench.workflow.pipeline.build_baselines`) when, and only when, every key of the manifest
-matches this installation:
+those scores, pre-computed by :func:`workbench.workflow.precompute.precompute`, in the package
+(``workbench/data/shipped-<size>.npz`` with ``shipped-<size>.json``) and hands them to the dashboard's
+pipeline (:func:`workbench.workflow.pipeline.build_baselines`) when, and only when, every key of the
+manifest matches this installation:
 
 * the checksum (``sha256`` of :mod:`workbench.models.weights`, verified against the files) of every
   checkpoint of the model, per model: a retrained or replaced model is computed as before;
@@ -19,13 +19,12 @@ still need their forecasts: those are made in the background as before, and repl
 with freshly computed ones when they are done.
 
 The file holds arrays only (``numpy.load(..., allow_pickle=False)``) and a JSON description of the
-dataset; nothing is unpickled. Regenerate both files with
-(:mod:`workbench.workflow.precompute`)
+dataset; nothing is unpickled. Regenerate both files with :mod:`workbench.workflow.precompute`:
 
 ``python -m workbench.workflow.precompute --size tiny default``
 
-(a few minutes of CPU for ``tiny``; about half an hour for ``default`` on two cores, less with a GPU or
-with the dashboard's cached forecasts of the same checkpoints, which it reuses).
+(about 5 minutes of CPU for ``tiny``; about 20 minutes for ``default`` on two cores, a minute when the
+dashboard's cache already holds the learned models' forecasts of the same checkpoints, which it reuses).
 """
 
 from __future__ import annotations
