@@ -222,7 +222,10 @@ class FirstStart:
         if self.mode == "off":
             self._set(name, "skipped", "left out (WORKBENCH_DASHBOARD_LEARNED=off)")
             return
-        self._set(name, "running", _DOING[name])
+        shown = (read_manifest(root) or {}).get("fields_pending", [])
+        # with the shipped scores the models are on the page already; what runs is their maps' forecast
+        self._set(name, "running", f"{', '.join(shown)} scored (shipped scores); forecasting their maps"
+                  if shown else _DOING[name])
         if self.mode == "wait":
             build_learned(self.size, self.cache_dir)
         else:

@@ -14,7 +14,11 @@ On first use for a sample size, :func:`sample_results` runs the workbench's own 
 4. scores of all of them (``workbench.scoring.decompose``), with an hour-of-day climatology of the
    period before the first initial time for the ACC;
 
-and writes each product under ``<cache>/dashboard/<size>-v<version>-<checkpoints digest>/``. Later starts
+The learned models whose scores ship with the package for these very checkpoints, sample and code
+(:mod:`workbench.workflow.shipped`) are scored from them in step 4 at once, so the first dashboard shows
+them; their forecasts (for the maps) are made as before and replace those scores when done.
+
+Each product is written under ``<cache>/dashboard/<size>-v<version>-<checkpoints digest>/``. Later starts
 only open those files (lazily). The directory name changes when checkpoints are added or retrained, so
 the dashboard never shows scores of weights it no longer has.
 
@@ -257,15 +261,35 @@ def _climatology(ctx: dict):
     return load("climatology", data=past), note
 
 
-def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | None = None) -> None:
-    """Score the finished forecasts (and ensemble) into ``scores.zarr``, replaced atomically."""
-    from workbench.events.sample import climatology_for_sample
+def _score_all(
+    ctx: dict, climatology, models: list[str], ensemble_model: str | None = None, extra: xr.Dataset | None = None
+) -> None:
+    """Score the finished forecasts (and ensemble) into ``scores.zarr``, replaced atomically.
 
+    ``extra``: scores of more models (the shipped ones, :mod:`workbench.workflow.shipped`) to put after
+    them, on the variables and regions both have.
+    """
     root = ctx["root"]
-    masks = xr.open_zarr(root / "masks.zarr")["mask"].load()
     forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in models}
     if ensemble_model is not None:
         forecasts[f"{ensemble_model}-ensemble"] = xr.open_zarr(root / "ensembles" / f"{ensemble_model}.zarr")
+    scores = _score(ctx, climatology, forecasts).load()
+    if extra is not None:
+        # inner join: scoring every model in one call keeps the variables all forecasts have, as here
+        scores = xr.concat([scores, extra], dim="model", join="inner", combine_attrs="override")
+    _write_zarr(scores, root / "scores.zarr")
+
+
+def score_learned(ctx: dict, climatology, models: list[str]) -> xr.Dataset:
+    """Scores of the finished forecasts of ``models`` alone (what :mod:`workbench.workflow.shipped` ships)."""
+    root = ctx["root"]
+    return _score(ctx, climatology, {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in models})
+
+
+def _score(ctx: dict, climatology, forecasts: dict[str, xr.Dataset]) -> xr.Dataset:
+    from workbench.events.sample import climatology_for_sample
+
+    masks = xr.open_zarr(ctx["root"] / "masks.zarr")["mask"].load()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         event_clim = climatology_for_sample(
@@ -280,19 +304,23 @@ def _score_all(ctx: dict, climatology, models: list[str], ensemble_model: str | 
         forecast_regions=True,
         event_climatology=event_clim,
     )
-    _write_zarr(scores.load(), root / "scores.zarr")
+    return scores
 
 
 def build_baselines(
     size: str = "default",
     cache_dir: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
+    use_shipped: bool = True,
 ) -> Path:
     """First stage: events and masks, the baselines' forecasts and their scores (a usable dashboard).
 
     Products already written by an interrupted run are reused. Returns the results directory.
     ``progress(step)`` is called as each step starts (``sample``, ``events``, ``baselines``), for a
-    progress view (:mod:`workbench.workflow.firststart`).
+    progress view (:mod:`workbench.workflow.firststart`). With ``use_shipped``, the learned models whose
+    pre-computed scores ship with the package for these very checkpoints, sample and code
+    (:mod:`workbench.workflow.shipped`) are scored from them at once; their maps come with their
+    forecasts, which :func:`build_learned` still makes.
     """
     from workbench.events import build_masks
     from workbench.events.sample import climatology_for_sample
@@ -341,9 +369,6 @@ def build_baselines(
     if not target.exists():
         sub = ctx["nwp"].sel(init_time=inits, lead_time=lead_td).load()
         _write_zarr(sub.drop_encoding() if hasattr(sub, "drop_encoding") else sub, target)
-    _score_all(ctx, climatology, list(BASELINES))
-    log.info("dashboard %s: baselines scored (%.1f s)", size, time.perf_counter() - t0)
-
     names = learned_models()
     missing = missing_checkpoints(names)
     notes = [note] if note else []
@@ -351,6 +376,18 @@ def build_baselines(
         f"{n}: not shown, no checkpoint installed (train it with `workbench train {n}`)." for n in missing
     ]
     learned = [n for n in names if n not in missing]
+    shipped, shipped_models = None, []
+    if use_shipped and learned:
+        from workbench.workflow.shipped import shipped_scores
+
+        shipped, why = shipped_scores(size, learned, inits, ctx["leads"], PIPELINE_VERSION)
+        if why:
+            log.info("dashboard %s: %s; computing them instead", size, why)
+        if shipped is not None:
+            shipped_models = shipped["model"].values.tolist()
+            log.info("dashboard %s: %s scored from the shipped scores", size, ", ".join(shipped_models))
+    _score_all(ctx, climatology, list(BASELINES), extra=shipped)
+    log.info("dashboard %s: baselines scored (%.1f s)", size, time.perf_counter() - t0)
     _write_manifest(
         root,
         {
@@ -358,7 +395,9 @@ def build_baselines(
             "pipeline_version": PIPELINE_VERSION,
             "init_times": [str(t) for t in inits],
             "lead_hours": ctx["leads"].tolist(),
-            "models": list(BASELINES),
+            "models": list(BASELINES) + shipped_models,
+            # scored from the shipped file, their forecasts (for the maps) not made yet
+            "fields_pending": shipped_models,
             "learned_models": learned,
             "learned": "pending" if learned else "none",
             "ensemble_model": None,
@@ -405,7 +444,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
         # Publish the deterministic forecasts first: the ensemble costs several times more, and an open
         # page shows the learned models as soon as the manifest changes.
         _score_all(ctx, climatology, models)
-        manifest.update(models=models, notes=notes)
+        manifest.update(models=models, notes=notes, fields_pending=[])
         _write_manifest(root, manifest)
         log.info("dashboard %s: learned models scored (%.1f s)", size, time.perf_counter() - t0)
         name = learned[0]
@@ -421,6 +460,7 @@ def build_learned(size: str = "default", cache_dir: str | os.PathLike | None = N
     manifest.update(
         learned="done",
         models=models,
+        fields_pending=[],
         ensemble_model=ensemble_model,
         ensemble_init_times=[str(t) for t in ensemble_inits] if ensemble_model else [],
         notes=notes,
@@ -490,7 +530,9 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
 
     manifest = read_manifest(root)
     truth = open_sample("hrrr", size)
-    forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in manifest["models"]}
+    pending = manifest.get("fields_pending", [])
+    # a model scored from the shipped file has scores, and its maps once its forecast is made
+    forecasts = {m: xr.open_zarr(root / "forecasts" / f"{m}.zarr") for m in manifest["models"] if m not in pending}
     ensemble = manifest.get("ensemble_model")
     ensembles = {ensemble: xr.open_zarr(root / "ensembles" / f"{ensemble}.zarr")} if ensemble else {}
     masks = xr.open_zarr(root / "masks.zarr")["mask"].load()
@@ -501,7 +543,17 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
     status = learned_status(root)
     waiting = ", ".join(manifest.get("learned_models", []))
     shown_learned = [m for m in manifest.get("learned_models", []) if m in manifest["models"]]
-    if status in ("pending", "running") and mode != "off" and shown_learned:
+    if pending:
+        notes.insert(
+            0,
+            f"Scores of {', '.join(pending)}: pre-computed for these checkpoints and shipped with the workbench "
+            + (
+                "; their maps are being forecast in the background and join the open page when done."
+                if status in ("pending", "running") and mode != "off"
+                else "; no maps (their forecasts are not made: WORKBENCH_DASHBOARD_LEARNED=off)."
+            ),
+        )
+    elif status in ("pending", "running") and mode != "off" and shown_learned:
         notes.insert(0, f"The spread maps' ensemble of {shown_learned[0]} is being made in the background.")
     elif status in ("pending", "running") and mode != "off":
         notes.insert(
