@@ -8,7 +8,7 @@ On first use for a sample size, :func:`sample_results` runs the workbench's own 
 3. forecasts from the same initial times by persistence, climatology, the sample NWP and every learned
    model whose checkpoint is installed (``workbench.models.load`` + ``workbench.inference.run_forecast``
    on the CPU unless a GPU is present), plus the default ensemble of one learned model (its deep
-   ensemble x perturbations at the analysis error) for the spread maps. Persistence, NWP and the learned
+   ensemble x perturbations at the analysis error, plus its calibrated model error) for the spread maps. Persistence, NWP and the learned
    models all start from the sample's one analysis (:mod:`workbench.workflow.start`), never from the
    verifying truth;
 4. scores of all of them (``workbench.scoring.decompose``), with an hour-of-day climatology of the
@@ -74,7 +74,8 @@ LEARNED_MODES = ("background", "wait", "off")
 BASELINES = ("persistence", "climatology", "nwp")
 
 #: Ensemble of the first learned model for the spread maps: its deep ensemble (the shipped members,
-#: trained independently) times initial-condition perturbations at the analysis error
+#: trained independently) times centred initial-condition perturbations at the analysis error, with the
+#: model's calibrated stochastic model error where it has one
 #: (:func:`workbench.workflow.start.default_ensemble`).
 ENSEMBLE_NOISE_MEMBERS = 3
 
@@ -183,7 +184,8 @@ def training_period(truth: xr.Dataset, first_init) -> tuple[xr.Dataset, str | No
 
 def _run_learned(name, ctx: dict, inits, store: Path, ensemble: bool = False):
     """A learned model's forecast from the analysis (every model starts from it), or its default
-    ensemble (deep-ensemble members x perturbations at the analysis error)."""
+    ensemble (deep-ensemble members x perturbations at the analysis error, plus its calibrated model
+    error where it has one)."""
     from workbench.inference import ZarrSink
     from workbench.models import load
     from workbench.workflow.start import default_ensemble, run_from_analysis
@@ -566,7 +568,8 @@ def open_sample_results(root: Path, size: str, mode: str = "background") -> Resu
     if ensemble:
         notes.append(
             f"Spread maps: {ensemble} ensemble (deep-ensemble members x {ENSEMBLE_NOISE_MEMBERS} "
-            "initial-condition perturbations at the analysis error) from "
+            "initial-condition perturbations at the analysis error, plus its calibrated model error where it "
+            "has one) from "
             f"{', '.join(t[:16] for t in manifest['ensemble_init_times'])}."
         )
     return build_results(
