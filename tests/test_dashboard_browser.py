@@ -10,6 +10,7 @@ when that is set (``docs/dashboard.png`` for the README).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -20,6 +21,11 @@ import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.browser
+
+#: The manifest of the shipped scores of the tiny sample: the learned models the page shows at once.
+SHIPPED_TINY = json.loads(
+    (Path(__file__).resolve().parents[1] / "workbench" / "data" / "shipped-tiny.json").read_text()
+)
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -163,14 +169,16 @@ def test_dashboard_renders_updates_and_zooms(server, browser, tmp_path):
     page.goto(url, timeout=90_000)
     figs = wait_for(page, lambda f: any(t.startswith("error ·") for t in f), 90, "the maps")
 
-    # skill curves: one line per model, side by side for all and extreme, with finite values
+    # skill curves: one line per model (the 3 baselines, and the learned models, scored at once from the
+    # shipped scores while their forecasts are off), side by side for all and extreme, with finite values
+    models = 3 + len(SHIPPED_TINY["checkpoints"])
     for region in ("all", "extreme"):
         lines = glyphs(titled(figs, f"RMSE of t2m — {region}"), "Line")
-        assert len(lines) == 3 and all(g["n"] == 9 and g["finite"] > 0 for g in lines)
+        assert len(lines) == models and all(g["n"] == 9 and g["finite"] > 0 for g in lines)
     # scorecard, first tab (the 5 surface variables of the 11): (variables x non-reference models) rows x 9
     # lead times
     cells = glyphs(titled(figs, "RMSE vs nwp — all"), "Rect")[0]
-    assert cells["n"] == 5 * 2 * 9
+    assert cells["n"] == 5 * (models - 1) * 9
     # maps: truth, forecast and error images with data, outlines and borders on top
     for kind in ("truth", "forecast", "error"):
         fig = titled(figs, f"{kind} ·")
