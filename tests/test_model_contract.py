@@ -63,9 +63,14 @@ def test_a_lead_conditioned_network_is_a_family_sharing_its_weights():
 def test_a_model_that_keeps_no_contract_is_refused_where_it_is_loaded():
     with pytest.raises(DataError, match="'shapeless' .* meets none of the model protocols"):
         check_model(_Shapeless(), "shapeless")
+    from workbench.models import registry
+
     models.register_model("shapeless-test", lambda checkpoint=None, **kw: _Shapeless(), overwrite=True)
-    with pytest.raises(DataError, match="meets none of the model protocols"):
-        models.load("shapeless-test")
+    try:
+        with pytest.raises(DataError, match="meets none of the model protocols"):
+            models.load("shapeless-test")
+    finally:  # the registry is global: later tests list the registered models
+        registry._REGISTRY.pop("shapeless-test", None)
     with pytest.raises(DataError, match="neither a step forecaster"):
         step_models(models.Persistence())
 
