@@ -163,3 +163,20 @@ def test_synthetic_results_are_scored_like_the_pipeline():
     assert float(got.sel(region="all").isel(lead_time=1)) > 0.0
     crps = res.scores["crps"].sel(model="pangu-ensemble", variable="t2m", region="all")
     assert np.isfinite(crps).all() and np.isnan(res.scores["crps"].sel(model="nwp")).all()
+
+
+def test_the_results_key_follows_every_weights_file_the_dashboard_uses(tmp_path, monkeypatch):
+    # The dashboard's ensemble runs the deep-ensemble members under members/<k>/: a new member file must
+    # give a new results folder, as a new top-level checkpoint does; other files do not count.
+    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(tmp_path))
+    (tmp_path / "pangu.safetensors").write_bytes(b"0" * 8)
+    first = pipeline.checkpoint_digest()
+    (tmp_path / "notes.txt").write_text("not weights")
+    assert pipeline.checkpoint_digest() == first
+    member = tmp_path / "members" / "1"
+    member.mkdir(parents=True)
+    (member / "pangu.safetensors").write_bytes(b"1" * 8)
+    second = pipeline.checkpoint_digest()
+    assert second != first
+    (member / "pangu.safetensors").write_bytes(b"1" * 9)
+    assert pipeline.checkpoint_digest() not in (first, second)

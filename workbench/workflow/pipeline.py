@@ -106,14 +106,15 @@ def checkpoint_dir() -> Path:
 
 
 def checkpoint_digest() -> str:
-    """A digest of the installed weights files (names, sizes, modification times)."""
+    """A digest of the installed weights files (paths, sizes, modification times), the deep-ensemble
+    members under ``members/`` and the ensemble calibration included: the cached ensemble depends on them."""
     h = hashlib.sha256()
     directory = checkpoint_dir()
     if directory.is_dir():
-        for p in sorted(directory.iterdir()):
-            if p.suffix in (".safetensors", ".json", ".onnx"):
+        for p in sorted(directory.rglob("*")):
+            if p.suffix in (".safetensors", ".json", ".onnx") and p.is_file():
                 st = p.stat()
-                h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+                h.update(f"{p.relative_to(directory).as_posix()}:{st.st_size}:{int(st.st_mtime)}".encode())
     return h.hexdigest()[:10]
 
 
