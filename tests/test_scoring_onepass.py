@@ -159,3 +159,76 @@ def test_truth_read_in_place_gives_the_per_init_results_bit_for_bit():
             )
     for name in ("table", "fss_sums"):
         np.testing.assert_array_equal(whole[name].values, lazy[name].values)
+
+
+def test_row_sum_plan_builds_each_width_from_few_passes():
+    # the compiled FSS sums a row over each window width from "nodes", each up to four shifted earlier
+    # nodes: every node's sums must equal the direct window sums, and nested widths take one pass each
+    from workbench.scoring.onepass import _row_sum_plan
+
+    widths = [3, 9, 27, 5, 31, 45, 1, 2, 16, 13]
+    plan, wnode = _row_sum_plan(widths)
+    assert _row_sum_plan([3, 9, 27])[0].shape[0] == 4  # the row, then 3 = 1+1+1, 9 = 3+3+3, 27 = 9+9+9
+    assert (plan[:, :, 0] < np.arange(plan.shape[0])[:, None]).all()  # sources come earlier
+    row = np.random.default_rng(0).integers(-1, 3, 120)
+    sums = [row]
+    for q in range(1, plan.shape[0]):
+        m = row.size - plan[q, 0, 2] + 1
+        sums.append(sum(sums[src][off : off + m] for src, off, _ in plan[q] if src >= 0))
+    for n, q in zip(widths, wnode, strict=True):
+        direct = np.convolve(row, np.ones(n, int), mode="valid")
+        np.testing.assert_array_equal(sums[q][: direct.size], direct)
+
+
+@pytest.mark.parametrize("nan_row", [None, 150])
+def test_every_fss_path_matches_the_numpy_engine(nan_row):
+    # uniform weights: windows up to 45 cells take the int16 row sums, up to 255 the packed summed-area
+    # table, larger ones (and fields with NaN) the three-table kernel; all equal the NumPy engine. A
+    # 261-cell window overflowed the packed table's 16-bit counts before it was routed to the general one.
+    fc, truth, masks, _ = _case(seed=5, n_init=2, n_lead=2, ny=270, nx=280, nan=0.0)
+    if nan_row is not None:  # NaN in one late row: the int16 sums are dropped, the general kernel recounts
+        truth[1, nan_row, :5] = np.nan
+    cells = [3, 9, 27, 31, 45, 47, 101, 261]  # odd: windows are centred on a cell
+    kw = {"fss_threshold": 1.0, "windows_km": [3.0 * n for n in cells], "grid_spacing_km": 3.0}
+    ours = event_statistics(fc, truth, THRESHOLDS, masks, engine="auto", **kw)
+    ref = event_statistics(fc, truth, THRESHOLDS, masks, engine="numpy", **kw)
+    assert list(ours["window_cells"].values) == cells
+    np.testing.assert_array_equal(ours["table"].values, ref["table"].values)
+    np.testing.assert_allclose(ours["fss_sums"].values, ref["fss_sums"].values, rtol=1e-12)
+    assert (ours["fss_sums"].sel(term="num").values > 0).all()
+
+
+@pytest.mark.parametrize("n_events", [1, 3, 8, 9, 17, 63])
+def test_event_codes_and_runs_match_numpy_on_strided_masks(n_events):
+    # the compiled codes read one valid time of (type, time, cell) masks in place (rows apart, cells
+    # adjacent) and the compiled loop counts runs sorted by code: both as the NumPy definitions
+    from workbench.scoring import kernels
+    from workbench.scoring.onepass import _runs_by_code
+
+    rng = np.random.default_rng(n_events)
+    masks = rng.random((n_events, 3, 2000)) < 0.1
+    view = masks[:, 1]
+    assert n_events == 1 or not view.flags.c_contiguous
+    code = kernels.event_codes(view)
+    expected = sum(view[e].astype(np.uint64) << np.uint64(e) for e in range(n_events))
+    np.testing.assert_array_equal(code.astype(np.uint64), expected)
+    starts, ends, codes = _runs_by_code(view)
+    assert (np.diff(codes) >= 0).all()
+    covered = np.zeros(2000, np.uint64)
+    for s, e, c in zip(starts, ends, codes, strict=True):
+        assert (expected[s:e] == c).all() and c != 0
+        covered[s:e] = c
+    np.testing.assert_array_equal(covered, expected)
+
+
+def test_nan_quantiles_equal_numpy_with_and_without_nan():
+    # without NaN the quantiles come from a partial sort; with NaN from a full sort of the valid values
+    from workbench.scoring.bootstrap import nan_quantiles
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1000, 6, 4))
+    levels = [0.0, 0.04, 0.5, 0.96, 1.0]
+    np.testing.assert_array_equal(nan_quantiles(x, levels), np.quantile(x, levels, axis=0))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[:, 0, 0] = np.nan
+    np.testing.assert_allclose(nan_quantiles(x, levels), np.nanquantile(x, levels, axis=0), rtol=1e-14)

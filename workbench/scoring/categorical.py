@@ -38,6 +38,7 @@ __all__ = [
     "contingency_scores",
     "contingency_table",
     "scores_from_table",
+    "table_scores",
     "thresholds_from_rules",
 ]
 
@@ -124,16 +125,16 @@ def contingency_table(
     return table
 
 
-def scores_from_table(table: xr.Dataset) -> xr.Dataset:
-    """POD, FAR, POFD, CSI, ETS, frequency bias and SEDI from a contingency table (see module doc)."""
-    missing = [k for k in TABLE if k not in table]
-    if missing:
-        raise DataError(f"The contingency table lacks {missing}.")
-    a, b, c, d = (table[k] for k in TABLE)
+def table_scores(a, b, c, d) -> dict:
+    """POD, FAR, POFD, CSI, ETS, frequency bias and SEDI from the four cells of contingency tables
+    (hits, false alarms, misses, correct negatives): NumPy arrays or xarray objects, any shape; NaN
+    where a score's denominator is zero. NumPy arrays keep the bootstrap's thousand resampled tables
+    free of xarray's per-operation alignment."""
     n = a + b + c + d
 
     def ratio(num, den):
-        return (num / den).where(den > 0)
+        q = num / den
+        return q.where(den > 0) if isinstance(q, xr.DataArray) else np.where(den > 0, q, np.nan)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         hit_rate = ratio(a, a + c)
@@ -150,6 +151,15 @@ def scores_from_table(table: xr.Dataset) -> xr.Dataset:
         lf, lh = np.log(f_rate), np.log(hit_rate)
         l1f, l1h = np.log(1 - f_rate), np.log(1 - hit_rate)
         out["sedi"] = (lf - lh - l1f + l1h) / (lf + lh + l1f + l1h)
+    return out
+
+
+def scores_from_table(table: xr.Dataset) -> xr.Dataset:
+    """POD, FAR, POFD, CSI, ETS, frequency bias and SEDI from a contingency table (see module doc)."""
+    missing = [k for k in TABLE if k not in table]
+    if missing:
+        raise DataError(f"The contingency table lacks {missing}.")
+    out = table_scores(*(table[k] for k in TABLE))
     long_names = {
         "pod": "probability of detection (hit rate)",
         "far": "false alarm ratio",

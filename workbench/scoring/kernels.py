@@ -397,11 +397,47 @@ def event_codes(masks: np.ndarray) -> np.ndarray:
         raise DataError(f"At most {MAX_EVENT_TYPES} event types can be scored at once, got {n_events}.")
     dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(t).bits >= n_events)
     code = np.zeros(masks.shape[1], dtype=dtype)
+    if HAVE_NUMBA and masks.dtype == bool and masks.ndim == 2 and masks.strides[1] == 1:
+        # compiled: eight types per pass over the cells, or-ed in a register and stored once (a pass per
+        # type, as NumPy makes, reads and writes the codes eight times); the types left over one by one.
+        # Rows may lie apart (one valid time of (type, time, cell) masks): only the cells must be adjacent
+        m = masks.view(np.uint8)
+        full = n_events - n_events % 8
+        for g in range(0, full, 8):
+            _nb_codes8(m, g, code)
+        for e in range(full, n_events):
+            _nb_codes1(m, e, code)
+        return code
     tmp = np.empty_like(code)
     for e in range(n_events):
         np.multiply(masks[e].view(np.uint8), dtype(1 << e), out=tmp)
         np.add(code, tmp, out=code)
     return code
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(nogil=True, cache=True)
+    def _nb_codes8(m, g, code):  # pragma: no cover - compiled
+        """``code |= (m[g] | m[g+1] << 1 | ... | m[g+7] << 7) << g`` (mask rows of 0/1 bytes). One 2-D
+        array, not eight rows: LLVM checks every pair of arrays for overlap before it vectorises, and
+        gives up beyond a few."""
+        if g == 0:  # the first eight types: a plain store, which LLVM keeps in byte lanes
+            for j in range(code.shape[0]):
+                c = m[0, j] | (m[1, j] << 1) | (m[2, j] << 2) | (m[3, j] << 3)
+                code[j] = c | (m[4, j] << 4) | (m[5, j] << 5) | (m[6, j] << 6) | (m[7, j] << 7)
+            return
+        for j in range(code.shape[0]):
+            c = m[g, j] | (m[g + 1, j] << 1) | (m[g + 2, j] << 2) | (m[g + 3, j] << 3)
+            c |= (m[g + 4, j] << 4) | (m[g + 5, j] << 5) | (m[g + 6, j] << 6) | (m[g + 7, j] << 7)
+            code[j] = code[j] | (c << g)
+
+    @numba.njit(nogil=True, cache=True)
+    def _nb_codes1(m, e, code):  # pragma: no cover - compiled
+        """``code |= m[e] << e``."""
+        row = m[e]
+        for j in range(code.shape[0]):
+            code[j] = code[j] | (row[j] << e)
 
 
 def numba_group_stats(

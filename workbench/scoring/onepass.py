@@ -5,8 +5,9 @@
 - the weighted contingency table (hits, false alarms, misses, correct negatives) at every threshold for
   every region (``all``, ``extreme`` = any event, each event type; the masks follow the valid time), and
 - the fractions-skill-score sums :math:`\\sum w (P_f-P_o)^2` and :math:`\\sum w (P_f^2+P_o^2)` at every
-  window size over the whole domain, from summed-area tables (O(N) per scale; windows wholly inside
-  the domain, weights at the window centre; NaN cells leave the fractions' denominators),
+  window size over the whole domain, from window sums that cost O(N) per scale (separable running sums
+  or summed-area tables; windows wholly inside the domain, weights at the window centre; NaN cells
+  leave the fractions' denominators),
 
 to arrays indexed by initial time. :func:`event_scores` turns the sums into POD, FAR, CSI, ETS,
 frequency bias, SEDI (:mod:`workbench.scoring.categorical`) and FSS (:mod:`workbench.scoring.neighbourhood`),
@@ -18,34 +19,47 @@ NumPy fallback scores field by field. The compiled loop is built for speed on th
 (``benchmarks/results/scoring.md``):
 
 - a contingency table is three sums per threshold, :math:`F = \\sum w[f\\ge t]`,
-  :math:`O = \\sum w[o\\ge t]`, :math:`H = \\sum w[f\\ge t \\wedge o\\ge t]`, plus :math:`\\sum w`
-  (hits H, false alarms F - H, misses O - H, correct negatives the rest), each summed by one small
-  branch-free loop per threshold and tile (the form LLVM vectorises); with uniform weights (the
-  default) the sums are exact int64 counts times the weight, otherwise float64 sums;
+  :math:`O = \\sum w[o\\ge t]`, :math:`H = \\sum w[\\min(f, o)\\ge t]`, plus :math:`\\sum w`
+  (hits H, false alarms F - H, misses O - H, correct negatives the rest). With uniform weights (the
+  default) they are exact counts times the weight, counted row by row in float32 lanes (a row has far
+  fewer than 2^24 cells); other weights sum in float64, tile by tile;
 - the truth in memory is read in place: every (init, lead) that verifies at one valid time reads the
   same truth row, with no copy of the truth per initial time;
-- the event regions come from the runs of consecutive cells sharing an event code (built once per valid
-  time): the ``all`` row is one dense pass, and the extreme and per-type rows add a pass over the few
-  per cent of cells inside events, not one pass per region;
-- a field without NaN gets one summed-area table of ``[f >= t] + 65536 [o >= t]`` (uint32, exact
-  modulo 2^32) that serves forecast and truth and every window size; it is built row by row into a
-  ring of the last rows, and all window sizes are summed in the same sweep, so the table stays in the
-  cache; a field with NaN takes the three tables of the general case.
+- the event regions come from the runs of consecutive cells sharing an event code, built once per
+  valid time on every core and sorted by code: a field's cells of one code are gathered and counted
+  together, so the extreme and per-type rows cost a pass over the few per cent of cells inside
+  events, not one pass per region nor a call per run;
+- FSS with uniform weights and windows up to ``FSS16_MAX`` cells (a field without NaN): separable
+  window sums in int16 lanes in the same pass over the rows as the counts, with no summed-area table:
+  along the row from a few vectorised passes (27 = 9+9+9, 9 = 3+3+3; :func:`_row_sum_plan`), down the
+  columns by a running sum over a ring of the last rows, and the squares summed by 16-bit
+  multiply-adds into int32, exactly. Larger windows take a summed-area table of
+  ``[f >= t] + 65536 [o >= t]`` (uint32, exact modulo 2^32, up to ``PACKED_MAX`` cells), built row by
+  row into a ring; a field with NaN, other weights, or still larger windows take the three tables of
+  the general case.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
 
 from workbench.errors import DataError
 from workbench.scoring import kernels
-from workbench.scoring.categorical import TABLE, scores_from_table
+from workbench.scoring.categorical import TABLE, scores_from_table, table_scores
 from workbench.scoring.neighbourhood import _grid_spacing_km, window_cells
 
 __all__ = ["event_scores", "event_statistics"]
+
+#: largest window (cells) of the compiled int16 FSS path: its sums of squares are summed in int32 over
+#: chunks of (2^31 - 1) / (4 n^4) windows, at least 130 up to here (shorter chunks cost more than they save)
+FSS16_MAX = 45
+#: largest window (cells) of the packed summed-area table: a window's counts must fit 16 bits
+PACKED_MAX = 255
 
 if kernels.HAVE_NUMBA:
     import numba as nb
@@ -155,7 +169,9 @@ if kernels.HAVE_NUMBA:
     def _nb_window_counts(top, bottom, n, j):  # pragma: no cover - compiled
         """Forecast and truth event counts of the window ending at column ``j + n`` of two rows of the
         packed table: its packed sum modulo 2^32, split into its low and high 16 bits (as float64)."""
-        v = (np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])) & 0xFFFFFFFF
+        v = (
+            np.int64(bottom[j + n]) - np.int64(top[j + n]) - np.int64(bottom[j]) + np.int64(top[j])
+        ) & 0xFFFFFFFF
         return np.float64(v & 0xFFFF), np.float64(v >> 16)
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
@@ -291,37 +307,371 @@ if kernels.HAVE_NUMBA:
             out[s, 0] = num
             out[s, 1] = den
 
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_counts_row(fs, os, tv):  # pragma: no cover - compiled
+        """``F, O, H`` of one threshold over a row, and its number of NaN cells (forecast or truth).
+
+        Counted in float32 lanes (16 to a vector, twice int32's count of adds), exact: a row has far
+        fewer than 2^24 cells. ``H`` uses ``min(f, o) >= t``, true where both are; the counts are those of
+        the valid cells only where the row has no NaN (the caller checks the fourth value)."""
+        a = np.float32(0.0)
+        b = np.float32(0.0)
+        c = np.float32(0.0)
+        nan = np.float32(0.0)
+        for i in range(fs.size):
+            fi = fs[i]
+            oi = os[i]
+            a += np.float32(fi >= tv)
+            b += np.float32(oi >= tv)
+            c += np.float32(min(fi, oi) >= tv)
+            nan += np.float32(fi != fi) + np.float32(oi != oi)
+        return np.int64(a), np.int64(b), np.int64(c), np.int64(nan)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_copy2(fs, os, fb, ob):  # pragma: no cover - compiled
+        """Copy a run's forecast and truth cells to the group buffers."""
+        for i in range(fs.size):
+            fb[i] = fs[i]
+            ob[i] = os[i]
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_group_counts(fl, ol, starts, ends, codes, n_run, thr, w0, sums, g):  # pragma: no cover - compiled
+        """The event regions' sums of one field (uniform weights), from its runs sorted by event code.
+
+        The cells of all runs with one code are gathered into a buffer and counted with the vectorised
+        loops at once: a field has thousands of short runs but a dozen codes, so the counting sees long
+        stretches and the region rows are updated once per code, not once per run."""
+        total = 0
+        for r in range(n_run):
+            total += ends[r] - starts[r]
+        fb = np.empty(total, fl.dtype)
+        ob = np.empty(total, ol.dtype)
+        run = np.zeros(sums.shape[2])
+        r = 0
+        while r < n_run:
+            code = codes[r]
+            p = 0
+            while r < n_run and codes[r] == code:
+                s0 = starts[r]
+                e0 = ends[r]
+                _nb_copy2(fl[s0:e0], ol[s0:e0], fb[p : p + e0 - s0], ob[p : p + e0 - s0])
+                p += e0 - s0
+                r += 1
+            fs = fb[:p]
+            os = ob[:p]
+            nv = _nb_valid(fs, os)
+            run[0] = nv * w0
+            run[1] = nv
+            for t in range(thr.shape[0]):
+                a, b, c = _nb_counts(fs, os, thr[t])
+                run[2 + 3 * t] = a * w0
+                run[3 + 3 * t] = b * w0
+                run[4 + 3 * t] = c * w0
+            _nb_flush(sums, g, code, run)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_events16(fr, orow, thr, a, d):  # pragma: no cover - compiled
+        """One row of the FSS event fields as int16: ``a = [f >= t] + [o >= t]``, ``d = [f >= t] - [o >= t]``."""
+        for j in range(fr.shape[0]):
+            x = np.int16(fr[j] >= thr)
+            y = np.int16(orow[j] >= thr)
+            a[j] = np.int16(x + y)
+            d[j] = np.int16(x - y)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_pairs16(x0, x1, out, m):  # pragma: no cover - compiled
+        """``out = x0 + x1`` over ``m`` cells (a doubling step of the row sums). One output and few
+        arrays per loop: LLVM checks at run time that the arrays do not overlap, and gives up
+        vectorising beyond a handful of such checks."""
+        for j in range(m):
+            out[j] = np.int16(x0[j] + x1[j])
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_parts16(p0, p1, p2, p3, out, m):  # pragma: no cover - compiled
+        """A row of window sums along the row, ``out = p0 + p1 + p2 + p3`` (parts of the doubling table)."""
+        for j in range(m):
+            out[j] = np.int16(np.int16(p0[j] + p1[j]) + np.int16(p2[j] + p3[j]))
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_window16(ha, hd, va, vd, ra, rd, m):  # pragma: no cover - compiled
+        """One row of windows of one size from its row sums ``ha, hd``: the vertical running sums
+        ``v += h - (h of the row leaving the window)`` kept in ``va, vd`` with the last rows' ``h`` in the
+        ring rows ``ra, rd``, and ``sum A^2, sum D^2`` of the windows. int16 sums, squares summed in
+        int32 (the caller bounds ``m`` so they cannot overflow): LLVM vectorises this to 32 lanes with
+        multiply-adds of 16-bit pairs."""
+        sa = 0
+        sd = 0
+        for j in range(m):
+            x = np.int16(va[j] + np.int16(ha[j] - ra[j]))
+            y = np.int16(vd[j] + np.int16(hd[j] - rd[j]))
+            va[j] = x
+            vd[j] = y
+            ra[j] = ha[j]
+            rd[j] = hd[j]
+            sa += np.int32(x) * np.int32(x)
+            sd += np.int32(y) * np.int32(y)
+        return np.int32(sa), np.int32(sd)
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_fss16_row(
+        fr, orow, i, thr, plan, widths, wnode, rbase, na, nd, ra, rd, va, vd, tot
+    ):  # pragma: no cover
+        """Add row ``i`` of a field without NaN to the FSS sums of the small windows (``FSS16_MAX``).
+
+        Separable window sums in int16, exact: the row's event fields ``A = [f>=t] + [o>=t]`` and
+        ``D = [f>=t] - [o>=t]`` (node 0) are summed along the row by the nodes of ``plan``
+        (:func:`_row_sum_plan`: each node adds up to four shifted earlier nodes), then down the columns
+        by a running sum over the last ``n`` rows. A window's forecast and truth counts are
+        ``(A + D) / 2`` and ``(A - D) / 2``, so ``sum (cf - co)^2 = sum D^2`` and
+        ``sum cf^2 + co^2 = (sum A^2 + sum D^2) / 2``; ``tot[k]`` gets ``sum A^2, sum D^2`` of the
+        windows whose last row is ``i``. No prefix sums: every step is a vectorised pass over the row
+        (a row's prefix sum is a chain of dependent adds), and 16-bit lanes hold twice the cells of
+        32-bit ones."""
+        nx = fr.shape[0]
+        _nb_events16(fr, orow, thr, na[0], nd[0])
+        zero = na[plan.shape[0]]  # a row kept zero: the parts a node does not use
+        for q in range(1, plan.shape[0]):
+            m = nx - plan[q, 0, 2] + 1
+            c = 0
+            while c < 4 and plan[q, c, 0] >= 0:
+                c += 1
+            n0, o0, n1, o1 = plan[q, 0, 0], plan[q, 0, 1], plan[q, 1, 0], plan[q, 1, 1]
+            if c == 2:
+                _nb_pairs16(na[n0][o0:], na[n1][o1:], na[q], m)
+                _nb_pairs16(nd[n0][o0:], nd[n1][o1:], nd[q], m)
+            else:
+                n2, o2 = plan[q, 2, 0], plan[q, 2, 1]
+                a3 = zero
+                d3 = zero
+                if c == 4:
+                    a3 = na[plan[q, 3, 0]][plan[q, 3, 1] :]
+                    d3 = nd[plan[q, 3, 0]][plan[q, 3, 1] :]
+                _nb_parts16(na[n0][o0:], na[n1][o1:], na[n2][o2:], a3, na[q], m)
+                _nb_parts16(nd[n0][o0:], nd[n1][o1:], nd[n2][o2:], d3, nd[q], m)
+        for k in range(widths.shape[0]):
+            n = widths[k]
+            m = nx - n + 1
+            ha = na[wnode[k]]
+            hd = nd[wnode[k]]
+            slot = rbase[k] + i % n
+            # per window A^2 <= (2 n^2)^2 and D^2 <= n^4: chunks of c windows sum below 2^31 in int32
+            c = (2**31 - 1) // (4 * n**4)
+            acc_a = np.int64(0)
+            acc_d = np.int64(0)
+            for s0 in range(0, m, c):
+                e0 = min(s0 + c, m)
+                x, y = _nb_window16(
+                    ha[s0:e0],
+                    hd[s0:e0],
+                    va[k][s0:e0],
+                    vd[k][s0:e0],
+                    ra[slot][s0:e0],
+                    rd[slot][s0:e0],
+                    e0 - s0,
+                )
+                acc_a += np.int64(x)
+                acc_d += np.int64(y)
+            if i >= n - 1:
+                tot[k, 0] += acc_a
+                tot[k, 1] += acc_d
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, pick, ny, nx, general, out):  # pragma: no cover
+        """FSS sums of the window sizes ``windows[pick]`` into their rows of ``out``: the three-table
+        general kernel if ``general`` (NaN cells, or windows above ``PACKED_MAX``), else the packed one."""
+        sub = windows[pick]
+        if sub.shape[0] == 0:
+            return
+        tmp = np.zeros((sub.shape[0], 2))
+        if general:
+            _nb_fss_general(fl, ol, w, fss_thr, sub, ny, nx, tmp)
+        else:
+            _nb_fss_packed(fl, ol, w, w0, fss_thr, sub, ny, nx, tmp)
+        q = 0
+        for k in range(windows.shape[0]):
+            if pick[k]:
+                out[k, 0] = tmp[q, 0]
+                out[k, 1] = tmp[q, 1]
+                q += 1
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_dense_uniform(fl, ol, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot):  # pragma: no cover
+        """One pass over the rows of a field (uniform weights): the exact counts ``[n valid, (F, O, H)
+        per threshold]`` of the whole domain into ``counts`` and, while no NaN is met, the int16 FSS
+        sums of the small window sizes ``widths`` into ``tot``. Returns whether the field had no NaN."""
+        n_thr = thr.shape[0]
+        n_small = widths.shape[0]
+        rbase = np.zeros(n_small + 1, np.int64)
+        for k in range(n_small):
+            rbase[k + 1] = rbase[k] + widths[k]
+        na = np.zeros((plan.shape[0] + 1, nx), np.int16)
+        nd = np.zeros((plan.shape[0] + 1, nx), np.int16)
+        ra = np.zeros((rbase[n_small], nx), np.int16)
+        rd = np.zeros((rbase[n_small], nx), np.int16)
+        va = np.zeros((n_small, nx), np.int16)
+        vd = np.zeros((n_small, nx), np.int16)
+        clean = True
+        for i in range(ny):
+            fr = fl[i * nx : (i + 1) * nx]
+            orow = ol[i * nx : (i + 1) * nx]
+            # the first threshold's pass also counts NaN; a row with NaN is counted again with validity
+            a, b, c, n_nan = _nb_counts_row(fr, orow, thr[0])
+            nv = nx
+            if n_nan == 0:
+                counts[1] += a
+                counts[2] += b
+                counts[3] += c
+                for t in range(1, n_thr):
+                    a, b, c, _ = _nb_counts_row(fr, orow, thr[t])
+                    counts[1 + 3 * t] += a
+                    counts[2 + 3 * t] += b
+                    counts[3 + 3 * t] += c
+            else:
+                nv = _nb_valid(fr, orow)
+                for t in range(n_thr):
+                    a, b, c = _nb_counts(fr, orow, thr[t])
+                    counts[1 + 3 * t] += a
+                    counts[2 + 3 * t] += b
+                    counts[3 + 3 * t] += c
+            counts[0] += nv
+            clean = clean and nv == nx
+            if clean and n_small:
+                _nb_fss16_row(fr, orow, i, fss_thr, plan, widths, wnode, rbase, na, nd, ra, rd, va, vd, tot)
+        return clean
+
     @nb.njit(parallel=True, cache=True)
     def _nb_fields(
-        f, o_all, tix, w, w0, starts, ends, codes, n_runs, thr, fss_thr, windows, ny, nx, sums, fss
+        f,
+        o_all,
+        tix,
+        w,
+        w0,
+        starts,
+        ends,
+        codes,
+        n_runs,
+        thr,
+        fss_thr,
+        windows,
+        plan,
+        wnode,
+        ny,
+        nx,
+        sums,
+        fss,
     ):  # pragma: no cover
         """Per field ``l``: the threshold sums of every region into ``sums[l]`` (rows all, extreme, each
         event type) and the FSS sums into ``fss[l]``; fields in parallel. The truth of field ``l`` is
         ``o_all[tix[l]]``, read in place (no copy of the truth per initial time).
 
-        The ``all`` row is summed densely, tile by tile; the event regions from the runs of cells that
-        share an event code (``starts/ends/codes``, the first ``n_runs[l]`` of row ``l``): events are
-        blobs covering a few per cent of the grid, so this is a small extra pass, not one per region."""
+        Uniform weights (``w0 > 0``, the default) take one pass over the rows of the field that counts
+        the ``all`` row exactly and sums the FSS of the window sizes up to ``FSS16_MAX`` cells in int16
+        (:func:`_nb_fss16_row`); other weights sum tile by tile in float64. The event regions come
+        from the runs of cells that share an event code (``starts/ends/codes``, the first
+        ``n_runs[l]`` of row ``l``): events are blobs covering a few per cent of the grid, so this is a
+        small extra pass, not one per region. Fields with NaN, and larger windows, take the
+        summed-area-table kernels."""
         n_fields, n_points = f.shape
         k_cols = sums.shape[2]
+        n_thr = thr.shape[0]
+        n_win = windows.shape[0]
+        small = (windows <= FSS16_MAX) & (w0 > 0)
+        widths = windows[small]
         for l in nb.prange(n_fields):  # noqa: E741
             fl = f[l]
             ol = o_all[tix[l]]
             acc = np.zeros(k_cols)
-            _nb_span(fl, ol, w, 0, n_points, thr, w0, acc)
+            tot = np.zeros((widths.shape[0], 2), np.int64)
+            clean = False
+            if w0 > 0:
+                counts = np.zeros(1 + 3 * n_thr, np.int64)
+                clean = _nb_dense_uniform(fl, ol, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot)
+                acc[0] = counts[0] * w0
+                acc[1] = counts[0]
+                for k in range(3 * n_thr):
+                    acc[2 + k] = counts[1 + k] * w0
+            else:
+                _nb_span(fl, ol, w, 0, n_points, thr, w0, acc)
+                clean = acc[1] == n_points
             for k in range(k_cols):
                 sums[l, 0, k] = acc[k]
-            run = np.zeros(k_cols)
-            for r in range(n_runs[l]):
-                run[:] = 0.0
-                _nb_span(fl, ol, w, starts[l, r], ends[l, r], thr, w0, run)
-                _nb_flush(sums, l, codes[l, r], run)
-            if windows.shape[0] == 0:
-                continue
-            if acc[1] == n_points:
-                _nb_fss_packed(fl, ol, w, w0, fss_thr, windows, ny, nx, fss[l])
+            if w0 > 0:
+                _nb_group_counts(fl, ol, starts[l], ends[l], codes[l], n_runs[l], thr, w0, sums, l)
             else:
-                _nb_fss_general(fl, ol, w, fss_thr, windows, ny, nx, fss[l])
+                run = np.zeros(k_cols)
+                for r in range(n_runs[l]):
+                    run[:] = 0.0
+                    _nb_span(fl, ol, w, starts[l, r], ends[l, r], thr, w0, run)
+                    _nb_flush(sums, l, codes[l, r], run)
+            if n_win == 0:
+                continue
+            if clean:
+                q = 0
+                for k in range(n_win):
+                    if small[k]:
+                        n4 = np.float64(windows[k]) ** 4
+                        fss[l, k, 0] = np.float64(tot[q, 1]) * w0 / n4
+                        fss[l, k, 1] = 0.5 * np.float64(tot[q, 0] + tot[q, 1]) * w0 / n4
+                        q += 1
+                packed = ~small & (windows <= PACKED_MAX)
+                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, packed, ny, nx, False, fss[l])
+                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, windows > PACKED_MAX, ny, nx, True, fss[l])
+            else:
+                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, windows > 0, ny, nx, True, fss[l])
+
+
+def _row_sum_plan(widths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """How the compiled FSS sums a row over windows of each width: nodes of row sums, each the sum of
+    up to four earlier nodes shifted along the row (node 0 is the row itself, width 1).
+
+    A width is built from the widest node it is a multiple of in at most four parts (3 = 1+1+1,
+    9 = 3+3+3, 27 = 9+9+9: one pass each), else from the power-of-two nodes of its bits (built by
+    doubling). Every node is one vectorised pass over the row, so fewer nodes is less work.
+
+    Returns
+    -------
+    plan : numpy.ndarray
+        int64 ``(n_nodes, 4, 3)``: per node and part, the source node, its shift, and the node's width
+        (``-1`` for unused parts).
+    wnode : numpy.ndarray
+        int64: the node of each width.
+    """
+    width = [1]
+    parts: list[list[tuple[int, int]]] = [[]]
+    index = {1: 0}
+
+    def add(n: int, plist: list[tuple[int, int]]) -> int:
+        if n not in index:
+            width.append(n)
+            parts.append(plist)
+            index[n] = len(width) - 1
+        return index[n]
+
+    def node(n: int) -> int:
+        if n in index:
+            return index[n]
+        for m in sorted(index, reverse=True):
+            if m < n and n % m == 0 and n // m <= 4:
+                return add(n, [(index[m], t * m) for t in range(n // m)])
+        if n & (n - 1) == 0:  # a power of two: twice its half (doubling)
+            return add(n, [(node(n // 2), 0), (node(n // 2), n // 2)])
+        plist, off = [], 0
+        for b in range(n.bit_length() - 1, -1, -1):
+            if n >> b & 1:
+                plist.append((node(1 << b), off))
+                off += 1 << b
+        while len(plist) > 4:  # e.g. 31 = 16+8+4+2+1: the first two parts become a node of their own
+            (x, _), (y, oy) = plist[0], plist[1]
+            plist = [(add(oy + width[y], [(x, 0), (y, oy)]), 0), *plist[2:]]
+        return add(n, plist)
+
+    wnode = np.array([node(int(n)) for n in widths], dtype=np.int64)
+    plan = np.full((len(width), 4, 3), -1, dtype=np.int64)
+    for q, plist in enumerate(parts):
+        plan[q, :, 2] = width[q]
+        for c, (src, off) in enumerate(plist):
+            plan[q, c, :2] = src, off
+    return plan, wnode
 
 
 def _tables_from_sums(sums: np.ndarray, n_thr: int) -> np.ndarray:
@@ -332,6 +682,14 @@ def _tables_from_sums(sums: np.ndarray, n_thr: int) -> np.ndarray:
     fo = sums[..., 2:].reshape(*sums.shape[:-1], n_thr, 3)
     fe, oe, hit = fo[..., 0], fo[..., 1], fo[..., 2]
     return np.stack([hit, fe - hit, oe - hit, sw - fe - oe + hit], axis=-1)
+
+
+def _runs_by_code(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`kernels.event_runs` sorted by event code (then position): the compiled loop counts the
+    cells of one code together."""
+    starts, ends, codes = kernels.event_runs(masks)
+    order = np.lexsort((starts, codes))
+    return starts[order], ends[order], codes[order]
 
 
 def _stack_runs(runs: list, n_fields: int):
@@ -488,38 +846,59 @@ def event_statistics(
     # of cells sharing an event code (compiled); shared by the fields of every init valid then, so built
     # once per valid time (114 for 384 fields in the 3-km benchmark) and kept while needed
     per_time: dict[int, object] = {}
-    for i in range(n_init):
-        f = np.ascontiguousarray(fc.isel(init_time=i).values, dtype=dtype).reshape(n_lead, n_points)
-        if truth_values is not None:
-            o_all, tix = truth_values, np.ascontiguousarray(tpos[i], dtype=np.int64)
-        else:
-            o_all = np.ascontiguousarray(tr.isel(time=tpos[i]).values, dtype=dtype).reshape(n_lead, n_points)
-            tix = np.arange(n_lead, dtype=np.int64)
-        if masks is not None:
-            build = kernels.event_runs if use_numba else kernels.event_codes
-            for j in range(n_lead):
-                k = int(mpos[i, j])
-                if k not in per_time:
-                    per_time[k] = build(mask_values[:, k].reshape(n_events, n_points))
-            for k in [k for k in per_time if k < int(mpos[i].min())]:
-                del per_time[k]  # inits are in time order: earlier valid times are not needed again
-        if use_numba:
-            runs = [per_time[int(mpos[i, j])] for j in range(n_lead)] if masks is not None else []
-            starts, ends, run_codes, n_runs = _stack_runs(runs, n_lead)
-            sums = np.zeros((n_lead, n_rows, 2 + 3 * thr.size))
-            _nb_fields(
-                f, o_all, tix, wd, w0, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr),
-                windows, ny, nx, sums, fss[i],
-            )  # fmt: skip
-            table[i] = _tables_from_sums(sums, thr.size)
-        else:
-            if masks is None:
-                codes = np.zeros((n_lead, n_points), dtype=np.uint8)
+    if use_numba:
+        # the row sums of the windows of the int16 FSS path (uniform weights, at most FSS16_MAX cells)
+        plan, wnode = _row_sum_plan([int(n) for n in windows if n <= FSS16_MAX])
+
+    def build(m: np.ndarray):
+        m = m.reshape(n_events, n_points)  # a view: one valid time of (type, time, cell) masks
+        return _runs_by_code(m) if use_numba else kernels.event_codes(m)
+
+    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8)), thread_name_prefix="event-runs") as pool:
+        for i in range(n_init):
+            f = np.ascontiguousarray(fc.isel(init_time=i).values, dtype=dtype).reshape(n_lead, n_points)
+            if truth_values is not None:
+                o_all, tix = truth_values, np.ascontiguousarray(tpos[i], dtype=np.int64)
             else:
-                codes = np.stack([per_time[int(mpos[i, j])] for j in range(n_lead)])
-            o = o_all[tix]
-            args = (f, o, w, codes, thr.astype(dtype), dtype.type(fss_thr), windows, ny, nx, table[i], fss[i])
-            _fields_numpy(*args, n_events=n_events)
+                o_all = np.ascontiguousarray(tr.isel(time=tpos[i]).values, dtype=dtype).reshape(
+                    n_lead, n_points
+                )
+                tix = np.arange(n_lead, dtype=np.int64)
+            if masks is not None:
+                new = sorted({int(k) for k in mpos[i]} - set(per_time))
+                # the valid times new to this init, on every core (compiled and NumPy parts release the GIL)
+                per_time.update(zip(new, pool.map(build, [mask_values[:, k] for k in new]), strict=True))
+                for k in [k for k in per_time if k < int(mpos[i].min())]:
+                    del per_time[k]  # inits are in time order: earlier valid times are not needed again
+            if use_numba:
+                runs = [per_time[int(mpos[i, j])] for j in range(n_lead)] if masks is not None else []
+                starts, ends, run_codes, n_runs = _stack_runs(runs, n_lead)
+                sums = np.zeros((n_lead, n_rows, 2 + 3 * thr.size))
+                _nb_fields(
+                    f, o_all, tix, wd, w0, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr),
+                    windows, plan, wnode, ny, nx, sums, fss[i],
+                )  # fmt: skip
+                table[i] = _tables_from_sums(sums, thr.size)
+            else:
+                if masks is None:
+                    codes = np.zeros((n_lead, n_points), dtype=np.uint8)
+                else:
+                    codes = np.stack([per_time[int(mpos[i, j])] for j in range(n_lead)])
+                o = o_all[tix]
+                args = (
+                    f,
+                    o,
+                    w,
+                    codes,
+                    thr.astype(dtype),
+                    dtype.type(fss_thr),
+                    windows,
+                    ny,
+                    nx,
+                    table[i],
+                    fss[i],
+                )
+                _fields_numpy(*args, n_events=n_events)
     regions = ["all"]
     if masks is not None:
         # non_extreme = all minus extreme, as in decompose (the counts are sums)
@@ -586,23 +965,39 @@ def event_scores(
         block_length = default_block_length(n_init)
     counts = block_counts(n_init, n_resamples, block_length, seed).astype(np.float64)
 
-    def resampled(da: xr.DataArray) -> xr.DataArray:
-        # the per-init sums of each resample: one matrix product
-        da = da.transpose("init_time", ...)
-        values = counts @ da.values.reshape(n_init, -1)
-        dims = ("resample", *da.dims[1:])
-        # plain labels only: the resampled scores are put back on the estimate's coordinates below,
-        # and coordinate-free arithmetic skips xarray's alignment of the float threshold labels
-        keep = {k: da[k].values for k in ("cell", "term") if k in da.dims}
-        return xr.DataArray(values.reshape(n_resamples, *da.shape[1:]), dims=dims, coords=keep)
+    def resampled(da: xr.DataArray, along: str) -> dict[str, np.ndarray]:
+        # the per-init sums of each resample: one matrix product; plain NumPy from here on (the scores
+        # of a thousand resampled tables without xarray's alignment at every operation)
+        da = da.transpose("init_time", ..., along)
+        values = (counts @ da.values.reshape(n_init, -1)).reshape(n_resamples, *da.shape[1:])
+        return {str(k): values[..., j] for j, k in enumerate(da[along].values)}
 
-    boot = _scores(resampled(table), None if fss_sums is None else resampled(fss_sums))
+    cells = resampled(table, "cell")
+    terms = None if fss_sums is None else resampled(fss_sums, "term")
     levels = interval_levels(n_init, int(block_length), confidence)
-    for name in list(boot.data_vars):
-        da = boot[name].transpose("resample", *out[name].dims)
-        low, high = nan_quantiles(da.values, levels, axis=0)
-        out[f"{name}_low"] = out[name].copy(data=low)
-        out[f"{name}_high"] = out[name].copy(data=high)
+
+    def bounds_of(lead: slice) -> dict[str, np.ndarray]:
+        # the scores of the resamples and their quantiles for a slice of lead times (the axis after
+        # the resamples in every array): slices on every core, NumPy releasing the GIL
+        boot = table_scores(*(cells[k][:, lead] for k in TABLE))
+        if terms is not None:
+            num, den = terms["num"][:, lead], terms["den"][:, lead]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot["fss"] = np.where(den > 0, 1.0 - num / den, np.nan)
+        return {name: nan_quantiles(values, levels, axis=0) for name, values in boot.items()}
+
+    n_lead = table.sizes["lead_time"]
+    n_parts = max(1, min(os.cpu_count() or 1, 8, n_lead))
+    edges = np.linspace(0, n_lead, n_parts + 1).astype(int)
+    with ThreadPoolExecutor(n_parts, thread_name_prefix="bootstrap") as pool:
+        parts = list(pool.map(bounds_of, [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]))
+    bounds = {}
+    for name in parts[0]:
+        # quantiles have the levels first, then the estimate's dims (the table's less init and cell)
+        low, high = np.concatenate([p[name] for p in parts], axis=1)
+        bounds[f"{name}_low"] = out[name].copy(data=low)
+        bounds[f"{name}_high"] = out[name].copy(data=high)
+    out = out.assign(bounds)
     out.attrs.update({"confidence": confidence, "n_resamples": n_resamples, "bootstrap_seed": seed})
     return out
 
