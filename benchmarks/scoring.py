@@ -228,14 +228,17 @@ def run_floor_with_masks(fc, truth, masks):
 try:
     import numba
 
-    @numba.njit(parallel=True, cache=True)
+    # fastmath: reassociating the adds lets LLVM vectorise the sum (a floor must not be slowed by a
+    # chain of dependent adds)
+    @numba.njit(parallel=True, cache=True, fastmath=True)
     def _nb_parallel_sum(v, n_parts):  # pragma: no cover - compiled
         size = v.size // n_parts
         acc = np.zeros(n_parts)
         for p in numba.prange(n_parts):
+            part = v[p * size : v.size if p == n_parts - 1 else (p + 1) * size]
             s = np.float32(0.0)
-            for i in range(p * size, v.size if p == n_parts - 1 else (p + 1) * size):
-                s += v[i]
+            for i in range(part.size):  # indices from 0: no negative-index wrap to stop vectorising
+                s += part[i]
             acc[p] = s
         return acc.sum()
 
