@@ -308,12 +308,10 @@ if kernels.HAVE_NUMBA:
             out[s, 1] = den
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_counts_row(fs, os, tv):  # pragma: no cover - compiled
-        """``F, O, H`` of one threshold over a row, and its number of NaN cells (forecast or truth).
-
-        Counted in float32 lanes (16 to a vector, twice int32's count of adds), exact: a row has far
-        fewer than 2^24 cells. ``H`` uses ``min(f, o) >= t``, true where both are; the counts are those of
-        the valid cells only where the row has no NaN (the caller checks the fourth value)."""
+    def _nb_counts_f32(fs, os, tv):  # pragma: no cover - compiled
+        """``F, O, H`` of one threshold and the number of NaN cells (forecast or truth) over slices of
+        fewer than 2^24 cells, counted in float32 lanes (16 to a vector, twice int32's count): exact,
+        as every count stays below 2^24. ``H`` uses ``min(f, o) >= t``, true where both are."""
         a = np.float32(0.0)
         b = np.float32(0.0)
         c = np.float32(0.0)
@@ -326,6 +324,24 @@ if kernels.HAVE_NUMBA:
             c += np.float32(min(fi, oi) >= tv)
             nan += np.float32(fi != fi) + np.float32(oi != oi)
         return np.int64(a), np.int64(b), np.int64(c), np.int64(nan)
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_counts_row(fs, os, tv):  # pragma: no cover - compiled
+        """:func:`_nb_counts_f32` of a row of any length (a grid row is one piece). The counts are
+        those of the valid cells only where the row has no NaN: the caller checks the fourth value."""
+        a = np.int64(0)
+        b = np.int64(0)
+        c = np.int64(0)
+        nan = np.int64(0)
+        piece = 1 << 23
+        for s in range(0, fs.size, piece):
+            e = min(s + piece, fs.size)
+            x, y, z, q = _nb_counts_f32(fs[s:e], os[s:e], tv)
+            a += x
+            b += y
+            c += z
+            nan += q
+        return a, b, c, nan
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_copy2(fs, os, fb, ob):  # pragma: no cover - compiled
