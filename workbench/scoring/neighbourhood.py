@@ -29,9 +29,18 @@ import xarray as xr
 from workbench.errors import DataError, GridError
 from workbench.scoring.metrics import Dims, _check_weights, _dims_to_reduce
 
-__all__ = ["fss", "fss_scales", "window_cells"]
+__all__ = ["fss", "fss_from_sums", "fss_scales", "window_cells"]
 
 _OPERATORS = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt}
+
+
+def fss_from_sums(num, den):
+    """FSS from its sums, ``1 - sum (P_f - P_o)^2 / sum (P_f^2 + P_o^2)``; NaN where the denominator is not
+    positive (no event in forecast or truth). NumPy arrays or xarray objects: the bootstrap scores its
+    resampled sums as plain arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = 1.0 - num / den
+    return q.where(den > 0) if isinstance(q, xr.DataArray) else np.where(den > 0, q, np.nan)
 
 
 def _grid_spacing_km(da: xr.DataArray, spatial_dims: tuple[str, str]) -> float:
@@ -221,8 +230,7 @@ def fss(
         sum_dims = [*dims, "_wy", "_wx"]
         num_s = num.where(ok).sum(sum_dims)
         den_s = den.where(ok).sum(sum_dims)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            results.append((1.0 - num_s / den_s).where(den_s > 0))
+        results.append(fss_from_sums(num_s, den_s))
     if scalar:
         out = results[0]
     else:

@@ -51,7 +51,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.scoring import kernels
 from workbench.scoring.categorical import TABLE, scores_from_table, table_scores
-from workbench.scoring.neighbourhood import _grid_spacing_km, window_cells
+from workbench.scoring.neighbourhood import _grid_spacing_km, fss_from_sums, window_cells
 
 __all__ = ["event_scores", "event_statistics"]
 
@@ -941,9 +941,7 @@ def _scores(table: xr.DataArray, fss_sums: xr.DataArray | None) -> xr.Dataset:
     cells = {k: table.sel(cell=k, drop=True) for k in TABLE}
     out = scores_from_table(xr.Dataset(cells))
     if fss_sums is not None:
-        num, den = fss_sums.sel(term="num", drop=True), fss_sums.sel(term="den", drop=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["fss"] = (1.0 - num / den).where(den > 0)
+        out["fss"] = fss_from_sums(fss_sums.sel(term="num", drop=True), fss_sums.sel(term="den", drop=True))
     return out
 
 
@@ -997,9 +995,7 @@ def event_scores(
         # the resamples in every array): slices on every core, NumPy releasing the GIL
         boot = table_scores(*(cells[k][:, lead] for k in TABLE))
         if terms is not None:
-            num, den = terms["num"][:, lead], terms["den"][:, lead]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                boot["fss"] = np.where(den > 0, 1.0 - num / den, np.nan)
+            boot["fss"] = fss_from_sums(terms["num"][:, lead], terms["den"][:, lead])
         return {name: nan_quantiles(values, levels, axis=0) for name, values in boot.items()}
 
     n_lead = table.sizes["lead_time"]
