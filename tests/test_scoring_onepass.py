@@ -234,3 +234,14 @@ def test_nan_quantiles_equal_numpy_with_and_without_nan():
     with pytest.warns(RuntimeWarning, match="All-NaN"):  # NumPy's reference on the all-NaN column
         expected = np.nanquantile(x, levels, axis=0)
     np.testing.assert_allclose(nan_quantiles(x, levels), expected, rtol=1e-14)
+
+
+def test_masks_must_be_bool_or_zero_one():
+    # float masks may hide NaN (which would count as inside an event): refused in one line, as by
+    # decompose; 0/1 integers read as bool and give the bool masks' tables
+    fc, truth, masks, _ = _case()
+    with pytest.raises(DataError, match="must be bool"):
+        event_statistics(fc, truth, THRESHOLDS, masks.astype(float), windows_km=[9.0])
+    ints = event_statistics(fc, truth, THRESHOLDS, masks.astype(np.int8), windows_km=[9.0])
+    bools = event_statistics(fc, truth, THRESHOLDS, masks, windows_km=[9.0])
+    np.testing.assert_array_equal(ints["table"].values, bools["table"].values)

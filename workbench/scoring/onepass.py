@@ -51,6 +51,7 @@ import xarray as xr
 from workbench.errors import DataError
 from workbench.scoring import kernels
 from workbench.scoring.categorical import TABLE, scores_from_table, table_scores
+from workbench.scoring.inputs import _as_bool_masks
 from workbench.scoring.neighbourhood import _grid_spacing_km, fss_from_sums, window_cells
 
 __all__ = ["event_scores", "event_statistics"]
@@ -837,7 +838,7 @@ def event_statistics(
     n_events = 0
     mpos = None
     if masks is not None:
-        mk = masks.transpose("event_type", "time", *spatial_dims)
+        mk = _as_bool_masks(masks).transpose("event_type", "time", *spatial_dims)
         n_events = mk.sizes["event_type"]
         mpos = mk.indexes["time"].get_indexer(np.asarray(vt).reshape(-1)).reshape(np.shape(vt))
         if (mpos < 0).any():
