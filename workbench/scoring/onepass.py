@@ -62,6 +62,11 @@ FSS16_MAX = 45
 #: largest window (cells) of the packed summed-area table: a window's counts must fit 16 bits
 PACKED_MAX = 255
 
+#: most fields that share a pass over one valid time's truth (their int16 window rings stay in the cache)
+GROUP_MAX = 4
+#: bytes of a lazily loaded forecast read per block of initial times (at least one initial time)
+BLOCK_BYTES = 512 * 2**20
+
 if kernels.HAVE_NUMBA:
     import numba as nb
 
@@ -309,40 +314,78 @@ if kernels.HAVE_NUMBA:
             out[s, 1] = den
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_counts_f32(fs, os, tv):  # pragma: no cover - compiled
-        """``F, O, H`` of one threshold and the number of NaN cells (forecast or truth) over slices of
-        fewer than 2^24 cells, counted in float32 lanes (16 to a vector, twice int32's count): exact,
-        as every count stays below 2^24. ``H`` uses ``min(f, o) >= t``, true where both are."""
-        a = np.float32(0.0)
+    def _nb_truth_f32(os, tv):  # pragma: no cover - compiled
+        """``O`` of one threshold and the number of NaN cells of a truth slice of fewer than 2^24
+        cells, counted in float32 lanes (16 to a vector, twice int32's count): exact, as every count
+        stays below 2^24."""
         b = np.float32(0.0)
+        nan = np.float32(0.0)
+        for i in range(os.size):
+            oi = os[i]
+            b += np.float32(oi >= tv)
+            nan += np.float32(oi != oi)
+        return np.int64(b), np.int64(nan)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_fh_f32(fs, os, tv):  # pragma: no cover - compiled
+        """``F`` and ``H`` of one threshold over slices of fewer than 2^24 cells, in float32 lanes.
+        ``H`` uses ``min(f, o) >= t``, true where both are (on cells without NaN)."""
+        a = np.float32(0.0)
+        c = np.float32(0.0)
+        for i in range(fs.size):
+            fi = fs[i]
+            a += np.float32(fi >= tv)
+            c += np.float32(min(fi, os[i]) >= tv)
+        return np.int64(a), np.int64(c)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_fhn_f32(fs, os, tv):  # pragma: no cover - compiled
+        """:func:`_nb_fh_f32` and the number of the forecast's NaN cells."""
+        a = np.float32(0.0)
         c = np.float32(0.0)
         nan = np.float32(0.0)
         for i in range(fs.size):
             fi = fs[i]
-            oi = os[i]
             a += np.float32(fi >= tv)
-            b += np.float32(oi >= tv)
-            c += np.float32(min(fi, oi) >= tv)
-            nan += np.float32(fi != fi) + np.float32(oi != oi)
-        return np.int64(a), np.int64(b), np.int64(c), np.int64(nan)
+            c += np.float32(min(fi, os[i]) >= tv)
+            nan += np.float32(fi != fi)
+        return np.int64(a), np.int64(c), np.int64(nan)
 
     @nb.njit(nogil=True, cache=True)
-    def _nb_counts_row(fs, os, tv):  # pragma: no cover - compiled
-        """:func:`_nb_counts_f32` of a row of any length (a grid row is one piece). The counts are
-        those of the valid cells only where the row has no NaN: the caller checks the fourth value."""
-        a = np.int64(0)
-        b = np.int64(0)
-        c = np.int64(0)
+    def _nb_truth_row(orow, thr, out):  # pragma: no cover - compiled
+        """``O`` per threshold of a truth row into ``out``; returns its number of NaN cells (the
+        counts hold for a row without NaN). In pieces below 2^24 cells (a grid row is one piece)."""
+        out[:] = 0
         nan = np.int64(0)
         piece = 1 << 23
-        for s in range(0, fs.size, piece):
-            e = min(s + piece, fs.size)
-            x, y, z, q = _nb_counts_f32(fs[s:e], os[s:e], tv)
-            a += x
-            b += y
-            c += z
+        for s in range(0, orow.size, piece):
+            e = min(s + piece, orow.size)
+            for t in range(thr.shape[0]):
+                b, q = _nb_truth_f32(orow[s:e], thr[t])
+                out[t] += b
+                if t == 0:
+                    nan += q
+        return nan
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_field_row(fr, orow, thr, out):  # pragma: no cover - compiled
+        """``F, H`` per threshold of a forecast row against a truth row without NaN into
+        ``out[2t], out[2t + 1]``; returns the forecast row's number of NaN cells (the counts hold
+        where it is 0). The first threshold's pass counts the NaN, the others only ``F, H``."""
+        out[:] = 0
+        nan = np.int64(0)
+        piece = 1 << 23
+        for s in range(0, fr.size, piece):
+            e = min(s + piece, fr.size)
+            a, c, q = _nb_fhn_f32(fr[s:e], orow[s:e], thr[0])
+            out[0] += a
+            out[1] += c
             nan += q
-        return a, b, c, nan
+            for t in range(1, thr.shape[0]):
+                a, c = _nb_fh_f32(fr[s:e], orow[s:e], thr[t])
+                out[2 * t] += a
+                out[2 * t + 1] += c
+        return nan
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_copy2(fs, os, fb, ob):  # pragma: no cover - compiled
@@ -387,13 +430,10 @@ if kernels.HAVE_NUMBA:
             _nb_flush(sums, g, code, run)
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_events16(fr, orow, thr, a, d):  # pragma: no cover - compiled
-        """One row of the FSS event fields as int16: ``a = [f >= t] + [o >= t]``, ``d = [f >= t] - [o >= t]``."""
+    def _nb_event16(fr, thr, a):  # pragma: no cover - compiled
+        """One row of an event field as int8: ``a = [f >= t]``."""
         for j in range(fr.shape[0]):
-            x = np.int16(fr[j] >= thr)
-            y = np.int16(orow[j] >= thr)
-            a[j] = np.int16(x + y)
-            d[j] = np.int16(x - y)
+            a[j] = np.int8(fr[j] >= thr)
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_pairs16(x0, x1, out, m):  # pragma: no cover - compiled
@@ -401,52 +441,20 @@ if kernels.HAVE_NUMBA:
         arrays per loop: LLVM checks at run time that the arrays do not overlap, and gives up
         vectorising beyond a handful of such checks."""
         for j in range(m):
-            out[j] = np.int16(x0[j] + x1[j])
+            out[j] = np.int8(x0[j] + x1[j])
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_parts16(p0, p1, p2, p3, out, m):  # pragma: no cover - compiled
         """A row of window sums along the row, ``out = p0 + p1 + p2 + p3`` (parts of the doubling table)."""
         for j in range(m):
-            out[j] = np.int16(np.int16(p0[j] + p1[j]) + np.int16(p2[j] + p3[j]))
-
-    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _nb_window16(ha, hd, va, vd, ra, rd, m):  # pragma: no cover - compiled
-        """One row of windows of one size from its row sums ``ha, hd``: the vertical running sums
-        ``v += h - (h of the row leaving the window)`` kept in ``va, vd`` with the last rows' ``h`` in the
-        ring rows ``ra, rd``, and ``sum A^2, sum D^2`` of the windows. int16 sums, squares summed in
-        int32 (the caller bounds ``m`` so they cannot overflow): LLVM vectorises this to 32 lanes with
-        multiply-adds of 16-bit pairs."""
-        sa = 0
-        sd = 0
-        for j in range(m):
-            x = np.int16(va[j] + np.int16(ha[j] - ra[j]))
-            y = np.int16(vd[j] + np.int16(hd[j] - rd[j]))
-            va[j] = x
-            vd[j] = y
-            ra[j] = ha[j]
-            rd[j] = hd[j]
-            sa += np.int32(x) * np.int32(x)
-            sd += np.int32(y) * np.int32(y)
-        return np.int32(sa), np.int32(sd)
+            out[j] = np.int8(np.int8(p0[j] + p1[j]) + np.int8(p2[j] + p3[j]))
 
     @nb.njit(nogil=True, cache=True)
-    def _nb_fss16_row(
-        fr, orow, i, thr, plan, widths, wnode, rbase, na, nd, ra, rd, va, vd, tot
-    ):  # pragma: no cover
-        """Add row ``i`` of a field without NaN to the FSS sums of the small windows (``FSS16_MAX``).
-
-        Separable window sums in int16, exact: the row's event fields ``A = [f>=t] + [o>=t]`` and
-        ``D = [f>=t] - [o>=t]`` (node 0) are summed along the row by the nodes of ``plan``
-        (:func:`_row_sum_plan`: each node adds up to four shifted earlier nodes), then down the columns
-        by a running sum over the last ``n`` rows. A window's forecast and truth counts are
-        ``(A + D) / 2`` and ``(A - D) / 2``, so ``sum (cf - co)^2 = sum D^2`` and
-        ``sum cf^2 + co^2 = (sum A^2 + sum D^2) / 2``; ``tot[k]`` gets ``sum A^2, sum D^2`` of the
-        windows whose last row is ``i``. No prefix sums: every step is a vectorised pass over the row
-        (a row's prefix sum is a chain of dependent adds), and 16-bit lanes hold twice the cells of
-        32-bit ones."""
-        nx = fr.shape[0]
-        _nb_events16(fr, orow, thr, na[0], nd[0])
-        zero = na[plan.shape[0]]  # a row kept zero: the parts a node does not use
+    def _nb_nodes16(na, plan, nx):  # pragma: no cover - compiled
+        """The row sums of every node of ``plan`` (:func:`_row_sum_plan`) from the event row ``na[0]``:
+        each node adds up to four shifted earlier nodes, one vectorised pass. ``na[len(plan)]`` is a
+        row kept zero, the parts a node does not use."""
+        zero = na[plan.shape[0]]
         for q in range(1, plan.shape[0]):
             m = nx - plan[q, 0, 2] + 1
             c = 0
@@ -455,42 +463,68 @@ if kernels.HAVE_NUMBA:
             n0, o0, n1, o1 = plan[q, 0, 0], plan[q, 0, 1], plan[q, 1, 0], plan[q, 1, 1]
             if c == 2:
                 _nb_pairs16(na[n0][o0:], na[n1][o1:], na[q], m)
-                _nb_pairs16(nd[n0][o0:], nd[n1][o1:], nd[q], m)
             else:
                 n2, o2 = plan[q, 2, 0], plan[q, 2, 1]
-                a3 = zero
-                d3 = zero
+                p3 = zero
                 if c == 4:
-                    a3 = na[plan[q, 3, 0]][plan[q, 3, 1] :]
-                    d3 = nd[plan[q, 3, 0]][plan[q, 3, 1] :]
-                _nb_parts16(na[n0][o0:], na[n1][o1:], na[n2][o2:], a3, na[q], m)
-                _nb_parts16(nd[n0][o0:], nd[n1][o1:], nd[n2][o2:], d3, nd[q], m)
+                    p3 = na[plan[q, 3, 0]][plan[q, 3, 1] :]
+                _nb_parts16(na[n0][o0:], na[n1][o1:], na[n2][o2:], p3, na[q], m)
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_vstep16(h, v, r, m):  # pragma: no cover - compiled
+        """One row of windows from its row sums ``h``: the vertical running sums ``v += h - r`` (``r``:
+        the ring row of ``h`` leaving the window, replaced by ``h``): row sums in int8, window sums
+        in int16."""
+        for j in range(m):
+            v[j] = np.int16(v[j] + np.int16(np.int16(h[j]) - np.int16(r[j])))
+            r[j] = h[j]
+
+    @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _nb_dot16(a, b, m):  # pragma: no cover - compiled
+        """``sum a * b`` of int16 rows, summed in int32 (the caller bounds ``m`` so it cannot overflow).
+        One reduction per loop: LLVM then vectorises it with multiply-adds of 16-bit pairs, where two
+        reductions in one loop run at a third of the speed."""
+        s = 0
+        for j in range(m):
+            s += np.int32(a[j]) * np.int32(b[j])
+        return np.int32(s)
+
+    @nb.njit(nogil=True, cache=True)
+    def _nb_windows16(fr, i, thr, plan, widths, wnode, rbase, na, ring, v, vo, acc):  # pragma: no cover
+        """Add row ``i`` of a field without NaN to its window sums of the small sizes ``widths``.
+
+        Separable window sums in int16, exact: the row's event field ``[x >= t]`` is summed along the
+        row by the nodes of ``plan`` (:func:`_row_sum_plan`), then down the columns by a running sum
+        ``v`` over the last ``n`` rows (their row sums in the ring rows ``ring[rbase[k]:]``). No prefix
+        sums: every step is a vectorised pass over the row (a row's prefix sum is a chain of dependent
+        adds), and 16-bit lanes hold twice the cells of 32-bit ones.
+
+        For the truth (``vo`` empty) ``acc[k, 0]`` gets ``sum v^2`` of the windows whose last row is
+        ``i``; for a forecast also ``acc[k, 1] = sum v * vo`` with the truth's windows ``vo`` of the
+        same row, from which the FSS sums follow: ``sum (cf - co)^2 = sum cf^2 - 2 sum cf co + sum co^2``."""
+        nx = fr.shape[0]
+        _nb_event16(fr, thr, na[0])
+        _nb_nodes16(na, plan, nx)
+        truth = vo.shape[0] == 0
         for k in range(widths.shape[0]):
             n = widths[k]
             m = nx - n + 1
-            ha = na[wnode[k]]
-            hd = nd[wnode[k]]
+            h = na[wnode[k]]
             slot = rbase[k] + i % n
-            # per window A^2 <= (2 n^2)^2 and D^2 <= n^4: chunks of c windows sum below 2^31 in int32
-            c = (2**31 - 1) // (4 * n**4)
-            acc_a = np.int64(0)
-            acc_d = np.int64(0)
+            # per window v^2 <= n^4 and v vo <= n^4: chunks of c windows sum below 2^31 in int32
+            c = (2**31 - 1) // n**4
+            s2 = np.int64(0)
+            p2 = np.int64(0)
+            vk = v[k]
+            _nb_vstep16(h, vk, ring[slot], m)
             for s0 in range(0, m, c):
                 e0 = min(s0 + c, m)
-                x, y = _nb_window16(
-                    ha[s0:e0],
-                    hd[s0:e0],
-                    va[k][s0:e0],
-                    vd[k][s0:e0],
-                    ra[slot][s0:e0],
-                    rd[slot][s0:e0],
-                    e0 - s0,
-                )
-                acc_a += np.int64(x)
-                acc_d += np.int64(y)
+                s2 += np.int64(_nb_dot16(vk[s0:e0], vk[s0:e0], e0 - s0))
+                if not truth:
+                    p2 += np.int64(_nb_dot16(vk[s0:e0], vo[k][s0:e0], e0 - s0))
             if i >= n - 1:
-                tot[k, 0] += acc_a
-                tot[k, 1] += acc_d
+                acc[k, 0] += s2
+                acc[k, 1] += p2
 
     @nb.njit(nogil=True, cache=True)
     def _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, pick, ny, nx, general, out):  # pragma: no cover
@@ -512,55 +546,71 @@ if kernels.HAVE_NUMBA:
                 q += 1
 
     @nb.njit(nogil=True, cache=True)
-    def _nb_dense_uniform(fl, ol, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot):  # pragma: no cover
-        """One pass over the rows of a field (uniform weights): the exact counts ``[n valid, (F, O, H)
-        per threshold]`` of the whole domain into ``counts`` and, while no NaN is met, the int16 FSS
-        sums of the small window sizes ``widths`` into ``tot``. Returns whether the field had no NaN."""
+    def _nb_group_dense(
+        f, ol, members, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot, clean
+    ):  # pragma: no cover
+        """One pass over the rows of the fields ``f[members]``, all verifying against the truth ``ol``
+        (uniform weights): the exact counts ``[n valid, (F, O, H) per threshold]`` of the whole domain
+        into ``counts[g]`` and, while a field meets no NaN (``clean[g]``), its int16 window sums of
+        the small sizes ``widths`` into ``tot[g]`` (``sum cf^2``, ``sum cf co``). Returns the truth's
+        ``sum co^2`` per size.
+
+        The truth's share is done once per row for the whole group: its counts ``O`` and its window
+        sums, which the fields' products read from the cache while the row is hot."""
+        g_n = members.shape[0]
         n_thr = thr.shape[0]
         n_small = widths.shape[0]
         rbase = np.zeros(n_small + 1, np.int64)
         for k in range(n_small):
             rbase[k + 1] = rbase[k] + widths[k]
-        na = np.zeros((plan.shape[0] + 1, nx), np.int16)
-        nd = np.zeros((plan.shape[0] + 1, nx), np.int16)
-        ra = np.zeros((rbase[n_small], nx), np.int16)
-        rd = np.zeros((rbase[n_small], nx), np.int16)
-        va = np.zeros((n_small, nx), np.int16)
-        vd = np.zeros((n_small, nx), np.int16)
-        clean = True
+        na = np.zeros((plan.shape[0] + 1, nx), np.int8)
+        ring_o = np.zeros((rbase[n_small], nx), np.int8)
+        vo = np.zeros((n_small, nx), np.int16)
+        ring_f = np.zeros((g_n, rbase[n_small], nx), np.int8)
+        vf = np.zeros((g_n, n_small, nx), np.int16)
+        none = np.zeros((0, nx), np.int16)
+        soo = np.zeros((n_small, 2), np.int64)
+        ocnt = np.zeros(n_thr, np.int64)
+        fh = np.zeros(2 * n_thr, np.int64)
+        clean[:] = True
+        n_clean = g_n
         for i in range(ny):
-            fr = fl[i * nx : (i + 1) * nx]
             orow = ol[i * nx : (i + 1) * nx]
-            # the first threshold's pass also counts NaN; a row with NaN is counted again with validity
-            a, b, c, n_nan = _nb_counts_row(fr, orow, thr[0])
-            nv = nx
-            if n_nan == 0:
-                counts[1] += a
-                counts[2] += b
-                counts[3] += c
-                for t in range(1, n_thr):
-                    a, b, c, _ = _nb_counts_row(fr, orow, thr[t])
-                    counts[1 + 3 * t] += a
-                    counts[2 + 3 * t] += b
-                    counts[3 + 3 * t] += c
-            else:
-                nv = _nb_valid(fr, orow)
-                for t in range(n_thr):
-                    a, b, c = _nb_counts(fr, orow, thr[t])
-                    counts[1 + 3 * t] += a
-                    counts[2 + 3 * t] += b
-                    counts[3 + 3 * t] += c
-            counts[0] += nv
-            clean = clean and nv == nx
-            if clean and n_small:
-                _nb_fss16_row(fr, orow, i, fss_thr, plan, widths, wnode, rbase, na, nd, ra, rd, va, vd, tot)
-        return clean
+            truth_ok = _nb_truth_row(orow, thr, ocnt) == 0
+            if n_small and n_clean and truth_ok:
+                _nb_windows16(orow, i, fss_thr, plan, widths, wnode, rbase, na, ring_o, vo, none, soo)
+            for g in range(g_n):
+                fr = f[members[g]][i * nx : (i + 1) * nx]
+                nv = nx
+                if truth_ok and _nb_field_row(fr, orow, thr, fh) == 0:
+                    for t in range(n_thr):
+                        counts[g, 1 + 3 * t] += fh[2 * t]
+                        counts[g, 2 + 3 * t] += ocnt[t]
+                        counts[g, 3 + 3 * t] += fh[2 * t + 1]
+                else:  # NaN in the row: counted again with the validity test
+                    nv = _nb_valid(fr, orow)
+                    for t in range(n_thr):
+                        a, b, c = _nb_counts(fr, orow, thr[t])
+                        counts[g, 1 + 3 * t] += a
+                        counts[g, 2 + 3 * t] += b
+                        counts[g, 3 + 3 * t] += c
+                counts[g, 0] += nv
+                if clean[g] and nv != nx:
+                    clean[g] = False
+                    n_clean -= 1
+                if clean[g] and n_small:
+                    _nb_windows16(
+                        fr, i, fss_thr, plan, widths, wnode, rbase, na, ring_f[g], vf[g], vo, tot[g]
+                    )
+        return soo[:, 0]
 
     @nb.njit(parallel=True, cache=True)
-    def _nb_fields(
+    def _nb_groups(
         f,
         o_all,
         tix,
+        gstart,
+        gfield,
         w,
         w0,
         starts,
@@ -578,63 +628,78 @@ if kernels.HAVE_NUMBA:
         fss,
     ):  # pragma: no cover
         """Per field ``l``: the threshold sums of every region into ``sums[l]`` (rows all, extreme, each
-        event type) and the FSS sums into ``fss[l]``; fields in parallel. The truth of field ``l`` is
-        ``o_all[tix[l]]``, read in place (no copy of the truth per initial time).
+        event type) and the FSS sums into ``fss[l]``. The fields come in groups that verify at one
+        valid time (``gfield[gstart[g]:gstart[g + 1]]``), groups in parallel; the truth of field ``l``
+        is ``o_all[tix[l]]``, read in place (no copy of the truth per initial time).
 
-        Uniform weights (``w0 > 0``, the default) take one pass over the rows of the field that counts
-        the ``all`` row exactly and sums the FSS of the window sizes up to ``FSS16_MAX`` cells in int16
-        (:func:`_nb_fss16_row`); other weights sum tile by tile in float64. The event regions come
-        from the runs of cells that share an event code (``starts/ends/codes``, the first
-        ``n_runs[l]`` of row ``l``): events are blobs covering a few per cent of the grid, so this is a
-        small extra pass, not one per region. Fields with NaN, and larger windows, take the
-        summed-area-table kernels."""
-        n_fields, n_points = f.shape
+        Uniform weights (``w0 > 0``, the default) take one pass over the rows of a group
+        (:func:`_nb_group_dense`) that counts the ``all`` row exactly and sums the FSS of the window
+        sizes up to ``FSS16_MAX`` cells in int16; other weights sum tile by tile in float64, field by
+        field. The event regions come from the runs of cells that share an event code
+        (``starts/ends/codes``, the first ``n_runs[l]`` of row ``l``): events are blobs covering a few
+        per cent of the grid, so this is a small extra pass, not one per region. Fields with NaN, and
+        larger windows, take the summed-area-table kernels."""
+        n_points = f.shape[1]
         k_cols = sums.shape[2]
         n_thr = thr.shape[0]
         n_win = windows.shape[0]
         small = (windows <= FSS16_MAX) & (w0 > 0)
         widths = windows[small]
-        for l in nb.prange(n_fields):  # noqa: E741
-            fl = f[l]
-            ol = o_all[tix[l]]
-            acc = np.zeros(k_cols)
-            tot = np.zeros((widths.shape[0], 2), np.int64)
-            clean = False
+        for gi in nb.prange(gstart.shape[0] - 1):
+            members = gfield[gstart[gi] : gstart[gi + 1]]
+            g_n = members.shape[0]
+            ol = o_all[tix[members[0]]]
+            clean = np.zeros(g_n, np.bool_)
+            tot = np.zeros((g_n, widths.shape[0], 2), np.int64)
+            soo = np.zeros(widths.shape[0], np.int64)
             if w0 > 0:
-                counts = np.zeros(1 + 3 * n_thr, np.int64)
-                clean = _nb_dense_uniform(fl, ol, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot)
-                acc[0] = counts[0] * w0
-                acc[1] = counts[0]
-                for k in range(3 * n_thr):
-                    acc[2 + k] = counts[1 + k] * w0
+                counts = np.zeros((g_n, 1 + 3 * n_thr), np.int64)
+                soo = _nb_group_dense(
+                    f, ol, members, thr, fss_thr, plan, widths, wnode, ny, nx, counts, tot, clean
+                )
+                for g in range(g_n):
+                    l = members[g]  # noqa: E741
+                    sums[l, 0, 0] = counts[g, 0] * w0
+                    sums[l, 0, 1] = counts[g, 0]
+                    for k in range(3 * n_thr):
+                        sums[l, 0, 2 + k] = counts[g, 1 + k] * w0
             else:
-                _nb_span(fl, ol, w, 0, n_points, thr, w0, acc)
-                clean = acc[1] == n_points
-            for k in range(k_cols):
-                sums[l, 0, k] = acc[k]
-            if w0 > 0:
-                _nb_group_counts(fl, ol, starts[l], ends[l], codes[l], n_runs[l], thr, w0, sums, l)
-            else:
-                run = np.zeros(k_cols)
-                for r in range(n_runs[l]):
-                    run[:] = 0.0
-                    _nb_span(fl, ol, w, starts[l, r], ends[l, r], thr, w0, run)
-                    _nb_flush(sums, l, codes[l, r], run)
-            if n_win == 0:
-                continue
-            if clean:
-                q = 0
-                for k in range(n_win):
-                    if small[k]:
-                        n4 = np.float64(windows[k]) ** 4
-                        fss[l, k, 0] = np.float64(tot[q, 1]) * w0 / n4
-                        fss[l, k, 1] = 0.5 * np.float64(tot[q, 0] + tot[q, 1]) * w0 / n4
-                        q += 1
-                packed = ~small & (windows <= PACKED_MAX)
-                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, packed, ny, nx, False, fss[l])
-                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, windows > PACKED_MAX, ny, nx, True, fss[l])
-            else:
-                _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, windows > 0, ny, nx, True, fss[l])
+                for g in range(g_n):
+                    acc = np.zeros(k_cols)
+                    _nb_span(f[members[g]], ol, w, 0, n_points, thr, w0, acc)
+                    clean[g] = acc[1] == n_points
+                    for k in range(k_cols):
+                        sums[members[g], 0, k] = acc[k]
+            for g in range(g_n):
+                l = members[g]  # noqa: E741
+                fl = f[l]
+                if w0 > 0:
+                    _nb_group_counts(fl, ol, starts[l], ends[l], codes[l], n_runs[l], thr, w0, sums, l)
+                else:
+                    run = np.zeros(k_cols)
+                    for r in range(n_runs[l]):
+                        run[:] = 0.0
+                        _nb_span(fl, ol, w, starts[l, r], ends[l, r], thr, w0, run)
+                        _nb_flush(sums, l, codes[l, r], run)
+                if n_win == 0:
+                    continue
+                if clean[g]:
+                    q = 0
+                    for k in range(n_win):
+                        if small[k]:
+                            # sum (cf - co)^2 = sum cf^2 - 2 sum cf co + sum co^2; sum cf^2 + co^2
+                            sff, sfo = tot[g, q, 0], tot[g, q, 1]
+                            n4 = np.float64(windows[k]) ** 4
+                            fss[l, k, 0] = np.float64(sff - 2 * sfo + soo[q]) * w0 / n4
+                            fss[l, k, 1] = np.float64(sff + soo[q]) * w0 / n4
+                            q += 1
+                    packed = ~small & (windows <= PACKED_MAX)
+                    _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, packed, ny, nx, False, fss[l])
+                    _nb_fss_by_path(
+                        fl, ol, w, w0, fss_thr, windows, windows > PACKED_MAX, ny, nx, True, fss[l]
+                    )
+                else:
+                    _nb_fss_by_path(fl, ol, w, w0, fss_thr, windows, windows > 0, ny, nx, True, fss[l])
 
 
 def _row_sum_plan(widths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -689,6 +754,17 @@ def _row_sum_plan(widths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         for c, (src, off) in enumerate(plist):
             plan[q, c, :2] = src, off
     return plan, wnode
+
+
+def _valid_time_groups(tix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fields of a block grouped by the truth row they verify against (their valid time), in
+    groups of at most ``GROUP_MAX``: offsets ``gstart`` into the field indices ``gfield``."""
+    order = np.argsort(tix, kind="stable")
+    cuts = np.flatnonzero(np.diff(tix[order])) + 1
+    edges = []
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, order.size], strict=True):
+        edges.extend(range(int(a), int(b), GROUP_MAX))
+    return np.array([*edges, order.size], dtype=np.int64), order.astype(np.int64)
 
 
 def _tables_from_sums(sums: np.ndarray, n_thr: int) -> np.ndarray:
@@ -871,36 +947,49 @@ def event_statistics(
         m = m.reshape(n_events, n_points)  # a view: one valid time of (type, time, cell) masks
         return _runs_by_code(m) if use_numba else kernels.event_codes(m)
 
+    # blocks of initial times: every one for a forecast in memory (views, no copy), else about
+    # BLOCK_BYTES loaded at a time; the compiled loop groups a block's fields by valid time
+    per_block = 1
+    if use_numba:
+        lazy = not isinstance(fc.variable._data, np.ndarray)
+        per_block = max(1, BLOCK_BYTES // (n_lead * n_points * dtype.itemsize)) if lazy else n_init
     with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8)), thread_name_prefix="event-runs") as pool:
-        for i in range(n_init):
-            f = np.ascontiguousarray(fc.isel(init_time=i).values, dtype=dtype).reshape(n_lead, n_points)
+        for i0 in range(0, n_init, per_block):
+            i1 = min(i0 + per_block, n_init)
+            n_fields = (i1 - i0) * n_lead
+            f = np.ascontiguousarray(fc.isel(init_time=slice(i0, i1)).values, dtype=dtype)
+            f = f.reshape(n_fields, n_points)
+            tp = tpos[i0:i1].reshape(-1)
             if truth_values is not None:
-                o_all, tix = truth_values, np.ascontiguousarray(tpos[i], dtype=np.int64)
+                o_all, tix = truth_values, np.ascontiguousarray(tp, dtype=np.int64)
             else:
-                o_all = np.ascontiguousarray(tr.isel(time=tpos[i]).values, dtype=dtype).reshape(
-                    n_lead, n_points
-                )
-                tix = np.arange(n_lead, dtype=np.int64)
+                needed, tix = np.unique(tp, return_inverse=True)
+                o_all = np.ascontiguousarray(tr.isel(time=needed).values, dtype=dtype)
+                o_all, tix = o_all.reshape(needed.size, n_points), tix.astype(np.int64).reshape(-1)
             if masks is not None:
-                new = sorted({int(k) for k in mpos[i]} - set(per_time))
-                # the valid times new to this init, on every core (compiled and NumPy parts release the GIL)
+                mp = mpos[i0:i1].reshape(-1)
+                new = sorted({int(k) for k in mp} - set(per_time))
+                # the valid times new to this block, on every core (compiled and NumPy parts release the GIL)
                 per_time.update(zip(new, pool.map(build, [mask_values[:, k] for k in new]), strict=True))
-                for k in [k for k in per_time if k < int(mpos[i].min())]:
+                for k in [k for k in per_time if k < int(mp.min())]:
                     del per_time[k]  # inits are in time order: earlier valid times are not needed again
             if use_numba:
-                runs = [per_time[int(mpos[i, j])] for j in range(n_lead)] if masks is not None else []
-                starts, ends, run_codes, n_runs = _stack_runs(runs, n_lead)
-                sums = np.zeros((n_lead, n_rows, 2 + 3 * thr.size))
-                _nb_fields(
-                    f, o_all, tix, wd, w0, starts, ends, run_codes, n_runs, thr.astype(dtype), dtype.type(fss_thr),
-                    windows, plan, wnode, ny, nx, sums, fss[i],
+                runs = [per_time[int(k)] for k in mp] if masks is not None else []
+                starts, ends, run_codes, n_runs = _stack_runs(runs, n_fields)
+                gstart, gfield = _valid_time_groups(tix)
+                sums = np.zeros((n_fields, n_rows, 2 + 3 * thr.size))
+                block_fss = np.zeros((n_fields, *fss.shape[2:]))
+                _nb_groups(
+                    f, o_all, tix, gstart, gfield, wd, w0, starts, ends, run_codes, n_runs, thr.astype(dtype),
+                    dtype.type(fss_thr), windows, plan, wnode, ny, nx, sums, block_fss,
                 )  # fmt: skip
-                table[i] = _tables_from_sums(sums, thr.size)
+                table[i0:i1] = _tables_from_sums(sums, thr.size).reshape(i1 - i0, n_lead, *table.shape[2:])
+                fss[i0:i1] = block_fss.reshape(i1 - i0, n_lead, *fss.shape[2:])
             else:
                 if masks is None:
                     codes = np.zeros((n_lead, n_points), dtype=np.uint8)
                 else:
-                    codes = np.stack([per_time[int(mpos[i, j])] for j in range(n_lead)])
+                    codes = np.stack([per_time[int(mpos[i0, j])] for j in range(n_lead)])
                 o = o_all[tix]
                 args = (
                     f,
@@ -912,8 +1001,8 @@ def event_statistics(
                     windows,
                     ny,
                     nx,
-                    table[i],
-                    fss[i],
+                    table[i0],
+                    fss[i0],
                 )
                 _fields_numpy(*args, n_events=n_events)
     regions = ["all"]
