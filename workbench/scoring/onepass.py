@@ -12,7 +12,8 @@
 to arrays indexed by initial time. :func:`event_scores` turns the sums into POD, FAR, CSI, ETS,
 frequency bias, SEDI (:mod:`workbench.scoring.categorical`) and FSS (:mod:`workbench.scoring.neighbourhood`),
 equal to those functions on the same data, and with ``confidence`` adds bootstrap bounds by resampling
-the per-init sums (:mod:`workbench.scoring.bootstrap`): one matrix product, no second pass.
+the per-init sums (:mod:`workbench.scoring.bootstrap`): one matrix product, no second pass; the
+resampled tables are scored by one compiled loop and their quantiles taken by one sort.
 
 The loop is compiled with numba when it is installed (fields of a block in parallel); otherwise the
 NumPy fallback scores field by field. The compiled loop is built for speed on the 3-km grid
@@ -25,6 +26,10 @@ NumPy fallback scores field by field. The compiled loop is built for speed on th
   fewer than 2^24 cells); other weights sum in float64, tile by tile;
 - the truth in memory is read in place: every (init, lead) that verifies at one valid time reads the
   same truth row, with no copy of the truth per initial time;
+- the fields that verify at one valid time are scored as a group (up to ``GROUP_MAX``), groups in
+  parallel, in one pass over the grid rows: the truth's share (its counts ``O``, its window sums and
+  their squares) is taken once per row for the group, and the fields' products read it from the cache
+  while the row is hot;
 - the event regions come from the runs of consecutive cells sharing an event code, built once per
   valid time on every core and sorted by code: a field's cells of one code are gathered and counted
   together, so the extreme and per-type rows cost a pass over the few per cent of cells inside
@@ -32,8 +37,9 @@ NumPy fallback scores field by field. The compiled loop is built for speed on th
 - FSS with uniform weights and windows up to ``FSS16_MAX`` cells (a field without NaN): separable
   window sums in int16 lanes in the same pass over the rows as the counts, with no summed-area table:
   along the row from a few vectorised passes (27 = 9+9+9, 9 = 3+3+3; :func:`_row_sum_plan`), down the
-  columns by a running sum over a ring of the last rows, and the squares summed by 16-bit
-  multiply-adds into int32, exactly. Larger windows take a summed-area table of
+  columns by a running sum over a ring of the last rows (row sums in int8, window sums in int16, rows
+  padded to a cache line), and the squares and products summed by 16-bit multiply-adds into int32,
+  exactly, one reduction per loop (LLVM vectorises two at a third of the speed). Larger windows take a summed-area table of
   ``[f >= t] + 65536 [o >= t]`` (uint32, exact modulo 2^32, up to ``PACKED_MAX`` cells), built row by
   row into a ring; a field with NaN, other weights, or still larger windows take the three tables of
   the general case.
