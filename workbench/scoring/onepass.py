@@ -62,8 +62,9 @@ from workbench.scoring.neighbourhood import _grid_spacing_km, fss_from_sums, win
 
 __all__ = ["event_scores", "event_statistics"]
 
-#: largest window (cells) of the compiled int16 FSS path: its sums of squares are summed in int32 over
-#: chunks of (2^31 - 1) / (4 n^4) windows, at least 130 up to here (shorter chunks cost more than they save)
+#: largest window (cells) of the compiled int16 FSS path: its row sums (at most n) are int8, its window
+#: sums (n^2) int16, and their squares and products are summed in int32 over chunks of (2^31 - 1) / n^4
+#: windows, at least 520 up to here (shorter chunks cost more than they save)
 FSS16_MAX = 45
 #: largest window (cells) of the packed summed-area table: a window's counts must fit 16 bits
 PACKED_MAX = 255
@@ -346,7 +347,9 @@ if kernels.HAVE_NUMBA:
 
     @nb.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _nb_fhn_f32(fs, os, tv):  # pragma: no cover - compiled
-        """:func:`_nb_fh_f32` and the number of the forecast's NaN cells."""
+        """:func:`_nb_fh_f32` and the number of the forecast's NaN cells. A loop of its own, not a flag:
+        a branch in the loop stops LLVM vectorising it, and the NaN count is needed once per row, not
+        in every threshold's pass."""
         a = np.float32(0.0)
         c = np.float32(0.0)
         nan = np.float32(0.0)
