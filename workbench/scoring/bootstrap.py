@@ -146,6 +146,8 @@ def nan_quantiles(samples: np.ndarray, levels: Sequence[float], axis: int = 0) -
     """
     x = np.moveaxis(np.asarray(samples, dtype=np.float64), axis, -1)
     rest, m = x.shape[:-1], x.shape[-1]
+    if m == 0:  # no samples: every quantile is undefined
+        return np.full((len(levels), *rest), np.nan)
     # the samples on the last, contiguous axis, as rows of a matrix: sorting contiguous rows is several
     # times faster than sorting strided columns
     x = x.reshape(int(np.prod(rest)), m)
@@ -154,20 +156,16 @@ def nan_quantiles(samples: np.ndarray, levels: Sequence[float], axis: int = 0) -
     # a full sort, NaN last: NumPy's vectorised sort of a thousand doubles beats its partition around
     # the two to four positions needed, and handles the slices with NaN alike
     x.sort(axis=-1)
-    n = m - np.isnan(x).sum(axis=-1) if m else np.zeros(x.shape[0], np.int64)
+    n = m - np.isnan(x).sum(axis=-1)
     last = np.maximum(n - 1, 0)
     out = []
     for q in levels:
         pos = q * last
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, last)
-        if m:
-            a = np.take_along_axis(x, lo[:, None], axis=-1)[:, 0]
-            b = np.take_along_axis(x, hi[:, None], axis=-1)[:, 0]
-            value = np.where(n > 0, a + (b - a) * (pos - lo), np.nan)
-        else:
-            value = np.full(x.shape[0], np.nan)
-        out.append(value)
+        a = np.take_along_axis(x, lo[:, None], axis=-1)[:, 0]
+        b = np.take_along_axis(x, hi[:, None], axis=-1)[:, 0]
+        out.append(np.where(n > 0, a + (b - a) * (pos - lo), np.nan))
     return np.stack(out).reshape(len(levels), *rest)
 
 

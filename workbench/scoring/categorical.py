@@ -140,12 +140,11 @@ def table_scores(a, b, c, d) -> dict:
     free of xarray's per-operation alignment, and are scored by one compiled loop where numba is
     installed (the same formulas, about 4x faster than thirty NumPy passes)."""
     if _nb_table_scores is not None and all(isinstance(x, np.ndarray) for x in (a, b, c, d)):
-        cells = [
-            np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in np.broadcast_arrays(a, b, c, d)
-        ]
-        out = np.empty((len(SCORE_NAMES), cells[0].size))
-        _nb_table_scores(*cells, out)
-        shape = np.broadcast_shapes(*(np.shape(x) for x in (a, b, c, d)))
+        cells = np.broadcast_arrays(a, b, c, d)
+        shape = cells[0].shape
+        flat = [np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in cells]
+        out = np.empty((len(SCORE_NAMES), flat[0].size))
+        _nb_table_scores(*flat, out)
         return {k: out[j].reshape(shape) for j, k in enumerate(SCORE_NAMES)}
     return _table_scores_array(a, b, c, d)
 

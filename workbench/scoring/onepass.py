@@ -39,10 +39,10 @@ NumPy fallback scores field by field. The compiled loop is built for speed on th
   along the row from a few vectorised passes (27 = 9+9+9, 9 = 3+3+3; :func:`_row_sum_plan`), down the
   columns by a running sum over a ring of the last rows (row sums in int8, window sums in int16, rows
   padded to a cache line), and the squares and products summed by 16-bit multiply-adds into int32,
-  exactly, one reduction per loop (LLVM vectorises two at a third of the speed). Larger windows take a summed-area table of
-  ``[f >= t] + 65536 [o >= t]`` (uint32, exact modulo 2^32, up to ``PACKED_MAX`` cells), built row by
-  row into a ring; a field with NaN, other weights, or still larger windows take the three tables of
-  the general case.
+  exactly, one reduction per loop (LLVM vectorises two at a third of the speed). Larger windows take
+  a summed-area table of ``[f >= t] + 65536 [o >= t]`` (uint32, exact modulo 2^32, up to
+  ``PACKED_MAX`` cells), built row by row into a ring; a field with NaN, other weights, or still
+  larger windows take the three tables of the general case.
 """
 
 from __future__ import annotations
